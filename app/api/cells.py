@@ -1,0 +1,116 @@
+"""Cells: list (JSON or GeoJSON, paged, scope-limited), detail with roster, point lookup."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import func, literal, select
+from sqlalchemy.orm import aliased
+
+from app.api.deps import CurrentViewer
+from app.db import SessionDep
+from app.domain.cells import get_cell, leaf_cell_at
+from app.domain.crs import CHINESE_WEB_DATUMS, point_to_wgs84
+from app.domain.scope import can_see_cell, duty_active_at, visible_cells
+from app.models import Cell, Duty, Person
+from app.models.base import LTree
+from app.schemas.cells import CellAtPoint, CellDetail, CellOut, CellPage, DutyOut
+
+router = APIRouter(prefix="/api/v1/cells", tags=["cells"])
+
+Parent = aliased(Cell)
+CELL_COLUMNS = (Cell.code, Cell.name, Cell.level, Parent.code.label("parent_code"), Cell.is_leaf,
+                Cell.risk, Cell.patrol_interval_hours, Cell.valid_from, Cell.valid_to,
+                Cell.area_m2)
+
+
+def _cell_out(row: Any) -> CellOut:
+    return CellOut(**{k: getattr(row, k) for k in CellOut.model_fields})
+
+
+@router.get("", response_model=None)
+def list_cells(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    within: Annotated[str | None, Query(description="a cell code: only its subtree")] = None,
+    leaf: Annotated[bool | None, Query(description="true: unit cells only")] = None,
+    level: Annotated[int | None, Query(ge=1, le=20)] = None,
+    format: Literal["json", "geojson"] = "json",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CellPage | dict[str, Any]:
+    conditions = [visible_cells(viewer)]
+    if within is not None:
+        root = get_cell(session, within)
+        conditions.append(Cell.path.op("<@")(literal(root.path, LTree)))
+    if leaf is not None:
+        conditions.append(Cell.is_leaf.is_(leaf))
+    if level is not None:
+        conditions.append(Cell.level == level)
+    total = session.scalar(select(func.count()).select_from(Cell).where(*conditions)) or 0
+    columns = list(CELL_COLUMNS)
+    if format == "geojson":
+        columns.append(func.ST_AsGeoJSON(Cell.geom, 7).label("geometry"))
+    rows = session.execute(
+        select(*columns).outerjoin(Parent, Parent.id == Cell.parent_id).where(*conditions)
+        .order_by(Cell.code).limit(limit).offset(offset)
+    ).all()
+    next_offset = offset + limit if offset + limit < total else None
+    if format == "json":
+        return CellPage(total=total, offset=offset, limit=limit, next_offset=next_offset,
+                        cells=[_cell_out(r) for r in rows])
+    return {
+        "type": "FeatureCollection",
+        "total": total, "offset": offset, "limit": limit, "next_offset": next_offset,
+        "features": [
+            {"type": "Feature", "id": r.code, "geometry": json.loads(r.geometry),
+             "properties": _cell_out(r).model_dump(mode="json")}
+            for r in rows
+        ],
+    }
+
+
+@router.get("/locate")
+def locate(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    crs: Annotated[str, Query(description="wgs84, gcj02 or bd09")] = "wgs84",
+) -> CellAtPoint:
+    """The unit cell a point falls in (a point on a shared edge: the smallest code)."""
+    if crs.lower() in CHINESE_WEB_DATUMS:
+        lon, lat = point_to_wgs84(lon, lat, crs)
+    elif crs.lower() not in ("wgs84", "epsg:4326"):
+        raise HTTPException(422, detail=f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
+    found = leaf_cell_at(session, lon, lat, datetime.now(UTC))
+    if found is None:
+        raise HTTPException(404, detail=f"({lat}, {lon}) lies in no unit cell")
+    cell = get_cell(session, found[1])
+    return CellAtPoint(code=cell.code, name=cell.name)
+
+
+@router.get("/{code}")
+def cell_detail(code: str, session: SessionDep, viewer: CurrentViewer) -> CellDetail:
+    cell = get_cell(session, code)
+    if not can_see_cell(session, viewer, cell.id):
+        raise HTTPException(403, detail=f"cell {code} is outside your scope")
+    row = session.execute(
+        select(*CELL_COLUMNS, func.ST_AsGeoJSON(Cell.geom, 7).label("geometry"))
+        .outerjoin(Parent, Parent.id == Cell.parent_id).where(Cell.id == cell.id)
+    ).one()
+    roster = session.execute(
+        select(Duty.duty, Person.username, Person.name, Person.phone, Duty.valid_from,
+               Duty.valid_to)
+        .join(Person, Person.id == Duty.person_id)
+        .where(Duty.cell_id == cell.id, duty_active_at(datetime.now(UTC)))
+        .order_by(Duty.duty, Person.username)
+    ).all()
+    children = session.scalar(
+        select(func.count()).select_from(Cell).where(Cell.parent_id == cell.id)) or 0
+    return CellDetail(
+        **_cell_out(row).model_dump(), children=children,
+        roster=[DutyOut(**r._mapping) for r in roster], geometry=json.loads(row.geometry))

@@ -1,0 +1,30 @@
+"""Domain errors → 4xx, database outages → 503, in one place."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app.domain.errors import DomainError, InputRejected
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        detail: object = exc.message
+        if isinstance(exc, InputRejected):
+            detail = {"source": exc.source, "problems": exc.problems}
+        return JSONResponse({"detail": detail}, status_code=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        return JSONResponse({"detail": "the database is unavailable; retry shortly"},
+                            status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return JSONResponse({"detail": "the database connection was lost; retry shortly"},
+                                status_code=503, headers={"Retry-After": "5"})
+        raise exc

@@ -1,0 +1,291 @@
+"""The `gridwatch` command (SPEC §6). Thin: parse options, open a transaction, call the
+domain, print a one-line summary. Bad input exits 1 with a message naming what is wrong."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichBar
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from app import localdb
+from app.config import get_settings
+from app.db import make_engine, make_sessionmaker, plain_database_url
+from app.domain.errors import DomainError
+
+app = typer.Typer(help="gridwatch — grid supervision for pollution control (网格化监管).",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The embedded PostGIS instance (used when GRIDWATCH_DATABASE_URL is "
+                          "unset).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+class TerminalProgress:
+    """Domain Progress shown as a rich bar on a terminal, silent otherwise."""
+
+    def __init__(self, bar: RichBar) -> None:
+        self.bar = bar
+        self.task: object | None = None
+
+    def start(self, description: str, total: int) -> None:
+        self.task = self.bar.add_task(description, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, n)  # type: ignore[arg-type]
+
+
+@contextmanager
+def progress_bar() -> Iterator[TerminalProgress]:
+    with RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                 TimeElapsedColumn(), console=err, disable=not err.is_terminal,
+                 transient=True) as bar:
+        yield TerminalProgress(bar)
+
+
+def ensure_database() -> str:
+    """The database URL; starts the embedded cluster first when no URL is configured."""
+    if get_settings().database_url is None:
+        try:
+            localdb.start()
+        except localdb.LocalDbError as exc:
+            fail(str(exc))
+    return plain_database_url()
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One transaction for the whole command: all-or-nothing."""
+    engine = make_engine(ensure_database())
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            yield session
+    except DomainError as exc:
+        fail(exc.message)
+    except ProgrammingError as exc:
+        if "does not exist" in str(exc.orig):
+            fail(f"the database schema is missing or old ({exc.orig}); run `gridwatch migrate`")
+        raise
+    except OperationalError as exc:
+        fail(f"cannot reach the database: {exc.orig}")
+    finally:
+        engine.dispose()
+
+
+# --- embedded database ------------------------------------------------------------------
+
+@db_app.command("start")
+def db_start() -> None:
+    """Create (first time) and start the embedded PostGIS cluster."""
+    try:
+        c = localdb.start()
+    except localdb.LocalDbError as exc:
+        fail(str(exc))
+    out.print(f"embedded PostGIS running at {c.url()} (data {c.root})", highlight=False)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    try:
+        stopped = localdb.stop()
+    except localdb.LocalDbError as exc:
+        fail(str(exc))
+    out.print("embedded PostGIS stopped" if stopped else "embedded PostGIS was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Where the embedded cluster lives and whether it runs (exit 3 when stopped)."""
+    configured = get_settings().database_url
+    if configured:
+        out.print(f"GRIDWATCH_DATABASE_URL is set; the embedded cluster is not used", highlight=False)
+    try:
+        info = localdb.status()
+    except localdb.LocalDbError as exc:
+        fail(str(exc))
+    state = "running" if info["running"] else ("stopped" if info["created"] else "not created")
+    out.print(f"embedded PostGIS {state}: data {info['root']}, port {info['port']}, "
+              f"runs as {info['run_as']}, log {info['log']}", highlight=False)
+    if not info["running"]:
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL every command uses."""
+    try:
+        print(plain_database_url())
+    except localdb.LocalDbError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the schema to the newest version (idempotent)."""
+    from app.migrate import upgrade
+
+    url = ensure_database()
+    try:
+        before, after = upgrade(url)
+    except OperationalError as exc:
+        fail(f"cannot reach the database: {exc.orig}")
+    if before == after:
+        out.print(f"schema already at {after}; nothing to do")
+    else:
+        out.print(f"schema migrated {before or 'empty'} → {after}")
+
+
+# --- grid ----------------------------------------------------------------------------------
+
+@app.command("import-grid")
+def import_grid(
+    path: Path,
+    layer: Annotated[str | None, typer.Option(help="layer of a GeoPackage")] = None,
+    src_crs: Annotated[str | None, typer.Option(
+        help="source CRS when the file has none or it is wrong: EPSG:4547, gcj02, bd09…")] = None,
+    encoding: Annotated[str | None, typer.Option(help="attribute encoding, e.g. GBK")] = None,
+    code_field: str = "code",
+    name_field: str = "name",
+    parent_field: Annotated[str | None, typer.Option(help="field with the parent cell code")] = None,
+    level: Annotated[int | None, typer.Option(help="level of every imported cell")] = None,
+    risk_field: Annotated[str | None, typer.Option(help="field with high/medium/low")] = None,
+    strict: Annotated[bool, typer.Option(help="reject invalid geometries, do not repair")] = False,
+) -> None:
+    """Import grid cells from GeoJSON, GeoPackage or Shapefile; all or nothing."""
+    from app.domain.grid_import import GridImportOptions
+    from app.domain.grid_import import import_grid as run
+
+    opts = GridImportOptions(layer=layer, src_crs=src_crs, encoding=encoding,
+                             code_field=code_field, name_field=name_field,
+                             parent_field=parent_field, level=level, risk_field=risk_field,
+                             strict=strict)
+    with transaction() as session, progress_bar() as bar:
+        result = run(session, path, opts, bar)
+    for note in result.repaired:
+        err.print(f"repaired {note}", highlight=False)
+    out.print(f"{path}: {result.inserted} cells added, {result.updated} updated, "
+              f"{len(result.repaired)} geometries repaired", highlight=False)
+
+
+@app.command("generate-grid")
+def generate_grid(
+    within: Annotated[str, typer.Option(help="code of the parent cell to fill")],
+    size_m: Annotated[float, typer.Option(help="cell size in metres")],
+    shape: Annotated[str, typer.Option(help="square or hex")] = "square",
+    risk: Annotated[str, typer.Option(help="risk class of the new cells")] = "medium",
+) -> None:
+    """Fill a cell with unit cells of a regular lattice, coded per GB/T 30428.1."""
+    from app.domain.gridgen import generate_grid as run
+
+    if risk not in ("high", "medium", "low"):
+        fail(f"--risk must be high, medium or low, got {risk!r}")
+    with transaction() as session, progress_bar() as bar:
+        n = run(session, within=within, size_m=size_m, shape=shape, risk=risk, progress=bar)
+    out.print(f"{n} {shape} unit cells of {size_m:g} m generated under {within}")
+
+
+@app.command("check-grid")
+def check_grid(
+    within: Annotated[str | None, typer.Option(help="only this cell's subtree")] = None,
+    min_area_m2: Annotated[float | None, typer.Option(help="ignore smaller pieces")] = None,
+) -> None:
+    """List partition defects: gaps between sibling cells, overlaps, cells outside parents.
+    Exits 4 when there are defects."""
+    from app.domain.defects import partition_defects
+
+    with transaction() as session:
+        defects = partition_defects(session, within, min_area_m2)
+    for d in defects:
+        cells = " × ".join(d.cells) if d.cells else "-"
+        out.print(f"{d.kind:8} parent {d.parent_code}  cells {cells}  {d.area_m2:,.1f} m²",
+                  highlight=False)
+    kinds = {k: sum(d.kind == k for d in defects) for k in ("gap", "overlap", "outside")}
+    out.print(f"{len(defects)} partition defects ({kinds['gap']} gaps, {kinds['overlap']} "
+              f"overlaps, {kinds['outside']} outside the parent)"
+              + (f" under {within}" if within else ""))
+    if defects:
+        raise typer.Exit(4)
+
+
+# --- people --------------------------------------------------------------------------------
+
+@app.command("import-roster")
+def import_roster(
+    path: Path,
+    encoding: Annotated[str, typer.Option(help="file encoding, e.g. GBK")] = "utf-8-sig",
+) -> None:
+    """Import duty assignments (cell_code,duty,username,name,phone,valid_from,valid_to)."""
+    from app.domain.roster import import_roster as run
+
+    with transaction() as session, progress_bar() as bar:
+        r = run(session, path, encoding, bar)
+    out.print(f"{path}: {r.duties_added} duties added, {r.duties_updated} updated, "
+              f"{r.persons_added} new persons", highlight=False)
+
+
+@app.command("create-user")
+def create_user(
+    username: str,
+    role: Annotated[str, typer.Option(help="inspector, leader, supervisor, command, "
+                                           "discipline or admin")],
+    scope: Annotated[str | None, typer.Option(help="cell code whose subtree they see")] = None,
+    name: str | None = None,
+    phone: str | None = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="read the password from standard input")] = False,
+) -> None:
+    """Create or update a person with a login account."""
+    from app.domain.accounts import create_or_update_user
+
+    if not password_stdin:
+        fail("pass --password-stdin and the password on standard input "
+             "(passwords never go on the command line)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    with transaction() as session:
+        _, created = create_or_update_user(session, username=username, role=role,
+                                           password=password, scope=scope, name=name,
+                                           phone=phone)
+    out.print(f"user {username} {'created' if created else 'updated'} (role {role}"
+              + (f", scope {scope}" if scope else "") + ")", highlight=False)
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo city (Xinxiang urban districts): grid, roster, sources, one user per role."""
+    from app.domain.demo import seed
+
+    with transaction() as session, progress_bar() as bar:
+        summary = seed(session, bar)
+    out.print(summary.describe(), highlight=False)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the API and pages."""
+    import uvicorn
+
+    url = ensure_database()
+    from app.main import create_app
+
+    uvicorn.run(create_app(url), host=host, port=port, proxy_headers=True)
+
+
+def main() -> None:
+    app()

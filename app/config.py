@@ -1,0 +1,58 @@
+"""Settings, one pydantic-settings class per concern, all read from GRIDWATCH_* variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET = "gridwatch-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    # A plain postgresql:// URL; unset means the embedded PostGIS cluster (app/localdb.py).
+    database_url: str | None = None
+    data_dir: Path = PROJECT_ROOT / "data"
+    photo_dir: Path | None = None
+    secret_key: str = DEFAULT_SECRET
+    token_minutes: int = Field(default=12 * 60, ge=1)
+    timezone: str = "Asia/Shanghai"
+
+    # Default patrol interval per risk class (SPEC §2), in hours.
+    patrol_hours_high: int = Field(default=24, ge=1)
+    patrol_hours_medium: int = Field(default=72, ge=1)
+    patrol_hours_low: int = Field(default=168, ge=1)
+    # Partition defects smaller than this are floating-point noise, not blind spots.
+    defect_min_area_m2: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "GRIDWATCH_SECRET_KEY is the built-in development secret; "
+                "set a long random value before running with GRIDWATCH_ENV=production"
+            )
+        return self
+
+    def patrol_interval_for(self, risk: str) -> int:
+        return {
+            "high": self.patrol_hours_high,
+            "medium": self.patrol_hours_medium,
+            "low": self.patrol_hours_low,
+        }[risk]
+
+    @property
+    def photo_store(self) -> Path:
+        return self.photo_dir or self.data_dir / "photos"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

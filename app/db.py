@@ -1,0 +1,53 @@
+"""Engine and session factory. Nothing connects at import time: the app's lifespan and the
+CLI create the engine; request handlers get a Session through `SessionDep`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import get_settings
+
+
+def plain_database_url() -> str:
+    """The configured postgresql:// URL, or the embedded cluster's."""
+    url = get_settings().database_url
+    if url:
+        return url
+    from app import localdb
+
+    return localdb.cluster().url()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """gridwatch picks its own driver: psycopg 3."""
+    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ValueError(f"GRIDWATCH_DATABASE_URL must be a postgresql:// URL, got {url.split(':')[0]}://…")
+
+
+def make_engine(url: str | None = None) -> Engine:
+    return create_engine(
+        sqlalchemy_url(url or plain_database_url()),
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"options": "-c jit=off -c timezone=UTC", "connect_timeout": 5},
+    )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

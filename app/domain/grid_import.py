@@ -1,0 +1,217 @@
+"""`gridwatch import-grid`: cells from GeoJSON, GeoPackage or Shapefile (SPEC §2, §6).
+
+Everything is checked before anything is written; one bad feature rejects the file, and the
+message names each bad feature (1-based, as GIS software counts) with its code and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import shapely
+from pyproj import CRS
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+from sqlalchemy.orm import Session
+
+from app.domain.cells import NewCell, existing_cells, write_cells
+from app.domain.crs import CrsError, Converter, parse_crs, to_wgs84, transform
+from app.domain.errors import InputRejected
+from app.domain.progress import NoProgress, Progress
+
+RISK_WORDS = {"high": "high", "medium": "medium", "low": "low", "高": "high", "中": "medium",
+              "低": "low", "h": "high", "m": "medium", "l": "low"}
+
+
+@dataclass
+class GridImportOptions:
+    layer: str | None = None
+    src_crs: str | None = None
+    encoding: str | None = None
+    code_field: str = "code"
+    name_field: str = "name"
+    parent_field: str | None = None
+    level: int | None = None
+    risk_field: str | None = None
+    strict: bool = False  # reject invalid geometries instead of repairing them
+
+
+@dataclass
+class GridImportResult:
+    inserted: int
+    updated: int
+    repaired: list[str] = field(default_factory=list)
+
+
+def _read(path: Path, opts: GridImportOptions) -> tuple[list[dict[str, object]], list[object], str | None]:
+    if not path.exists():
+        raise InputRejected(str(path), ["file not found"])
+    try:
+        meta = pyogrio.read_info(path, layer=opts.layer, encoding=opts.encoding)
+        _, _, geometry, field_data = pyogrio.raw.read(
+            path, layer=opts.layer, encoding=opts.encoding
+        )
+    except Exception as exc:  # GDAL reports broken files in many ways; all are "cannot read"
+        hint = " (try --encoding GBK?)" if isinstance(exc, UnicodeDecodeError) else ""
+        raise InputRejected(str(path), [f"cannot read the file: {exc}{hint}"]) from exc
+    names = list(meta["fields"])
+    rows = [{name: field_data[j][i] for j, name in enumerate(names)}
+            for i in range(len(geometry))]
+    return rows, list(shapely.from_wkb(geometry)), meta.get("crs")
+
+
+def _polygonal(geom: BaseGeometry) -> MultiPolygon:
+    parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and not p.is_empty]
+    if not parts:
+        # make_valid may return a collection holding polygons among lines and points.
+        parts = [q for p in shapely.get_parts(geom) for q in shapely.get_parts(p)
+                 if isinstance(q, Polygon) and not q.is_empty]
+    return MultiPolygon(parts)
+
+
+def _text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    s = str(value).strip()
+    return s or None
+
+
+def _check_geometry(geom: object, convert: Converter, crs_label: str,
+                    strict: bool) -> tuple[MultiPolygon | None, str | None, bool]:
+    """(geometry in WGS-84, problem, repaired)."""
+    if geom is None or not isinstance(geom, BaseGeometry) or geom.is_empty:
+        return None, "has no geometry", False
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return None, f"is a {geom.geom_type}, not a polygon", False
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all():
+        return None, "has non-finite coordinates", False
+    try:
+        wgs = transform(geom, convert)
+    except Exception as exc:  # pyproj raises ProjError, prcoords ValueError
+        return None, f"cannot be converted from {crs_label}: {exc}", False
+    lonlat = shapely.get_coordinates(wgs)
+    if not np.isfinite(lonlat).all() or (np.abs(lonlat[:, 0]) > 180).any() or (
+            np.abs(lonlat[:, 1]) > 90).any():
+        return None, (f"lies outside the globe after conversion from {crs_label} "
+                      "(is --src-crs right?)"), False
+    if wgs.is_valid:
+        return _polygonal(wgs), None, False
+    reason = explain_validity(wgs)
+    if strict:
+        return None, f"is invalid: {reason}", False
+    fixed = _polygonal(shapely.make_valid(wgs))
+    if fixed.is_empty:
+        return None, f"is invalid ({reason}) and repairing it leaves no area", False
+    return fixed, reason, True
+
+
+def prepare(session: Session, path: Path, opts: GridImportOptions) -> tuple[list[NewCell], list[str]]:
+    """Read and check the whole file. Returns the cells to write and the repairs made."""
+    source = str(path)
+    if opts.level is not None and opts.level < 1:
+        raise InputRejected(source, [f"--level must be 1 or more, got {opts.level}"])
+    rows, geoms, file_crs = _read(path, opts)
+    if not rows:
+        raise InputRejected(source, ["the layer has no features"])
+    fields = set(rows[0])
+    missing = [f for f in (opts.code_field, opts.name_field, opts.parent_field, opts.risk_field)
+               if f and f not in fields]
+    if missing:
+        raise InputRejected(source, [
+            f"field {m!r} not in the layer; fields are: {', '.join(sorted(fields)) or '(none)'}"
+            for m in missing])
+    crs_name = opts.src_crs or file_crs
+    if crs_name is None:
+        raise InputRejected(source, ["the file has no CRS; pass --src-crs (e.g. EPSG:4547)"])
+    try:
+        crs = parse_crs(crs_name)
+    except CrsError as exc:
+        raise InputRejected(source, [str(exc)]) from exc
+    if isinstance(crs, CRS) and not (crs.is_geographic or crs.is_projected):
+        raise InputRejected(source, [f"CRS {crs_name!r} is neither geographic nor projected"])
+    crs_label = crs if isinstance(crs, str) else (crs.to_string() or crs_name)
+    convert = to_wgs84(crs)
+
+    problems: list[str] = []
+    repaired: list[str] = []
+    cells: list[NewCell] = []
+    seen: dict[str, int] = {}
+    for i, (row, geom) in enumerate(zip(rows, geoms, strict=True), start=1):
+        code = _text(row.get(opts.code_field))
+        label = f"feature {i}" + (f" (code {code})" if code else "")
+        if code is None:
+            problems.append(f"{label}: empty {opts.code_field!r}")
+            continue
+        if code in seen:
+            problems.append(f"{label}: code already used by feature {seen[code]}")
+            continue
+        seen[code] = i
+        name = _text(row.get(opts.name_field))
+        if name is None:
+            problems.append(f"{label}: empty {opts.name_field!r}")
+        risk = "medium"
+        if opts.risk_field:
+            raw = _text(row.get(opts.risk_field))
+            if raw is None or raw.lower() not in RISK_WORDS:
+                problems.append(f"{label}: risk {raw!r} is not high/medium/low")
+            else:
+                risk = RISK_WORDS[raw.lower()]
+        level = opts.level
+        if level is None and "level" in row and _text(row["level"]):
+            try:
+                level = int(str(_text(row["level"])))
+            except ValueError:
+                problems.append(f"{label}: level {row['level']!r} is not a whole number")
+        wgs, problem, was_repaired = _check_geometry(geom, convert, str(crs_label), opts.strict)
+        if wgs is None:
+            problems.append(f"{label}: geometry {problem}")
+            continue
+        if was_repaired:
+            repaired.append(f"{label}: {problem} (repaired)")
+        parent = _text(row.get(opts.parent_field)) if opts.parent_field else None
+        cells.append(NewCell(code=code, name=name or code, level=level, parent_code=parent,
+                             geom=wgs, risk=risk))
+
+    problems += _check_tree(session, cells, seen)
+    if problems:
+        raise InputRejected(source, problems)
+    return cells, repaired
+
+
+def _check_tree(session: Session, cells: list[NewCell], feature_of: dict[str, int]) -> list[str]:
+    problems: list[str] = []
+    in_file = {c.code: c for c in cells}
+    in_db = existing_cells(session, [c.code for c in cells] + [
+        c.parent_code for c in cells if c.parent_code])
+    for c in cells:
+        label = f"feature {feature_of[c.code]} (code {c.code})"
+        old = in_db.get(c.code)
+        if old is not None and old.valid_to is not None:
+            problems.append(f"{label}: code was retired on {old.valid_to:%Y-%m-%d}; "
+                            "a retired code is never reused")
+        if c.parent_code and c.parent_code not in in_file and c.parent_code not in in_db:
+            problems.append(f"{label}: parent {c.parent_code!r} is neither in the file nor "
+                            "in the grid")
+        # Walk up inside the file to catch cycles (a parent chain that comes back).
+        steps, cur = 0, c.parent_code
+        while cur in in_file and steps <= len(in_file):
+            if cur == c.code:
+                problems.append(f"{label}: parent chain loops back to itself")
+                break
+            cur, steps = in_file[cur].parent_code, steps + 1
+    return problems
+
+
+def import_grid(session: Session, path: Path, opts: GridImportOptions,
+                progress: Progress | None = None) -> GridImportResult:
+    """Check the file, then write all its cells in the caller's transaction."""
+    cells, repaired = prepare(session, path, opts)
+    inserted, updated = write_cells(session, cells, progress or NoProgress())
+    return GridImportResult(inserted=inserted, updated=updated, repaired=repaired)

@@ -1,0 +1,152 @@
+"""`gridwatch import-roster`: duty assignments from CSV (SPEC §3, §6).
+
+Columns: cell_code,duty,username,name,phone,valid_from,valid_to (valid_to may be empty).
+All rows are checked before any is written; errors name the line. Unknown usernames become
+persons with role `inspector`. A row whose (cell, person, duty, valid_from) already exists
+updates that duty's valid_to — that is how a duty ends; history is never deleted.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain.accounts import USERNAME
+from app.domain.cells import existing_cells
+from app.domain.errors import InputRejected
+from app.domain.progress import NoProgress, Progress
+from app.domain.timeparse import parse_instant
+from app.models import Duty, Person
+from app.models.people import DUTIES
+
+COLUMNS = ("cell_code", "duty", "username", "name", "phone", "valid_from", "valid_to")
+DUTY_WORDS = {"网格长": "leader", "网格员": "member", "巡查员": "patroller", "监督员": "supervisor"}
+
+
+@dataclass
+class RosterRow:
+    line: int
+    cell_code: str
+    duty: str
+    username: str
+    name: str
+    phone: str | None
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+
+@dataclass
+class RosterResult:
+    duties_added: int
+    duties_updated: int
+    persons_added: int
+
+
+def read_csv(path: Path, encoding: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """Rows as (line number, cells), header checked. Shared by the CSV importers."""
+    source = str(path)
+    try:
+        with path.open(newline="", encoding=encoding) as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise InputRejected(source, [
+                    f"line 1: missing column(s) {', '.join(missing)}; expected "
+                    f"{','.join(columns)}"])
+            reader.fieldnames = header
+            return [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
+                    for row in reader]
+    except FileNotFoundError:
+        raise InputRejected(source, ["file not found"]) from None
+    except UnicodeDecodeError as exc:
+        raise InputRejected(source, [f"not {encoding} text ({exc.reason} at byte {exc.start}); "
+                                     "try --encoding GBK"]) from None
+    except csv.Error as exc:
+        raise InputRejected(source, [f"malformed CSV: {exc}"]) from None
+
+
+def _parse(line: int, raw: dict[str, str], problems: list[str]) -> RosterRow | None:
+    before = len(problems)
+    duty = DUTY_WORDS.get(raw["duty"], raw["duty"].lower())
+    if duty not in DUTIES:
+        problems.append(f"line {line}: duty {raw['duty']!r} is not one of {', '.join(DUTIES)}")
+    if not USERNAME.match(raw["username"]):
+        problems.append(f"line {line}: username {raw['username']!r} must be 2–64 letters, "
+                        "digits or _ . @ -")
+    if not raw["cell_code"]:
+        problems.append(f"line {line}: empty cell_code")
+    if not raw["name"]:
+        problems.append(f"line {line}: empty name")
+    bounds: list[datetime | None] = []
+    for col in ("valid_from", "valid_to"):
+        try:
+            bounds.append(parse_instant(raw[col]) if raw[col] else None)
+        except ValueError as exc:
+            problems.append(f"line {line}: {col} {exc}")
+            bounds.append(None)
+    if bounds[0] and bounds[1] and bounds[1] <= bounds[0]:
+        problems.append(f"line {line}: valid_to must be after valid_from")
+    if len(problems) > before:
+        return None
+    return RosterRow(line, raw["cell_code"], duty, raw["username"], raw["name"],
+                     raw["phone"] or None, bounds[0], bounds[1])
+
+
+def import_roster(session: Session, path: Path, encoding: str = "utf-8-sig",
+                  progress: Progress | None = None) -> RosterResult:
+    progress = progress or NoProgress()
+    raw_rows = read_csv(path, encoding, COLUMNS)
+    if not raw_rows:
+        raise InputRejected(str(path), ["no rows after the header"])
+    problems: list[str] = []
+    rows = [r for line, raw in raw_rows if (r := _parse(line, raw, problems))]
+    cells = existing_cells(session, [r.cell_code for r in rows])
+    seen: dict[tuple[str, str, str, datetime | None], int] = {}
+    for r in rows:
+        if r.cell_code not in cells:
+            problems.append(f"line {r.line}: no cell with code {r.cell_code!r}")
+        key = (r.cell_code, r.username, r.duty, r.valid_from)
+        if key in seen:
+            problems.append(f"line {r.line}: repeats line {seen[key]} (same cell, person, "
+                            "duty and valid_from)")
+        seen[key] = r.line
+    if problems:
+        raise InputRejected(str(path), problems)
+
+    progress.start("writing duties", len(rows))
+    persons = {p.username: p for p in session.scalars(
+        select(Person).where(Person.username.in_({r.username for r in rows})))}
+    persons_added = added = updated = 0
+    for r in rows:
+        person = persons.get(r.username)
+        if person is None:
+            person = Person(username=r.username, name=r.name, phone=r.phone, role="inspector")
+            session.add(person)
+            persons[r.username] = person
+            persons_added += 1
+        else:
+            person.name = r.name
+            person.phone = r.phone or person.phone
+    session.flush()
+    cell_ids = list({cells[r.cell_code].id for r in rows})
+    existing = {(d.cell_id, d.person_id, d.duty, d.valid_from): d for d in session.scalars(
+        select(Duty).where(Duty.cell_id.in_(cell_ids)))}
+    for r in rows:
+        key = (cells[r.cell_code].id, persons[r.username].id, r.duty, r.valid_from)
+        duty = existing.get(key)
+        if duty is None:
+            session.add(Duty(cell_id=key[0], person_id=key[1], duty=r.duty,
+                             valid_from=r.valid_from, valid_to=r.valid_to))
+            added += 1
+        elif duty.valid_to != r.valid_to:
+            duty.valid_to = r.valid_to
+            updated += 1
+        progress.advance()
+    session.flush()
+    return RosterResult(duties_added=added, duties_updated=updated, persons_added=persons_added)

@@ -1,0 +1,47 @@
+"""Who may see which cells (SPEC §3, §7), as SQL conditions every query can reuse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy.orm import Session
+
+from app.models import Cell, Duty, Person
+
+SCOPED_ROLES = ("supervisor", "command", "discipline")
+DUTY_ROLES = ("inspector", "leader")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    person_id: int
+    username: str
+    role: str
+    scope_cell_id: int | None
+
+    @classmethod
+    def of(cls, person: Person) -> Viewer:
+        return cls(person.id, person.username, person.role, person.scope_cell_id)
+
+
+def duty_active_at(at: datetime) -> ColumnElement[bool]:
+    return and_(or_(Duty.valid_from.is_(None), Duty.valid_from <= at),
+                or_(Duty.valid_to.is_(None), Duty.valid_to > at))
+
+
+def visible_cells(viewer: Viewer, at: datetime | None = None) -> ColumnElement[bool]:
+    """A condition on `Cell` that holds for the cells `viewer` may see."""
+    if viewer.role == "admin" or (viewer.role in SCOPED_ROLES and viewer.scope_cell_id is None):
+        return true()
+    if viewer.role in SCOPED_ROLES:
+        scope_path = select(Cell.path).where(Cell.id == viewer.scope_cell_id).scalar_subquery()
+        return Cell.path.op("<@")(scope_path)
+    on_duty = select(Duty.cell_id).where(Duty.person_id == viewer.person_id,
+                                         duty_active_at(at or datetime.now(UTC)))
+    return Cell.id.in_(on_duty)
+
+
+def can_see_cell(session: Session, viewer: Viewer, cell_id: int) -> bool:
+    return bool(session.scalar(select(Cell.id).where(Cell.id == cell_id, visible_cells(viewer))))

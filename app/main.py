@@ -1,0 +1,33 @@
+"""create_app(): the FastAPI application. The engine is made in the lifespan and kept on
+app.state; nothing connects at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import auth, cells, errors, grid, health
+from app.db import make_engine, make_sessionmaker
+
+
+def create_app(database_url: str | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="gridwatch",
+        summary="Grid supervision for pollution control (网格化监管)",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (health, auth, cells, grid):
+        app.include_router(module.router)
+    return app
