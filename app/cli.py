@@ -69,6 +69,16 @@ def ensure_database() -> str:
     return plain_database_url()
 
 
+def first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+
+
+def connection_lost(exc: OperationalError) -> bool:
+    """True when the server is unreachable (SQLSTATE class 08, or no SQLSTATE at all)."""
+    state = getattr(exc.orig, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
+
+
 @contextmanager
 def transaction() -> Iterator[Session]:
     """One transaction for the whole command: all-or-nothing."""
@@ -80,10 +90,13 @@ def transaction() -> Iterator[Session]:
         fail(exc.message)
     except ProgrammingError as exc:
         if "does not exist" in str(exc.orig):
-            fail(f"the database schema is missing or old ({exc.orig}); run `gridwatch migrate`")
+            fail(f"the database schema is missing or old ({first_line(exc.orig)}); "
+                 "run `gridwatch migrate`")
         raise
     except OperationalError as exc:
-        fail(f"cannot reach the database: {exc.orig}")
+        if not connection_lost(exc):
+            raise
+        fail(f"cannot reach the database: {first_line(exc.orig)}")
     finally:
         engine.dispose()
 
@@ -145,7 +158,9 @@ def migrate() -> None:
     try:
         before, after = upgrade(url)
     except OperationalError as exc:
-        fail(f"cannot reach the database: {exc.orig}")
+        if not connection_lost(exc):
+            raise
+        fail(f"cannot reach the database: {first_line(exc.orig)}")
     if before == after:
         out.print(f"schema already at {after}; nothing to do")
     else:

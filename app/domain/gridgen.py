@@ -9,13 +9,12 @@ NNN numbers cells row by row from north to south, west to east within a row.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from pyproj import CRS
-from pyproj.aoi import AreaOfInterest
-from pyproj.database import query_utm_crs_info
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
@@ -33,14 +32,15 @@ SHAPES = ("square", "hex")
 
 
 def metric_crs_for(geom: BaseGeometry) -> CRS:
+    """The WGS-84 UTM zone of the geometry's centre (EPSG 326zz north, 327zz south)."""
     lon, lat = geom.centroid.x, geom.centroid.y
-    infos = query_utm_crs_info(
-        datum_name="WGS 84",
-        area_of_interest=AreaOfInterest(lon, lat, lon, lat),
-    )
-    if not infos:
-        raise DomainError(f"no UTM zone covers ({lon:.4f}, {lat:.4f})")
-    return CRS.from_epsg(int(infos[0].code))
+    zone = min(60, int((lon + 180) // 6) + 1)
+    return _utm(32600 + zone if lat >= 0 else 32700 + zone)
+
+
+@cache
+def _utm(epsg: int) -> CRS:
+    return CRS.from_epsg(epsg)
 
 
 def square_lattice(bounds: tuple[float, float, float, float], size: float) -> list[Polygon]:
@@ -119,16 +119,19 @@ def lattice_cells(parent: BaseGeometry, size_m: float, shape: str) -> list[Multi
     outer edges are the parent's own vertices, so the children tile the parent without slivers.
     """
     metric = metric_crs_for(parent)
-    local = transform(parent, from_wgs84(metric))
-    tiles = (square_lattice if shape == "square" else hex_lattice)(local.bounds, size_m)
-    shapely.prepare(local)
+    minx, miny, maxx, maxy = transform(parent, from_wgs84(metric)).bounds
+    # One spare ring of tiles: converted back to WGS-84 the lattice's edge is not quite
+    # straight, and the parent's extreme vertices must still fall inside some tile.
+    bounds = (minx - size_m, miny - size_m, maxx + size_m, maxy + size_m)
+    tiles = (square_lattice if shape == "square" else hex_lattice)(bounds, size_m)
     shapely.prepare(parent)
     back = to_wgs84(metric)
     pieces: list[tuple[float, float, MultiPolygon]] = []
     for tile in tiles:
-        if not local.intersects(tile):
+        tile_wgs = transform(tile, back)
+        if not parent.intersects(tile_wgs):
             continue
-        clipped = _polygonal(parent.intersection(transform(tile, back)))
+        clipped = _polygonal(parent.intersection(tile_wgs))
         if clipped.is_empty:
             continue
         centre = tile.centroid

@@ -2,7 +2,9 @@
 --   gap      parent area covered by no child (a blind spot in the grid itself)
 --   overlap  area claimed by two sibling children (crossed responsibility)
 --   outside  child area lying outside its parent
--- Pieces smaller than :min_area_m2 are floating-point noise and left out.
+-- Pieces smaller than :min_area_m2 are floating-point noise and left out. Overlays run on a
+-- 1e-9 degree (~0.1 mm) grid: GEOS's floating overlay can drop or invent slivers of tens of
+-- m² when unioning hundreds of cells that share edges.
 WITH parents AS (
     SELECT p.id, p.code, p.geom
       FROM cells p
@@ -12,18 +14,18 @@ WITH parents AS (
 ),
 pieces AS (
     SELECT 'gap' AS kind, p.code AS parent_code, NULL::text AS cell_a, NULL::text AS cell_b,
-           (ST_Dump(ST_Difference(p.geom, u.geom))).geom AS geom
+           (ST_Dump(ST_Difference(p.geom, u.geom, 1e-9))).geom AS geom
       FROM parents p
-     CROSS JOIN LATERAL (SELECT ST_Union(k.geom) AS geom FROM cells k WHERE k.parent_id = p.id) u
+     CROSS JOIN LATERAL (SELECT ST_Union(k.geom, 1e-9) AS geom FROM cells k WHERE k.parent_id = p.id) u
     UNION ALL
-    SELECT 'overlap', p.code, a.code, b.code, (ST_Dump(ST_Intersection(a.geom, b.geom))).geom
+    SELECT 'overlap', p.code, a.code, b.code, (ST_Dump(ST_Intersection(a.geom, b.geom, 1e-9))).geom
       FROM parents p
       JOIN cells a ON a.parent_id = p.id
       JOIN cells b ON b.parent_id = p.id AND a.code < b.code
                   AND a.geom && b.geom AND ST_Intersects(a.geom, b.geom)
                   AND NOT ST_Touches(a.geom, b.geom)
     UNION ALL
-    SELECT 'outside', p.code, k.code, NULL, (ST_Dump(ST_Difference(k.geom, p.geom))).geom
+    SELECT 'outside', p.code, k.code, NULL, (ST_Dump(ST_Difference(k.geom, p.geom, 1e-9))).geom
       FROM parents p
       JOIN cells k ON k.parent_id = p.id
      WHERE NOT ST_CoveredBy(k.geom, p.geom)

@@ -46,16 +46,19 @@ CREATE TRIGGER cells_before_insert BEFORE INSERT ON cells
 CREATE TRIGGER cells_before_update BEFORE UPDATE OF parent_id, geom ON cells
   FOR EACH ROW EXECUTE FUNCTION cells_before_write();
 
-CREATE FUNCTION cells_move_subtree() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A cell moved to another parent: re-root its subtree's paths and fix both parents' is_leaf.
+-- Row level and only on a real parent change, so the is_leaf updates below cannot recurse.
+CREATE FUNCTION cells_after_move() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.path IS DISTINCT FROM OLD.path THEN
-    UPDATE cells SET path = NEW.path || subpath(path, nlevel(OLD.path))
-     WHERE path <@ OLD.path AND id <> NEW.id;
-  END IF;
+  UPDATE cells SET path = NEW.path || subpath(path, nlevel(OLD.path))
+   WHERE path <@ OLD.path AND id <> NEW.id;
+  UPDATE cells c SET is_leaf = NOT EXISTS (SELECT 1 FROM cells k WHERE k.parent_id = c.id)
+   WHERE c.id IN (OLD.parent_id, NEW.parent_id);
   RETURN NULL;
 END $$;
 CREATE TRIGGER cells_after_move AFTER UPDATE OF parent_id ON cells
-  FOR EACH ROW EXECUTE FUNCTION cells_move_subtree();
+  FOR EACH ROW WHEN (OLD.parent_id IS DISTINCT FROM NEW.parent_id)
+  EXECUTE FUNCTION cells_after_move();
 
 CREATE FUNCTION cells_refresh_leaf_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -67,16 +70,6 @@ CREATE TRIGGER cells_leaf_after_insert AFTER INSERT ON cells
   REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
   EXECUTE FUNCTION cells_refresh_leaf_after_insert();
 
-CREATE FUNCTION cells_refresh_leaf_after_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  UPDATE cells c SET is_leaf = NOT EXISTS (SELECT 1 FROM cells k WHERE k.parent_id = c.id)
-   WHERE c.id IN (SELECT parent_id FROM old_rows WHERE parent_id IS NOT NULL
-                  UNION SELECT parent_id FROM changed_rows WHERE parent_id IS NOT NULL);
-  RETURN NULL;
-END $$;
-CREATE TRIGGER cells_leaf_after_update AFTER UPDATE ON cells
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows FOR EACH STATEMENT
-  EXECUTE FUNCTION cells_refresh_leaf_after_change();
 CREATE FUNCTION cells_refresh_leaf_after_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE cells c SET is_leaf = NOT EXISTS (SELECT 1 FROM cells k WHERE k.parent_id = c.id)
@@ -211,6 +204,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("sources", "duties", "user_accounts", "persons", "cells"):
         op.drop_table(table)
-    for fn in ("cells_before_write", "cells_move_subtree", "cells_refresh_leaf_after_insert",
-               "cells_refresh_leaf_after_change", "cells_refresh_leaf_after_delete"):
+    for fn in ("cells_before_write", "cells_after_move", "cells_refresh_leaf_after_insert",
+               "cells_refresh_leaf_after_delete"):
         op.execute(f"DROP FUNCTION IF EXISTS {fn}()")

@@ -1,0 +1,272 @@
+"""`gridwatch seed-demo`: the demo city — Xinxiang's four urban districts (real boundaries,
+GCJ-02 converted to WGS-84), synthetic streets and communities, ~500 m unit cells coded per
+GB/T 30428.1, a roster with history (a few cells deliberately unstaffed), a pollution-source
+ledger along the Wei River, and one login per role. Repeatable: a second run keeps the grid
+and refreshes the demo logins."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import shapely
+from geoalchemy2.shape import from_shape
+from pyproj import CRS
+from shapely.geometry import LineString, MultiPolygon, Point
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from app.config import PROJECT_ROOT
+from app.domain.accounts import create_or_update_user
+from app.domain.cells import NewCell, existing_cells, leaf_cell_at, write_cells
+from app.domain.crs import from_wgs84, parse_crs, to_wgs84, transform
+from app.domain.grid_import import _polygonal
+from app.domain.gridgen import lattice_cells, metric_crs_for
+from app.domain.progress import NoProgress, Progress
+from app.domain.timeparse import local_zone
+from app.models import Cell, Duty, Person, Source
+
+DISTRICTS_FILE = PROJECT_ROOT / "geodata" / "xinxiang-urban-districts.gcj02.geojson"
+CITY_CODE, CITY_NAME = "410700", "新乡市"
+UNIT_SIZE_M = 500.0
+
+STREETS = {
+    "410702": ["西街街道", "东街街道", "渠东街道", "文化街街道", "向阳小区街道", "洪门镇",
+               "小店镇", "关堤乡"],
+    "410703": ["中同街街道", "胜利路街道", "解放路街道", "健康路街道", "自由路街道", "铁西街道",
+               "平原镇"],
+    "410704": ["宝西街道", "宝东街道", "耿黄镇", "大块镇", "潞王坟乡"],
+    "410711": ["东干道街道", "花园街道", "卫北街道", "荣校路街道", "北干道街道", "新辉路街道",
+               "王村镇", "牧野乡"],
+}
+# Schematic course of the Wei River (卫河) across the city, WGS-84 lon/lat. Approximate.
+WEI_RIVER = [(113.760, 35.268), (113.800, 35.276), (113.840, 35.286), (113.880, 35.298),
+             (113.915, 35.310), (113.950, 35.317), (113.990, 35.328), (114.030, 35.345),
+             (114.070, 35.362)]
+SOURCES = [  # (type, name, fraction along the river, offset metres to the north)
+    ("outfall", "骆驼湾污水处理厂排口", 0.62, 80),
+    ("outfall", "卫河左岸雨污混排口1号", 0.18, 60),
+    ("outfall", "卫河右岸排口7号", 0.35, -70),
+    ("outfall", "共产主义渠汇入口排口", 0.78, 90),
+    ("construction_site", "卫河湿地公园二期工地", 0.45, 300),
+    ("construction_site", "滨河路改造工地", 0.25, -250),
+    ("scattered_polluter", "河堤村塑料颗粒加工点", 0.70, -400),
+    ("scattered_polluter", "小作坊喷漆点", 0.10, 350),
+    ("coal_boiler", "洗浴中心燃煤锅炉", 0.52, 420),
+    ("voc_enterprise", "化工园区涂装企业", 0.88, -380),
+    ("fuel_station", "滨河加油站", 0.30, 200),
+    ("waste_dump", "河滩垃圾堆点", 0.57, -120),
+    ("open_bbq", "夜市露天烧烤", 0.40, 380),
+    ("muck_truck_site", "渣土车停放场", 0.93, 260),
+    ("tailings_pond", "凤泉矿区尾矿库", 0.05, -450),
+]
+INSPECTION_HOURS = {"outfall": 72, "scattered_polluter": 168, "construction_site": 72,
+                    "coal_boiler": 168, "voc_enterprise": 168, "fuel_station": 336,
+                    "tailings_pond": 336, "waste_dump": 72, "open_bbq": 72,
+                    "muck_truck_site": 168}
+DEMO_USERS = [  # username, role, scope, name, password
+    ("admin", "admin", None, "系统管理员", "demo-admin-2026"),
+    ("supervisor", "supervisor", CITY_CODE, "市生态环境局督查员", "demo-supervisor-2026"),
+    ("command", "command", "410702", "红旗区攻坚办", "demo-command-2026"),
+    ("discipline", "discipline", None, "市纪委监委", "demo-discipline-2026"),
+    ("leader", "leader", None, "网格长王建国", "demo-leader-2026"),
+    ("inspector", "inspector", None, "网格员李芳", "demo-inspector-2026"),
+]
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国红梅志军海燕文博晓东"
+
+
+@dataclass
+class SeedSummary:
+    created: bool
+    cells: int = 0
+    unit_cells: int = 0
+    persons: int = 0
+    duties: int = 0
+    sources: int = 0
+    logins: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        head = (f"demo city seeded: {self.cells} cells ({self.unit_cells} unit cells), "
+                f"{self.persons} persons, {self.duties} duties, {self.sources} sources"
+                if self.created else "demo city already present; demo logins refreshed")
+        rows = [f"  {u:<11} password {p:<22} role {r}" + (f", scope {s}" if s else "")
+                for u, p, r, s in self.logins]
+        return "\n".join([head, "demo logins:", *rows])
+
+
+def _split(polygon: BaseGeometry, parts: int) -> list[MultiPolygon]:
+    """Cut a WGS-84 polygon into about `parts` compact pieces (Voronoi around lattice seeds),
+    ordered north-west to south-east. Computed in metres."""
+    metric = metric_crs_for(polygon)
+    local = transform(polygon, from_wgs84(metric))
+    step = float(np.sqrt(local.area / parts))
+    seeds: list[Point] = []
+    while len(seeds) < parts and step > 10:
+        minx, miny, maxx, maxy = local.bounds
+        xs = np.arange(minx + step / 2, maxx, step)
+        ys = np.arange(maxy - step / 2, miny, -step)
+        seeds = [p for y in ys for x in xs if local.contains(p := Point(x, y))]
+        step *= 0.9
+    if len(seeds) < 2:
+        return [_polygonal(polygon)]
+    if len(seeds) > parts:  # keep exactly `parts`, spread evenly over the lattice
+        seeds = [seeds[int(i * len(seeds) / parts)] for i in range(parts)]
+    envelope = shapely.box(*local.buffer(step * 2).bounds)
+    cells = shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=envelope)
+    back = to_wgs84(metric)
+    pieces = []
+    for seed in seeds:
+        region = next(r for r in shapely.get_parts(cells) if r.covers(seed))
+        piece = _polygonal(polygon.intersection(transform(region, back)))
+        if not piece.is_empty:
+            pieces.append((-round(seed.y), round(seed.x), piece))
+    pieces.sort(key=lambda p: (p[0], p[1]))
+    return [p[2] for p in pieces]
+
+
+def _name(i: int) -> str:
+    return SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)] + (
+        GIVEN[(i * 13 + 5) % len(GIVEN)] if i % 3 else "")
+
+
+def _phone(i: int) -> str:
+    return f"139{37300000 + i:08d}"
+
+
+def _districts() -> list[tuple[str, str, MultiPolygon]]:
+    data = json.loads(Path(DISTRICTS_FILE).read_text(encoding="utf-8"))
+    convert = to_wgs84(parse_crs("gcj02"))
+    out = []
+    for f in data["features"]:
+        geom = shapely.geometry.shape(f["geometry"])
+        out.append((str(f["properties"]["adcode"]), f["properties"]["name"],
+                    _polygonal(shapely.make_valid(transform(geom, convert)))))
+    return sorted(out)
+
+
+def build_grid() -> list[NewCell]:
+    """The demo city's cells, parents first."""
+    districts = _districts()
+    river = LineString(WEI_RIVER)
+    river_zone = transform(river, from_wgs84(CRS.from_epsg(32649))).buffer(1000)
+    river_zone = transform(river_zone, to_wgs84(CRS.from_epsg(32649)))
+    city = _polygonal(shapely.union_all([d[2] for d in districts]))
+    cells = [NewCell(CITY_CODE, CITY_NAME, 1, None, city)]
+    for code, name, geom in districts:
+        cells.append(NewCell(code, name, 2, CITY_CODE, geom))
+        for s, street_geom in enumerate(_split(geom, len(STREETS[code])), start=1):
+            street_name = STREETS[code][s - 1]
+            street_code = f"{code}{s:03d}"
+            cells.append(NewCell(street_code, street_name, 3, code, street_geom))
+            base = street_name.removesuffix("街道").removesuffix("镇").removesuffix("乡")
+            village = street_name.endswith(("镇", "乡"))
+            km2 = transform(street_geom, from_wgs84(metric_crs_for(street_geom))).area / 1e6
+            for c, comm_geom in enumerate(_split(street_geom, int(np.clip(km2 / 3, 2, 12))), 1):
+                comm_code = f"{street_code}{c:03d}"
+                comm_name = f"{base}第{c}{'村' if village else '社区'}"
+                cells.append(NewCell(comm_code, comm_name, 4, street_code, comm_geom))
+                for n, unit in enumerate(lattice_cells(comm_geom, UNIT_SIZE_M, "square"), 1):
+                    risk = ("high" if unit.intersects(river_zone)
+                            else "low" if code == "410704" else "medium")
+                    cells.append(NewCell(f"{comm_code}{n:03d}", f"{comm_name}{n:03d}网格", 5,
+                                         comm_code, unit, risk=risk))
+    return cells
+
+
+def seed(session: Session, progress: Progress | None = None) -> SeedSummary:
+    progress = progress or NoProgress()
+    summary = SeedSummary(created=not existing_cells(session, [CITY_CODE]))
+    if summary.created:
+        cells = build_grid()
+        write_cells(session, cells, progress)
+        summary.cells = len(cells)
+        units = [c for c in cells if c.level == 5]
+        summary.unit_cells = len(units)
+        summary.persons, summary.duties = _roster(session, units, progress)
+        summary.sources = _sources(session)
+    for username, role, scope, name, password in DEMO_USERS:
+        create_or_update_user(session, username=username, role=role, password=password,
+                              scope=scope, name=name, phone=_phone(90000 + len(username)))
+        summary.logins.append((username, password, role, scope))
+    return summary
+
+
+def _roster(session: Session, units: list[NewCell], progress: Progress) -> tuple[int, int]:
+    """One member per unit cell, a leader per community, a patroller per street and a
+    supervisor per district, with some history and a few deliberately unstaffed cells."""
+    tz = local_zone()
+    start = datetime(2026, 1, 1, tzinfo=tz)
+    handover = datetime(2026, 9, 1, tzinfo=tz)
+    lapsed = datetime(2026, 10, 15, tzinfo=tz)
+    ids = {code: c.id for code, c in existing_cells(session, [u.code for u in units]).items()}
+    people: dict[str, dict[str, object]] = {}
+
+    def person(username: str, role: str = "inspector") -> str:
+        if username not in people:
+            i = len(people)
+            people[username] = {"username": username, "name": _name(i), "phone": _phone(i),
+                                "role": role}
+        return username
+
+    duties: list[tuple[str, str, str, datetime | None, datetime | None]] = []
+    first_community = units[0].parent_code
+    for i, u in enumerate(units):
+        community, street, district = u.code[:12], u.code[:9], u.code[:6]
+        if i % 97 == 50:
+            continue  # never staffed: shows up as `unstaffed` with nobody to blame
+        demo_cell = u.parent_code == first_community
+        member = person("inspector" if demo_cell and i < 3 else f"gy{u.code}")
+        if i % 23 == 11:  # a handover: the old member's duty ended on 1 September
+            duties.append((u.code, "member", person(f"gy{u.code}x"), start, handover))
+            duties.append((u.code, "member", member, handover, None))
+        else:
+            duties.append((u.code, "member", member, start, None))
+        leader = person("leader" if demo_cell else f"wgz{community}", "leader")
+        duties.append((u.code, "leader", leader, start, lapsed if i % 41 == 7 else None))
+        duties.append((u.code, "patroller", person(f"xcy{street}"), start, None))
+        duties.append((u.code, "supervisor", person(f"jdy{district}"), start, None))
+
+    existing = {p.username: p.id for p in session.scalars(
+        select(Person).where(Person.username.in_(list(people))))}
+    new_people = [p for name, p in people.items() if name not in existing]
+    if new_people:
+        for pid, username in session.execute(
+                insert(Person).returning(Person.id, Person.username), new_people):
+            existing[username] = pid
+    progress.start("writing roster", len(duties))
+    rows = [{"cell_id": ids[code], "person_id": existing[username], "duty": duty,
+             "valid_from": vf, "valid_to": vt} for code, duty, username, vf, vt in duties]
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(Duty), rows[i:i + 5000])
+        progress.advance(len(rows[i:i + 5000]))
+    return len(new_people), len(rows)
+
+
+def _sources(session: Session) -> int:
+    metric = CRS.from_epsg(32649)
+    river = transform(LineString(WEI_RIVER), from_wgs84(metric))
+    back = to_wgs84(metric)
+    tz = local_zone()
+    count = 0
+    for i, (kind, name, fraction, offset) in enumerate(SOURCES):
+        on_river = river.interpolate(fraction, normalized=True)
+        point = transform(Point(on_river.x, on_river.y + offset), back)
+        assert isinstance(point, Point)
+        found = leaf_cell_at(session, point.x, point.y, datetime.now(tz))
+        surveyor = None
+        if found is not None:
+            surveyor = session.scalar(select(Duty.person_id).where(
+                Duty.cell_id == found[0], Duty.duty == "member").order_by(Duty.valid_from))
+        session.add(Source(
+            type=kind, name=name, geom=from_shape(point, srid=4326),
+            cell_id=found[0] if found else None, surveyed_by_id=surveyor,
+            surveyed_at=datetime(2026, 3, 1 + i, 10, tzinfo=tz),
+            inspection_interval_hours=INSPECTION_HOURS[kind]))
+        count += 1
+    session.flush()
+    return count
