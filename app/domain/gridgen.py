@@ -29,6 +29,7 @@ from app.models import Cell
 
 MAX_UNITS = 999  # NNN has three digits
 SHAPES = ("square", "hex")
+SLIVER_SHARE = 1e-6  # of a tile: 0.25 m² for 500 m cells
 
 
 def metric_crs_for(geom: BaseGeometry) -> CRS:
@@ -132,7 +133,8 @@ def lattice_cells(parent: BaseGeometry, size_m: float, shape: str) -> list[Multi
         if not parent.intersects(tile_wgs):
             continue
         clipped = _polygonal(parent.intersection(tile_wgs))
-        if clipped.is_empty:
+        # A tile that merely touches the parent leaves a zero-width sliver, not a cell.
+        if clipped.is_empty or clipped.area < tile_wgs.area * SLIVER_SHARE:
             continue
         centre = tile.centroid
         pieces.append((-round(centre.y, 3), round(centre.x, 3), clipped))
