@@ -21,10 +21,15 @@ from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, plain_database_url
 from app.domain.errors import DomainError
 
-app = typer.Typer(help="gridwatch — grid supervision for pollution control (网格化监管).",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-db_app = typer.Typer(help="The embedded PostGIS instance (used when GRIDWATCH_DATABASE_URL is "
-                          "unset).", no_args_is_help=True)
+app = typer.Typer(
+    help="gridwatch — grid supervision for pollution control (网格化监管).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="The embedded PostGIS instance (used when GRIDWATCH_DATABASE_URL is unset).",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 
 out = Console(soft_wrap=True)
@@ -53,9 +58,15 @@ class TerminalProgress:
 
 @contextmanager
 def progress_bar() -> Iterator[TerminalProgress]:
-    with RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                 TimeElapsedColumn(), console=err, disable=not err.is_terminal,
-                 transient=True) as bar:
+    with RichBar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    ) as bar:
         yield TerminalProgress(bar)
 
 
@@ -90,8 +101,10 @@ def transaction() -> Iterator[Session]:
         fail(exc.message)
     except ProgrammingError as exc:
         if "does not exist" in str(exc.orig):
-            fail(f"the database schema is missing or old ({first_line(exc.orig)}); "
-                 "run `gridwatch migrate`")
+            fail(
+                f"the database schema is missing or old ({first_line(exc.orig)}); "
+                "run `gridwatch migrate`"
+            )
         raise
     except OperationalError as exc:
         if not connection_lost(exc):
@@ -102,6 +115,7 @@ def transaction() -> Iterator[Session]:
 
 
 # --- embedded database ------------------------------------------------------------------
+
 
 @db_app.command("start")
 def db_start() -> None:
@@ -128,14 +142,19 @@ def db_status() -> None:
     """Where the embedded cluster lives and whether it runs (exit 3 when stopped)."""
     configured = get_settings().database_url
     if configured:
-        out.print(f"GRIDWATCH_DATABASE_URL is set; the embedded cluster is not used", highlight=False)
+        out.print(
+            "GRIDWATCH_DATABASE_URL is set; the embedded cluster is not used", highlight=False
+        )
     try:
         info = localdb.status()
     except localdb.LocalDbError as exc:
         fail(str(exc))
     state = "running" if info["running"] else ("stopped" if info["created"] else "not created")
-    out.print(f"embedded PostGIS {state}: data {info['root']}, port {info['port']}, "
-              f"runs as {info['run_as']}, log {info['log']}", highlight=False)
+    out.print(
+        f"embedded PostGIS {state}: data {info['root']}, port {info['port']}, "
+        f"runs as {info['run_as']}, log {info['log']}",
+        highlight=False,
+    )
     if not info["running"]:
         raise typer.Exit(3)
 
@@ -169,16 +188,23 @@ def migrate() -> None:
 
 # --- grid ----------------------------------------------------------------------------------
 
+
 @app.command("import-grid")
 def import_grid(
     path: Path,
     layer: Annotated[str | None, typer.Option(help="layer of a GeoPackage")] = None,
-    src_crs: Annotated[str | None, typer.Option(
-        help="source CRS when the file has none or it is wrong: EPSG:4547, gcj02, bd09…")] = None,
+    src_crs: Annotated[
+        str | None,
+        typer.Option(
+            help="source CRS when the file has none or it is wrong: EPSG:4547, gcj02, bd09…"
+        ),
+    ] = None,
     encoding: Annotated[str | None, typer.Option(help="attribute encoding, e.g. GBK")] = None,
     code_field: str = "code",
     name_field: str = "name",
-    parent_field: Annotated[str | None, typer.Option(help="field with the parent cell code")] = None,
+    parent_field: Annotated[
+        str | None, typer.Option(help="field with the parent cell code")
+    ] = None,
     level: Annotated[int | None, typer.Option(help="level of every imported cell")] = None,
     risk_field: Annotated[str | None, typer.Option(help="field with high/medium/low")] = None,
     strict: Annotated[bool, typer.Option(help="reject invalid geometries, do not repair")] = False,
@@ -187,16 +213,26 @@ def import_grid(
     from app.domain.grid_import import GridImportOptions
     from app.domain.grid_import import import_grid as run
 
-    opts = GridImportOptions(layer=layer, src_crs=src_crs, encoding=encoding,
-                             code_field=code_field, name_field=name_field,
-                             parent_field=parent_field, level=level, risk_field=risk_field,
-                             strict=strict)
+    opts = GridImportOptions(
+        layer=layer,
+        src_crs=src_crs,
+        encoding=encoding,
+        code_field=code_field,
+        name_field=name_field,
+        parent_field=parent_field,
+        level=level,
+        risk_field=risk_field,
+        strict=strict,
+    )
     with transaction() as session, progress_bar() as bar:
         result = run(session, path, opts, bar)
     for note in result.repaired:
         err.print(f"repaired {note}", highlight=False)
-    out.print(f"{path}: {result.inserted} cells added, {result.updated} updated, "
-              f"{len(result.repaired)} geometries repaired", highlight=False)
+    out.print(
+        f"{path}: {result.inserted} cells added, {result.updated} updated, "
+        f"{len(result.repaired)} geometries repaired",
+        highlight=False,
+    )
 
 
 @app.command("generate-grid")
@@ -229,17 +265,21 @@ def check_grid(
         defects = partition_defects(session, within, min_area_m2)
     for d in defects:
         cells = " × ".join(d.cells) if d.cells else "-"
-        out.print(f"{d.kind:8} parent {d.parent_code}  cells {cells}  {d.area_m2:,.1f} m²",
-                  highlight=False)
+        out.print(
+            f"{d.kind:8} parent {d.parent_code}  cells {cells}  {d.area_m2:,.1f} m²",
+            highlight=False,
+        )
     kinds = {k: sum(d.kind == k for d in defects) for k in ("gap", "overlap", "outside")}
-    out.print(f"{len(defects)} partition defects ({kinds['gap']} gaps, {kinds['overlap']} "
-              f"overlaps, {kinds['outside']} outside the parent)"
-              + (f" under {within}" if within else ""))
+    out.print(
+        f"{len(defects)} partition defects ({kinds['gap']} gaps, {kinds['overlap']} "
+        f"overlaps, {kinds['outside']} outside the parent)" + (f" under {within}" if within else "")
+    )
     if defects:
         raise typer.Exit(4)
 
 
 # --- people --------------------------------------------------------------------------------
+
 
 @app.command("import-roster")
 def import_roster(
@@ -251,34 +291,51 @@ def import_roster(
 
     with transaction() as session, progress_bar() as bar:
         r = run(session, path, encoding, bar)
-    out.print(f"{path}: {r.duties_added} duties added, {r.duties_updated} updated, "
-              f"{r.persons_added} new persons", highlight=False)
+    out.print(
+        f"{path}: {r.duties_added} duties added, {r.duties_updated} updated, "
+        f"{r.persons_added} new persons",
+        highlight=False,
+    )
 
 
 @app.command("create-user")
 def create_user(
     username: str,
-    role: Annotated[str, typer.Option(help="inspector, leader, supervisor, command, "
-                                           "discipline or admin")],
+    role: Annotated[
+        str, typer.Option(help="inspector, leader, supervisor, command, discipline or admin")
+    ],
     scope: Annotated[str | None, typer.Option(help="cell code whose subtree they see")] = None,
     name: str | None = None,
     phone: str | None = None,
-    password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="read the password from standard input")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
 ) -> None:
     """Create or update a person with a login account."""
     from app.domain.accounts import create_or_update_user
 
     if not password_stdin:
-        fail("pass --password-stdin and the password on standard input "
-             "(passwords never go on the command line)")
+        fail(
+            "pass --password-stdin and the password on standard input "
+            "(passwords never go on the command line)"
+        )
     password = sys.stdin.readline().rstrip("\r\n")
     with transaction() as session:
-        _, created = create_or_update_user(session, username=username, role=role,
-                                           password=password, scope=scope, name=name,
-                                           phone=phone)
-    out.print(f"user {username} {'created' if created else 'updated'} (role {role}"
-              + (f", scope {scope}" if scope else "") + ")", highlight=False)
+        _, created = create_or_update_user(
+            session,
+            username=username,
+            role=role,
+            password=password,
+            scope=scope,
+            name=name,
+            phone=phone,
+        )
+    out.print(
+        f"user {username} {'created' if created else 'updated'} (role {role}"
+        + (f", scope {scope}" if scope else "")
+        + ")",
+        highlight=False,
+    )
 
 
 @app.command("seed-demo")

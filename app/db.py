@@ -25,10 +25,17 @@ def plain_database_url() -> str:
 
 def sqlalchemy_url(url: str) -> str:
     """gridwatch picks its own driver: psycopg 3."""
-    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgres://", "postgresql://"):
+    for prefix in (
+        "postgresql+psycopg2://",
+        "postgresql+psycopg://",
+        "postgres://",
+        "postgresql://",
+    ):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    raise ValueError(f"GRIDWATCH_DATABASE_URL must be a postgresql:// URL, got {url.split(':')[0]}://…")
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(
+        f"GRIDWATCH_DATABASE_URL must be a postgresql:// URL, got {url.split(':')[0]}://…"
+    )
 
 
 def make_engine(url: str | None = None) -> Engine:

@@ -18,6 +18,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from app.config import get_settings
 
 DB_NAME = "gridwatch"
@@ -136,7 +139,10 @@ def is_running(c: Cluster | None = None) -> bool:
     c = c or cluster()
     if not (c.data / "PG_VERSION").exists():
         return False
-    return _run([str(pg_bindir() / "pg_ctl"), "-D", str(c.data), "status"], check=False).returncode == 0
+    return (
+        _run([str(pg_bindir() / "pg_ctl"), "-D", str(c.data), "status"], check=False).returncode
+        == 0
+    )
 
 
 def _prepare_dirs(c: Cluster) -> None:
@@ -156,10 +162,19 @@ def _prepare_dirs(c: Cluster) -> None:
 
 
 def _initdb(c: Cluster, bindir: Path) -> None:
-    _run([
-        str(bindir / "initdb"), "-D", str(c.data), "-U", DB_USER, "--auth=trust",
-        "-E", "UTF8", "--locale=C.UTF-8",
-    ])
+    _run(
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(c.data),
+            "-U",
+            DB_USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
+    )
     conf = c.data / "postgresql.conf"
     extra = (
         "\n# gridwatch embedded cluster\n"
@@ -172,9 +187,13 @@ def _initdb(c: Cluster, bindir: Path) -> None:
     )
     # Append as the cluster owner so file ownership stays right.
     subprocess.run(
-        ["runuser", "-u", RUN_AS, "--", "tee", "-a", str(conf)] if _is_root()
+        ["runuser", "-u", RUN_AS, "--", "tee", "-a", str(conf)]
+        if _is_root()
         else ["tee", "-a", str(conf)],
-        input=extra, text=True, capture_output=True, check=True,
+        input=extra,
+        text=True,
+        capture_output=True,
+        check=True,
     )
 
 
@@ -190,21 +209,30 @@ def start() -> Cluster:
         if port is None or not _port_free(port):
             port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else _free_port()
         c.port_file.write_text(f"{port}\n")
-        _run([
-            str(bindir / "pg_ctl"), "-D", str(c.data), "-l", str(c.log), "-w", "-t", "60",
-            "-o", f"-p {port}", "start",
-        ])
-    _ensure_database(c, bindir)
+        _run(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(c.data),
+                "-l",
+                str(c.log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port}",
+                "start",
+            ]
+        )
+    _ensure_database(c)
     return c
 
 
-def _ensure_database(c: Cluster, bindir: Path) -> None:
-    psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(c.port()), "-U", DB_USER,
-            "-v", "ON_ERROR_STOP=1", "-tA"]
-    exists = _run([*psql, "-d", "postgres", "-c",
-                   f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"]).stdout.strip()
-    if exists != "1":
-        _run([*psql, "-d", "postgres", "-c", f"CREATE DATABASE {DB_NAME}"])
+def _ensure_database(c: Cluster) -> None:
+    with psycopg.connect(c.url("postgres"), autocommit=True, connect_timeout=10) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
+        if found is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
 
 
 def stop() -> bool:

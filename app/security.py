@@ -33,8 +33,11 @@ _DUMMY_HASH = _hasher.hash("gridwatch-timing-equaliser")
 def create_access_token(person_id: int) -> str:
     settings = get_settings()
     now = datetime.now(UTC)
-    payload = {"sub": str(person_id), "iat": now,
-               "exp": now + timedelta(minutes=settings.token_minutes)}
+    payload = {
+        "sub": str(person_id),
+        "iat": now,
+        "exp": now + timedelta(minutes=settings.token_minutes),
+    }
     return jwt.encode(payload, settings.secret_key, algorithm=ALGORITHM)
 
 

@@ -68,9 +68,12 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     engine: Engine = request.getfixturevalue("engine")
     with engine.begin() as conn:
-        tables = conn.scalars(text(
-            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')")).all()
+        tables = conn.scalars(
+            text(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')"
+            )
+        ).all()
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 

@@ -47,16 +47,36 @@ def two_by_two(session: Session) -> list[Cell]:
 
 
 def make_user(session: Session, username: str, role: str, scope: str | None = None) -> Person:
-    person, _ = create_or_update_user(session, username=username, role=role, password=PASSWORD,
-                                      scope=scope, name=f"{username}名", phone="13900000000")
+    person, _ = create_or_update_user(
+        session,
+        username=username,
+        role=role,
+        password=PASSWORD,
+        scope=scope,
+        name=f"{username}名",
+        phone="13900000000",
+    )
     session.commit()
     return person
 
 
-def give_duty(session: Session, person: Person, code: str, duty: str = "member",
-              valid_from: datetime | None = None, valid_to: datetime | None = None) -> None:
-    session.add(Duty(cell_id=get_cell(session, code).id, person_id=person.id, duty=duty,
-                     valid_from=valid_from, valid_to=valid_to))
+def give_duty(
+    session: Session,
+    person: Person,
+    code: str,
+    duty: str = "member",
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+) -> None:
+    session.add(
+        Duty(
+            cell_id=get_cell(session, code).id,
+            person_id=person.id,
+            duty=duty,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+    )
     session.commit()
 
 

@@ -22,8 +22,9 @@ class Token(BaseModel):
 
 
 @router.post("/token")
-def issue_token(session: SessionDep,
-                form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+def issue_token(
+    session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> Token:
     person = get_person(session, form.username)
     account = session.get(UserAccount, person.id) if person else None
     if person is None or account is None:
@@ -32,7 +33,9 @@ def issue_token(session: SessionDep,
     else:
         ok = account.is_active and verify_password(form.password, account.password_hash)
     if not ok or person is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            detail="wrong username or password",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="wrong username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return Token(access_token=create_access_token(person.id))

@@ -22,9 +22,18 @@ from app.schemas.cells import CellAtPoint, CellDetail, CellOut, CellPage, DutyOu
 router = APIRouter(prefix="/api/v1/cells", tags=["cells"])
 
 Parent = aliased(Cell)
-CELL_COLUMNS = (Cell.code, Cell.name, Cell.level, Parent.code.label("parent_code"), Cell.is_leaf,
-                Cell.risk, Cell.patrol_interval_hours, Cell.valid_from, Cell.valid_to,
-                Cell.area_m2)
+CELL_COLUMNS = (
+    Cell.code,
+    Cell.name,
+    Cell.level,
+    Parent.code.label("parent_code"),
+    Cell.is_leaf,
+    Cell.risk,
+    Cell.patrol_interval_hours,
+    Cell.valid_from,
+    Cell.valid_to,
+    Cell.area_m2,
+)
 
 
 def _cell_out(row: Any) -> CellOut:
@@ -55,19 +64,35 @@ def list_cells(
     if format == "geojson":
         columns.append(func.ST_AsGeoJSON(Cell.geom, 7).label("geometry"))
     rows = session.execute(
-        select(*columns).outerjoin(Parent, Parent.id == Cell.parent_id).where(*conditions)
-        .order_by(Cell.code).limit(limit).offset(offset)
+        select(*columns)
+        .outerjoin(Parent, Parent.id == Cell.parent_id)
+        .where(*conditions)
+        .order_by(Cell.code)
+        .limit(limit)
+        .offset(offset)
     ).all()
     next_offset = offset + limit if offset + limit < total else None
     if format == "json":
-        return CellPage(total=total, offset=offset, limit=limit, next_offset=next_offset,
-                        cells=[_cell_out(r) for r in rows])
+        return CellPage(
+            total=total,
+            offset=offset,
+            limit=limit,
+            next_offset=next_offset,
+            cells=[_cell_out(r) for r in rows],
+        )
     return {
         "type": "FeatureCollection",
-        "total": total, "offset": offset, "limit": limit, "next_offset": next_offset,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "next_offset": next_offset,
         "features": [
-            {"type": "Feature", "id": r.code, "geometry": json.loads(r.geometry),
-             "properties": _cell_out(r).model_dump(mode="json")}
+            {
+                "type": "Feature",
+                "id": r.code,
+                "geometry": json.loads(r.geometry),
+                "properties": _cell_out(r).model_dump(mode="json"),
+            }
             for r in rows
         ],
     }
@@ -100,17 +125,23 @@ def cell_detail(code: str, session: SessionDep, viewer: CurrentViewer) -> CellDe
         raise HTTPException(403, detail=f"cell {code} is outside your scope")
     row = session.execute(
         select(*CELL_COLUMNS, func.ST_AsGeoJSON(Cell.geom, 7).label("geometry"))
-        .outerjoin(Parent, Parent.id == Cell.parent_id).where(Cell.id == cell.id)
+        .outerjoin(Parent, Parent.id == Cell.parent_id)
+        .where(Cell.id == cell.id)
     ).one()
     roster = session.execute(
-        select(Duty.duty, Person.username, Person.name, Person.phone, Duty.valid_from,
-               Duty.valid_to)
+        select(
+            Duty.duty, Person.username, Person.name, Person.phone, Duty.valid_from, Duty.valid_to
+        )
         .join(Person, Person.id == Duty.person_id)
         .where(Duty.cell_id == cell.id, duty_active_at(datetime.now(UTC)))
         .order_by(Duty.duty, Person.username)
     ).all()
-    children = session.scalar(
-        select(func.count()).select_from(Cell).where(Cell.parent_id == cell.id)) or 0
+    children = (
+        session.scalar(select(func.count()).select_from(Cell).where(Cell.parent_id == cell.id)) or 0
+    )
     return CellDetail(
-        **_cell_out(row).model_dump(), children=children,
-        roster=[DutyOut(**r._mapping) for r in roster], geometry=json.loads(row.geometry))
+        **_cell_out(row).model_dump(),
+        children=children,
+        roster=[DutyOut(**r._mapping) for r in roster],
+        geometry=json.loads(row.geometry),
+    )

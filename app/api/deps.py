@@ -17,12 +17,12 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 def _unauthorised(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail,
-                         headers={"WWW-Authenticate": "Bearer"})
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
-def current_viewer(session: SessionDep,
-                   token: Annotated[str | None, Depends(oauth2)]) -> Viewer:
+def current_viewer(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Viewer:
     if not token:
         raise _unauthorised("not signed in: send a bearer token from /api/v1/auth/token")
     person_id = person_id_from_token(token)
@@ -41,9 +41,10 @@ CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
 def require_roles(*roles: str) -> Callable[[Viewer], Viewer]:
     def check(viewer: CurrentViewer) -> Viewer:
         if viewer.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                detail=f"role {viewer.role!r} may not do this; "
-                                       f"allowed: {', '.join(roles)}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"role {viewer.role!r} may not do this; allowed: {', '.join(roles)}",
+            )
         return viewer
 
     return check

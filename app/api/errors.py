@@ -19,12 +19,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def database_down(_: Request, exc: OperationalError) -> JSONResponse:
-        return JSONResponse({"detail": "the database is unavailable; retry shortly"},
-                            status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(DBAPIError)
     async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
-            return JSONResponse({"detail": "the database connection was lost; retry shortly"},
-                                status_code=503, headers={"Retry-After": "5"})
+            return JSONResponse(
+                {"detail": "the database connection was lost; retry shortly"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         raise exc

@@ -15,8 +15,9 @@ from app.models import Cell
 
 router = APIRouter(prefix="/api/v1/grid", tags=["grid"])
 
-GridReader = Annotated[Viewer, Depends(require_roles("supervisor", "command", "discipline",
-                                                     "admin"))]
+GridReader = Annotated[
+    Viewer, Depends(require_roles("supervisor", "command", "discipline", "admin"))
+]
 
 
 @router.get("/defects")
@@ -28,7 +29,8 @@ def defects(
     scope_root = within
     if within is None and viewer.scope_cell_id is not None and viewer.role != "admin":
         scope_root = session.get_one(Cell, viewer.scope_cell_id).code
-    if scope_root is not None and not can_see_cell(session, viewer,
-                                                   get_cell(session, scope_root).id):
+    if scope_root is not None and not can_see_cell(
+        session, viewer, get_cell(session, scope_root).id
+    ):
         raise HTTPException(403, detail=f"cell {scope_root} is outside your scope")
     return as_feature_collection(partition_defects(session, scope_root))

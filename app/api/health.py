@@ -16,6 +16,7 @@ def healthz(request: Request) -> JSONResponse:
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        return JSONResponse({"status": "unavailable", "detail": "database does not answer"},
-                            status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "detail": "database does not answer"}, status_code=503
+        )
     return JSONResponse({"status": "ok"})

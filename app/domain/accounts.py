@@ -26,9 +26,16 @@ def get_person(session: Session, username: str) -> Person | None:
     return session.scalar(select(Person).where(Person.username == username))
 
 
-def create_or_update_user(session: Session, *, username: str, role: str, password: str,
-                          scope: str | None = None, name: str | None = None,
-                          phone: str | None = None) -> tuple[Person, bool]:
+def create_or_update_user(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    password: str,
+    scope: str | None = None,
+    name: str | None = None,
+    phone: str | None = None,
+) -> tuple[Person, bool]:
     """Create the person and account, or update them. Returns (person, created)."""
     check_username(username)
     if role not in ROLES:

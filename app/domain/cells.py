@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -36,7 +37,7 @@ def existing_cells(session: Session, codes: Iterable[str]) -> dict[str, Cell]:
     codes = list(set(codes))
     found: dict[str, Cell] = {}
     for i in range(0, len(codes), 10_000):
-        for cell in session.scalars(select(Cell).where(Cell.code.in_(codes[i:i + 10_000]))):
+        for cell in session.scalars(select(Cell).where(Cell.code.in_(codes[i : i + 10_000]))):
             found[cell.code] = cell
     return found
 
@@ -59,8 +60,9 @@ def _depth_order(cells: Sequence[NewCell]) -> list[list[NewCell]]:
     return [groups[d] for d in sorted(groups)]
 
 
-def write_cells(session: Session, cells: Sequence[NewCell],
-                progress: Progress | None = None) -> tuple[int, int]:
+def write_cells(
+    session: Session, cells: Sequence[NewCell], progress: Progress | None = None
+) -> tuple[int, int]:
     """Insert new cells and update existing ones (same code), parents first.
 
     Callers validate first (parents exist, codes unique, no retired code reused); this runs
@@ -69,19 +71,24 @@ def write_cells(session: Session, cells: Sequence[NewCell],
     settings = get_settings()
     progress = progress or NoProgress()
     progress.start("writing cells", len(cells))
-    existing = existing_cells(session, [c.code for c in cells] + [
-        c.parent_code for c in cells if c.parent_code])
+    existing = existing_cells(
+        session, [c.code for c in cells] + [c.parent_code for c in cells if c.parent_code]
+    )
     ids = {code: cell.id for code, cell in existing.items()}
     levels = {code: cell.level for code, cell in existing.items()}
     inserted = updated = 0
     for group in _depth_order(cells):
-        new_rows, changed_rows = [], []
+        new_rows: list[dict[str, Any]] = []
+        changed_rows: list[dict[str, Any]] = []
         for c in group:
             parent_id = ids[c.parent_code] if c.parent_code else None
             level = c.level or (levels[c.parent_code] + 1 if c.parent_code else 1)
             levels[c.code] = level
             row = {
-                "code": c.code, "name": c.name, "level": level, "parent_id": parent_id,
+                "code": c.code,
+                "name": c.name,
+                "level": level,
+                "parent_id": parent_id,
                 "risk": c.risk,
                 "patrol_interval_hours": c.patrol_interval_hours
                 or settings.patrol_interval_for(c.risk),
@@ -89,16 +96,18 @@ def write_cells(session: Session, cells: Sequence[NewCell],
             }
             (changed_rows if c.code in existing else new_rows).append(row)
         for i in range(0, len(new_rows), CHUNK):
-            chunk = new_rows[i:i + CHUNK]
-            result = session.execute(
-                Cell.__table__.insert().returning(Cell.id, Cell.code), chunk)
+            chunk = new_rows[i : i + CHUNK]
+            result = session.execute(insert(Cell).returning(Cell.id, Cell.code), chunk)
             for cell_id, code in result:
                 ids[code] = cell_id
             inserted += len(chunk)
             progress.advance(len(chunk))
         for row in changed_rows:
-            code = row.pop("code")
-            session.execute(update(Cell).where(Cell.code == code).values(**row))
+            session.execute(
+                update(Cell)
+                .where(Cell.code == row["code"])
+                .values({k: v for k, v in row.items() if k != "code"})
+            )
             updated += 1
             progress.advance()
     return inserted, updated

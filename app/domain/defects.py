@@ -22,26 +22,39 @@ class Defect:
     geometry: dict[str, Any]
 
 
-def partition_defects(session: Session, within: str | None = None,
-                      min_area_m2: float | None = None) -> list[Defect]:
+def partition_defects(
+    session: Session, within: str | None = None, min_area_m2: float | None = None
+) -> list[Defect]:
     if within is not None:
         get_cell(session, within)  # 404 for an unknown code, not an empty answer
     threshold = get_settings().defect_min_area_m2 if min_area_m2 is None else min_area_m2
-    rows = session.execute(load("partition_defects"),
-                           {"within": within, "min_area_m2": threshold})
-    return [Defect(kind=r.kind, parent_code=r.parent_code,
-                   cells=[c for c in (r.cell_a, r.cell_b) if c],
-                   area_m2=round(float(r.area_m2), 2), geometry=json.loads(r.geometry))
-            for r in rows]
+    rows = session.execute(load("partition_defects"), {"within": within, "min_area_m2": threshold})
+    return [
+        Defect(
+            kind=r.kind,
+            parent_code=r.parent_code,
+            cells=[c for c in (r.cell_a, r.cell_b) if c],
+            area_m2=round(float(r.area_m2), 2),
+            geometry=json.loads(r.geometry),
+        )
+        for r in rows
+    ]
 
 
 def as_feature_collection(defects: list[Defect]) -> dict[str, Any]:
     return {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "geometry": d.geometry,
-             "properties": {"kind": d.kind, "parent_code": d.parent_code, "cells": d.cells,
-                            "area_m2": d.area_m2}}
+            {
+                "type": "Feature",
+                "geometry": d.geometry,
+                "properties": {
+                    "kind": d.kind,
+                    "parent_code": d.parent_code,
+                    "cells": d.cells,
+                    "area_m2": d.area_m2,
+                },
+            }
             for d in defects
         ],
     }

@@ -28,25 +28,56 @@ from app.domain.grid_import import _polygonal
 from app.domain.gridgen import lattice_cells, metric_crs_for
 from app.domain.progress import NoProgress, Progress
 from app.domain.timeparse import local_zone
-from app.models import Cell, Duty, Person, Source
+from app.models import Duty, Person, Source
 
 DISTRICTS_FILE = PROJECT_ROOT / "geodata" / "xinxiang-urban-districts.gcj02.geojson"
 CITY_CODE, CITY_NAME = "410700", "新乡市"
 UNIT_SIZE_M = 500.0
 
 STREETS = {
-    "410702": ["西街街道", "东街街道", "渠东街道", "文化街街道", "向阳小区街道", "洪门镇",
-               "小店镇", "关堤乡"],
-    "410703": ["中同街街道", "胜利路街道", "解放路街道", "健康路街道", "自由路街道", "铁西街道",
-               "平原镇"],
+    "410702": [
+        "西街街道",
+        "东街街道",
+        "渠东街道",
+        "文化街街道",
+        "向阳小区街道",
+        "洪门镇",
+        "小店镇",
+        "关堤乡",
+    ],
+    "410703": [
+        "中同街街道",
+        "胜利路街道",
+        "解放路街道",
+        "健康路街道",
+        "自由路街道",
+        "铁西街道",
+        "平原镇",
+    ],
     "410704": ["宝西街道", "宝东街道", "耿黄镇", "大块镇", "潞王坟乡"],
-    "410711": ["东干道街道", "花园街道", "卫北街道", "荣校路街道", "北干道街道", "新辉路街道",
-               "王村镇", "牧野乡"],
+    "410711": [
+        "东干道街道",
+        "花园街道",
+        "卫北街道",
+        "荣校路街道",
+        "北干道街道",
+        "新辉路街道",
+        "王村镇",
+        "牧野乡",
+    ],
 }
 # Schematic course of the Wei River (卫河) across the city, WGS-84 lon/lat. Approximate.
-WEI_RIVER = [(113.760, 35.268), (113.800, 35.276), (113.840, 35.286), (113.880, 35.298),
-             (113.915, 35.310), (113.950, 35.317), (113.990, 35.328), (114.030, 35.345),
-             (114.070, 35.362)]
+WEI_RIVER = [
+    (113.760, 35.268),
+    (113.800, 35.276),
+    (113.840, 35.286),
+    (113.880, 35.298),
+    (113.915, 35.310),
+    (113.950, 35.317),
+    (113.990, 35.328),
+    (114.030, 35.345),
+    (114.070, 35.362),
+]
 SOURCES = [  # (type, name, fraction along the river, offset metres to the north)
     ("outfall", "骆驼湾污水处理厂排口", 0.62, 80),
     ("outfall", "卫河左岸雨污混排口1号", 0.18, 60),
@@ -64,10 +95,18 @@ SOURCES = [  # (type, name, fraction along the river, offset metres to the north
     ("muck_truck_site", "渣土车停放场", 0.93, 260),
     ("tailings_pond", "凤泉矿区尾矿库", 0.05, -450),
 ]
-INSPECTION_HOURS = {"outfall": 72, "scattered_polluter": 168, "construction_site": 72,
-                    "coal_boiler": 168, "voc_enterprise": 168, "fuel_station": 336,
-                    "tailings_pond": 336, "waste_dump": 72, "open_bbq": 72,
-                    "muck_truck_site": 168}
+INSPECTION_HOURS = {
+    "outfall": 72,
+    "scattered_polluter": 168,
+    "construction_site": 72,
+    "coal_boiler": 168,
+    "voc_enterprise": 168,
+    "fuel_station": 336,
+    "tailings_pond": 336,
+    "waste_dump": 72,
+    "open_bbq": 72,
+    "muck_truck_site": 168,
+}
 DEMO_USERS = [  # username, role, scope, name, password
     ("admin", "admin", None, "系统管理员", "demo-admin-2026"),
     ("supervisor", "supervisor", CITY_CODE, "市生态环境局督查员", "demo-supervisor-2026"),
@@ -91,11 +130,16 @@ class SeedSummary:
     logins: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
     def describe(self) -> str:
-        head = (f"demo city seeded: {self.cells} cells ({self.unit_cells} unit cells), "
-                f"{self.persons} persons, {self.duties} duties, {self.sources} sources"
-                if self.created else "demo city already present; demo logins refreshed")
-        rows = [f"  {u:<11} password {p:<22} role {r}" + (f", scope {s}" if s else "")
-                for u, p, r, s in self.logins]
+        head = (
+            f"demo city seeded: {self.cells} cells ({self.unit_cells} unit cells), "
+            f"{self.persons} persons, {self.duties} duties, {self.sources} sources"
+            if self.created
+            else "demo city already present; demo logins refreshed"
+        )
+        rows = [
+            f"  {u:<11} password {p:<22} role {r}" + (f", scope {s}" if s else "")
+            for u, p, r, s in self.logins
+        ]
         return "\n".join([head, "demo logins:", *rows])
 
 
@@ -130,8 +174,11 @@ def _split(polygon: BaseGeometry, parts: int) -> list[MultiPolygon]:
 
 
 def _name(i: int) -> str:
-    return SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)] + (
-        GIVEN[(i * 13 + 5) % len(GIVEN)] if i % 3 else "")
+    return (
+        SURNAMES[i % len(SURNAMES)]
+        + GIVEN[(i * 7) % len(GIVEN)]
+        + (GIVEN[(i * 13 + 5) % len(GIVEN)] if i % 3 else "")
+    )
 
 
 def _phone(i: int) -> str:
@@ -144,17 +191,23 @@ def _districts() -> list[tuple[str, str, MultiPolygon]]:
     out = []
     for f in data["features"]:
         geom = shapely.geometry.shape(f["geometry"])
-        out.append((str(f["properties"]["adcode"]), f["properties"]["name"],
-                    _polygonal(shapely.make_valid(transform(geom, convert)))))
+        out.append(
+            (
+                str(f["properties"]["adcode"]),
+                f["properties"]["name"],
+                _polygonal(shapely.make_valid(transform(geom, convert))),
+            )
+        )
     return sorted(out)
 
 
 def build_grid() -> list[NewCell]:
     """The demo city's cells, parents first."""
     districts = _districts()
-    river = LineString(WEI_RIVER)
-    river_zone = transform(river, from_wgs84(CRS.from_epsg(32649))).buffer(1000)
-    river_zone = transform(river_zone, to_wgs84(CRS.from_epsg(32649)))
+    utm = CRS.from_epsg(32649)
+    river_zone = transform(
+        transform(LineString(WEI_RIVER), from_wgs84(utm)).buffer(1000), to_wgs84(utm)
+    )
     city = _polygonal(shapely.union_all([d[2] for d in districts]))
     cells = [NewCell(CITY_CODE, CITY_NAME, 1, None, city)]
     for code, name, geom in districts:
@@ -171,10 +224,23 @@ def build_grid() -> list[NewCell]:
                 comm_name = f"{base}第{c}{'村' if village else '社区'}"
                 cells.append(NewCell(comm_code, comm_name, 4, street_code, comm_geom))
                 for n, unit in enumerate(lattice_cells(comm_geom, UNIT_SIZE_M, "square"), 1):
-                    risk = ("high" if unit.intersects(river_zone)
-                            else "low" if code == "410704" else "medium")
-                    cells.append(NewCell(f"{comm_code}{n:03d}", f"{comm_name}{n:03d}网格", 5,
-                                         comm_code, unit, risk=risk))
+                    risk = (
+                        "high"
+                        if unit.intersects(river_zone)
+                        else "low"
+                        if code == "410704"
+                        else "medium"
+                    )
+                    cells.append(
+                        NewCell(
+                            f"{comm_code}{n:03d}",
+                            f"{comm_name}{n:03d}网格",
+                            5,
+                            comm_code,
+                            unit,
+                            risk=risk,
+                        )
+                    )
     return cells
 
 
@@ -190,8 +256,15 @@ def seed(session: Session, progress: Progress | None = None) -> SeedSummary:
         summary.persons, summary.duties = _roster(session, units, progress)
         summary.sources = _sources(session)
     for username, role, scope, name, password in DEMO_USERS:
-        create_or_update_user(session, username=username, role=role, password=password,
-                              scope=scope, name=name, phone=_phone(90000 + len(username)))
+        create_or_update_user(
+            session,
+            username=username,
+            role=role,
+            password=password,
+            scope=scope,
+            name=name,
+            phone=_phone(90000 + len(username)),
+        )
         summary.logins.append((username, password, role, scope))
     return summary
 
@@ -209,8 +282,12 @@ def _roster(session: Session, units: list[NewCell], progress: Progress) -> tuple
     def person(username: str, role: str = "inspector") -> str:
         if username not in people:
             i = len(people)
-            people[username] = {"username": username, "name": _name(i), "phone": _phone(i),
-                                "role": role}
+            people[username] = {
+                "username": username,
+                "name": _name(i),
+                "phone": _phone(i),
+                "role": role,
+            }
         return username
 
     duties: list[tuple[str, str, str, datetime | None, datetime | None]] = []
@@ -231,19 +308,30 @@ def _roster(session: Session, units: list[NewCell], progress: Progress) -> tuple
         duties.append((u.code, "patroller", person(f"xcy{street}"), start, None))
         duties.append((u.code, "supervisor", person(f"jdy{district}"), start, None))
 
-    existing = {p.username: p.id for p in session.scalars(
-        select(Person).where(Person.username.in_(list(people))))}
+    existing = {
+        p.username: p.id
+        for p in session.scalars(select(Person).where(Person.username.in_(list(people))))
+    }
     new_people = [p for name, p in people.items() if name not in existing]
     if new_people:
         for pid, username in session.execute(
-                insert(Person).returning(Person.id, Person.username), new_people):
+            insert(Person).returning(Person.id, Person.username), new_people
+        ):
             existing[username] = pid
     progress.start("writing roster", len(duties))
-    rows = [{"cell_id": ids[code], "person_id": existing[username], "duty": duty,
-             "valid_from": vf, "valid_to": vt} for code, duty, username, vf, vt in duties]
+    rows = [
+        {
+            "cell_id": ids[code],
+            "person_id": existing[username],
+            "duty": duty,
+            "valid_from": vf,
+            "valid_to": vt,
+        }
+        for code, duty, username, vf, vt in duties
+    ]
     for i in range(0, len(rows), 5000):
-        session.execute(insert(Duty), rows[i:i + 5000])
-        progress.advance(len(rows[i:i + 5000]))
+        session.execute(insert(Duty), rows[i : i + 5000])
+        progress.advance(len(rows[i : i + 5000]))
     return len(new_people), len(rows)
 
 
@@ -260,13 +348,22 @@ def _sources(session: Session) -> int:
         found = leaf_cell_at(session, point.x, point.y, datetime.now(tz))
         surveyor = None
         if found is not None:
-            surveyor = session.scalar(select(Duty.person_id).where(
-                Duty.cell_id == found[0], Duty.duty == "member").order_by(Duty.valid_from))
-        session.add(Source(
-            type=kind, name=name, geom=from_shape(point, srid=4326),
-            cell_id=found[0] if found else None, surveyed_by_id=surveyor,
-            surveyed_at=datetime(2026, 3, 1 + i, 10, tzinfo=tz),
-            inspection_interval_hours=INSPECTION_HOURS[kind]))
+            surveyor = session.scalar(
+                select(Duty.person_id)
+                .where(Duty.cell_id == found[0], Duty.duty == "member")
+                .order_by(Duty.valid_from)
+            )
+        session.add(
+            Source(
+                type=kind,
+                name=name,
+                geom=from_shape(point, srid=4326),
+                cell_id=found[0] if found else None,
+                surveyed_by_id=surveyor,
+                surveyed_at=datetime(2026, 3, 1 + i, 10, tzinfo=tz),
+                inspection_interval_hours=INSPECTION_HOURS[kind],
+            )
+        )
         count += 1
     session.flush()
     return count

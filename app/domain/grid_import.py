@@ -19,12 +19,21 @@ from shapely.validation import explain_validity
 from sqlalchemy.orm import Session
 
 from app.domain.cells import NewCell, existing_cells, write_cells
-from app.domain.crs import CrsError, Converter, parse_crs, to_wgs84, transform
+from app.domain.crs import Converter, CrsError, parse_crs, to_wgs84, transform
 from app.domain.errors import InputRejected
 from app.domain.progress import NoProgress, Progress
 
-RISK_WORDS = {"high": "high", "medium": "medium", "low": "low", "高": "high", "中": "medium",
-              "低": "low", "h": "high", "m": "medium", "l": "low"}
+RISK_WORDS = {
+    "high": "high",
+    "medium": "medium",
+    "low": "low",
+    "高": "high",
+    "中": "medium",
+    "低": "low",
+    "h": "high",
+    "m": "medium",
+    "l": "low",
+}
 
 
 @dataclass
@@ -47,7 +56,9 @@ class GridImportResult:
     repaired: list[str] = field(default_factory=list)
 
 
-def _read(path: Path, opts: GridImportOptions) -> tuple[list[dict[str, object]], list[object], str | None]:
+def _read(
+    path: Path, opts: GridImportOptions
+) -> tuple[list[dict[str, object]], list[object], str | None]:
     if not path.exists():
         raise InputRejected(str(path), ["file not found"])
     try:
@@ -59,8 +70,7 @@ def _read(path: Path, opts: GridImportOptions) -> tuple[list[dict[str, object]],
         hint = " (try --encoding GBK?)" if isinstance(exc, UnicodeDecodeError) else ""
         raise InputRejected(str(path), [f"cannot read the file: {exc}{hint}"]) from exc
     names = list(meta["fields"])
-    rows = [{name: field_data[j][i] for j, name in enumerate(names)}
-            for i in range(len(geometry))]
+    rows = [{name: field_data[j][i] for j, name in enumerate(names)} for i in range(len(geometry))]
     return rows, list(shapely.from_wkb(geometry)), meta.get("crs")
 
 
@@ -68,8 +78,12 @@ def _polygonal(geom: BaseGeometry) -> MultiPolygon:
     parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and not p.is_empty]
     if not parts:
         # make_valid may return a collection holding polygons among lines and points.
-        parts = [q for p in shapely.get_parts(geom) for q in shapely.get_parts(p)
-                 if isinstance(q, Polygon) and not q.is_empty]
+        parts = [
+            q
+            for p in shapely.get_parts(geom)
+            for q in shapely.get_parts(p)
+            if isinstance(q, Polygon) and not q.is_empty
+        ]
     return MultiPolygon(parts)
 
 
@@ -82,8 +96,9 @@ def _text(value: object) -> str | None:
     return s or None
 
 
-def _check_geometry(geom: object, convert: Converter, crs_label: str,
-                    strict: bool) -> tuple[MultiPolygon | None, str | None, bool]:
+def _check_geometry(
+    geom: object, convert: Converter, crs_label: str, strict: bool
+) -> tuple[MultiPolygon | None, str | None, bool]:
     """(geometry in WGS-84, problem, repaired)."""
     if geom is None or not isinstance(geom, BaseGeometry) or geom.is_empty:
         return None, "has no geometry", False
@@ -97,10 +112,16 @@ def _check_geometry(geom: object, convert: Converter, crs_label: str,
     except Exception as exc:  # pyproj raises ProjError, prcoords ValueError
         return None, f"cannot be converted from {crs_label}: {exc}", False
     lonlat = shapely.get_coordinates(wgs)
-    if not np.isfinite(lonlat).all() or (np.abs(lonlat[:, 0]) > 180).any() or (
-            np.abs(lonlat[:, 1]) > 90).any():
-        return None, (f"lies outside the globe after conversion from {crs_label} "
-                      "(is --src-crs right?)"), False
+    if (
+        not np.isfinite(lonlat).all()
+        or (np.abs(lonlat[:, 0]) > 180).any()
+        or (np.abs(lonlat[:, 1]) > 90).any()
+    ):
+        return (
+            None,
+            (f"lies outside the globe after conversion from {crs_label} (is --src-crs right?)"),
+            False,
+        )
     if wgs.is_valid:
         return _polygonal(wgs), None, False
     reason = explain_validity(wgs)
@@ -112,7 +133,9 @@ def _check_geometry(geom: object, convert: Converter, crs_label: str,
     return fixed, reason, True
 
 
-def prepare(session: Session, path: Path, opts: GridImportOptions) -> tuple[list[NewCell], list[str]]:
+def prepare(
+    session: Session, path: Path, opts: GridImportOptions
+) -> tuple[list[NewCell], list[str]]:
     """Read and check the whole file. Returns the cells to write and the repairs made."""
     source = str(path)
     if opts.level is not None and opts.level < 1:
@@ -121,12 +144,19 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> tuple[list
     if not rows:
         raise InputRejected(source, ["the layer has no features"])
     fields = set(rows[0])
-    missing = [f for f in (opts.code_field, opts.name_field, opts.parent_field, opts.risk_field)
-               if f and f not in fields]
+    missing = [
+        f
+        for f in (opts.code_field, opts.name_field, opts.parent_field, opts.risk_field)
+        if f and f not in fields
+    ]
     if missing:
-        raise InputRejected(source, [
-            f"field {m!r} not in the layer; fields are: {', '.join(sorted(fields)) or '(none)'}"
-            for m in missing])
+        raise InputRejected(
+            source,
+            [
+                f"field {m!r} not in the layer; fields are: {', '.join(sorted(fields)) or '(none)'}"
+                for m in missing
+            ],
+        )
     crs_name = opts.src_crs or file_crs
     if crs_name is None:
         raise InputRejected(source, ["the file has no CRS; pass --src-crs (e.g. EPSG:4547)"])
@@ -176,8 +206,11 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> tuple[list
         if was_repaired:
             repaired.append(f"{label}: {problem} (repaired)")
         parent = _text(row.get(opts.parent_field)) if opts.parent_field else None
-        cells.append(NewCell(code=code, name=name or code, level=level, parent_code=parent,
-                             geom=wgs, risk=risk))
+        cells.append(
+            NewCell(
+                code=code, name=name or code, level=level, parent_code=parent, geom=wgs, risk=risk
+            )
+        )
 
     problems += _check_tree(session, cells, seen)
     if problems:
@@ -188,17 +221,21 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> tuple[list
 def _check_tree(session: Session, cells: list[NewCell], feature_of: dict[str, int]) -> list[str]:
     problems: list[str] = []
     in_file = {c.code: c for c in cells}
-    in_db = existing_cells(session, [c.code for c in cells] + [
-        c.parent_code for c in cells if c.parent_code])
+    in_db = existing_cells(
+        session, [c.code for c in cells] + [c.parent_code for c in cells if c.parent_code]
+    )
     for c in cells:
         label = f"feature {feature_of[c.code]} (code {c.code})"
         old = in_db.get(c.code)
         if old is not None and old.valid_to is not None:
-            problems.append(f"{label}: code was retired on {old.valid_to:%Y-%m-%d}; "
-                            "a retired code is never reused")
+            problems.append(
+                f"{label}: code was retired on {old.valid_to:%Y-%m-%d}; "
+                "a retired code is never reused"
+            )
         if c.parent_code and c.parent_code not in in_file and c.parent_code not in in_db:
-            problems.append(f"{label}: parent {c.parent_code!r} is neither in the file nor "
-                            "in the grid")
+            problems.append(
+                f"{label}: parent {c.parent_code!r} is neither in the file nor in the grid"
+            )
         # Walk up inside the file to catch cycles (a parent chain that comes back).
         steps, cur = 0, c.parent_code
         while cur in in_file and steps <= len(in_file):
@@ -209,8 +246,9 @@ def _check_tree(session: Session, cells: list[NewCell], feature_of: dict[str, in
     return problems
 
 
-def import_grid(session: Session, path: Path, opts: GridImportOptions,
-                progress: Progress | None = None) -> GridImportResult:
+def import_grid(
+    session: Session, path: Path, opts: GridImportOptions, progress: Progress | None = None
+) -> GridImportResult:
     """Check the file, then write all its cells in the caller's transaction."""
     cells, repaired = prepare(session, path, opts)
     inserted, updated = write_cells(session, cells, progress or NoProgress())

@@ -85,9 +85,16 @@ def child_code_prefix(parent_code: str) -> str:
     return parent_code.ljust(12, "0")
 
 
-def generate_grid(session: Session, *, within: str, size_m: float, shape: str = "square",
-                  risk: str = "medium", name_prefix: str | None = None,
-                  progress: Progress | None = None) -> int:
+def generate_grid(
+    session: Session,
+    *,
+    within: str,
+    size_m: float,
+    shape: str = "square",
+    risk: str = "medium",
+    name_prefix: str | None = None,
+    progress: Progress | None = None,
+) -> int:
     """Create leaf cells under `within`; returns how many. Runs in the caller's transaction."""
     if shape not in SHAPES:
         raise DomainError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
@@ -96,8 +103,10 @@ def generate_grid(session: Session, *, within: str, size_m: float, shape: str = 
     parent = get_cell(session, within)
     prefix = child_code_prefix(parent.code)
     if session.scalar(select(func.count()).select_from(Cell).where(Cell.parent_id == parent.id)):
-        raise Conflict(f"cell {parent.code} already has child cells; generate-grid only fills "
-                       "a cell that has none")
+        raise Conflict(
+            f"cell {parent.code} already has child cells; generate-grid only fills "
+            "a cell that has none"
+        )
     cells = lattice_cells(to_shape(parent.geom), size_m, shape)
     if len(cells) > MAX_UNITS:
         raise DomainError(
@@ -105,9 +114,17 @@ def generate_grid(session: Session, *, within: str, size_m: float, shape: str = 
             f"(at most {MAX_UNITS}); use a larger --size-m or generate under smaller parents"
         )
     label = name_prefix or parent.name
-    new = [NewCell(code=f"{prefix}{n:03d}", name=f"{label}{n:03d}", level=parent.level + 1,
-                   parent_code=parent.code, geom=geom, risk=risk)
-           for n, geom in enumerate(cells, start=1)]
+    new = [
+        NewCell(
+            code=f"{prefix}{n:03d}",
+            name=f"{label}{n:03d}",
+            level=parent.level + 1,
+            parent_code=parent.code,
+            geom=geom,
+            risk=risk,
+        )
+        for n, geom in enumerate(cells, start=1)
+    ]
     inserted, _ = write_cells(session, new, progress)
     return inserted
 

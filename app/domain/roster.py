@@ -47,7 +47,9 @@ class RosterResult:
     persons_added: int
 
 
-def read_csv(path: Path, encoding: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+def read_csv(
+    path: Path, encoding: str, columns: tuple[str, ...]
+) -> list[tuple[int, dict[str, str]]]:
     """Rows as (line number, cells), header checked. Shared by the CSV importers."""
     source = str(path)
     try:
@@ -56,17 +58,24 @@ def read_csv(path: Path, encoding: str, columns: tuple[str, ...]) -> list[tuple[
             header = [h.strip() for h in (reader.fieldnames or [])]
             missing = [c for c in columns if c not in header]
             if missing:
-                raise InputRejected(source, [
-                    f"line 1: missing column(s) {', '.join(missing)}; expected "
-                    f"{','.join(columns)}"])
+                raise InputRejected(
+                    source,
+                    [
+                        f"line 1: missing column(s) {', '.join(missing)}; expected "
+                        f"{','.join(columns)}"
+                    ],
+                )
             reader.fieldnames = header
-            return [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
-                    for row in reader]
+            return [
+                (reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
+                for row in reader
+            ]
     except FileNotFoundError:
         raise InputRejected(source, ["file not found"]) from None
     except UnicodeDecodeError as exc:
-        raise InputRejected(source, [f"not {encoding} text ({exc.reason} at byte {exc.start}); "
-                                     "try --encoding GBK"]) from None
+        raise InputRejected(
+            source, [f"not {encoding} text ({exc.reason} at byte {exc.start}); try --encoding GBK"]
+        ) from None
     except csv.Error as exc:
         raise InputRejected(source, [f"malformed CSV: {exc}"]) from None
 
@@ -77,8 +86,9 @@ def _parse(line: int, raw: dict[str, str], problems: list[str]) -> RosterRow | N
     if duty not in DUTIES:
         problems.append(f"line {line}: duty {raw['duty']!r} is not one of {', '.join(DUTIES)}")
     if not USERNAME.match(raw["username"]):
-        problems.append(f"line {line}: username {raw['username']!r} must be 2–64 letters, "
-                        "digits or _ . @ -")
+        problems.append(
+            f"line {line}: username {raw['username']!r} must be 2–64 letters, digits or _ . @ -"
+        )
     if not raw["cell_code"]:
         problems.append(f"line {line}: empty cell_code")
     if not raw["name"]:
@@ -94,12 +104,21 @@ def _parse(line: int, raw: dict[str, str], problems: list[str]) -> RosterRow | N
         problems.append(f"line {line}: valid_to must be after valid_from")
     if len(problems) > before:
         return None
-    return RosterRow(line, raw["cell_code"], duty, raw["username"], raw["name"],
-                     raw["phone"] or None, bounds[0], bounds[1])
+    return RosterRow(
+        line,
+        raw["cell_code"],
+        duty,
+        raw["username"],
+        raw["name"],
+        raw["phone"] or None,
+        bounds[0],
+        bounds[1],
+    )
 
 
-def import_roster(session: Session, path: Path, encoding: str = "utf-8-sig",
-                  progress: Progress | None = None) -> RosterResult:
+def import_roster(
+    session: Session, path: Path, encoding: str = "utf-8-sig", progress: Progress | None = None
+) -> RosterResult:
     progress = progress or NoProgress()
     raw_rows = read_csv(path, encoding, COLUMNS)
     if not raw_rows:
@@ -111,17 +130,23 @@ def import_roster(session: Session, path: Path, encoding: str = "utf-8-sig",
     for r in rows:
         if r.cell_code not in cells:
             problems.append(f"line {r.line}: no cell with code {r.cell_code!r}")
-        key = (r.cell_code, r.username, r.duty, r.valid_from)
-        if key in seen:
-            problems.append(f"line {r.line}: repeats line {seen[key]} (same cell, person, "
-                            "duty and valid_from)")
-        seen[key] = r.line
+        row_key = (r.cell_code, r.username, r.duty, r.valid_from)
+        if row_key in seen:
+            problems.append(
+                f"line {r.line}: repeats line {seen[row_key]} "
+                "(same cell, person, duty and valid_from)"
+            )
+        seen[row_key] = r.line
     if problems:
         raise InputRejected(str(path), problems)
 
     progress.start("writing duties", len(rows))
-    persons = {p.username: p for p in session.scalars(
-        select(Person).where(Person.username.in_({r.username for r in rows})))}
+    persons = {
+        p.username: p
+        for p in session.scalars(
+            select(Person).where(Person.username.in_({r.username for r in rows}))
+        )
+    }
     persons_added = added = updated = 0
     for r in rows:
         person = persons.get(r.username)
@@ -135,14 +160,23 @@ def import_roster(session: Session, path: Path, encoding: str = "utf-8-sig",
             person.phone = r.phone or person.phone
     session.flush()
     cell_ids = list({cells[r.cell_code].id for r in rows})
-    existing = {(d.cell_id, d.person_id, d.duty, d.valid_from): d for d in session.scalars(
-        select(Duty).where(Duty.cell_id.in_(cell_ids)))}
+    existing = {
+        (d.cell_id, d.person_id, d.duty, d.valid_from): d
+        for d in session.scalars(select(Duty).where(Duty.cell_id.in_(cell_ids)))
+    }
     for r in rows:
         key = (cells[r.cell_code].id, persons[r.username].id, r.duty, r.valid_from)
         duty = existing.get(key)
         if duty is None:
-            session.add(Duty(cell_id=key[0], person_id=key[1], duty=r.duty,
-                             valid_from=r.valid_from, valid_to=r.valid_to))
+            session.add(
+                Duty(
+                    cell_id=key[0],
+                    person_id=key[1],
+                    duty=r.duty,
+                    valid_from=r.valid_from,
+                    valid_to=r.valid_to,
+                )
+            )
             added += 1
         elif duty.valid_to != r.valid_to:
             duty.valid_to = r.valid_to

@@ -27,8 +27,10 @@ class Viewer:
 
 
 def duty_active_at(at: datetime) -> ColumnElement[bool]:
-    return and_(or_(Duty.valid_from.is_(None), Duty.valid_from <= at),
-                or_(Duty.valid_to.is_(None), Duty.valid_to > at))
+    return and_(
+        or_(Duty.valid_from.is_(None), Duty.valid_from <= at),
+        or_(Duty.valid_to.is_(None), Duty.valid_to > at),
+    )
 
 
 def visible_cells(viewer: Viewer, at: datetime | None = None) -> ColumnElement[bool]:
@@ -38,8 +40,9 @@ def visible_cells(viewer: Viewer, at: datetime | None = None) -> ColumnElement[b
     if viewer.role in SCOPED_ROLES:
         scope_path = select(Cell.path).where(Cell.id == viewer.scope_cell_id).scalar_subquery()
         return Cell.path.op("<@")(scope_path)
-    on_duty = select(Duty.cell_id).where(Duty.person_id == viewer.person_id,
-                                         duty_active_at(at or datetime.now(UTC)))
+    on_duty = select(Duty.cell_id).where(
+        Duty.person_id == viewer.person_id, duty_active_at(at or datetime.now(UTC))
+    )
     return Cell.id.in_(on_duty)
 
 

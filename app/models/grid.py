@@ -30,8 +30,9 @@ class Cell(Base):
         CheckConstraint("risk IN ('high', 'medium', 'low')", name="risk"),
         CheckConstraint("level >= 1", name="level"),
         CheckConstraint("patrol_interval_hours > 0", name="patrol_interval"),
-        CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from",
-                        name="validity"),
+        CheckConstraint(
+            "valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from", name="validity"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -66,10 +66,12 @@ class Duty(Base):
     __tablename__ = "duties"
     __table_args__ = (
         CheckConstraint("duty IN ('leader', 'member', 'patroller', 'supervisor')", name="duty"),
-        CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from",
-                        name="validity"),
-        UniqueConstraint("cell_id", "person_id", "duty", "valid_from",
-                         postgresql_nulls_not_distinct=True),
+        CheckConstraint(
+            "valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from", name="validity"
+        ),
+        UniqueConstraint(
+            "cell_id", "person_id", "duty", "valid_from", postgresql_nulls_not_distinct=True
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -92,15 +92,20 @@ def upgrade() -> None:
         sa.Column("code", sa.Text, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("level", sa.SmallInteger, nullable=False),
-        sa.Column("parent_id", sa.BigInteger, sa.ForeignKey("cells.id", name="fk_cells_parent_id_cells")),
+        sa.Column(
+            "parent_id", sa.BigInteger, sa.ForeignKey("cells.id", name="fk_cells_parent_id_cells")
+        ),
         sa.Column("path", sa.Text, nullable=False),  # becomes ltree below
         sa.Column("is_leaf", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.Column("risk", sa.Text, nullable=False, server_default="medium"),
         sa.Column("patrol_interval_hours", sa.Integer, nullable=False),
         sa.Column("valid_from", TS),
         sa.Column("valid_to", TS),
-        sa.Column("geom", geoalchemy2.Geometry("MULTIPOLYGON", srid=4326, spatial_index=False),
-                  nullable=False),
+        sa.Column(
+            "geom",
+            geoalchemy2.Geometry("MULTIPOLYGON", srid=4326, spatial_index=False),
+            nullable=False,
+        ),
         sa.Column("area_m2", sa.Float, nullable=False, server_default="0"),
         sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("id", name="pk_cells"),
@@ -108,16 +113,23 @@ def upgrade() -> None:
         sa.CheckConstraint("risk IN ('high', 'medium', 'low')", name="ck_cells_risk"),
         sa.CheckConstraint("level >= 1", name="ck_cells_level"),
         sa.CheckConstraint("patrol_interval_hours > 0", name="ck_cells_patrol_interval"),
-        sa.CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from",
-                           name="ck_cells_validity"),
+        sa.CheckConstraint(
+            "valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from",
+            name="ck_cells_validity",
+        ),
     )
     # ltree needs the extension; switch the column type after creation.
     op.execute("ALTER TABLE cells ALTER COLUMN path TYPE ltree USING path::ltree")
     op.create_index("ix_cells_parent_id", "cells", ["parent_id"])
     op.create_index("ix_cells_path", "cells", ["path"], postgresql_using="gist")
     op.create_index("idx_cells_geom", "cells", ["geom"], postgresql_using="gist")
-    op.create_index("ix_cells_leaf_geom", "cells", ["geom"], postgresql_using="gist",
-                    postgresql_where=sa.text("is_leaf"))
+    op.create_index(
+        "ix_cells_leaf_geom",
+        "cells",
+        ["geom"],
+        postgresql_using="gist",
+        postgresql_where=sa.text("is_leaf"),
+    )
     op.execute(CELL_TRIGGERS)
 
     op.create_table(
@@ -127,8 +139,11 @@ def upgrade() -> None:
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("phone", sa.Text),
         sa.Column("role", sa.Text, nullable=False, server_default="inspector"),
-        sa.Column("scope_cell_id", sa.BigInteger,
-                  sa.ForeignKey("cells.id", name="fk_persons_scope_cell_id_cells")),
+        sa.Column(
+            "scope_cell_id",
+            sa.BigInteger,
+            sa.ForeignKey("cells.id", name="fk_persons_scope_cell_id_cells"),
+        ),
         sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("id", name="pk_persons"),
         sa.UniqueConstraint("username", name="uq_persons_username"),
@@ -140,9 +155,12 @@ def upgrade() -> None:
 
     op.create_table(
         "user_accounts",
-        sa.Column("person_id", sa.BigInteger,
-                  sa.ForeignKey("persons.id", name="fk_user_accounts_person_id_persons"),
-                  nullable=False),
+        sa.Column(
+            "person_id",
+            sa.BigInteger,
+            sa.ForeignKey("persons.id", name="fk_user_accounts_person_id_persons"),
+            nullable=False,
+        ),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
@@ -154,22 +172,38 @@ def upgrade() -> None:
     op.create_table(
         "duties",
         sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
-        sa.Column("cell_id", sa.BigInteger, sa.ForeignKey("cells.id", name="fk_duties_cell_id_cells"),
-                  nullable=False),
-        sa.Column("person_id", sa.BigInteger,
-                  sa.ForeignKey("persons.id", name="fk_duties_person_id_persons"), nullable=False),
+        sa.Column(
+            "cell_id",
+            sa.BigInteger,
+            sa.ForeignKey("cells.id", name="fk_duties_cell_id_cells"),
+            nullable=False,
+        ),
+        sa.Column(
+            "person_id",
+            sa.BigInteger,
+            sa.ForeignKey("persons.id", name="fk_duties_person_id_persons"),
+            nullable=False,
+        ),
         sa.Column("duty", sa.Text, nullable=False),
         sa.Column("valid_from", TS),
         sa.Column("valid_to", TS),
         sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("id", name="pk_duties"),
-        sa.UniqueConstraint("cell_id", "person_id", "duty", "valid_from",
-                            name="uq_duties_cell_id_person_id_duty_valid_from",
-                            postgresql_nulls_not_distinct=True),
-        sa.CheckConstraint("duty IN ('leader', 'member', 'patroller', 'supervisor')",
-                           name="ck_duties_duty"),
-        sa.CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from",
-                           name="ck_duties_validity"),
+        sa.UniqueConstraint(
+            "cell_id",
+            "person_id",
+            "duty",
+            "valid_from",
+            name="uq_duties_cell_id_person_id_duty_valid_from",
+            postgresql_nulls_not_distinct=True,
+        ),
+        sa.CheckConstraint(
+            "duty IN ('leader', 'member', 'patroller', 'supervisor')", name="ck_duties_duty"
+        ),
+        sa.CheckConstraint(
+            "valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from",
+            name="ck_duties_validity",
+        ),
     )
     op.create_index("ix_duties_cell_id", "duties", ["cell_id"])
     op.create_index("ix_duties_person_id", "duties", ["person_id"])
@@ -180,11 +214,17 @@ def upgrade() -> None:
         sa.Column("type", sa.Text, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("description", sa.Text),
-        sa.Column("geom", geoalchemy2.Geometry("POINT", srid=4326, spatial_index=False),
-                  nullable=False),
-        sa.Column("cell_id", sa.BigInteger, sa.ForeignKey("cells.id", name="fk_sources_cell_id_cells")),
-        sa.Column("surveyed_by_id", sa.BigInteger,
-                  sa.ForeignKey("persons.id", name="fk_sources_surveyed_by_id_persons")),
+        sa.Column(
+            "geom", geoalchemy2.Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+        ),
+        sa.Column(
+            "cell_id", sa.BigInteger, sa.ForeignKey("cells.id", name="fk_sources_cell_id_cells")
+        ),
+        sa.Column(
+            "surveyed_by_id",
+            sa.BigInteger,
+            sa.ForeignKey("persons.id", name="fk_sources_surveyed_by_id_persons"),
+        ),
         sa.Column("surveyed_at", TS),
         sa.Column("inspection_interval_hours", sa.Integer, nullable=False),
         sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
@@ -204,6 +244,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("sources", "duties", "user_accounts", "persons", "cells"):
         op.drop_table(table)
-    for fn in ("cells_before_write", "cells_after_move", "cells_refresh_leaf_after_insert",
-               "cells_refresh_leaf_after_delete"):
+    for fn in (
+        "cells_before_write",
+        "cells_after_move",
+        "cells_refresh_leaf_after_insert",
+        "cells_refresh_leaf_after_delete",
+    ):
         op.execute(f"DROP FUNCTION IF EXISTS {fn}()")

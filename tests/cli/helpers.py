@@ -18,8 +18,9 @@ def run_cli(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
-def write_layer(path: Path, rows: list[dict[str, object]], crs: str | None,
-                **kwargs: object) -> Path:
+def write_layer(
+    path: Path, rows: list[dict[str, object]], crs: str | None, **kwargs: object
+) -> Path:
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
     frame.to_file(path, engine="pyogrio", **kwargs)
     return path

@@ -11,9 +11,20 @@ from tests.cli.helpers import run_cli
 from tests.factories import X0, Y0, make_cells
 
 # An L-shaped community, about 1.8 km × 2.2 km.
-L_SHAPE = MultiPolygon([shapely.Polygon([
-    (X0, Y0), (X0 + 0.02, Y0), (X0 + 0.02, Y0 + 0.01), (X0 + 0.01, Y0 + 0.01),
-    (X0 + 0.01, Y0 + 0.02), (X0, Y0 + 0.02)])])
+L_SHAPE = MultiPolygon(
+    [
+        shapely.Polygon(
+            [
+                (X0, Y0),
+                (X0 + 0.02, Y0),
+                (X0 + 0.02, Y0 + 0.01),
+                (X0 + 0.01, Y0 + 0.01),
+                (X0 + 0.01, Y0 + 0.02),
+                (X0, Y0 + 0.02),
+            ]
+        )
+    ]
+)
 
 
 def children(db: Session, code: str) -> list[Cell]:
@@ -44,8 +55,9 @@ def test_square_grid_tiles_the_parent_with_15_digit_codes_in_reading_order(db: S
 def test_hex_grid_also_tiles_the_parent(db: Session) -> None:
     make_cells(db, NewCell("410702001003", "另一社区", 4, None, L_SHAPE))
 
-    result = run_cli("generate-grid", "--within", "410702001003", "--size-m", "400",
-                     "--shape", "hex")
+    result = run_cli(
+        "generate-grid", "--within", "410702001003", "--size-m", "400", "--shape", "hex"
+    )
 
     assert result.exit_code == 0, result.output
     cells = children(db, "410702001003")
@@ -60,8 +72,11 @@ def test_district_parent_codes_are_zero_padded(db: Session) -> None:
 
 
 def test_refuses_a_parent_that_has_children_or_a_non_standard_code(db: Session) -> None:
-    make_cells(db, NewCell("410702001004", "社区", 4, None, L_SHAPE),
-               NewCell("XQ-1", "自编码", 1, None, L_SHAPE))
+    make_cells(
+        db,
+        NewCell("410702001004", "社区", 4, None, L_SHAPE),
+        NewCell("XQ-1", "自编码", 1, None, L_SHAPE),
+    )
     assert run_cli("generate-grid", "--within", "410702001004", "--size-m", "800").exit_code == 0
 
     again = run_cli("generate-grid", "--within", "410702001004", "--size-m", "800")

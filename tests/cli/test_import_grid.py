@@ -16,8 +16,15 @@ from tests.factories import X0, Y0, square
 TRUTH = {
     "410702001001001": Polygon(
         [(X0, Y0), (X0 + 0.01, Y0), (X0 + 0.01, Y0 + 0.01), (X0, Y0 + 0.01)],
-        [[(X0 + 0.004, Y0 + 0.004), (X0 + 0.006, Y0 + 0.004), (X0 + 0.006, Y0 + 0.006),
-          (X0 + 0.004, Y0 + 0.006)]]),
+        [
+            [
+                (X0 + 0.004, Y0 + 0.004),
+                (X0 + 0.006, Y0 + 0.004),
+                (X0 + 0.006, Y0 + 0.006),
+                (X0 + 0.004, Y0 + 0.006),
+            ]
+        ],
+    ),
     "410702001001002": shapely.box(X0 + 0.01, Y0, X0 + 0.02, Y0 + 0.01),
 }
 NAMES = {"410702001001001": "红旗区西街街道第一网格", "410702001001002": "渠东街道第二网格"}
@@ -28,10 +35,13 @@ def cell_count(db: Session) -> int:
 
 
 def test_gbk_shapefile_in_gauss_kruger_4547_imports_with_names_and_position(
-        tmp_path: Path, db: Session) -> None:
+    tmp_path: Path, db: Session
+) -> None:
     gk = from_wgs84(parse_crs("EPSG:4547"))
-    rows = [{"code": code, "name": NAMES[code], "geometry": transform(geom, gk)}
-            for code, geom in TRUTH.items()]
+    rows = [
+        {"code": code, "name": NAMES[code], "geometry": transform(geom, gk)}
+        for code, geom in TRUTH.items()
+    ]
     shp = write_layer(tmp_path / "grid.shp", rows, "EPSG:4547", encoding="GBK")
     assert "红旗区".encode("gbk") in (tmp_path / "grid.dbf").read_bytes()
 
@@ -48,8 +58,10 @@ def test_gbk_shapefile_in_gauss_kruger_4547_imports_with_names_and_position(
 
 def test_gcj02_geojson_lands_within_2_m_of_wgs84_truth(tmp_path: Path, db: Session) -> None:
     gcj = from_wgs84("gcj02")
-    rows = [{"code": code, "name": NAMES[code], "geometry": transform(geom, gcj)}
-            for code, geom in TRUTH.items()]
+    rows = [
+        {"code": code, "name": NAMES[code], "geometry": transform(geom, gcj)}
+        for code, geom in TRUTH.items()
+    ]
     path = write_layer(tmp_path / "grid.geojson", rows, "EPSG:4326")
 
     result = run_cli("import-grid", path, "--src-crs", "gcj02")
@@ -78,10 +90,14 @@ def test_broken_feature_rejects_the_whole_file_naming_it(tmp_path: Path, db: Ses
 
 
 def test_self_intersecting_polygon_is_repaired_or_rejected_with_strict(
-        tmp_path: Path, db: Session) -> None:
+    tmp_path: Path, db: Session
+) -> None:
     bowtie = Polygon([(X0, Y0), (X0 + 0.01, Y0 + 0.01), (X0 + 0.01, Y0), (X0, Y0 + 0.01)])
-    path = write_layer(tmp_path / "bowtie.geojson",
-                       [{"code": "B1", "name": "蝴蝶", "geometry": bowtie}], "EPSG:4326")
+    path = write_layer(
+        tmp_path / "bowtie.geojson",
+        [{"code": "B1", "name": "蝴蝶", "geometry": bowtie}],
+        "EPSG:4326",
+    )
 
     strict = run_cli("import-grid", path, "--strict")
     assert strict.exit_code == 1
@@ -98,8 +114,12 @@ def test_self_intersecting_polygon_is_repaired_or_rejected_with_strict(
 def test_parent_field_builds_the_tree(tmp_path: Path, db: Session) -> None:
     rows = [
         {"code": "410702001", "name": "街道", "parent": None, "geometry": square(X0, Y0, 0.02)},
-        {"code": "410702001001001", "name": "网格一", "parent": "410702001",
-         "geometry": square(X0, Y0)},
+        {
+            "code": "410702001001001",
+            "name": "网格一",
+            "parent": "410702001",
+            "geometry": square(X0, Y0),
+        },
         {"code": "410702", "name": "区", "parent": None, "geometry": square(X0, Y0, 0.02)},
     ]
     rows[0]["parent"] = "410702"  # a child listed before its parent still works
@@ -125,16 +145,17 @@ def test_unknown_parent_and_duplicate_codes_are_named(tmp_path: Path, db: Sessio
 
     assert result.exit_code == 1
     assert "feature 1 (code C1): parent 'NOPE' is neither in the file nor in the grid" in (
-        result.output)
+        result.output
+    )
     assert "feature 2 (code C1): code already used by feature 1" in result.output
     assert cell_count(db) == 0
 
 
-def test_wrong_crs_puts_geometry_off_the_globe_and_is_rejected(
-        tmp_path: Path, db: Session) -> None:
+def test_wrong_crs_puts_geometry_off_the_globe_and_is_rejected(tmp_path: Path, db: Session) -> None:
     gk = transform(square(X0, Y0), from_wgs84(parse_crs("EPSG:4547")))
-    path = write_layer(tmp_path / "gk.geojson", [{"code": "D1", "name": "错", "geometry": gk}],
-                       None)
+    path = write_layer(
+        tmp_path / "gk.geojson", [{"code": "D1", "name": "错", "geometry": gk}], None
+    )
 
     result = run_cli("import-grid", path, "--src-crs", "EPSG:4326")
 
@@ -147,16 +168,22 @@ def test_missing_file_and_missing_field_are_clear(tmp_path: Path) -> None:
     missing = run_cli("import-grid", tmp_path / "nope.geojson")
     assert missing.exit_code == 1 and "file not found" in missing.output
 
-    path = write_layer(tmp_path / "f.geojson",
-                       [{"bianma": "E1", "name": "x", "geometry": square(X0, Y0)}], "EPSG:4326")
+    path = write_layer(
+        tmp_path / "f.geojson",
+        [{"bianma": "E1", "name": "x", "geometry": square(X0, Y0)}],
+        "EPSG:4326",
+    )
     no_field = run_cli("import-grid", path)
     assert no_field.exit_code == 1
     assert "field 'code' not in the layer; fields are: bianma, name" in no_field.output
 
 
 def test_reimport_updates_in_place(tmp_path: Path, db: Session) -> None:
-    path = write_layer(tmp_path / "a.geojson",
-                       [{"code": "F1", "name": "旧名", "geometry": square(X0, Y0)}], "EPSG:4326")
+    path = write_layer(
+        tmp_path / "a.geojson",
+        [{"code": "F1", "name": "旧名", "geometry": square(X0, Y0)}],
+        "EPSG:4326",
+    )
     assert run_cli("import-grid", path).exit_code == 0
     write_layer(path, [{"code": "F1", "name": "新名", "geometry": square(X0, Y0)}], "EPSG:4326")
 

@@ -21,10 +21,12 @@ def duties(db: Session) -> int:
 
 def test_roster_creates_persons_and_duties_with_validity(tmp_path: Path, db: Session) -> None:
     two_by_two(db)
-    path = write(tmp_path / "roster.csv",
-                 "410702001001001,leader,wangjg,王建国,13900000001,2026-01-01,\n"
-                 "410702001001001,网格员,lifang,李芳,13900000002,2026-01-01,2026-09-01\n"
-                 "410702001001002,patroller,lifang,李芳,13900000002,2026-01-01T08:00:00+08:00,\n")
+    path = write(
+        tmp_path / "roster.csv",
+        "410702001001001,leader,wangjg,王建国,13900000001,2026-01-01,\n"
+        "410702001001001,网格员,lifang,李芳,13900000002,2026-01-01,2026-09-01\n"
+        "410702001001002,patroller,lifang,李芳,13900000002,2026-01-01T08:00:00+08:00,\n",
+    )
 
     result = run_cli("import-roster", path)
 
@@ -41,9 +43,11 @@ def test_reimport_ends_a_duty_without_losing_history(tmp_path: Path, db: Session
     two_by_two(db)
     first = write(tmp_path / "a.csv", "410702001001001,leader,wangjg,王建国,139,2026-01-01,\n")
     assert run_cli("import-roster", first).exit_code == 0
-    second = write(tmp_path / "b.csv",
-                   "410702001001001,leader,wangjg,王建国,139,2026-01-01,2026-06-01\n"
-                   "410702001001001,leader,zhaomin,赵敏,138,2026-06-01,\n")
+    second = write(
+        tmp_path / "b.csv",
+        "410702001001001,leader,wangjg,王建国,139,2026-01-01,2026-06-01\n"
+        "410702001001001,leader,zhaomin,赵敏,138,2026-06-01,\n",
+    )
 
     result = run_cli("import-roster", second)
 
@@ -54,12 +58,14 @@ def test_reimport_ends_a_duty_without_losing_history(tmp_path: Path, db: Session
 
 def test_bad_rows_are_named_and_nothing_is_imported(tmp_path: Path, db: Session) -> None:
     two_by_two(db)
-    path = write(tmp_path / "bad.csv",
-                 "410702001001001,leader,wangjg,王建国,139,2026-01-01,\n"
-                 "999,member,x1,某人,139,2026-01-01,\n"
-                 "410702001001002,boss,x2,某人,139,2026-01-01,\n"
-                 "410702001001003,member,x3,某人,139,2026-13-01,\n"
-                 "410702001001004,member,x4,某人,139,2026-05-01,2026-04-01\n")
+    path = write(
+        tmp_path / "bad.csv",
+        "410702001001001,leader,wangjg,王建国,139,2026-01-01,\n"
+        "999,member,x1,某人,139,2026-01-01,\n"
+        "410702001001002,boss,x2,某人,139,2026-01-01,\n"
+        "410702001001003,member,x3,某人,139,2026-13-01,\n"
+        "410702001001004,member,x4,某人,139,2026-05-01,2026-04-01\n",
+    )
 
     result = run_cli("import-roster", path)
 
@@ -75,8 +81,11 @@ def test_bad_rows_are_named_and_nothing_is_imported(tmp_path: Path, db: Session)
 
 def test_gbk_roster_needs_and_honours_encoding(tmp_path: Path, db: Session) -> None:
     two_by_two(db)
-    path = write(tmp_path / "gbk.csv", "410702001001001,网格长,wangjg,王建国,139,2026-01-01,\n",
-                 encoding="gbk")
+    path = write(
+        tmp_path / "gbk.csv",
+        "410702001001001,网格长,wangjg,王建国,139,2026-01-01,\n",
+        encoding="gbk",
+    )
 
     wrong = run_cli("import-roster", path)
     assert wrong.exit_code == 1 and "try --encoding GBK" in wrong.output

@@ -19,10 +19,12 @@ def test_hole_and_overlap_are_reported_with_areas_within_1_percent(db: Session) 
     # overlaps the left one, and cut short at the top, leaving a strip uncovered.
     left = shapely.box(X0, Y0, X0 + 0.01, Y0 + 0.02)
     right = shapely.box(X0 + 0.008, Y0, X0 + 0.02, Y0 + 0.017)
-    make_cells(db,
-               NewCell("P", "父", 1, None, square(X0, Y0, 0.02)),
-               NewCell("P-1", "左", 2, "P", MultiPolygon([left])),
-               NewCell("P-2", "右", 2, "P", MultiPolygon([right])))
+    make_cells(
+        db,
+        NewCell("P", "父", 1, None, square(X0, Y0, 0.02)),
+        NewCell("P-1", "左", 2, "P", MultiPolygon([left])),
+        NewCell("P-2", "右", 2, "P", MultiPolygon([right])),
+    )
     true_gap = shapely.box(X0 + 0.01, Y0 + 0.017, X0 + 0.02, Y0 + 0.02)
     true_overlap = left.intersection(right)
 
@@ -37,17 +39,22 @@ def test_hole_and_overlap_are_reported_with_areas_within_1_percent(db: Session) 
 
 
 def test_child_outside_its_parent_is_reported(db: Session) -> None:
-    make_cells(db,
-               NewCell("Q", "父", 1, None, square(X0, Y0, 0.01)),
-               NewCell("Q-1", "出界", 2, "Q", square(X0, Y0 + 0.005, 0.01)))
+    make_cells(
+        db,
+        NewCell("Q", "父", 1, None, square(X0, Y0, 0.01)),
+        NewCell("Q-1", "出界", 2, "Q", square(X0, Y0 + 0.005, 0.01)),
+    )
     kinds = sorted(d.kind for d in partition_defects(db, "Q"))
     assert kinds == ["gap", "outside"]
 
 
 def test_a_clean_partition_has_no_defects(db: Session) -> None:
-    make_cells(db,
-               NewCell("R", "父", 1, None, square(X0, Y0, 0.02)),
-               NewCell("R-1", "左", 2, "R", MultiPolygon([shapely.box(X0, Y0, X0 + 0.01, Y0 + 0.02)])),
-               NewCell("R-2", "右", 2, "R",
-                       MultiPolygon([shapely.box(X0 + 0.01, Y0, X0 + 0.02, Y0 + 0.02)])))
+    make_cells(
+        db,
+        NewCell("R", "父", 1, None, square(X0, Y0, 0.02)),
+        NewCell("R-1", "左", 2, "R", MultiPolygon([shapely.box(X0, Y0, X0 + 0.01, Y0 + 0.02)])),
+        NewCell(
+            "R-2", "右", 2, "R", MultiPolygon([shapely.box(X0 + 0.01, Y0, X0 + 0.02, Y0 + 0.02)])
+        ),
+    )
     assert partition_defects(db, "R") == []

@@ -1,0 +1,63 @@
+# gridwatch — two commands: `make run` (demo on http://127.0.0.1:8000) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+NPM_STAMP := map_ui/node_modules/.installed-$(shell cat map_ui/package.json map_ui/package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help deps system-deps venv assets db run test lint typecheck pytest bench clean
+
+help:
+	@echo "make run    install what is missing, start the embedded PostGIS, migrate, seed the demo city, serve http://$(HOST):$(PORT)"
+	@echo "make test   install what is missing, then ruff, mypy and pytest against a real PostGIS"
+	@echo "make bench  benchmarks (bench/)"
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+$(NPM_STAMP): map_ui/package.json
+	cd map_ui && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+	@rm -f map_ui/node_modules/.installed-* && touch $@
+
+assets: $(NPM_STAMP)
+
+deps: system-deps venv assets
+
+db: deps
+	$(BIN)/gridwatch db start
+	$(BIN)/gridwatch migrate
+
+run: db
+	$(BIN)/gridwatch seed-demo
+	$(BIN)/gridwatch serve --host $(HOST) --port $(PORT)
+
+lint: venv
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/ruff format --check app tests migrations bench
+
+typecheck: venv
+	$(BIN)/mypy app
+
+pytest: deps
+	$(BIN)/pytest
+
+test: deps lint typecheck pytest
+
+bench: db
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) map_ui/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what gridwatch needs from the operating system, if missing: PostgreSQL + PostGIS
+# (for the embedded database), Node.js + npm (front-end assets), python3.11 with venv.
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+set -euo pipefail
+
+missing=()
+have_postgis() {
+  for bin in /usr/lib/postgresql/*/bin/initdb; do
+    [ -x "$bin" ] || continue
+    v=$(basename "$(dirname "$(dirname "$bin")")")
+    [ -f "/usr/share/postgresql/$v/extension/postgis.control" ] && [ -f "/usr/share/postgresql/$v/extension/ltree.control" ] && return 0
+  done
+  return 1
+}
+
+if [ -z "${GRIDWATCH_DATABASE_URL:-}" ] && ! have_postgis; then
+  missing+=(postgresql postgresql-contrib postgis)
+fi
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v python3.11 >/dev/null 2>&1 || missing+=(python3.11 python3.11-venv)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "gridwatch needs system packages: ${missing[*]}" >&2
+  echo "run this as root, then try again:" >&2
+  echo "  sudo sh -c '$cmd'" >&2
+  exit 1
+fi
+echo "installing system packages: ${missing[*]}"
+sh -c "$cmd"
+if [ -z "${GRIDWATCH_DATABASE_URL:-}" ] && ! have_postgis; then
+  # The `postgis` metapackage follows Debian's default PostgreSQL; make sure the server
+  # version that is installed has its own PostGIS build.
+  v=$(ls /usr/lib/postgresql | sort -n | tail -n 1)
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "postgresql-$v-postgis-3"
+fi
