@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from geoalchemy2.shape import from_shape
+from geoalchemy2.shape import from_shape, to_shape
 from pyproj import CRS
 from shapely.geometry import LineString, MultiPolygon, Point
 from shapely.geometry.base import BaseGeometry
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
 from app.domain.accounts import create_or_update_user
-from app.domain.cells import NewCell, existing_cells, leaf_cell_at, write_cells
+from app.domain.cells import NewCell, existing_cells, get_cell, leaf_cell_at, write_cells
 from app.domain.crs import from_wgs84, parse_crs, to_wgs84, transform
 from app.domain.grid_import import _polygonal
 from app.domain.gridgen import lattice_cells, metric_crs_for
@@ -337,13 +337,17 @@ def _roster(session: Session, units: list[NewCell], progress: Progress) -> tuple
 
 def _sources(session: Session) -> int:
     metric = CRS.from_epsg(32649)
-    river = transform(LineString(WEI_RIVER), from_wgs84(metric))
-    back = to_wgs84(metric)
+    to_metric, back = from_wgs84(metric), to_wgs84(metric)
+    city = transform(to_shape(get_cell(session, CITY_CODE).geom), to_metric)
+    # The schematic river runs past the city edge: keep its longest stretch inside the city.
+    inside = transform(LineString(WEI_RIVER), to_metric).intersection(city.buffer(-200))
+    river = max(shapely.get_parts(inside), key=lambda part: part.length)
     tz = local_zone()
     count = 0
     for i, (kind, name, fraction, offset) in enumerate(SOURCES):
         on_river = river.interpolate(fraction, normalized=True)
-        point = transform(Point(on_river.x, on_river.y + offset), back)
+        near = Point(on_river.x, on_river.y + offset)
+        point = transform(near if city.contains(near) else on_river, back)
         assert isinstance(point, Point)
         found = leaf_cell_at(session, point.x, point.y, datetime.now(tz))
         surveyor = None

@@ -1,0 +1,116 @@
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from app.domain.cells import get_cell
+from app.domain.defects import partition_defects
+from app.models import Cell, Duty, Person, Source
+from tests.cli.helpers import run_cli
+from tests.factories import sign_in, two_by_two
+
+
+def test_create_user_reads_the_password_from_stdin_and_updates(
+    client: TestClient, db: Session
+) -> None:
+    two_by_two(db)
+    made = run_cli(
+        "create-user",
+        "zhang",
+        "--role",
+        "command",
+        "--scope",
+        "410702001",
+        "--name",
+        "张三",
+        "--password-stdin",
+        input="first-password\n",
+    )
+    assert made.exit_code == 0, made.output
+    assert "user zhang created (role command, scope 410702001)" in made.output
+    sign_in(client, "zhang", "first-password")
+
+    updated = run_cli(
+        "create-user", "zhang", "--role", "admin", "--password-stdin", input="second-password\n"
+    )
+    assert updated.exit_code == 0 and "user zhang updated" in updated.output
+    db.expire_all()
+    person = db.scalar(select(Person).where(Person.username == "zhang"))
+    assert person is not None and person.role == "admin" and person.scope_cell_id is None
+    sign_in(client, "zhang", "second-password")
+
+
+def test_create_user_rejects_bad_role_scope_and_short_password(db: Session) -> None:
+    bad_role = run_cli("create-user", "u1", "--role", "king", "--password-stdin", input="x" * 9)
+    assert bad_role.exit_code == 1 and "role 'king' is not one of" in bad_role.output
+    bad_scope = run_cli(
+        "create-user",
+        "u1",
+        "--role",
+        "command",
+        "--scope",
+        "nowhere",
+        "--password-stdin",
+        input="long-enough\n",
+    )
+    assert bad_scope.exit_code == 1 and "no cell with code 'nowhere'" in bad_scope.output
+    short = run_cli("create-user", "u1", "--role", "admin", "--password-stdin", input="short\n")
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+    no_stdin = run_cli("create-user", "u1", "--role", "admin")
+    assert no_stdin.exit_code == 1 and "--password-stdin" in no_stdin.output
+    assert db.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_check_grid_exits_4_and_lists_defects(db: Session) -> None:
+    two_by_two(db)
+    clean = run_cli("check-grid")
+    assert clean.exit_code == 0 and "0 partition defects" in clean.output
+    db.execute(text("DELETE FROM cells WHERE code = '410702001001004'"))
+    db.commit()
+    holed = run_cli("check-grid", "--within", "410702")
+    assert holed.exit_code == 4
+    assert "gap      parent 410702001" in holed.output
+    assert "1 partition defects (1 gaps, 0 overlaps" in holed.output
+
+
+def test_seed_demo_builds_the_xinxiang_city_and_is_repeatable(
+    client: TestClient, db: Session
+) -> None:
+    first = run_cli("seed-demo")
+    assert first.exit_code == 0, first.output
+    assert "demo city seeded" in first.output
+    for role in ("admin", "supervisor", "command", "discipline", "leader", "inspector"):
+        assert f"demo-{role}-2026" in first.output
+
+    city = get_cell(db, "410700")
+    assert city.name == "新乡市" and city.level == 1
+    districts = db.scalars(select(Cell.code).where(Cell.level == 2).order_by(Cell.code)).all()
+    assert districts == ["410702", "410703", "410704", "410711"]
+    units = db.scalar(select(func.count()).select_from(Cell).where(Cell.is_leaf)) or 0
+    assert 1500 < units < 4000
+    assert all(len(c) == 15 for c in db.scalars(select(Cell.code).where(Cell.is_leaf)))
+    assert partition_defects(db) == []
+    # Some unit cells are unstaffed: no current leader, or nobody at all.
+    unstaffed = db.scalar(
+        text("""
+        SELECT count(*) FROM cells c WHERE c.is_leaf AND NOT EXISTS (
+          SELECT 1 FROM duties d WHERE d.cell_id = c.id AND d.duty = 'leader'
+             AND (d.valid_to IS NULL OR d.valid_to > now()))""")
+    )
+    assert 5 < (unstaffed or 0) < units / 10
+    assert db.scalar(select(func.count()).select_from(Duty).where(Duty.valid_to.is_not(None)))
+    assert db.scalar(select(func.count()).select_from(Source)) == 15
+    assert db.scalar(select(func.count()).select_from(Source).where(Source.cell_id.is_(None))) == 0
+
+    # The demo inspector sees their own cells only; the command office its district.
+    mine = client.get("/api/v1/cells", headers=sign_in(client, "inspector", "demo-inspector-2026"))
+    assert 1 <= mine.json()["total"] <= 3
+    district = client.get(
+        "/api/v1/cells",
+        params={"level": 2},
+        headers=sign_in(client, "command", "demo-command-2026"),
+    )
+    assert [c["code"] for c in district.json()["cells"]] == ["410702"]
+
+    again = run_cli("seed-demo")
+    assert again.exit_code == 0 and "already present" in again.output
+    assert (db.scalar(select(func.count()).select_from(Cell).where(Cell.is_leaf)) or 0) == units
