@@ -1,0 +1,133 @@
+"""`make bench`: measure the grid registry on the demo city, with a baseline in the same run.
+
+- cell lookup: resolve random points to unit cells through the app's domain function, against
+  a raw psycopg prepared statement on the same database (the physical ceiling);
+- partition check: the whole city's defects;
+- cells API: one page of 1,000 unit cells as GeoJSON.
+
+Writes bench/results/<date>-grid.json and prints a table. Numbers are for comparison on one
+machine, not assertions: tests assert behaviour, benchmarks measure speed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from fastapi.testclient import TestClient
+
+from app.cli import ensure_database
+from app.db import make_engine, make_sessionmaker
+from app.domain.cells import leaf_cell_at
+from app.domain.defects import partition_defects
+from app.domain.demo import seed
+from app.main import create_app
+
+RESULTS = Path(__file__).parent / "results"
+RAW_LOOKUP = (
+    "SELECT code FROM cells WHERE is_leaf AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), "
+    "4326)) ORDER BY code LIMIT 1"
+)
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return samples
+
+
+def summary(name: str, samples: list[float], per: int = 1) -> dict[str, object]:
+    ordered = sorted(samples)
+    return {
+        "name": name,
+        "n": len(samples),
+        "median_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
+        "per_second": round(per * len(samples) / sum(samples), 1),
+    }
+
+
+def main() -> None:
+    url = ensure_database()
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        seed(session)
+    rng = np.random.default_rng(7)
+    points = rng.uniform([113.80, 35.22], [114.05, 35.42], size=(2000, 2))
+    now = datetime.now(UTC)
+    results = []
+
+    with make_sessionmaker(engine)() as session:
+        it = iter(points)
+        results.append(
+            summary(
+                "cell lookup (app)",
+                timed(lambda: leaf_cell_at(session, *map(float, next(it)), now), len(points)),
+            )
+        )
+        results.append(
+            summary("partition defects, whole city", timed(lambda: partition_defects(session), 3))
+        )
+
+    with psycopg.connect(url, prepare_threshold=0) as conn:
+        it = iter(points)
+        results.append(
+            summary(
+                "cell lookup (raw psycopg, prepared)",
+                timed(
+                    lambda: conn.execute(RAW_LOOKUP, tuple(map(float, next(it)))).fetchone(),
+                    len(points),
+                ),
+            )
+        )
+
+    with TestClient(create_app(url)) as client:
+        token = client.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": "demo-admin-2026"}
+        )
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        results.append(
+            summary(
+                "GET /api/v1/cells?leaf&format=geojson (1,000)",
+                timed(
+                    lambda: client.get(
+                        "/api/v1/cells",
+                        headers=headers,
+                        params={"leaf": True, "format": "geojson", "limit": 1000},
+                    ),
+                    20,
+                ),
+            )
+        )
+    engine.dispose()
+
+    ratio = results[0]["per_second"] / results[2]["per_second"]  # type: ignore[operator]
+    report = {
+        "date": now.isoformat(),
+        "machine": platform.platform(),
+        "cpus": __import__("os").cpu_count(),
+        "python": platform.python_version(),
+        "results": results,
+        "lookup_vs_raw_ceiling": round(ratio, 3),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{now:%Y-%m-%d}-grid.json"
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"{'benchmark':<48} {'median ms':>10} {'p95 ms':>10} {'per s':>10}")
+    for r in results:
+        print(f"{r['name']:<48} {r['median_ms']:>10} {r['p95_ms']:>10} {r['per_second']:>10}")
+    print(f"app lookup reaches {ratio:.0%} of the raw-psycopg ceiling; written to {out}")
+
+
+if __name__ == "__main__":
+    main()
