@@ -18,7 +18,11 @@ if [ -z "${GRIDWATCH_DATABASE_URL:-}" ] && ! have_postgis; then
   missing+=(postgresql postgresql-contrib postgis)
 fi
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
-command -v python3.11 >/dev/null 2>&1 || missing+=(python3.11 python3.11-venv)
+if ! command -v python3.11 >/dev/null 2>&1; then
+  missing+=(python3.11 python3.11-venv)
+elif ! python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3.11-venv)
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
