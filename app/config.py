@@ -32,6 +32,21 @@ class Settings(BaseSettings):
     # Partition defects smaller than this are floating-point noise, not blind spots.
     defect_min_area_m2: float = Field(default=1.0, ge=0)
 
+    # Report flags (SPEC §4).
+    max_accuracy_m: float = Field(default=100.0, gt=0)
+    future_tolerance_minutes: float = Field(default=5.0, ge=0)
+    late_sync_days: float = Field(default=7.0, gt=0)
+    max_speed_kmh: float = Field(default=120.0, gt=0)
+    exif_max_distance_m: float = Field(default=500.0, gt=0)
+    photo_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    batch_max_items: int = Field(default=500, gt=0)
+    # Hotspots (SPEC §4).
+    require_photo_evidence: bool = False
+    missed_radius_m: float = Field(default=200.0, gt=0)
+    missed_days: float = Field(default=7.0, gt=0)
+    # Open311 GeoReport v2: comma-separated API keys of the complaint channels allowed to POST.
+    open311_keys: str = ""
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env == "production" and self.secret_key == DEFAULT_SECRET:
@@ -47,6 +62,10 @@ class Settings(BaseSettings):
             "medium": self.patrol_hours_medium,
             "low": self.patrol_hours_low,
         }[risk]
+
+    @property
+    def open311_key_list(self) -> list[str]:
+        return [k.strip() for k in self.open311_keys.split(",") if k.strip()]
 
     @property
     def photo_store(self) -> Path:

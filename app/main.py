@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import auth, cells, errors, grid, health
+from app.api import auth, cells, errors, grid, health, hotspots, open311, reports, sources
 from app.db import make_engine, make_sessionmaker
 
 
@@ -28,6 +28,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, auth, cells, grid):
+    open311.install(app)
+    for module in (health, auth, cells, grid, reports, hotspots, sources, open311):
         app.include_router(module.router)
     return app

@@ -27,6 +27,7 @@ from app.domain.crs import from_wgs84, parse_crs, to_wgs84, transform
 from app.domain.grid_import import _polygonal
 from app.domain.gridgen import lattice_cells, metric_crs_for
 from app.domain.progress import NoProgress, Progress
+from app.domain.sources import INSPECTION_HOURS
 from app.domain.timeparse import local_zone
 from app.models import Duty, Person, Source
 
@@ -95,18 +96,6 @@ SOURCES = [  # (type, name, fraction along the river, offset metres to the north
     ("muck_truck_site", "渣土车停放场", 0.93, 260),
     ("tailings_pond", "凤泉矿区尾矿库", 0.05, -450),
 ]
-INSPECTION_HOURS = {
-    "outfall": 72,
-    "scattered_polluter": 168,
-    "construction_site": 72,
-    "coal_boiler": 168,
-    "voc_enterprise": 168,
-    "fuel_station": 336,
-    "tailings_pond": 336,
-    "waste_dump": 72,
-    "open_bbq": 72,
-    "muck_truck_site": 168,
-}
 DEMO_USERS = [  # username, role, scope, name, password
     ("admin", "admin", None, "系统管理员", "demo-admin-2026"),
     ("supervisor", "supervisor", CITY_CODE, "市生态环境局督查员", "demo-supervisor-2026"),
@@ -362,6 +351,8 @@ def _sources(session: Session) -> int:
                 type=kind,
                 name=name,
                 geom=from_shape(point, srid=4326),
+                lat=point.y,
+                lon=point.x,
                 cell_id=found[0] if found else None,
                 surveyed_by_id=surveyor,
                 surveyed_at=datetime(2026, 3, 1 + i, 10, tzinfo=tz),

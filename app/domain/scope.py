@@ -33,9 +33,13 @@ def duty_active_at(at: datetime) -> ColumnElement[bool]:
     )
 
 
+def sees_everything(viewer: Viewer) -> bool:
+    return viewer.role == "admin" or (viewer.role in SCOPED_ROLES and viewer.scope_cell_id is None)
+
+
 def visible_cells(viewer: Viewer, at: datetime | None = None) -> ColumnElement[bool]:
     """A condition on `Cell` that holds for the cells `viewer` may see."""
-    if viewer.role == "admin" or (viewer.role in SCOPED_ROLES and viewer.scope_cell_id is None):
+    if sees_everything(viewer):
         return true()
     if viewer.role in SCOPED_ROLES:
         scope_path = select(Cell.path).where(Cell.id == viewer.scope_cell_id).scalar_subquery()
@@ -48,3 +52,30 @@ def visible_cells(viewer: Viewer, at: datetime | None = None) -> ColumnElement[b
 
 def can_see_cell(session: Session, viewer: Viewer, cell_id: int) -> bool:
     return bool(session.scalar(select(Cell.id).where(Cell.id == cell_id, visible_cells(viewer))))
+
+
+def holds_duty(session: Session, person_id: int, cell_id: int, at: datetime | None = None) -> bool:
+    return (
+        session.scalar(
+            select(Duty.id).where(
+                Duty.person_id == person_id,
+                Duty.cell_id == cell_id,
+                duty_active_at(at or datetime.now(UTC)),
+            )
+        )
+        is not None
+    )
+
+
+def oversees(session: Session, viewer: Viewer, cell_id: int | None) -> bool:
+    """Judging/managing rights over a cell: admin anywhere, supervisor/command within scope
+    (unscoped: everywhere, also outside every cell), leader on cells they hold a duty on."""
+    if viewer.role == "admin":
+        return True
+    if viewer.role in ("supervisor", "command"):
+        if cell_id is None:
+            return viewer.scope_cell_id is None
+        return can_see_cell(session, viewer, cell_id)
+    if viewer.role == "leader" and cell_id is not None:
+        return holds_duty(session, viewer.person_id, cell_id)
+    return False

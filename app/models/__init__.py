@@ -2,7 +2,23 @@
 
 from app.models.base import Base
 from app.models.grid import Cell
+from app.models.hotspots import Hotspot, HotspotEvent
 from app.models.people import Duty, Person, UserAccount
+from app.models.reports import CellStatus, CellVisit, Patrol, Photo, Report
 from app.models.sources import Source
 
-__all__ = ["Base", "Cell", "Duty", "Person", "Source", "UserAccount"]
+__all__ = [
+    "Base",
+    "Cell",
+    "CellStatus",
+    "CellVisit",
+    "Duty",
+    "Hotspot",
+    "HotspotEvent",
+    "Patrol",
+    "Person",
+    "Photo",
+    "Report",
+    "Source",
+    "UserAccount",
+]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     FetchedValue,
     Float,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     Text,
@@ -33,6 +34,8 @@ class Cell(Base):
         CheckConstraint(
             "valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from", name="validity"
         ),
+        Index("ix_cells_path", "path", postgresql_using="gist"),
+        Index("ix_cells_leaf_geom", "geom", postgresql_using="gist", postgresql_where="is_leaf"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, Text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at_column
@@ -38,9 +38,12 @@ class Source(Base):
     name: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    lat: Mapped[float] = mapped_column(Float)  # WGS-84, the same point as geom
+    lon: Mapped[float] = mapped_column(Float)
     cell_id: Mapped[int | None] = mapped_column(ForeignKey("cells.id"), index=True)
     # "谁排查谁画押": the person who surveyed the source signs for it.
     surveyed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     surveyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     inspection_interval_hours: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at_column()
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,195 @@
+"""Hotspots: create, step through the case lifecycle, list and read with history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import literal, or_, select, true
+from sqlalchemy.orm import Session, aliased
+
+from app.api.deps import CurrentViewer
+from app.db import SessionDep
+from app.domain import lifecycle
+from app.domain.cells import get_cell
+from app.domain.errors import NotFound
+from app.domain.hotspots import (
+    Actor,
+    HotspotData,
+    Step,
+    apply_step,
+    can_see_hotspot,
+    create_hotspot,
+    get_hotspot,
+    is_overdue,
+)
+from app.domain.scope import Viewer, sees_everything, visible_cells
+from app.models import Cell, Hotspot, HotspotEvent, Person
+from app.models.base import LTree
+from app.schemas.hotspots import EventOut, HotspotDetail, HotspotIn, HotspotOut, TransitionIn
+
+router = APIRouter(prefix="/api/v1/hotspots", tags=["hotspots"])
+
+
+def _username(session: Session, person_id: int | None) -> str | None:
+    return session.get_one(Person, person_id).username if person_id else None
+
+
+def hotspot_out(session: Session, h: Hotspot) -> HotspotOut:
+    now = datetime.now(UTC)
+    cell = session.get(Cell, h.cell_id) if h.cell_id else None
+    return HotspotOut(
+        id=h.id,
+        cell_code=cell.code if cell else None,
+        status=h.status,
+        source=h.source,
+        category=h.category,
+        description=h.description,
+        lat=h.lat,
+        lon=h.lon,
+        found_at=h.found_at,
+        created_at=h.created_at,
+        updated_at=h.updated_at,
+        created_by=_username(session, h.created_by_id) or h.channel,
+        assignee=_username(session, h.assignee_id),
+        deadline=h.deadline,
+        overdue=is_overdue(h, now),
+        extensions=h.extensions,
+        reworks=h.reworks,
+        reopens=h.reopens,
+        missed_by_grid=h.missed_by_grid,
+        report_id=h.report_id,
+        evidence_report_id=h.evidence_report_id,
+        closed_at=h.closed_at,
+        allowed_steps=list(lifecycle.allowed_from(h.status)),
+    )
+
+
+def hotspot_detail(session: Session, h: Hotspot) -> HotspotDetail:
+    events = session.scalars(
+        select(HotspotEvent).where(HotspotEvent.hotspot_id == h.id).order_by(HotspotEvent.id)
+    ).all()
+    history = [
+        EventOut(
+            at=e.at,
+            actor=e.actor_label,
+            action=e.action,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            note=e.note,
+            assignee=_username(session, e.assignee_id),
+            deadline=e.deadline,
+            reason=e.reason,
+            evidence_report_id=e.evidence_report_id,
+        )
+        for e in events
+    ]
+    return HotspotDetail(**hotspot_out(session, h).model_dump(), history=history)
+
+
+@router.post("", status_code=201, responses={200: {"model": HotspotDetail}})
+def post_hotspot(
+    body: HotspotIn, session: SessionDep, viewer: CurrentViewer, response: Response
+) -> HotspotDetail:
+    data = HotspotData(
+        id=body.id,
+        lat=body.lat,
+        lon=body.lon,
+        crs=body.crs,
+        category=body.category,
+        description=body.description,
+        source=body.source,
+        found_at=body.found_at,
+        report_id=body.report_id,
+    )
+    hotspot, created = create_hotspot(
+        session, actor=Actor(label=viewer.username, viewer=viewer), data=data
+    )
+    session.commit()
+    response.status_code = 201 if created else 200
+    return hotspot_detail(session, hotspot)
+
+
+@router.post("/{hotspot_id}/transitions")
+def post_transition(
+    hotspot_id: uuid.UUID, body: TransitionIn, session: SessionDep, viewer: CurrentViewer
+) -> HotspotDetail:
+    """One step of the case (SPEC §4). An illegal step answers 409 naming the current status
+    and the allowed steps, and changes nothing."""
+    step = Step(
+        to=body.to,
+        note=body.note,
+        assignee=body.assignee,
+        deadline=body.deadline,
+        reason=body.reason,
+        evidence_report_id=body.evidence_report_id,
+    )
+    hotspot = apply_step(session, viewer=viewer, hotspot_id=hotspot_id, step=step)
+    session.commit()
+    return hotspot_detail(session, hotspot)
+
+
+def _visible(viewer: Viewer) -> Any:
+    if sees_everything(viewer):
+        return true()
+    return or_(
+        Hotspot.assignee_id == viewer.person_id,
+        Hotspot.created_by_id == viewer.person_id,
+        Hotspot.cell_id.in_(select(Cell.id).where(visible_cells(viewer))),
+    )
+
+
+@router.get("")
+def list_hotspots(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    within: Annotated[str | None, Query(description="a cell code: only its subtree")] = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    source: Annotated[list[str] | None, Query()] = None,
+    overdue: bool | None = None,
+    open: Annotated[bool | None, Query(description="true: not closed or rejected")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    conditions = [_visible(viewer)]
+    if within is not None:
+        root = get_cell(session, within)
+        sub = aliased(Cell)
+        conditions.append(
+            Hotspot.cell_id.in_(select(sub.id).where(sub.path.op("<@")(literal(root.path, LTree))))
+        )
+    if status:
+        conditions.append(Hotspot.status.in_(status))
+    if source:
+        conditions.append(Hotspot.source.in_(source))
+    overdue_now = Hotspot.status.in_(lifecycle.RUNNING_DEADLINE) & (Hotspot.deadline < now)
+    if overdue is not None:
+        conditions.append(overdue_now if overdue else ~overdue_now)
+    if open is not None:
+        is_open = Hotspot.status.not_in(lifecycle.FINISHED)
+        conditions.append(is_open if open else ~is_open)
+    rows = session.scalars(
+        select(Hotspot)
+        .where(*conditions)
+        .order_by(Hotspot.created_at.desc(), Hotspot.id)
+        .limit(limit + 1)
+        .offset(offset)
+    ).all()
+    more = len(rows) > limit
+    return {
+        "hotspots": [hotspot_out(session, h).model_dump(mode="json") for h in rows[:limit]],
+        "offset": offset,
+        "limit": limit,
+        "next_offset": offset + limit if more else None,
+    }
+
+
+@router.get("/{hotspot_id}")
+def get_one(hotspot_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer) -> HotspotDetail:
+    hotspot = get_hotspot(session, hotspot_id)
+    if not can_see_hotspot(session, viewer, hotspot):
+        raise NotFound(f"no hotspot with id {hotspot_id}")
+    return hotspot_detail(session, hotspot)

@@ -1,0 +1,142 @@
+"""The pollution-source ledger (台账): list (JSON/GeoJSON), read, create, update, retire."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+from sqlalchemy import func, literal, or_, select, true
+from sqlalchemy.orm import Session
+
+from app.api.deps import CurrentViewer
+from app.db import SessionDep
+from app.domain.cells import get_cell
+from app.domain.scope import Viewer, can_see_cell, sees_everything, visible_cells
+from app.domain.sources import (
+    SourceData,
+    create_source,
+    get_source,
+    retire_source,
+    update_source,
+)
+from app.models import Cell, Person, Source
+from app.models.base import LTree
+from app.models.sources import SOURCE_TYPES
+from app.schemas.sources import SourceIn, SourceOut, SourcePatch
+
+router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
+SourceId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def source_out(session: Session, s: Source) -> SourceOut:
+    cell = session.get(Cell, s.cell_id) if s.cell_id else None
+    surveyor = session.get(Person, s.surveyed_by_id) if s.surveyed_by_id else None
+    return SourceOut(
+        id=s.id,
+        type=s.type,
+        type_label=SOURCE_TYPES[s.type],
+        name=s.name,
+        description=s.description,
+        lat=s.lat,
+        lon=s.lon,
+        cell_code=cell.code if cell else None,
+        surveyed_by=surveyor.username if surveyor else None,
+        surveyed_at=s.surveyed_at,
+        inspection_interval_hours=s.inspection_interval_hours,
+        retired_at=s.retired_at,
+    )
+
+
+def _visible_source(session: Session, viewer: Viewer, source_id: int) -> Source:
+    source = get_source(session, source_id)
+    if sees_everything(viewer) or source.surveyed_by_id == viewer.person_id:
+        return source
+    if source.cell_id is not None and can_see_cell(session, viewer, source.cell_id):
+        return source
+    raise HTTPException(404, detail=f"no pollution source with id {source_id}")
+
+
+@router.get("")
+def list_sources(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    within: Annotated[str | None, Query(description="a cell code: only its subtree")] = None,
+    type: Annotated[list[str] | None, Query()] = None,
+    include_retired: bool = False,
+    format: Literal["json", "geojson"] = "json",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    conditions: list[Any] = [
+        true()
+        if sees_everything(viewer)
+        else or_(
+            Source.surveyed_by_id == viewer.person_id,
+            Source.cell_id.in_(select(Cell.id).where(visible_cells(viewer))),
+        )
+    ]
+    if within is not None:
+        root = get_cell(session, within)
+        conditions.append(
+            Source.cell_id.in_(select(Cell.id).where(Cell.path.op("<@")(literal(root.path, LTree))))
+        )
+    if type:
+        conditions.append(Source.type.in_(type))
+    if not include_retired:
+        conditions.append(Source.retired_at.is_(None))
+    total = session.scalar(select(func.count()).select_from(Source).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Source).where(*conditions).order_by(Source.id).limit(limit).offset(offset)
+    ).all()
+    items = [source_out(session, s).model_dump(mode="json") for s in rows]
+    page = {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "next_offset": offset + limit if offset + limit < total else None,
+    }
+    if format == "json":
+        return {**page, "sources": items}
+    return {
+        "type": "FeatureCollection",
+        **page,
+        "features": [
+            {
+                "type": "Feature",
+                "id": i["id"],
+                "geometry": {"type": "Point", "coordinates": [i["lon"], i["lat"]]},
+                "properties": i,
+            }
+            for i in items
+        ],
+    }
+
+
+@router.post("", status_code=201)
+def post_source(body: SourceIn, session: SessionDep, viewer: CurrentViewer) -> SourceOut:
+    source = create_source(session, viewer, SourceData(**body.model_dump()))
+    session.commit()
+    return source_out(session, source)
+
+
+@router.get("/{source_id}")
+def get_one(source_id: SourceId, session: SessionDep, viewer: CurrentViewer) -> SourceOut:
+    return source_out(session, _visible_source(session, viewer, source_id))
+
+
+@router.patch("/{source_id}")
+def patch_source(
+    source_id: SourceId, body: SourcePatch, session: SessionDep, viewer: CurrentViewer
+) -> SourceOut:
+    source = _visible_source(session, viewer, source_id)
+    update_source(session, viewer, source, body.model_dump(exclude_unset=True))
+    session.commit()
+    return source_out(session, source)
+
+
+@router.delete("/{source_id}", status_code=204)
+def delete_source(source_id: SourceId, session: SessionDep, viewer: CurrentViewer) -> Response:
+    """Retire the source: it leaves the ledger's current view, its history stays."""
+    retire_source(session, viewer, _visible_source(session, viewer, source_id))
+    session.commit()
+    return Response(status_code=204)

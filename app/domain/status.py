@@ -1,0 +1,94 @@
+"""Per-cell summaries (`cell_status`) and the counted-patrol history (`cell_visits`), kept
+current in the caller's transaction by every write that changes them. Gap queries read the
+summaries; history queries read `cell_visits` by `(cell_id, observed_at)`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import WKBElement
+from sqlalchemy import delete, text
+from sqlalchemy.orm import Session
+
+from app.models import CellVisit
+
+_RECOMPUTE_PATROL = text("""
+    INSERT INTO cell_status AS s (cell_id, last_patrol_at, last_patrol_by_id, updated_at)
+    SELECT :cell_id, v.observed_at, v.person_id, now()
+      FROM (SELECT NULL) dummy
+      LEFT JOIN LATERAL (SELECT observed_at, person_id FROM cell_visits
+                          WHERE cell_id = :cell_id ORDER BY observed_at DESC LIMIT 1) v ON true
+    ON CONFLICT (cell_id) DO UPDATE
+       SET last_patrol_at = excluded.last_patrol_at,
+           last_patrol_by_id = excluded.last_patrol_by_id, updated_at = now()
+""")
+
+_RECOMPUTE_HOTSPOTS = text("""
+    INSERT INTO cell_status AS s (cell_id, open_hotspots, deadline_hotspots, next_deadline,
+                                  updated_at)
+    SELECT :cell_id,
+           count(*) FILTER (WHERE status NOT IN ('closed', 'rejected')),
+           count(*) FILTER (WHERE status IN ('dispatched', 'rectifying')),
+           min(deadline) FILTER (WHERE status IN ('dispatched', 'rectifying')),
+           now()
+      FROM hotspots WHERE cell_id = :cell_id
+    ON CONFLICT (cell_id) DO UPDATE
+       SET open_hotspots = excluded.open_hotspots,
+           deadline_hotspots = excluded.deadline_hotspots,
+           next_deadline = excluded.next_deadline, updated_at = now()
+""")
+
+
+_ADVANCE_PATROL = text("""
+    INSERT INTO cell_status AS s (cell_id, last_patrol_at, last_patrol_by_id, updated_at)
+    VALUES (:cell_id, :at, :person_id, now())
+    ON CONFLICT (cell_id) DO UPDATE
+       SET last_patrol_by_id = CASE WHEN s.last_patrol_at IS NULL OR excluded.last_patrol_at
+                                         > s.last_patrol_at
+                                    THEN excluded.last_patrol_by_id
+                                    ELSE s.last_patrol_by_id END,
+           last_patrol_at = GREATEST(s.last_patrol_at, excluded.last_patrol_at),
+           updated_at = now()
+""")
+
+
+def record_visit(
+    session: Session,
+    *,
+    cell_id: int,
+    person_id: int,
+    observed_at: datetime,
+    geom: WKBElement | str,
+    report_id: uuid.UUID | None = None,
+    patrol_id: uuid.UUID | None = None,
+) -> None:
+    """A counted patrol in `cell_id`: append to the history, advance the summary. The upsert is
+    one statement, so concurrent reports for one cell cannot lose the newest patrol."""
+    session.add(
+        CellVisit(
+            cell_id=cell_id,
+            person_id=person_id,
+            observed_at=observed_at,
+            geom=geom,
+            report_id=report_id,
+            patrol_id=patrol_id,
+        )
+    )
+    session.execute(
+        _ADVANCE_PATROL, {"cell_id": cell_id, "at": observed_at, "person_id": person_id}
+    )
+
+
+def remove_report_visits(session: Session, report_id: uuid.UUID) -> None:
+    """A report stopped counting: drop its history rows and recompute the summary."""
+    cells = session.scalars(
+        delete(CellVisit).where(CellVisit.report_id == report_id).returning(CellVisit.cell_id)
+    ).all()
+    for cell_id in set(cells):
+        session.execute(_RECOMPUTE_PATROL, {"cell_id": cell_id})
+
+
+def refresh_hotspot_counts(session: Session, cell_id: int | None) -> None:
+    if cell_id is not None:
+        session.execute(_RECOMPUTE_HOTSPOTS, {"cell_id": cell_id})

@@ -1,0 +1,150 @@
+"""Patrol reports, their photos, GPS-track patrols, and the counted-patrol history (SPEC §4–5)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, created_at_column
+
+KINDS = ("patrol", "issue")
+# The voiding flags of SPEC §4: a report with any of them does not count unless a supervisor
+# reviewed and accepted exactly those flags.
+FLAGS = (
+    "outside_cells",
+    "not_on_duty",
+    "low_accuracy",
+    "future_time",
+    "late_sync",
+    "impossible_speed",
+    "duplicate_photo",
+    "exif_mismatch",
+)
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint("kind IN ('patrol', 'issue')", name="kind"),
+        CheckConstraint("review_status IN ('accepted', 'rejected')", name="review_status"),
+        Index("ix_reports_cell_id_observed_at", "cell_id", "observed_at"),
+        Index("ix_reports_reporter_id_observed_at", "reporter_id", "observed_at"),
+        Index(
+            "ix_reports_unreviewed",
+            "cell_id",
+            postgresql_where="NOT counted AND review_status IS NULL",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # chosen by the client
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    cell_id: Mapped[int | None] = mapped_column(ForeignKey("cells.id"))
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    lat: Mapped[float] = mapped_column(Float)  # WGS-84, after any gcj02/bd09 conversion
+    lon: Mapped[float] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    counted: Mapped[bool] = mapped_column(Boolean)
+    # sha256 of the canonical request body: an identical re-send answers 200, another body 409.
+    body_hash: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(Text, server_default="api")  # api | batch | import
+    review_status: Mapped[str | None] = mapped_column(Text)
+    accepted_flags: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+    __table_args__ = (UniqueConstraint("report_id", "sha256"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reports.id"), index=True)
+    sha256: Mapped[str] = mapped_column(Text, index=True)  # also the file name in the store
+    content_type: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    exif_lat: Mapped[float | None] = mapped_column(Float)
+    exif_lon: Mapped[float | None] = mapped_column(Float)
+    exif_taken_at: Mapped[str | None] = mapped_column(Text)  # EXIF DateTimeOriginal, as written
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    uploaded_at: Mapped[datetime] = created_at_column()
+
+
+class Patrol(Base):
+    """A patrol with a GPS trace; its vertices inside cells count as presence there."""
+
+    __tablename__ = "patrols"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # chosen by the client
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    track: Mapped[WKBElement] = mapped_column(Geometry("LINESTRING", srid=4326))
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    counted: Mapped[bool] = mapped_column(Boolean)
+    points: Mapped[int] = mapped_column(Integer)
+    counted_points: Mapped[int] = mapped_column(Integer)
+    body_hash: Mapped[str] = mapped_column(Text)
+
+
+class CellVisit(Base):
+    """The counted-patrol history: one row per counted report or counted track point. The gap
+    and lapse engines read this (by `(cell_id, observed_at)`), never the raw reports."""
+
+    __tablename__ = "cell_visits"
+    __table_args__ = (
+        Index("ix_cell_visits_cell_id_observed_at", "cell_id", "observed_at"),
+        Index("ix_cell_visits_person_id_observed_at", "person_id", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cell_id: Mapped[int] = mapped_column(ForeignKey("cells.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    patrol_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patrols.id"), index=True)
+
+
+class CellStatus(Base):
+    """Per-cell summary kept current in the same transaction as every write that changes it."""
+
+    __tablename__ = "cell_status"
+
+    cell_id: Mapped[int] = mapped_column(ForeignKey("cells.id"), primary_key=True)
+    last_patrol_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_patrol_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    open_hotspots: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Open hotspots with a running deadline (dispatched/rectifying) and the earliest of those
+    # deadlines: a cell is overdue at T iff next_deadline < T, without reading hotspots.
+    deadline_hotspots: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,116 @@
+"""Request and response models for reports, photos, track patrols and reviews."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+
+from app.domain.categories import check_category
+
+EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+
+
+def _not_ancient(value: datetime) -> datetime:
+    if value < EARLIEST:
+        raise ValueError("must be after 2000-01-01")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_not_ancient)]
+Category = Annotated[str | None, Field(max_length=64), AfterValidator(check_category)]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Crs = Literal["wgs84", "gcj02", "bd09"]
+
+
+class ReportIn(BaseModel):
+    id: uuid.UUID = Field(description="chosen by the client; re-sends are idempotent")
+    lat: Lat
+    lon: Lon
+    crs: Crs = "wgs84"
+    accuracy_m: float | None = Field(default=None, ge=0, le=1e6, allow_inf_nan=False)
+    observed_at: Instant = Field(description="device time, ISO-8601 with offset")
+    kind: Literal["patrol", "issue"]
+    category: Category = None
+    description: str | None = Field(default=None, max_length=4000)
+    source_id: int | None = Field(default=None, ge=1, le=2**62)
+
+
+class ReportOut(BaseModel):
+    id: uuid.UUID
+    cell_code: str | None
+    counted: bool
+    flags: list[str]
+    observed_at: datetime
+    received_at: datetime
+    kind: str
+    category: str | None
+    description: str | None
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    reporter: str
+    review_status: str | None
+    photos: list[uuid.UUID] = []
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    id: str | None
+    status: int
+    report: ReportOut | None = None
+    detail: object | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut]
+
+
+class ReviewIn(BaseModel):
+    decision: Literal["accept", "reject"]
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class PhotoOut(BaseModel):
+    id: uuid.UUID
+    report_id: uuid.UUID
+    sha256: str
+    content_type: str
+    size_bytes: int
+    width: int
+    height: int
+    exif_lat: float | None
+    exif_lon: float | None
+    exif_taken_at: str | None
+    report_flags: list[str]
+    report_counted: bool
+
+
+class TrackIn(BaseModel):
+    id: uuid.UUID
+    started_at: Instant
+    ended_at: Instant
+    track: TrackGeometry
+    times: list[Instant] | None = Field(default=None, max_length=20_000)
+    crs: Crs = "wgs84"
+    accuracy_m: float | None = Field(default=None, ge=0, le=1e6, allow_inf_nan=False)
+
+
+class TrackGeometry(BaseModel):
+    type: Literal["LineString"]
+    coordinates: list[tuple[Lon, Lat]] = Field(min_length=2, max_length=20_000)
+
+
+class TrackOut(BaseModel):
+    id: uuid.UUID
+    counted: bool
+    flags: list[str]
+    points: int
+    counted_points: int
+    cells: list[str]
+
+
+TrackIn.model_rebuild()
