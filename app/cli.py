@@ -298,6 +298,24 @@ def import_roster(
     )
 
 
+@app.command("import-reports")
+def import_reports(
+    path: Path,
+    encoding: Annotated[str, typer.Option(help="file encoding, e.g. GBK")] = "utf-8-sig",
+) -> None:
+    """Import historical reports (id,username,lat,lon,accuracy_m,observed_at,kind,category,
+    description) with the API's rules and flags, except late_sync; all or nothing."""
+    from app.domain.report_import import import_reports as run
+
+    with transaction() as session, progress_bar() as bar:
+        r = run(session, path, encoding, bar)
+    out.print(
+        f"{path}: {r.added} reports added ({r.counted} counted, {r.flagged} flagged), "
+        f"{r.unchanged} already present",
+        highlight=False,
+    )
+
+
 @app.command("create-user")
 def create_user(
     username: str,

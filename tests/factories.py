@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_or_update_user
 from app.domain.cells import NewCell, get_cell, write_cells
-from app.models import Cell, Duty, Person
+from app.models import Cell, Duty, Person, UserAccount
+from app.security import create_access_token, hash_password
 
 # A 0.01° square near Xinxiang, WGS-84: about 910 m east-west, 1110 m north-south.
 X0, Y0 = 113.90, 35.30
@@ -46,18 +49,31 @@ def two_by_two(session: Session) -> list[Cell]:
     )
 
 
+# Hashing with argon2 takes a noticeable fraction of a second by design; tests that only need
+# an account share one real hash of PASSWORD instead of computing it per user.
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
 def make_user(session: Session, username: str, role: str, scope: str | None = None) -> Person:
-    person, _ = create_or_update_user(
-        session,
+    person = Person(
         username=username,
-        role=role,
-        password=PASSWORD,
-        scope=scope,
         name=f"{username}名",
         phone="13900000000",
+        role=role,
+        scope_cell_id=get_cell(session, scope).id if scope else None,
     )
+    session.add(person)
+    session.flush()
+    session.add(UserAccount(person_id=person.id, password_hash=_PASSWORD_HASH))
     session.commit()
     return person
+
+
+def bearer(session: Session, username: str) -> dict[str, str]:
+    """A valid token without the password round trip (auth is tested on its own)."""
+    person = session.scalar(select(Person).where(Person.username == username))
+    assert person is not None
+    return {"Authorization": f"Bearer {create_access_token(person.id)}"}
 
 
 def give_duty(
@@ -84,3 +100,62 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> dict
     r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+# --- reports and hotspots ----------------------------------------------------------------
+UNITS = ["410702001001001", "410702001001002", "410702001001003", "410702001001004"]
+# Centres of the four unit cells of two_by_two(): 西北, 东北, 西南, 东南.
+CENTRES = {
+    UNITS[0]: (X0 + 0.005, Y0 + 0.015),
+    UNITS[1]: (X0 + 0.015, Y0 + 0.015),
+    UNITS[2]: (X0 + 0.005, Y0 + 0.005),
+    UNITS[3]: (X0 + 0.015, Y0 + 0.005),
+}
+SINCE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Field:
+    """A small staffed grid: `insp` is member of the two northern cells, `boss` leads them,
+    `sup` supervises everything, `cmd` is the district command office, `disc` discipline."""
+
+    client: TestClient
+    db: Session
+
+    def headers(self, username: str) -> dict[str, str]:
+        if username not in self._tokens:
+            self._tokens[username] = bearer(self.db, username)
+        return self._tokens[username]
+
+    def __post_init__(self) -> None:
+        self._tokens: dict[str, dict[str, str]] = {}
+
+
+def staffed_field(client: TestClient, db: Session) -> Field:
+    two_by_two(db)
+    insp = make_user(db, "insp", "inspector")
+    other = make_user(db, "other", "inspector")
+    boss = make_user(db, "boss", "leader")
+    make_user(db, "sup", "supervisor")
+    make_user(db, "cmd", "command", scope="410702")
+    make_user(db, "disc", "discipline")
+    make_user(db, "admin", "admin")
+    for code in UNITS[:2]:
+        give_duty(db, insp, code, "member", valid_from=SINCE)
+        give_duty(db, boss, code, "leader", valid_from=SINCE)
+    give_duty(db, other, UNITS[3], "member", valid_from=SINCE)
+    return Field(client, db)
+
+
+def report_body(cell: str = UNITS[0], **overrides: object) -> dict[str, object]:
+    lon, lat = CENTRES[cell]
+    body: dict[str, object] = {
+        "id": str(uuid.uuid4()),
+        "lat": lat,
+        "lon": lon,
+        "accuracy_m": 10,
+        "observed_at": datetime.now(UTC).isoformat(),
+        "kind": "patrol",
+    }
+    body.update(overrides)
+    return body

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.domain.errors import DomainError, InputRejected
 
 
+def clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation errors without the offending input (it may be NaN, huge, or binary) and
+    with context values as text, so the error answer itself can always be encoded."""
+    out = []
+    for e in errors:
+        item = {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+        if e.get("ctx"):
+            item["ctx"] = {k: str(v)[:200] for k, v in e["ctx"].items()}
+        out.append(item)
+    return out
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": clean_errors(exc.errors())}, status_code=422)
+
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         detail: object = exc.message

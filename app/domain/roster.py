@@ -8,7 +8,6 @@ updates that duty's valid_to — that is how a duty ends; history is never delet
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.accounts import USERNAME
 from app.domain.cells import existing_cells
+from app.domain.csvfile import read_csv
 from app.domain.errors import InputRejected
 from app.domain.progress import NoProgress, Progress
 from app.domain.timeparse import parse_instant
@@ -45,39 +45,6 @@ class RosterResult:
     duties_added: int
     duties_updated: int
     persons_added: int
-
-
-def read_csv(
-    path: Path, encoding: str, columns: tuple[str, ...]
-) -> list[tuple[int, dict[str, str]]]:
-    """Rows as (line number, cells), header checked. Shared by the CSV importers."""
-    source = str(path)
-    try:
-        with path.open(newline="", encoding=encoding) as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise InputRejected(
-                    source,
-                    [
-                        f"line 1: missing column(s) {', '.join(missing)}; expected "
-                        f"{','.join(columns)}"
-                    ],
-                )
-            reader.fieldnames = header
-            return [
-                (reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
-                for row in reader
-            ]
-    except FileNotFoundError:
-        raise InputRejected(source, ["file not found"]) from None
-    except UnicodeDecodeError as exc:
-        raise InputRejected(
-            source, [f"not {encoding} text ({exc.reason} at byte {exc.start}); try --encoding GBK"]
-        ) from None
-    except csv.Error as exc:
-        raise InputRejected(source, [f"malformed CSV: {exc}"]) from None
 
 
 def _parse(line: int, raw: dict[str, str], problems: list[str]) -> RosterRow | None:
