@@ -111,11 +111,12 @@ def import_reports(
     if not raw_rows:
         raise InputRejected(str(path), ["no rows after the header"])
     usernames = {raw["username"] for _, raw in raw_rows}
-    persons = dict(
-        session.execute(
+    persons = {
+        username: person_id
+        for username, person_id in session.execute(
             select(Person.username, Person.id).where(Person.username.in_(usernames))
-        ).tuples()
-    )
+        )
+    }
     problems: list[str] = []
     parsed = [(line, p) for line, raw in raw_rows if (p := _parse(line, raw, persons, problems))]
     if problems:

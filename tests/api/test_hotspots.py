@@ -24,20 +24,28 @@ def field(client: TestClient, db: Session) -> Field:
 
 def hotspot_body(cell: str = UNITS[0], **overrides: object) -> dict[str, object]:
     lon, lat = CENTRES[cell]
-    return {"lat": lat, "lon": lon, "category": "dust", "description": "工地扬尘未覆盖",
-            "source": "inspection", **overrides}
+    return {
+        "lat": lat,
+        "lon": lon,
+        "category": "dust",
+        "description": "工地扬尘未覆盖",
+        "source": "inspection",
+        **overrides,
+    }
 
 
 def create(field: Field, user: str = "sup", **overrides: object) -> dict:
-    r = field.client.post("/api/v1/hotspots", json=hotspot_body(**overrides),
-                          headers=field.headers(user))
+    r = field.client.post(
+        "/api/v1/hotspots", json=hotspot_body(**overrides), headers=field.headers(user)
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def step(field: Field, hid: str, user: str, to: str, **body: object) -> object:
-    return field.client.post(f"/api/v1/hotspots/{hid}/transitions", json={"to": to, **body},
-                             headers=field.headers(user))
+    return field.client.post(
+        f"/api/v1/hotspots/{hid}/transitions", json={"to": to, **body}, headers=field.headers(user)
+    )
 
 
 def ok(field: Field, hid: str, user: str, to: str, **body: object) -> dict:
@@ -74,11 +82,25 @@ def test_the_whole_case_is_recorded_with_actor_time_and_note(field: Field) -> No
     h = ok(field, h["id"], "cmd", "dispatched", assignee="insp", deadline=LATER, note="再派遣")
     history = h["history"]
     assert [(e["from_status"], e["to_status"]) for e in history] == [
-        (None, "reported"), ("reported", "accepted"), ("accepted", "dispatched"),
-        ("dispatched", "rectifying"), ("rectifying", "rectified"), ("rectified", "closed"),
-        ("closed", "reopened"), ("reopened", "dispatched")]
-    assert [e["actor"] for e in history] == ["sup", "boss", "sup", "insp", "insp", "boss",
-                                             "sup", "cmd"]
+        (None, "reported"),
+        ("reported", "accepted"),
+        ("accepted", "dispatched"),
+        ("dispatched", "rectifying"),
+        ("rectifying", "rectified"),
+        ("rectified", "closed"),
+        ("closed", "reopened"),
+        ("reopened", "dispatched"),
+    ]
+    assert [e["actor"] for e in history] == [
+        "sup",
+        "boss",
+        "sup",
+        "insp",
+        "insp",
+        "boss",
+        "sup",
+        "cmd",
+    ]
     assert history[4]["note"] == "已覆盖防尘网" and history[6]["reason"] == "relapse"
     assert all(e["at"] for e in history)
     assert h["reopens"] == 1 and h["assignee"] == "insp" and h["status"] == "dispatched"
@@ -88,8 +110,9 @@ def test_the_whole_case_is_recorded_with_actor_time_and_note(field: Field) -> No
 def test_every_illegal_step_is_409_and_changes_nothing(field: Field, status: str) -> None:
     h = walk_to(field, status)
     before = field.client.get(f"/api/v1/hotspots/{h['id']}", headers=field.headers("admin"))
-    illegal = [s for s in (*STATUSES, "extend", "flying") if s not in
-               lifecycle.allowed_from(status)]
+    illegal = [
+        s for s in (*STATUSES, "extend", "flying") if s not in lifecycle.allowed_from(status)
+    ]
     for to in illegal:
         r = step(field, h["id"], "admin", to, note="x", assignee="insp", deadline=LATER)
         assert r.status_code == 409, (status, to)  # type: ignore[attr-defined]
@@ -129,11 +152,11 @@ def test_closer_must_not_be_who_reported_it_rectified(field: Field) -> None:
 @pytest.mark.parametrize(
     ("user", "to", "status"),
     [
-        ("insp", "accepted", 403),   # inspectors do not judge cases
-        ("disc", "accepted", 403),   # discipline is read-only
+        ("insp", "accepted", 403),  # inspectors do not judge cases
+        ("disc", "accepted", 403),  # discipline is read-only
         ("other", "accepted", 404),  # cannot even see it
-        ("boss", "accepted", 200),   # leader of the cell
-        ("cmd", "accepted", 200),    # command office in scope
+        ("boss", "accepted", 200),  # leader of the cell
+        ("cmd", "accepted", 200),  # command office in scope
     ],
 )
 def test_who_may_accept(field: Field, user: str, to: str, status: int) -> None:
@@ -160,38 +183,50 @@ def test_dispatch_needs_assignee_and_future_deadline(field: Field) -> None:
 
 
 def test_create_permissions_and_idempotency(field: Field) -> None:
-    assert field.client.post("/api/v1/hotspots", json=hotspot_body(),
-                             headers=field.headers("disc")).status_code == 403
-    theirs = field.client.post("/api/v1/hotspots", json=hotspot_body(UNITS[3]),
-                               headers=field.headers("insp"))
+    assert (
+        field.client.post(
+            "/api/v1/hotspots", json=hotspot_body(), headers=field.headers("disc")
+        ).status_code
+        == 403
+    )
+    theirs = field.client.post(
+        "/api/v1/hotspots", json=hotspot_body(UNITS[3]), headers=field.headers("insp")
+    )
     assert theirs.status_code == 403  # not one of insp's cells
-    mine = field.client.post("/api/v1/hotspots", json=hotspot_body(UNITS[0]),
-                             headers=field.headers("insp"))
+    mine = field.client.post(
+        "/api/v1/hotspots", json=hotspot_body(UNITS[0]), headers=field.headers("insp")
+    )
     assert mine.status_code == 201
     body = hotspot_body(id=str(uuid.uuid4()))
     first = field.client.post("/api/v1/hotspots", json=body, headers=field.headers("sup"))
     again = field.client.post("/api/v1/hotspots", json=body, headers=field.headers("sup"))
-    clash = field.client.post("/api/v1/hotspots", json={**body, "description": "别的"},
-                              headers=field.headers("sup"))
+    clash = field.client.post(
+        "/api/v1/hotspots", json={**body, "description": "别的"}, headers=field.headers("sup")
+    )
     assert (first.status_code, again.status_code, clash.status_code) == (201, 200, 409)
 
 
 def test_patrol_hotspot_comes_from_an_issue_report(field: Field) -> None:
-    report = field.client.post("/api/v1/reports", json=report_body(kind="issue"),
-                               headers=field.headers("insp")).json()
+    report = field.client.post(
+        "/api/v1/reports", json=report_body(kind="issue"), headers=field.headers("insp")
+    ).json()
     h = create(field, "insp", source="patrol", report_id=report["id"])
     assert h["report_id"] == report["id"] and h["missed_by_grid"] is False
     plain = field.client.post("/api/v1/reports", json=report_body(), headers=field.headers("insp"))
-    r = field.client.post("/api/v1/hotspots",
-                          json=hotspot_body(source="patrol", report_id=plain.json()["id"]),
-                          headers=field.headers("insp"))
+    r = field.client.post(
+        "/api/v1/hotspots",
+        json=hotspot_body(source="patrol", report_id=plain.json()["id"]),
+        headers=field.headers("insp"),
+    )
     assert r.status_code == 400
 
 
 def test_missed_by_the_grid(field: Field) -> None:
     assert create(field, source="complaint")["missed_by_grid"] is True
     lon, lat = CENTRES[UNITS[0]]
-    seen = report_body(kind="issue", observed_at=(datetime.now(UTC) - timedelta(days=2)).isoformat())
+    seen = report_body(
+        kind="issue", observed_at=(datetime.now(UTC) - timedelta(days=2)).isoformat()
+    )
     field.client.post("/api/v1/reports", json=seen, headers=field.headers("insp"))
     near = create(field, source="inspection", lat=lat + 0.001)  # ~110 m away
     assert near["missed_by_grid"] is False
@@ -199,8 +234,9 @@ def test_missed_by_the_grid(field: Field) -> None:
     assert far["missed_by_grid"] is True
     monitoring = create(field, source="monitoring", lat=lat + 0.003)
     assert monitoring["missed_by_grid"] is False  # not a source that can be missed
-    old = create(field, source="complaint",
-                 found_at=(datetime.now(UTC) - timedelta(days=3)).isoformat())
+    old = create(
+        field, source="complaint", found_at=(datetime.now(UTC) - timedelta(days=3)).isoformat()
+    )
     assert old["missed_by_grid"] is True  # the issue report came after it was found
 
 
@@ -210,8 +246,9 @@ def test_cell_summary_counts_open_and_running_deadlines(field: Field) -> None:
     ok(field, a["id"], "boss", "rejected", note="重复")
     ok(field, b["id"], "boss", "accepted")
     ok(field, b["id"], "boss", "dispatched", assignee="insp", deadline=LATER)
-    status = field.db.scalar(select(CellStatus).where(
-        CellStatus.cell_id == get_cell(field.db, UNITS[0]).id))
+    status = field.db.scalar(
+        select(CellStatus).where(CellStatus.cell_id == get_cell(field.db, UNITS[0]).id)
+    )
     assert status is not None
     field.db.refresh(status)
     assert (status.open_hotspots, status.deadline_hotspots) == (1, 1)
@@ -220,8 +257,10 @@ def test_cell_summary_counts_open_and_running_deadlines(field: Field) -> None:
 
 def test_list_filters_and_overdue(field: Field) -> None:
     a = walk_to(field, "dispatched")
-    field.db.execute(text("UPDATE hotspots SET deadline = now() - interval '1 hour' "
-                          "WHERE id = :id"), {"id": a["id"]})
+    field.db.execute(
+        text("UPDATE hotspots SET deadline = now() - interval '1 hour' WHERE id = :id"),
+        {"id": a["id"]},
+    )
     field.db.commit()
     create(field, source="complaint")
     h = field.headers("sup")
@@ -233,29 +272,49 @@ def test_list_filters_and_overdue(field: Field) -> None:
     assert within.json()["hotspots"] == []
     by_status = field.client.get("/api/v1/hotspots", params={"status": ["dispatched"]}, headers=h)
     assert [x["id"] for x in by_status.json()["hotspots"]] == [a["id"]]
-    assert field.client.get("/api/v1/hotspots", headers=field.headers("other")).json()[
-        "hotspots"] == []
+    assert (
+        field.client.get("/api/v1/hotspots", headers=field.headers("other")).json()["hotspots"]
+        == []
+    )
 
 
-@pytest.mark.parametrize("overrides", [
-    {"lat": 999}, {"lon": "NaN"}, {"source": "rumour"}, {"category": "x" * 100},
-    {"description": ""}, {"description": "x" * 5000}, {"found_at": "2026-01-01T00:00:00"},
-    {"found_at": (datetime.now(UTC) + timedelta(days=30)).isoformat()}, {"id": "nope"},
-    {"report_id": "00000000-0000-0000-0000-000000000000"},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"lat": 999},
+        {"lon": "NaN"},
+        {"source": "rumour"},
+        {"category": "x" * 100},
+        {"description": ""},
+        {"description": "x" * 5000},
+        {"found_at": "2026-01-01T00:00:00"},
+        {"found_at": (datetime.now(UTC) + timedelta(days=30)).isoformat()},
+        {"id": "nope"},
+        {"report_id": "00000000-0000-0000-0000-000000000000"},
+    ],
+)
 def test_hostile_hotspot_input_is_4xx(field: Field, overrides: dict[str, object]) -> None:
-    r = field.client.post("/api/v1/hotspots", json=hotspot_body(**overrides),
-                          headers=field.headers("sup"))
+    r = field.client.post(
+        "/api/v1/hotspots", json=hotspot_body(**overrides), headers=field.headers("sup")
+    )
     assert 400 <= r.status_code < 500, r.text
 
 
 def test_hostile_transition_input_is_4xx(field: Field) -> None:
     h = create(field)
-    for body in ({"to": "x" * 100}, {"to": None}, {"to": "accepted", "note": "x" * 5000},
-                 {"to": "dispatched", "deadline": "soon"}):
-        r = field.client.post(f"/api/v1/hotspots/{h['id']}/transitions", json=body,
-                              headers=field.headers("sup"))
+    for body in (
+        {"to": "x" * 100},
+        {"to": None},
+        {"to": "accepted", "note": "x" * 5000},
+        {"to": "dispatched", "deadline": "soon"},
+    ):
+        r = field.client.post(
+            f"/api/v1/hotspots/{h['id']}/transitions", json=body, headers=field.headers("sup")
+        )
         assert 400 <= r.status_code < 500
-    r = field.client.post("/api/v1/hotspots/not-a-uuid/transitions", json={"to": "accepted"},
-                          headers=field.headers("sup"))
+    r = field.client.post(
+        "/api/v1/hotspots/not-a-uuid/transitions",
+        json={"to": "accepted"},
+        headers=field.headers("sup"),
+    )
     assert r.status_code == 422

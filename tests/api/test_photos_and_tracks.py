@@ -18,8 +18,9 @@ from tests.factories import CENTRES, UNITS, X0, Y0, Field, report_body, staffed_
 
 
 @pytest.fixture
-def field(client: TestClient, db: Session, tmp_path: Path,
-          monkeypatch: pytest.MonkeyPatch) -> Field:
+def field(
+    client: TestClient, db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Field:
     monkeypatch.setattr(get_settings(), "photo_dir", tmp_path / "photos")
     return staffed_field(client, db)
 
@@ -30,14 +31,21 @@ def dms(value: float) -> tuple[float, float, float]:
     return (float(d), float(m), round(((value - d) * 60 - m) * 60, 4))
 
 
-def jpeg(colour: tuple[int, int, int] = (200, 30, 30), gps: tuple[float, float] | None = None,
-         fmt: str = "JPEG") -> bytes:
+def jpeg(
+    colour: tuple[int, int, int] = (200, 30, 30),
+    gps: tuple[float, float] | None = None,
+    fmt: str = "JPEG",
+) -> bytes:
     img = Image.new("RGB", (64, 48), colour)
     exif = Image.Exif()
     if gps is not None:
         lon, lat = gps
-        exif[IFD.GPSInfo] = {GPS.GPSLatitudeRef: "N", GPS.GPSLatitude: dms(lat),
-                             GPS.GPSLongitudeRef: "E", GPS.GPSLongitude: dms(lon)}
+        exif[IFD.GPSInfo] = {
+            GPS.GPSLatitudeRef: "N",
+            GPS.GPSLatitude: dms(lat),
+            GPS.GPSLongitudeRef: "E",
+            GPS.GPSLongitude: dms(lon),
+        }
         exif[IFD.Exif] = {36867: "2026:11:20 10:00:00"}
     buf = io.BytesIO()
     img.save(buf, fmt, exif=exif) if fmt == "JPEG" else img.save(buf, fmt)
@@ -45,17 +53,21 @@ def jpeg(colour: tuple[int, int, int] = (200, 30, 30), gps: tuple[float, float] 
 
 
 def new_report(field: Field, user: str = "insp") -> dict[str, object]:
-    r = field.client.post("/api/v1/reports", json=report_body(UNITS[0]),
-                          headers=field.headers(user))
+    r = field.client.post(
+        "/api/v1/reports", json=report_body(UNITS[0]), headers=field.headers(user)
+    )
     assert r.status_code == 201
     return r.json()
 
 
-def upload(field: Field, report_id: object, data: bytes, name: str = "p.jpg",
-           user: str = "insp") -> object:
-    return field.client.post(f"/api/v1/reports/{report_id}/photos",
-                             files={"file": (name, data, "image/jpeg")},
-                             headers=field.headers(user))
+def upload(
+    field: Field, report_id: object, data: bytes, name: str = "p.jpg", user: str = "insp"
+) -> object:
+    return field.client.post(
+        f"/api/v1/reports/{report_id}/photos",
+        files={"file": (name, data, "image/jpeg")},
+        headers=field.headers(user),
+    )
 
 
 def test_photo_is_stored_by_hash_and_served_back_to_those_who_may_see_it(field: Field) -> None:
@@ -104,8 +116,11 @@ def test_exif_position_far_from_the_report_is_flagged(field: Field) -> None:
 def test_accepted_report_is_voided_again_by_a_new_flag(field: Field) -> None:
     body = report_body(UNITS[0], accuracy_m=300)
     report = field.client.post("/api/v1/reports", json=body, headers=field.headers("insp")).json()
-    field.client.post(f"/api/v1/reports/{report['id']}/review", json={"decision": "accept"},
-                      headers=field.headers("sup"))
+    field.client.post(
+        f"/api/v1/reports/{report['id']}/review",
+        json={"decision": "accept"},
+        headers=field.headers("sup"),
+    )
     lon, lat = CENTRES[UNITS[0]]
     out = upload(field, report["id"], jpeg(gps=(lon + 0.02, lat))).json()  # type: ignore[attr-defined]
     assert out["report_flags"] == ["low_accuracy", "exif_mismatch"]
@@ -132,7 +147,8 @@ def test_wrong_type_too_large_and_foreign_uploads_are_refused(field: Field) -> N
 
 
 def test_unwritable_photo_store_is_503_and_keeps_the_report(
-        field: Field, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    field: Field, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the store should be")
     monkeypatch.setattr(get_settings(), "photo_dir", blocker)
@@ -145,11 +161,16 @@ def test_unwritable_photo_store_is_503_and_keeps_the_report(
 
 # --- tracks -----------------------------------------------------------------------------
 
+
 def track_body(coords: list[tuple[float, float]], minutes: float, **extra: object) -> dict:
     start = datetime.now(UTC) - timedelta(hours=2)
-    return {"id": str(uuid.uuid4()), "started_at": start.isoformat(),
-            "ended_at": (start + timedelta(minutes=minutes)).isoformat(),
-            "track": {"type": "LineString", "coordinates": coords}, **extra}
+    return {
+        "id": str(uuid.uuid4()),
+        "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(minutes=minutes)).isoformat(),
+        "track": {"type": "LineString", "coordinates": coords},
+        **extra,
+    }
 
 
 WALK = [CENTRES[UNITS[2]], CENTRES[UNITS[0]], CENTRES[UNITS[1]]]  # 西南 → 西北 → 东北
@@ -169,8 +190,9 @@ def test_track_points_count_as_presence_in_cells_on_duty(field: Field) -> None:
 
 
 def test_a_track_driven_too_fast_does_not_count(field: Field) -> None:
-    r = field.client.post("/api/v1/patrols", json=track_body(WALK, minutes=0.5),
-                          headers=field.headers("insp"))
+    r = field.client.post(
+        "/api/v1/patrols", json=track_body(WALK, minutes=0.5), headers=field.headers("insp")
+    )
     assert r.json()["flags"] == ["impossible_speed"] and r.json()["counted"] is False
     assert field.db.scalar(select(func.count()).select_from(CellVisit)) == 0
 
@@ -179,13 +201,16 @@ def test_track_with_explicit_times_and_bad_tracks(field: Field) -> None:
     body = track_body(WALK, minutes=60)
     start = datetime.fromisoformat(body["started_at"])
     body["times"] = [(start + timedelta(minutes=m)).isoformat() for m in (0, 20, 40)]
-    assert field.client.post("/api/v1/patrols", json=body,
-                             headers=field.headers("insp")).status_code == 201
+    assert (
+        field.client.post("/api/v1/patrols", json=body, headers=field.headers("insp")).status_code
+        == 201
+    )
     backwards = track_body(WALK, minutes=60)
     backwards["times"] = [(start + timedelta(minutes=m)).isoformat() for m in (0, 40, 20)]
     r = field.client.post("/api/v1/patrols", json=backwards, headers=field.headers("insp"))
     assert r.status_code == 400 and "backwards" in r.json()["detail"]
     for bad in ([WALK[0]], [(X0, 999.0), (X0, Y0)]):
-        r = field.client.post("/api/v1/patrols", json=track_body(bad, 10),
-                              headers=field.headers("insp"))
+        r = field.client.post(
+            "/api/v1/patrols", json=track_body(bad, 10), headers=field.headers("insp")
+        )
         assert r.status_code == 422
