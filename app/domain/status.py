@@ -25,17 +25,19 @@ _RECOMPUTE_PATROL = text("""
 """)
 
 _RECOMPUTE_HOTSPOTS = text("""
-    INSERT INTO cell_status AS s (cell_id, open_hotspots, deadline_hotspots, next_deadline,
+    INSERT INTO cell_status AS s (cell_id, open_hotspots, running_deadlines, next_deadline,
                                   updated_at)
     SELECT :cell_id,
            count(*) FILTER (WHERE status NOT IN ('closed', 'rejected')),
-           count(*) FILTER (WHERE status IN ('dispatched', 'rectifying')),
+           coalesce(array_agg(deadline ORDER BY deadline)
+                    FILTER (WHERE status IN ('dispatched', 'rectifying')
+                              AND deadline IS NOT NULL), '{}'),
            min(deadline) FILTER (WHERE status IN ('dispatched', 'rectifying')),
            now()
       FROM hotspots WHERE cell_id = :cell_id
     ON CONFLICT (cell_id) DO UPDATE
        SET open_hotspots = excluded.open_hotspots,
-           deadline_hotspots = excluded.deadline_hotspots,
+           running_deadlines = excluded.running_deadlines,
            next_deadline = excluded.next_deadline, updated_at = now()
 """)
 

@@ -143,8 +143,11 @@ class CellStatus(Base):
     last_patrol_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_patrol_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     open_hotspots: Mapped[int] = mapped_column(Integer, server_default="0")
-    # Open hotspots with a running deadline (dispatched/rectifying) and the earliest of those
-    # deadlines: a cell is overdue at T iff next_deadline < T, without reading hotspots.
-    deadline_hotspots: Mapped[int] = mapped_column(Integer, server_default="0")
-    next_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Deadlines of the open hotspots whose deadline is running (dispatched/rectifying), sorted.
+    # The overdue count at any instant T is how many lie before T, read from this row alone;
+    # next_deadline (the first) lets "which cells are overdue now" use an index.
+    running_deadlines: Mapped[list[datetime]] = mapped_column(
+        ARRAY(DateTime(timezone=True)), server_default="{}"
+    )
+    next_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = created_at_column()

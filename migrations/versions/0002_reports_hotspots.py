@@ -26,7 +26,12 @@ def upgrade() -> None:
         sa.Column("last_patrol_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_patrol_by_id", sa.BigInteger(), nullable=True),
         sa.Column("open_hotspots", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("deadline_hotspots", sa.Integer(), server_default="0", nullable=False),
+        sa.Column(
+            "running_deadlines",
+            postgresql.ARRAY(sa.DateTime(timezone=True)),
+            server_default="{}",
+            nullable=False,
+        ),
         sa.Column("next_deadline", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "updated_at",
@@ -44,6 +49,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("cell_id", name=op.f("pk_cell_status")),
     )
+    op.create_index("ix_cell_status_next_deadline", "cell_status", ["next_deadline"])
     op.create_geospatial_table(
         "patrols",
         sa.Column("id", sa.Uuid(), nullable=False),
