@@ -271,7 +271,8 @@ def upgrade() -> None:
             name=op.f("ck_hotspots_source"),
         ),
         sa.CheckConstraint(
-            "status IN ('reported', 'accepted', 'rejected', 'dispatched', 'rectifying', 'rectified', 'closed', 'reopened')",
+            "status IN ('reported', 'accepted', 'rejected', 'dispatched', 'rectifying', "
+            "'rectified', 'closed', 'reopened')",
             name=op.f("ck_hotspots_status"),
         ),
         sa.ForeignKeyConstraint(
