@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import auth, cells, errors, grid, health, hotspots, open311, reports, sources
+from app.api import (
+    auth,
+    cells,
+    errors,
+    gaps,
+    grid,
+    health,
+    hotspots,
+    open311,
+    reports,
+    sources,
+)
 from app.db import make_engine, make_sessionmaker
 
 
@@ -29,6 +40,6 @@ def create_app(database_url: str | None = None) -> FastAPI:
     )
     errors.install(app)
     open311.install(app)
-    for module in (health, auth, cells, grid, reports, hotspots, sources, open311):
+    for module in (health, auth, cells, grid, reports, hotspots, sources, gaps, open311):
         app.include_router(module.router)
     return app

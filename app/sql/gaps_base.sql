@@ -1,5 +1,5 @@
--- The gap engine (SPEC §5): for an instant :t and a set of leaf cells, every reason.
--- Current instants (:current) read the maintained summaries (cell_status); past instants read
+-- The gap engine (SPEC §5): for an instant t and a set of leaf cells, every reason.
+-- Current instants (current = true) read the maintained summaries (cell_status); past instants read
 -- the counted-patrol history by (cell_id, observed_at) and the hotspot event log. This file is
 -- the shared CTE chain `g`; gaps_cells.sql and gaps_rollup.sql add the final SELECT.
 WITH leaves AS MATERIALIZED (
@@ -13,7 +13,7 @@ WITH leaves AS MATERIALIZED (
        AND (c.valid_to IS NULL OR c.valid_to > :t)
 ),
 patrol AS (
-    -- The summary holds the newest counted patrol; only when that lies after :t is the
+    -- The summary holds the newest counted patrol; only when that lies after t is the
     -- history consulted (one index probe per such cell).
     SELECT l.id,
            CASE WHEN s.last_patrol_at IS NULL THEN NULL
@@ -32,7 +32,7 @@ hot_now AS (
      WHERE CAST(:current AS boolean)
 ),
 hot_then AS (
-    -- Each hotspot's status and deadline as of :t, from its event log.
+    -- Each hotspot's status and deadline as of t, from its event log.
     SELECT h.cell_id AS id,
            count(*) FILTER (WHERE e.to_status NOT IN ('closed', 'rejected')) AS open_hotspots,
            count(*) FILTER (WHERE e.to_status IN ('dispatched', 'rectifying')
@@ -44,8 +44,7 @@ hot_then AS (
                           ORDER BY ev.at DESC, ev.id DESC LIMIT 1) e
       LEFT JOIN LATERAL (SELECT ev.deadline FROM hotspot_events ev
                           WHERE ev.hotspot_id = h.id AND ev.at <= :t
-                            AND ev.action IN ('transition', 'extend')
-                            AND ev.to_status IN ('dispatched', 'rectifying', 'reopened')
+                            AND ev.deadline IS NOT NULL
                           ORDER BY ev.at DESC, ev.id DESC LIMIT 1) dl ON true
      WHERE NOT CAST(:current AS boolean) AND h.created_at <= :t
      GROUP BY h.cell_id

@@ -1,6 +1,6 @@
 -- include: gaps_base
--- Per-parent roll-up for dashboards: for each cell :depth levels below the root of the tree
--- (path position :idx), how many of its leaf cells are in each state and the share patrolled.
+-- Per-parent roll-up for dashboards: for each cell some levels below the root of the tree
+-- (path position idx), how many of its leaf cells are in each state and the share patrolled.
 SELECT a.code, a.name, a.level,
        count(*) AS leaf_cells,
        count(*) FILTER (WHERE cardinality(g.reasons) = 0) AS without_gaps,

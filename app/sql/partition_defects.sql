@@ -1,8 +1,8 @@
--- Partition defects (SPEC §2) under every non-leaf cell of a subtree (:within NULL = all):
+-- Partition defects (SPEC §2) under every non-leaf cell of a subtree (within NULL = all):
 --   gap      parent area covered by no child (a blind spot in the grid itself)
 --   overlap  area claimed by two sibling children (crossed responsibility)
 --   outside  child area lying outside its parent
--- Pieces smaller than :min_area_m2 are floating-point noise and left out. Overlays run on a
+-- Pieces smaller than min_area_m2 are floating-point noise and left out. Overlays run on a
 -- 1e-9 degree (~0.1 mm) grid: GEOS's floating overlay can drop or invent slivers of tens of
 -- m² when unioning hundreds of cells that share edges.
 WITH parents AS (

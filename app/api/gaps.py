@@ -1,0 +1,128 @@
+"""Gaps now or at any instant (JSON or GeoJSON), a per-parent roll-up, and lapse periods."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+from sqlalchemy import func, select
+
+from app.api.deps import CurrentViewer
+from app.db import SessionDep
+from app.domain.gaps import REASONS, find_gaps, rollup, selection_for
+from app.domain.lapses import find_lapses
+from app.models import Cell
+
+router = APIRouter(prefix="/api/v1", tags=["gaps"])
+
+Within = Annotated[str | None, Query(description="a cell code: only its subtree")]
+AsOf = Annotated[AwareDatetime | None, Query(description="ISO-8601 with offset; default now")]
+
+
+@router.get("/gaps")
+def gaps(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    as_of: AsOf = None,
+    within: Within = None,
+    reason: Annotated[Literal[REASONS] | None, Query()] = None,  # type: ignore[valid-type]
+    format: Literal["json", "geojson"] = "json",
+) -> dict[str, Any]:
+    """Every leaf cell with at least one gap reason at `as_of` (SPEC §5), and a summary."""
+    result = find_gaps(session, selection_for(session, viewer, within), as_of, reason)
+    cells = [
+        {
+            "code": c.code,
+            "name": c.name,
+            "reasons": c.reasons,
+            "last_patrol_at": c.last_patrol_at.isoformat() if c.last_patrol_at else None,
+            "patrol_interval_hours": c.patrol_interval_hours,
+            "open_hotspots": c.open_hotspots,
+            "overdue_hotspots": c.overdue_hotspots,
+            "uninspected_sources": c.uninspected_sources,
+            "missed_problems": c.missed_problems,
+        }
+        for c in result.cells
+    ]
+    if format == "json":
+        return {"as_of": result.as_of.isoformat(), "cells": cells, "summary": result.summary}
+    shapes = {
+        cell_id: geometry
+        for cell_id, geometry in session.execute(
+            select(Cell.id, func.ST_AsGeoJSON(Cell.geom, 6)).where(
+                Cell.id.in_([c.id for c in result.cells])
+            )
+        )
+    }
+    return {
+        "type": "FeatureCollection",
+        "as_of": result.as_of.isoformat(),
+        "summary": result.summary,
+        "features": [
+            {
+                "type": "Feature",
+                "id": props["code"],
+                "geometry": json.loads(shapes[c.id]),
+                "properties": props,
+            }
+            for c, props in zip(result.cells, cells, strict=True)
+        ],
+    }
+
+
+@router.get("/gaps/rollup")
+def gaps_rollup(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    as_of: AsOf = None,
+    within: Within = None,
+    depth: Annotated[int, Query(ge=1, le=10, description="levels below `within`")] = 1,
+) -> dict[str, Any]:
+    """For dashboards: per child cell of `within` (or per top-level cell), how many leaf cells
+    are in each state and the share patrolled within their interval."""
+    selection = selection_for(session, viewer, within)
+    rows = rollup(session, selection, as_of, depth)
+    return {"as_of": (as_of or session.scalar(select(func.now()))), "parents": rows}
+
+
+@router.get("/lapses")
+def lapses(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    from_: Annotated[AwareDatetime, Query(alias="from")],
+    to: AwareDatetime,
+    within: Within = None,
+) -> dict[str, Any]:
+    """Every maximal unpatrolled, overdue and unstaffed period of each leaf cell in [from, to),
+    with every person whose duty overlapped it (SPEC §5)."""
+    found = find_lapses(session, selection_for(session, viewer, within), from_, to)
+    return {
+        "from": from_.isoformat(),
+        "to": to.isoformat(),
+        "lapses": [
+            {
+                "cell_code": x.cell_code,
+                "cell_name": x.cell_name,
+                "lapse": x.lapse,
+                "start": x.start.isoformat(),
+                "end": x.end.isoformat(),
+                "hours": x.hours,
+                "last_patrol_at": x.last_patrol_at.isoformat() if x.last_patrol_at else None,
+                "hotspots": [str(h) for h in x.hotspots],
+                "responsible": [
+                    {
+                        "duty": r.duty,
+                        "username": r.username,
+                        "name": r.name,
+                        "phone": r.phone,
+                        "start": r.start.isoformat(),
+                        "end": r.end.isoformat(),
+                    }
+                    for r in x.responsible
+                ],
+            }
+            for x in found
+        ],
+    }
