@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import AwareDatetime
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
 from app.api.deps import CurrentViewer
 from app.db import SessionDep
 from app.domain.cells import get_cell, leaf_cell_at
+from app.domain.coverage import REACH_M, coverage
 from app.domain.crs import CHINESE_WEB_DATUMS, point_to_wgs84
 from app.domain.scope import can_see_cell, duty_active_at, visible_cells
 from app.models import Cell, Duty, Person
@@ -116,6 +118,30 @@ def locate(
         raise HTTPException(404, detail=f"({lat}, {lon}) lies in no unit cell")
     cell = get_cell(session, found[1])
     return CellAtPoint(code=cell.code, name=cell.name)
+
+
+@router.get("/{code}/coverage")
+def cell_coverage(
+    code: str,
+    session: SessionDep,
+    viewer: CurrentViewer,
+    as_of: Annotated[AwareDatetime | None, Query(description="default now")] = None,
+) -> dict[str, Any]:
+    """Coverage quality (SPEC §5): the share of the cell within 150 m of its counted patrols in
+    the last interval, and the night/weekend share of its patrols over 30 days."""
+    cell = get_cell(session, code)
+    if not can_see_cell(session, viewer, cell.id):
+        raise HTTPException(403, detail=f"cell {code} is outside your scope")
+    at = as_of or datetime.now(UTC)
+    found = coverage(session, [cell.id], at)[cell.code]
+    return {
+        "code": cell.code,
+        "name": cell.name,
+        "as_of": at.isoformat(),
+        "patrol_interval_hours": cell.patrol_interval_hours,
+        "reach_m": REACH_M,
+        **found.as_dict(),
+    }
 
 
 @router.get("/{code}")

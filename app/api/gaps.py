@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 from sqlalchemy import func, select
 
-from app.api.deps import CurrentViewer
+from app.api.deps import CurrentViewer, require_roles
 from app.db import SessionDep
+from app.domain.coverage import coverage as cell_coverage
 from app.domain.gaps import REASONS, find_gaps, rollup, selection_for
+from app.domain.indicators import indicators
 from app.domain.lapses import find_lapses
+from app.domain.scope import Viewer
+from app.domain.spotcheck import plan
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1", tags=["gaps"])
@@ -29,9 +33,12 @@ def gaps(
     within: Within = None,
     reason: Annotated[Literal[REASONS] | None, Query()] = None,  # type: ignore[valid-type]
     format: Literal["json", "geojson"] = "json",
+    coverage: Annotated[bool, Query(description="add coverage quality per cell")] = False,
 ) -> dict[str, Any]:
     """Every leaf cell with at least one gap reason at `as_of` (SPEC §5), and a summary."""
     result = find_gaps(session, selection_for(session, viewer, within), as_of, reason)
+    ids = [c.id for c in result.cells]
+    quality = cell_coverage(session, ids, result.as_of) if coverage else {}
     cells = [
         {
             "code": c.code,
@@ -44,6 +51,7 @@ def gaps(
             "uninspected_sources": c.uninspected_sources,
             "missed_problems": c.missed_problems,
         }
+        | ({"coverage": quality[c.code].as_dict()} if c.code in quality else {})
         for c in result.cells
     ]
     if format == "json":
@@ -85,6 +93,37 @@ def gaps_rollup(
     selection = selection_for(session, viewer, within)
     rows = rollup(session, selection, as_of, depth)
     return {"as_of": (as_of or session.scalar(select(func.now()))), "parents": rows}
+
+
+@router.get("/spot-checks")
+def spot_checks(
+    session: SessionDep,
+    viewer: Annotated[
+        Viewer, Depends(require_roles("supervisor", "command", "discipline", "admin"))
+    ],
+    within: Within = None,
+    n: Annotated[int, Query(ge=1, le=50)] = 10,
+    seed: Annotated[int | None, Query(ge=0, le=2**48)] = None,
+) -> dict[str, Any]:
+    """An unannounced spot-check plan (暗访): n cells and sources drawn at random, weighted to
+    the stale, flagged and high-risk, ordered into a short route. Pass the returned `seed` to
+    reproduce a plan; without one, each plan is unpredictable."""
+    return plan(session, selection_for(session, viewer, within), n, seed)
+
+
+@router.get("/indicators")
+def indicator_table(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    from_: Annotated[AwareDatetime, Query(alias="from")],
+    to: AwareDatetime,
+    by: Literal["person", "cell", "district"] = "district",
+    within: Within = None,
+) -> dict[str, Any]:
+    """Indicators per person, cell or district over [from, to) (SPEC §5), ranked by the patrol
+    requirement met, then the share of valid reports: the monthly 通报."""
+    rows = indicators(session, selection_for(session, viewer, within), from_, to, by)
+    return {"from": from_.isoformat(), "to": to.isoformat(), "by": by, "rows": rows}
 
 
 @router.get("/lapses")
