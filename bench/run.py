@@ -3,7 +3,10 @@
 - cell lookup: resolve random points to unit cells through the app's domain function, against
   a raw psycopg prepared statement on the same database (the physical ceiling);
 - partition check: the whole city's defects;
+- gaps API: the whole demo city now and at a past instant, one district now;
 - cells API: one page of 1,000 unit cells as GeoJSON.
+
+The 100k-cell / 10M-report province generator is issue 9's; this measures the demo city.
 
 Writes bench/results/<date>-grid.json and prints a table. Numbers are for comparison on one
 machine, not assertions: tests assert behaviour, benchmarks measure speed.
@@ -16,7 +19,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +99,21 @@ def main() -> None:
             "/api/v1/auth/token", data={"username": "admin", "password": "demo-admin-2026"}
         )
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        past = (now - timedelta(days=3)).isoformat()
+        for name, params, repeat in (
+            ("GET /api/v1/gaps, whole demo city, now", {}, 20),
+            ("GET /api/v1/gaps, whole demo city, 3 days ago", {"as_of": past}, 10),
+            ("GET /api/v1/gaps?within=410702 (one district), now", {"within": "410702"}, 20),
+        ):
+            results.append(
+                summary(
+                    name,
+                    timed(
+                        lambda p=params: client.get("/api/v1/gaps", headers=headers, params=p),
+                        repeat,
+                    ),
+                )
+            )
         results.append(
             summary(
                 "GET /api/v1/cells?leaf&format=geojson (1,000)",

@@ -7,9 +7,12 @@ and refreshes the demo logins."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -17,7 +20,7 @@ from geoalchemy2.shape import from_shape, to_shape
 from pyproj import CRS
 from shapely.geometry import LineString, MultiPolygon, Point
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
@@ -26,10 +29,14 @@ from app.domain.cells import NewCell, existing_cells, get_cell, leaf_cell_at, wr
 from app.domain.crs import from_wgs84, parse_crs, to_wgs84, transform
 from app.domain.grid_import import _polygonal
 from app.domain.gridgen import lattice_cells, metric_crs_for
+from app.domain.hotspots import Actor, HotspotData, Step, apply_step, create_hotspot
+from app.domain.intake import ReportData, file_report
 from app.domain.progress import NoProgress, Progress
+from app.domain.scope import Viewer
 from app.domain.sources import INSPECTION_HOURS
+from app.domain.status import refresh_hotspot_counts
 from app.domain.timeparse import local_zone
-from app.models import Duty, Person, Source
+from app.models import CellVisit, Duty, Person, Report, Source
 
 DISTRICTS_FILE = PROJECT_ROOT / "geodata" / "xinxiang-urban-districts.gcj02.geojson"
 CITY_CODE, CITY_NAME = "410700", "新乡市"
@@ -116,12 +123,15 @@ class SeedSummary:
     persons: int = 0
     duties: int = 0
     sources: int = 0
+    reports: int = 0
+    hotspots: int = 0
     logins: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
     def describe(self) -> str:
         head = (
             f"demo city seeded: {self.cells} cells ({self.unit_cells} unit cells), "
-            f"{self.persons} persons, {self.duties} duties, {self.sources} sources"
+            f"{self.persons} persons, {self.duties} duties, {self.sources} sources, "
+            f"{self.reports} reports, {self.hotspots} hotspots"
             if self.created
             else "demo city already present; demo logins refreshed"
         )
@@ -255,6 +265,8 @@ def seed(session: Session, progress: Progress | None = None) -> SeedSummary:
             phone=_phone(90000 + len(username)),
         )
         summary.logins.append((username, password, role, scope))
+    if summary.created:  # after the logins: demo hotspots are filed by the demo users
+        summary.reports, summary.hotspots = _activity(session, progress)
     return summary
 
 
@@ -361,4 +373,188 @@ def _sources(session: Session) -> int:
         )
         count += 1
     session.flush()
+    return count
+
+
+_MEMBERS = text("""
+    SELECT c.id, c.code, c.patrol_interval_hours AS hours, d.person_id,
+           ST_X(ST_PointOnSurface(c.geom)) AS lon, ST_Y(ST_PointOnSurface(c.geom)) AS lat
+      FROM cells c
+      JOIN duties d ON d.cell_id = c.id AND d.duty = 'member' AND d.valid_to IS NULL
+     WHERE c.is_leaf
+     ORDER BY c.code
+""")
+_SUMMARISE = text("""
+    INSERT INTO cell_status (cell_id, last_patrol_at, last_patrol_by_id)
+    SELECT DISTINCT ON (cell_id) cell_id, observed_at, person_id
+      FROM cell_visits ORDER BY cell_id, observed_at DESC
+    ON CONFLICT (cell_id) DO UPDATE
+       SET last_patrol_at = excluded.last_patrol_at,
+           last_patrol_by_id = excluded.last_patrol_by_id
+""")
+
+
+def _activity(session: Session, progress: Progress) -> tuple[int, int]:
+    """Two weeks of patrols: most cells patrolled on time (some at night or at weekends),
+    some gone stale, some never patrolled; and hotspots in every state, a few overdue.
+    Clean synthetic patrols are bulk-loaded; the flagged and the hotspots go through the
+    domain rules like real ones."""
+    rng = np.random.default_rng(2026)
+    now = datetime.now(UTC).replace(microsecond=0)
+    members = session.execute(_MEMBERS).all()
+    reports, visits = [], []
+    for i, m in enumerate(members):
+        if i % 13 == 5:
+            continue  # never patrolled
+        stale = i % 7 == 3
+        t = now - timedelta(days=14) + timedelta(hours=float(rng.uniform(0, 24)))
+        end = now - timedelta(days=6) if stale else now
+        while t < end:
+            report_id = uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | i)
+            row = {
+                "id": report_id,
+                "reporter_id": m.person_id,
+                "cell_id": m.id,
+                "geom": f"SRID=4326;POINT({m.lon} {m.lat})",
+                "lat": m.lat,
+                "lon": m.lon,
+                "accuracy_m": float(rng.uniform(3, 30)),
+                "observed_at": t,
+                "received_at": t + timedelta(minutes=2),
+                "kind": "patrol",
+                "flags": [],
+                "counted": True,
+                "body_hash": "demo",
+                "origin": "import",
+            }
+            reports.append(row)
+            visits.append(
+                {
+                    "cell_id": m.id,
+                    "person_id": m.person_id,
+                    "observed_at": t,
+                    "geom": row["geom"],
+                    "report_id": report_id,
+                }
+            )
+            t += timedelta(hours=float(rng.uniform(0.4, 1.1)) * m.hours)
+    progress.start("writing demo patrols", len(reports))
+    for i in range(0, len(reports), 5000):
+        session.execute(insert(Report), reports[i : i + 5000])
+        session.execute(insert(CellVisit), visits[i : i + 5000])
+        progress.advance(len(reports[i : i + 5000]))
+    session.execute(_SUMMARISE)
+    inspector = session.scalar(select(Person).where(Person.username == "inspector"))
+    flagged = 0
+    if inspector is not None:  # a few reports for supervisors to review
+        for k, accuracy in enumerate((350.0, 180.0, 120.0)):
+            spot = members[k]
+            file_report(
+                session,
+                person_id=inspector.id,
+                received_at=now,
+                data=ReportData(
+                    id=uuid.UUID(int=k + 1),
+                    lat=spot.lat,
+                    lon=spot.lon,
+                    accuracy_m=accuracy,
+                    kind="issue",
+                    category="dust",
+                    observed_at=now - timedelta(hours=k + 1),
+                    description="工地裸土未覆盖",
+                ),
+            )
+            flagged += 1
+    return len(reports) + flagged, _hotspots(session, members, now)
+
+
+def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:
+    admin = session.scalar(select(Person).where(Person.username == "admin"))
+    assignee = session.scalar(select(Person).where(Person.username == "inspector"))
+    supervisor = session.scalar(select(Person).where(Person.username == "supervisor"))
+    if admin is None or assignee is None or supervisor is None:
+        return 0
+    actor, checker = Viewer.of(admin), Viewer.of(supervisor)
+    plans = [  # (source, category, description, steps to walk, overdue)
+        ("inspection", "dust", "督察发现：工地裸土未苫盖", ["accepted", "dispatched"], True),
+        (
+            "complaint",
+            "open_burning",
+            "群众举报：夜间露天焚烧垃圾",
+            ["accepted", "dispatched", "rectifying"],
+            True,
+        ),
+        ("fire_point", "straw_burning", "卫星火点：秸秆焚烧", ["accepted", "dispatched"], False),
+        ("monitoring", "black_smoke", "在线监测报警：锅炉冒黑烟", ["accepted"], False),
+        ("patrol", "sewage", "巡查发现：雨水口污水直排", [], False),
+        (
+            "inspection",
+            "river_litter",
+            "回头看：河道垃圾",
+            ["accepted", "dispatched", "rectifying", "rectified", "closed"],
+            False,
+        ),
+        ("complaint", "odor", "群众举报：异味扰民", ["rejected"], False),
+    ]
+    count = 0
+    for k, (source, category, description, steps, overdue) in enumerate(plans):
+        m = members[(k * 211 + 40) % len(members)]
+        report_id = None
+        if source == "patrol":
+            filed = file_report(
+                session,
+                person_id=assignee.id,
+                received_at=now,
+                data=ReportData(
+                    id=uuid.UUID(int=1000 + k),
+                    lat=m.lat,
+                    lon=m.lon,
+                    accuracy_m=8,
+                    kind="issue",
+                    category=category,
+                    observed_at=now,
+                    description=description,
+                ),
+            )
+            report_id = filed.report.id
+        hotspot, _ = create_hotspot(
+            session,
+            actor=Actor("admin", actor),
+            data=HotspotData(
+                id=uuid.UUID(int=2000 + k),
+                lat=m.lat,
+                lon=m.lon,
+                category=category,
+                description=description,
+                source=source,
+                report_id=report_id,
+                found_at=now - timedelta(days=k),
+            ),
+        )
+        for to in steps:
+            who = actor if to != "closed" else checker
+            apply_step(
+                session,
+                viewer=who,
+                hotspot_id=hotspot.id,
+                step=Step(
+                    to=to,
+                    note="演示" if to in ("rectified", "rejected") else None,
+                    assignee="inspector" if to == "dispatched" else None,
+                    deadline=now + timedelta(days=3) if to == "dispatched" else None,
+                ),
+            )
+        if overdue:  # the deadline has passed: move it into the past, as time would have
+            past = now - timedelta(days=2)
+            hotspot.deadline = past
+            session.execute(
+                text(
+                    "UPDATE hotspot_events SET deadline = :d WHERE hotspot_id = :h "
+                    "AND deadline IS NOT NULL"
+                ),
+                {"d": past, "h": hotspot.id},
+            )
+            session.flush()
+            refresh_hotspot_counts(session, hotspot.cell_id)
+        count += 1
     return count

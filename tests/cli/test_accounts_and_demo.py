@@ -99,6 +99,19 @@ def test_seed_demo_builds_the_xinxiang_city_and_is_repeatable(
     assert 5 < (unstaffed or 0) < units / 10
     assert db.scalar(select(func.count()).select_from(Duty).where(Duty.valid_to.is_not(None)))
     assert db.scalar(select(func.count()).select_from(Source)) == 15
+    # Two weeks of activity: a gap map with every kind of blind spot to show.
+    summary = client.get("/api/v1/gaps", headers=sign_in(client, "admin", "demo-admin-2026"))
+    counts = summary.json()["summary"]
+    for reason in (
+        "never_patrolled",
+        "unpatrolled",
+        "open_hotspot",
+        "overdue_hotspot",
+        "unstaffed",
+        "missed_problem",
+    ):
+        assert counts[reason] > 0, reason
+    assert 0.5 < counts["patrolled_share"] < 0.95
     assert db.scalar(select(func.count()).select_from(Source).where(Source.cell_id.is_(None))) == 0
 
     # The demo inspector sees their own cells only; the command office its district.
