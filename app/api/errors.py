@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from app.domain.errors import DomainError, InputRejected
 
@@ -36,6 +36,20 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, InputRejected):
             detail = {"source": exc.source, "problems": exc.problems}
         return JSONResponse({"detail": detail}, status_code=exc.status_code)
+
+    @app.exception_handler(DataError)
+    async def value_refused(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot store (a NUL character in text, a number out of range):
+        # the request is wrong, not the server.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return JSONResponse({"detail": f"a value was refused: {reason}"}, status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "this conflicts with data written at the same time; retry"},
+            status_code=409,
+        )
 
     @app.exception_handler(OperationalError)
     async def database_down(_: Request, exc: OperationalError) -> JSONResponse:

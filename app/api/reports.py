@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, Up
 from fastapi.responses import FileResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, literal, or_, select, true
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentViewer, require_roles
+from app.api.errors import clean_errors
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain.cells import get_cell
@@ -146,8 +147,13 @@ def post_batch(items: list[Any], session: SessionDep, viewer: Reporter) -> Batch
                     index=index,
                     id=raw_id,
                     status=422,
-                    detail=exc.errors(include_url=False, include_input=False),
+                    detail=clean_errors(exc.errors()),
                 )
+            )
+        except DataError as exc:  # a value the database cannot store, e.g. a NUL character
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+            results.append(
+                BatchItemOut(index=index, id=raw_id, status=422, detail=f"refused: {reason}")
             )
         except DomainError as exc:
             results.append(

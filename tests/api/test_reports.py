@@ -337,3 +337,29 @@ def test_unreviewed_queue_lists_flagged_reports(field: Field) -> None:
         "/api/v1/reports", params={"unreviewed": True}, headers=field.headers("sup")
     ).json()["reports"]
     assert [r["id"] for r in queue] == [flagged["id"]]
+
+
+def test_nul_characters_are_refused_not_500(field: Field) -> None:
+    r = field.client.post(
+        "/api/v1/reports", json=report_body(description="a\u0000b"), headers=field.headers("insp")
+    )
+    assert r.status_code == 422 and "detail" in r.json()
+
+
+def test_batch_item_with_a_nul_character_fails_alone(field: Field) -> None:
+    r = field.client.post(
+        "/api/v1/reports/batch",
+        headers=field.headers("insp"),
+        json=[report_body(description="x\u0000"), report_body()],
+    )
+    assert [i["status"] for i in r.json()["results"]] == [422, 201]
+
+
+def test_batch_item_with_an_unknown_category_answers_readable_errors(field: Field) -> None:
+    r = field.client.post(
+        "/api/v1/reports/batch",
+        headers=field.headers("insp"),
+        json=[report_body(category="volcano")],
+    )
+    [item] = r.json()["results"]
+    assert item["status"] == 422 and "unknown category" in str(item["detail"])
