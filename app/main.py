@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.api import (
     auth,
     cells,
+    docs,
     errors,
     gaps,
     grid,
@@ -37,9 +38,12 @@ def create_app(database_url: str | None = None) -> FastAPI:
         summary="Grid supervision for pollution control (网格化监管)",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by app/api/docs.py from local assets
+        redoc_url=None,
     )
     errors.install(app)
     open311.install(app)
+    docs.install(app)
     for module in (health, auth, cells, grid, reports, hotspots, sources, gaps, open311):
         app.include_router(module.router)
     return app

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
 from app.api.deps import CurrentViewer
+from app.api.params import AsOf
 from app.db import SessionDep
 from app.domain.cells import get_cell, leaf_cell_at
 from app.domain.coverage import REACH_M, coverage
@@ -125,7 +125,7 @@ def cell_coverage(
     code: str,
     session: SessionDep,
     viewer: CurrentViewer,
-    as_of: Annotated[AwareDatetime | None, Query(description="default now")] = None,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
     """Coverage quality (SPEC §5): the share of the cell within 150 m of its counted patrols in
     the last interval, and the night/weekend share of its patrols over 30 days."""

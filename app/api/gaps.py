@@ -6,10 +6,10 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 from sqlalchemy import func, select
 
 from app.api.deps import CurrentViewer, require_roles
+from app.api.params import AsOf, Instant, Within
 from app.db import SessionDep
 from app.domain.coverage import coverage as cell_coverage
 from app.domain.gaps import REASONS, find_gaps, rollup, selection_for
@@ -20,9 +20,6 @@ from app.domain.spotcheck import plan
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1", tags=["gaps"])
-
-Within = Annotated[str | None, Query(description="a cell code: only its subtree")]
-AsOf = Annotated[AwareDatetime | None, Query(description="ISO-8601 with offset; default now")]
 
 
 @router.get("/gaps")
@@ -115,8 +112,8 @@ def spot_checks(
 def indicator_table(
     session: SessionDep,
     viewer: CurrentViewer,
-    from_: Annotated[AwareDatetime, Query(alias="from")],
-    to: AwareDatetime,
+    from_: Annotated[Instant, Query(alias="from")],
+    to: Instant,
     by: Literal["person", "cell", "district"] = "district",
     within: Within = None,
 ) -> dict[str, Any]:
@@ -130,8 +127,8 @@ def indicator_table(
 def lapses(
     session: SessionDep,
     viewer: CurrentViewer,
-    from_: Annotated[AwareDatetime, Query(alias="from")],
-    to: AwareDatetime,
+    from_: Annotated[Instant, Query(alias="from")],
+    to: Instant,
     within: Within = None,
 ) -> dict[str, Any]:
     """Every maximal unpatrolled, overdue and unstaffed period of each leaf cell in [from, to),

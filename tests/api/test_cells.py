@@ -130,3 +130,12 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
         "/api/v1/auth/token",
         "/healthz",
     } <= set(paths)
+
+
+def test_docs_use_only_local_assets(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "https://" not in page.text
+    js = client.get("/static/vendor/swagger-ui-dist/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert client.get("/", follow_redirects=False).headers["location"] == "/docs"

@@ -1,0 +1,46 @@
+"""The OpenAPI UI, served with gridwatch's own copy of Swagger UI (installed from npm into
+map_ui/node_modules at setup): government intranets have no CDN."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from app.config import PROJECT_ROOT
+
+VENDOR = PROJECT_ROOT / "map_ui" / "node_modules"
+SWAGGER = VENDOR / "swagger-ui-dist"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/docs")
+
+
+@router.get("/docs")
+def docs() -> HTMLResponse:
+    if not (SWAGGER / "swagger-ui-bundle.js").exists():
+        return HTMLResponse(
+            "<p>The API UI needs its assets: run <code>make assets</code> (npm install in "
+            "map_ui). The API description is at <a href='/openapi.json'>/openapi.json</a>.</p>",
+            status_code=503,
+        )
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="gridwatch API",
+        swagger_js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+        swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
+        swagger_favicon_url="/static/vendor/swagger-ui-dist/favicon-32x32.png",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    if SWAGGER.exists():
+        app.mount(
+            "/static/vendor/swagger-ui-dist", StaticFiles(directory=SWAGGER), name="swagger-ui"
+        )
