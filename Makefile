@@ -10,7 +10,7 @@ NPM_STAMP := map_ui/node_modules/.installed-$(shell cat map_ui/package.json map_
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help deps system-deps venv assets db run test lint typecheck pytest bench clean
+.PHONY: help deps system-deps venv assets db run test lint typecheck pytest bench bench-province clean
 
 help:
 	@echo "make run    install what is missing, start the embedded PostGIS, migrate, seed the demo city, serve http://$(HOST):$(PORT)"
@@ -58,6 +58,13 @@ test: deps lint typecheck pytest
 
 bench: db
 	$(BIN)/python -m bench.run
+
+# A generated province (100k unit cells, 10M reports; ~30 min to build on 2 cores), then the
+# province benchmarks. Scale down with e.g. GEN_ARGS="--cells 20000 --reports 1000000".
+GEN_ARGS ?=
+bench-province: db
+	$(BIN)/python -m bench.generate $(GEN_ARGS)
+	$(BIN)/python -m bench.province
 
 clean:
 	rm -rf $(VENV) map_ui/node_modules .pytest_cache .mypy_cache .ruff_cache
