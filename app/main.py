@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 
 from app.api import (
     auth,
@@ -20,6 +21,7 @@ from app.api import (
     open311,
     reports,
     sources,
+    tiles,
 )
 from app.db import make_engine, make_sessionmaker
 
@@ -41,9 +43,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
         docs_url=None,  # served by app/api/docs.py from local assets
         redoc_url=None,
     )
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     errors.install(app)
     open311.install(app)
     docs.install(app)
-    for module in (health, auth, cells, grid, reports, hotspots, sources, gaps, open311):
+    for module in (health, auth, cells, grid, reports, hotspots, sources, gaps, tiles, open311):
         app.include_router(module.router)
     return app

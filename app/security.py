@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -47,3 +49,21 @@ def person_id_from_token(token: str) -> int | None:
         return int(payload["sub"])
     except (jwt.InvalidTokenError, KeyError, ValueError):
         return None
+
+
+# --- browser sessions ----------------------------------------------------------------------
+# Pages use an HttpOnly session cookie holding the same signed token as the bearer flow. Writes
+# authenticated by that cookie must also carry X-CSRF-Token: an HMAC of the session token,
+# readable by the page from the `gw_csrf` cookie but not forgeable by another site.
+SESSION_COOKIE = "gw_session"
+CSRF_COOKIE = "gw_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def csrf_token_for(session_token: str) -> str:
+    digest = hmac.new(get_settings().secret_key.encode(), session_token.encode(), hashlib.sha256)
+    return digest.hexdigest()[:40]
+
+
+def csrf_ok(session_token: str, presented: str | None) -> bool:
+    return presented is not None and hmac.compare_digest(csrf_token_for(session_token), presented)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from app.db import SessionDep
 from app.domain.scope import Viewer
 from app.models import Person, UserAccount
-from app.security import person_id_from_token
+from app.security import CSRF_HEADER, SESSION_COOKIE, csrf_ok, person_id_from_token
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -22,7 +22,25 @@ def _unauthorised(detail: str) -> HTTPException:
     )
 
 
-def current_viewer(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Viewer:
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def current_viewer(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Viewer:
+    """The bearer token's person, or the session cookie's (pages). Cookie-authenticated
+    writes need the CSRF header."""
+    if not token:
+        token = request.cookies.get(SESSION_COOKIE)
+        if (
+            token
+            and request.method not in SAFE_METHODS
+            and not csrf_ok(token, request.headers.get(CSRF_HEADER))
+        ):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"a write signed in by cookie needs the {CSRF_HEADER} header",
+            )
     if not token:
         raise _unauthorised("not signed in: send a bearer token from /api/v1/auth/token")
     person_id = person_id_from_token(token)

@@ -108,10 +108,15 @@ def spot_checks(
     return plan(session, selection_for(session, viewer, within), n, seed)
 
 
+Accountable = Annotated[
+    Viewer, Depends(require_roles("supervisor", "command", "discipline", "admin"))
+]
+
+
 @router.get("/indicators")
 def indicator_table(
     session: SessionDep,
-    viewer: CurrentViewer,
+    viewer: Accountable,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
     by: Literal["person", "cell", "district"] = "district",
@@ -126,7 +131,7 @@ def indicator_table(
 @router.get("/lapses")
 def lapses(
     session: SessionDep,
-    viewer: CurrentViewer,
+    viewer: Accountable,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
     within: Within = None,

@@ -119,11 +119,16 @@ async def post_request(request: Request, session: SessionDep) -> list[dict[str, 
 
 
 def _request_out(session: Session, h: Hotspot) -> dict[str, Any]:
-    last_note = session.scalar(
-        select(HotspotEvent.note)
-        .where(HotspotEvent.hotspot_id == h.id, HotspotEvent.note.is_not(None))
-        .order_by(HotspotEvent.id.desc())
-        .limit(1)
+    # Only the answer that finished the case is public; working notes stay inside.
+    last_note = (
+        session.scalar(
+            select(HotspotEvent.note)
+            .where(HotspotEvent.hotspot_id == h.id, HotspotEvent.to_status == h.status)
+            .order_by(HotspotEvent.id.desc())
+            .limit(1)
+        )
+        if h.status in lifecycle.FINISHED
+        else None
     )
     return {
         "service_request_id": str(h.id),
@@ -160,7 +165,8 @@ def list_requests(
     end_date: str | None = None,
     status: str | None = None,
 ) -> list[dict[str, Any]]:
-    query = select(Hotspot).where(Hotspot.source == "complaint")
+    # Only what came in through Open311 is visible through it.
+    query = select(Hotspot).where(Hotspot.channel.like("open311:%"))
     if service_request_id:
         ids = [_uuid(v) for v in service_request_id.split(",")[:100]]
         query = query.where(Hotspot.id.in_(ids))
@@ -188,6 +194,6 @@ def list_requests(
 @router.get("/requests/{request_id}.json")
 def get_request(request_id: str, session: SessionDep) -> list[dict[str, Any]]:
     hotspot = session.get(Hotspot, _uuid(request_id))
-    if hotspot is None or hotspot.source != "complaint":
+    if hotspot is None or not (hotspot.channel or "").startswith("open311:"):
         raise Open311Error(404, f"no service request {request_id[:64]!r}")
     return [_request_out(session, hotspot)]

@@ -9,6 +9,7 @@ from fastapi import Query
 from pydantic import BeforeValidator
 
 from app.domain.timeparse import parse_instant
+from app.schemas.reports import _plausible
 
 
 def _instant(value: Any) -> datetime:
@@ -16,9 +17,7 @@ def _instant(value: Any) -> datetime:
     parsed = parse_instant(value) if isinstance(value, str) else value
     if not isinstance(parsed, datetime):
         raise ValueError("expected an ISO-8601 date or date-time")
-    if not 2000 <= parsed.year <= 2100:
-        raise ValueError("must lie between the years 2000 and 2100")
-    return parsed
+    return _plausible(parsed)
 
 
 Instant = Annotated[datetime, BeforeValidator(_instant)]

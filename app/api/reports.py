@@ -22,7 +22,7 @@ from app.domain.cells import get_cell
 from app.domain.errors import DomainError, NotFound
 from app.domain.intake import ReportData, file_report, review_report
 from app.domain.photos import add_photo, extension_of, photo_path
-from app.domain.scope import Viewer, can_see_cell, oversees, sees_everything, visible_cells
+from app.domain.scope import Viewer, can_see_report, oversees, sees_everything, visible_cells
 from app.domain.tracks import TrackData, file_track
 from app.models import Cell, Person, Photo, Report
 from app.models.base import LTree
@@ -150,6 +150,15 @@ def post_batch(items: list[Any], session: SessionDep, viewer: Reporter) -> Batch
                     detail=clean_errors(exc.errors()),
                 )
             )
+        except IntegrityError:  # the same id filed concurrently twice over; the client retries
+            results.append(
+                BatchItemOut(
+                    index=index,
+                    id=raw_id,
+                    status=409,
+                    detail="filed concurrently by another request; send it again",
+                )
+            )
         except DataError as exc:  # a value the database cannot store, e.g. a NUL character
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
             results.append(
@@ -161,12 +170,6 @@ def post_batch(items: list[Any], session: SessionDep, viewer: Reporter) -> Batch
             )
     session.commit()
     return BatchOut(results=results)
-
-
-def can_see_report(session: Session, viewer: Viewer, report: Report) -> bool:
-    if report.reporter_id == viewer.person_id or sees_everything(viewer):
-        return True
-    return report.cell_id is not None and can_see_cell(session, viewer, report.cell_id)
 
 
 def visible_report(session: Session, viewer: Viewer, report_id: uuid.UUID) -> Report:

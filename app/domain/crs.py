@@ -16,12 +16,16 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
+from app.domain.errors import DomainError
+
 CHINESE_WEB_DATUMS = ("gcj02", "bd09")
 WGS84 = CRS.from_epsg(4326)
 
 
-class CrsError(ValueError):
-    """A CRS name gridwatch cannot use."""
+class CrsError(DomainError):
+    """A CRS name gridwatch cannot use, or a position it cannot convert."""
+
+    status_code = 422
 
 
 Converter = Callable[[np.ndarray], np.ndarray]  # (n, 2) lon/lat or x/y -> (n, 2) lon/lat
@@ -104,7 +108,23 @@ def transform(geom: BaseGeometry, convert: Converter) -> BaseGeometry:
     return shapely.transform(shapely.force_2d(geom), convert)
 
 
+def points_to_wgs84(lonlat: np.ndarray, src: str) -> np.ndarray:
+    """Positions given in `src` to WGS-84; CrsError when a result is not a place on Earth
+    (the web-datum formulas diverge near the poles)."""
+    try:
+        out = to_wgs84(parse_crs(src))(np.asarray(lonlat, dtype=float))
+    except (ValueError, ArithmeticError) as exc:
+        raise CrsError(f"a position cannot be converted from {src}: {exc}") from None
+    if (
+        not np.isfinite(out).all()
+        or (np.abs(out[:, 0]) > 180).any()
+        or (np.abs(out[:, 1]) > 90).any()
+    ):
+        raise CrsError(f"a position converted from {src} falls outside the globe")
+    return out
+
+
 def point_to_wgs84(lon: float, lat: float, src: str) -> tuple[float, float]:
     """One position (e.g. a phone's GPS fix given in gcj02) to WGS-84 lon/lat."""
-    out = to_wgs84(parse_crs(src))(np.array([[lon, lat]], dtype=float))
+    out = points_to_wgs84(np.array([[lon, lat]], dtype=float), src)
     return float(out[0, 0]), float(out[0, 1])

@@ -35,9 +35,16 @@ class Selection:
 
     root_path: str | None
     cell_ids: list[int] | None
+    under: list[str] | None = None  # only leaves under any of these paths (map tiles)
+    bbox: str | None = None  # only leaves meeting this EWKT box (map tiles)
 
     def params(self) -> dict[str, Any]:
-        return {"root_path": self.root_path, "cell_ids": self.cell_ids}
+        return {
+            "root_path": self.root_path,
+            "cell_ids": self.cell_ids,
+            "under": self.under,
+            "bbox": self.bbox,
+        }
 
 
 @dataclass

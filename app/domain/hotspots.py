@@ -17,7 +17,14 @@ from app.domain.cells import leaf_cell_at
 from app.domain.crs import point_to_wgs84
 from app.domain.errors import Conflict, DomainError, Forbidden, NotFound
 from app.domain.intake import fingerprint
-from app.domain.scope import Viewer, can_see_cell, holds_duty, oversees, sees_everything
+from app.domain.scope import (
+    Viewer,
+    can_see_cell,
+    can_see_report,
+    holds_duty,
+    oversees,
+    sees_everything,
+)
 from app.domain.status import refresh_hotspot_counts
 from app.models import Hotspot, HotspotEvent, Photo, Report
 from app.models.hotspots import SOURCES
@@ -117,6 +124,8 @@ def create_hotspot(
     )
     existing = session.get(Hotspot, hotspot_id)
     if existing is not None:
+        if actor.viewer is not None and not can_see_hotspot(session, actor.viewer, existing):
+            raise Conflict(f"hotspot id {hotspot_id} is taken; choose another")
         if existing.body_hash != digest:
             raise Conflict(f"hotspot {hotspot_id} already exists with a different body")
         return existing, False
@@ -134,7 +143,7 @@ def create_hotspot(
     report = None
     if data.report_id is not None:
         report = session.get(Report, data.report_id)
-        if report is None:
+        if report is None or (viewer is not None and not can_see_report(session, viewer, report)):
             raise NotFound(f"no report with id {data.report_id}")
     if data.source == "patrol" and (report is None or report.kind != "issue"):
         raise DomainError("a hotspot from a patrol needs report_id of an `issue` report")
@@ -309,8 +318,13 @@ def _rectified(
         raise DomainError("reporting a hotspot rectified needs a note on what was done")
     if step.evidence_report_id is not None:
         evidence = session.get(Report, step.evidence_report_id)
-        if evidence is None:
+        if evidence is None or not can_see_report(session, viewer, evidence):
             raise NotFound(f"no report with id {step.evidence_report_id}")
+        if evidence.cell_id != hotspot.cell_id or evidence.observed_at < hotspot.created_at:
+            raise DomainError(
+                "evidence must be a report from the hotspot's cell, made after "
+                "the hotspot was reported"
+            )
     if get_settings().require_photo_evidence:
         has_photo = step.evidence_report_id is not None and session.scalar(
             select(exists().where(Photo.report_id == step.evidence_report_id))

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.domain.errors import DomainError
 from app.domain.gaps import Selection
 from app.domain.intervals import overlap
-from app.domain.lapses import CellWindow, _cells, _duties, find_lapses
+from app.domain.lapses import CellWindow, _cells, _duties, _now, find_lapses
 
 GROUPINGS = ("person", "cell", "district")
 
@@ -38,6 +38,14 @@ _REPORTS = text("""
      WHERE r.cell_id = ANY (CAST(:ids AS bigint[]))
        AND r.observed_at >= :start AND r.observed_at < :end
      GROUP BY r.cell_id, p.username
+""")
+_OUTSIDE = text("""
+    SELECT p.username AS person, count(*) AS filed
+      FROM reports r
+      JOIN persons p ON p.id = r.reporter_id
+     WHERE r.cell_id IS NULL AND p.username = ANY (CAST(:usernames AS text[]))
+       AND r.observed_at >= :start AND r.observed_at < :end
+     GROUP BY p.username
 """)
 _DUE = text("""
     SELECT h.cell_id, p.username AS person,
@@ -71,6 +79,7 @@ _MISSED = text("""
     SELECT h.cell_id, count(*) AS missed
       FROM hotspots h
      WHERE h.cell_id = ANY (CAST(:ids AS bigint[])) AND h.missed_by_grid
+       AND h.status <> 'rejected'
        AND h.found_at >= :start AND h.found_at < :end
      GROUP BY h.cell_id
 """)
@@ -126,6 +135,7 @@ def indicators(
     if by not in GROUPINGS:
         raise DomainError(f"by must be one of {', '.join(GROUPINGS)}")
     lapses = find_lapses(session, selection, start, end)  # validates the window
+    end = min(end, _now(session))  # duty hours, like lapses, stop at the present
     cells = {c.id: c for c in _cells(session, selection, start, end)}
     if not cells:
         return []
@@ -174,7 +184,11 @@ def indicators(
         tallies[group(r.cell_id, r.person)].add(
             accepted=r.accepted, closings=r.closings, reopenings=r.reopenings
         )
-    if by != "person":
+    if by == "person":  # reports outside every cell are filed, never counted
+        usernames = [k[2:] for k in tallies if k.startswith("u:")]
+        for r in session.execute(_OUTSIDE, {**params, "usernames": usernames}):
+            tallies[f"u:{r.person}"].add(filed=r.filed)
+    else:
         for r in session.execute(_MISSED, params):
             tallies[group(r.cell_id, None)].add(missed=r.missed)
     tallies.pop("", None)

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from app.domain import lifecycle
@@ -95,6 +95,10 @@ def find_lapses(
         raise DomainError("to must be after from")
     if end - start > MAX_SPAN:
         raise DomainError(f"a lapse query spans at most {MAX_SPAN.days} days")
+    # Nobody is accountable for time that has not happened yet.
+    end = min(end, _now(session))
+    if end <= start:
+        return []
     cells = {c.id: c for c in _cells(session, selection, start, end)}
     if not cells:
         return []
@@ -121,6 +125,12 @@ def find_lapses(
         lapse.responsible = _responsible(duties.get(lapse.cell_id, []), (lapse.start, lapse.end))
     lapses.sort(key=lambda x: (x.cell_code, x.start, KINDS.index(x.lapse)))
     return lapses
+
+
+def _now(session: Session) -> datetime:
+    now = session.scalar(select(func.now()))
+    assert now is not None
+    return now
 
 
 @dataclass

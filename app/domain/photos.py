@@ -68,7 +68,7 @@ def read_exif(image: Image.Image) -> Exif:
     out = Exif()
     taken = exif.get_ifd(IFD.Exif).get(Base.DateTimeOriginal) or exif.get(Base.DateTime)
     if taken:
-        out.taken_at = str(taken).strip("\x00 ")[:32] or None
+        out.taken_at = str(taken).replace("\x00", "").strip()[:32] or None
     gps = exif.get_ifd(IFD.GPSInfo)
     if GPS.GPSLatitude in gps and GPS.GPSLongitude in gps:
         lat = _degrees(gps[GPS.GPSLatitude], gps.get(GPS.GPSLatitudeRef, "N"))
@@ -143,7 +143,6 @@ def add_photo(
     if same is not None:
         return same, False
     content_type, ext, width, height, exif = inspect(data)
-    _store(data, photo_path(sha, ext))
     photo = Photo(
         report_id=report.id,
         sha256=sha,
@@ -157,7 +156,8 @@ def add_photo(
         uploaded_by_id=uploader_id,
     )
     session.add(photo)
-    session.flush()
+    session.flush()  # the row is acceptable: only now write the file (no orphans)
+    _store(data, photo_path(sha, ext))
     add_flags(session, report, photo_flags(session, report, photo))
     return photo, True
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
-from app.models import Cell, Duty, Person
+from app.models import Cell, Duty, Person, Report
 
 SCOPED_ROLES = ("supervisor", "command", "discipline")
 DUTY_ROLES = ("inspector", "leader")
@@ -79,3 +79,10 @@ def oversees(session: Session, viewer: Viewer, cell_id: int | None) -> bool:
     if viewer.role == "leader" and cell_id is not None:
         return holds_duty(session, viewer.person_id, cell_id)
     return False
+
+
+def can_see_report(session: Session, viewer: Viewer, report: Report) -> bool:
+    """The reporter, whoever sees the report's cell, and the unscoped see a report."""
+    if report.reporter_id == viewer.person_id or sees_everything(viewer):
+        return True
+    return report.cell_id is not None and can_see_cell(session, viewer, report.cell_id)

@@ -55,6 +55,19 @@ _ADVANCE_PATROL = text("""
 """)
 
 
+# Every write to a cell's summary first takes this transaction-scoped lock on the cell, so two
+# transactions never recompute it from snapshots that miss each other's rows.
+_LOCK_CELL = text("SELECT pg_advisory_xact_lock(:namespace, CAST(:cell_id AS integer))")
+LOCK_NAMESPACE = 7301  # an arbitrary number reserved for cell_status
+
+
+def lock_cell(session: Session, cell_id: int) -> None:
+    # The two-int form takes 32-bit keys; ids past 2^31 wrap, which only widens a lock.
+    session.execute(
+        _LOCK_CELL, {"namespace": LOCK_NAMESPACE, "cell_id": (cell_id + 2**31) % 2**32 - 2**31}
+    )
+
+
 def record_visit(
     session: Session,
     *,
@@ -65,8 +78,8 @@ def record_visit(
     report_id: uuid.UUID | None = None,
     patrol_id: uuid.UUID | None = None,
 ) -> None:
-    """A counted patrol in `cell_id`: append to the history, advance the summary. The upsert is
-    one statement, so concurrent reports for one cell cannot lose the newest patrol."""
+    """A counted patrol in `cell_id`: append to the history, advance the summary."""
+    lock_cell(session, cell_id)
     session.add(
         CellVisit(
             cell_id=cell_id,
@@ -87,10 +100,12 @@ def remove_report_visits(session: Session, report_id: uuid.UUID) -> None:
     cells = session.scalars(
         delete(CellVisit).where(CellVisit.report_id == report_id).returning(CellVisit.cell_id)
     ).all()
-    for cell_id in set(cells):
+    for cell_id in sorted(set(cells)):
+        lock_cell(session, cell_id)
         session.execute(_RECOMPUTE_PATROL, {"cell_id": cell_id})
 
 
 def refresh_hotspot_counts(session: Session, cell_id: int | None) -> None:
     if cell_id is not None:
+        lock_cell(session, cell_id)
         session.execute(_RECOMPUTE_HOTSPOTS, {"cell_id": cell_id})

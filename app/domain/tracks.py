@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.domain.crs import parse_crs, to_wgs84
+from app.domain.crs import points_to_wgs84
 from app.domain.errors import Conflict, DomainError
 from app.domain.intake import fingerprint, speed_kmh, timing_flags
 from app.domain.status import record_visit
@@ -102,7 +102,7 @@ def file_track(
         raise DomainError(f"a track needs 2 to {MAX_POINTS} points")
     lonlat = np.array(data.coordinates, dtype=float)
     if data.crs != "wgs84":
-        lonlat = to_wgs84(parse_crs(data.crs))(lonlat)
+        lonlat = points_to_wgs84(lonlat, data.crs)
     times = vertex_times(data, lonlat)
 
     flags = timing_flags(data.ended_at, received_at, late_sync=True)

@@ -11,15 +11,18 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from app.domain.categories import check_category
 
 EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+LATEST = datetime.fromisoformat("2100-01-01T00:00:00+00:00")
 
 
-def _not_ancient(value: datetime) -> datetime:
-    if value < EARLIEST:
-        raise ValueError("must be after 2000-01-01")
+def _plausible(value: datetime) -> datetime:
+    # Bounded on both sides: a year-9999 time in a far-west offset would be stored but could
+    # not be read back (it overflows Python's datetime in UTC).
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must lie between 2000-01-01 and 2100-01-01")
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_not_ancient)]
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
 Category = Annotated[str | None, Field(max_length=64), AfterValidator(check_category)]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]

@@ -9,6 +9,8 @@ WITH leaves AS MATERIALIZED (
      WHERE c.is_leaf
        AND (CAST(:root_path AS ltree) IS NULL OR c.path <@ CAST(:root_path AS ltree))
        AND (CAST(:cell_ids AS bigint[]) IS NULL OR c.id = ANY (CAST(:cell_ids AS bigint[])))
+       AND (CAST(:under AS ltree[]) IS NULL OR c.path <@ CAST(:under AS ltree[]))
+       AND (CAST(:bbox AS text) IS NULL OR c.geom && ST_GeomFromEWKT(CAST(:bbox AS text)))
        AND (c.valid_from IS NULL OR c.valid_from <= :t)
        AND (c.valid_to IS NULL OR c.valid_to > :t)
 ),
@@ -60,14 +62,13 @@ staff AS (
      GROUP BY d.cell_id
 ),
 src AS (
-    -- Sources with neither a survey nor a counted patrol within 50 m inside their interval.
+    -- Sources with no counted patrol within 50 m inside their inspection interval (SPEC §4;
+    -- editing the ledger entry is not an inspection).
     SELECT s.cell_id AS id, count(*) AS uninspected_sources
       FROM sources s
       JOIN leaves l ON l.id = s.cell_id
      WHERE s.created_at <= :t
        AND (s.retired_at IS NULL OR s.retired_at > :t)
-       AND NOT (s.surveyed_at IS NOT NULL AND s.surveyed_at <= :t
-                AND s.surveyed_at > :t - make_interval(hours => s.inspection_interval_hours))
        AND NOT EXISTS (
            SELECT 1
              FROM cells nc
@@ -85,6 +86,10 @@ missed AS (
       JOIN leaves l ON l.id = h.cell_id
      WHERE h.missed_by_grid AND h.created_at <= :t
        AND h.found_at <= :t AND h.found_at > :t - interval '30 days'
+       -- a complaint rejected as unfounded (不予立案) was nothing the grid missed
+       AND NOT EXISTS (SELECT 1 FROM hotspot_events ev
+                        WHERE ev.hotspot_id = h.id AND ev.to_status = 'rejected'
+                          AND ev.at <= :t)
      GROUP BY h.cell_id
 ),
 r AS (

@@ -176,3 +176,47 @@ def test_dates_without_an_offset_are_local_time(field: Field) -> None:
     assert datetime.fromisoformat(same.json()["as_of"]) == datetime.fromisoformat(
         other.json()["as_of"]
     )
+
+
+def test_lapses_stop_at_the_present(field: Field) -> None:
+    patrol(field, UNITS[0], NOW - timedelta(minutes=5))
+    r = field.client.get(
+        "/api/v1/lapses",
+        headers=field.headers("sup"),
+        params={
+            "from": (NOW - timedelta(hours=1)).isoformat(),
+            "to": (NOW + timedelta(days=10)).isoformat(),
+            "within": UNITS[0],
+        },
+    )
+    assert r.status_code == 200
+    assert all(datetime.fromisoformat(x["end"]) <= datetime.now(UTC) for x in r.json()["lapses"])
+    # Unpatrolled from the window start until the patrol; nothing after it, though `to` is
+    # ten days ahead.
+    [lapse] = r.json()["lapses"]
+    assert lapse["lapse"] == "unpatrolled"
+    assert datetime.fromisoformat(lapse["end"]) == NOW - timedelta(minutes=5)
+
+
+def test_lapses_and_indicators_are_for_accountability_roles(field: Field) -> None:
+    params = {"from": (NOW - timedelta(days=1)).isoformat(), "to": NOW.isoformat()}
+    for path in ("/api/v1/lapses", "/api/v1/indicators"):
+        assert (
+            field.client.get(path, params=params, headers=field.headers("insp")).status_code == 403
+        )
+        assert (
+            field.client.get(path, params=params, headers=field.headers("disc")).status_code == 200
+        )
+
+
+def test_editing_a_source_is_not_inspecting_it(field: Field) -> None:
+    lon, lat = CENTRES[UNITS[3]]
+    s = field.client.post(
+        "/api/v1/sources",
+        headers=field.headers("sup"),
+        json={"type": "outfall", "name": "排口", "lat": lat, "lon": lon},
+    ).json()
+    field.client.patch(
+        f"/api/v1/sources/{s['id']}", json={"name": "排口（改名）"}, headers=field.headers("sup")
+    )
+    assert "uninspected_source" in reasons(gaps(field))[UNITS[3]]

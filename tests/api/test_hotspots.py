@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from app.domain import lifecycle
@@ -318,3 +318,94 @@ def test_hostile_transition_input_is_4xx(field: Field) -> None:
         headers=field.headers("sup"),
     )
     assert r.status_code == 422
+
+
+def test_concurrent_hotspots_in_one_cell_keep_the_summary_exact(
+    field: Field, engine: Engine
+) -> None:
+    """Two transactions create hotspots in one cell; the second recomputes the summary while
+    the first has not committed yet. The summary must count both."""
+    import threading
+    import time
+
+    from app.db import make_sessionmaker
+    from app.domain.hotspots import Actor, HotspotData, create_hotspot
+    from app.domain.scope import Viewer
+    from app.models import Person
+
+    sup = field.db.scalar(select(Person).where(Person.username == "sup"))
+    assert sup is not None
+    actor = Actor("sup", Viewer.of(sup))
+    lon, lat = CENTRES[UNITS[0]]
+    data = HotspotData(lat=lat, lon=lon, category="dust", description="并发", source="inspection")
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with make_sessionmaker(engine)() as s, s.begin():
+                create_hotspot(s, actor=actor, data=data)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    with make_sessionmaker(engine)() as first:
+        create_hotspot(first, actor=actor, data=data)  # written, not yet committed
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)  # the second transaction is now waiting on the cell
+        first.commit()
+    thread.join(timeout=30)
+    assert not errors
+    status = field.db.scalar(
+        select(CellStatus).where(CellStatus.cell_id == get_cell(field.db, UNITS[0]).id)
+    )
+    assert status is not None
+    field.db.refresh(status)
+    assert status.open_hotspots == 2
+
+
+def test_evidence_must_be_a_visible_report_from_the_cell(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.config import get_settings
+
+    monkeypatch.setattr(get_settings(), "require_photo_evidence", True)
+    h = walk_to(field, "rectifying")
+    others = field.client.post(
+        "/api/v1/reports", json=report_body(UNITS[3]), headers=field.headers("other")
+    ).json()
+    r = step(field, h["id"], "insp", "rectified", note="已整改", evidence_report_id=others["id"])
+    assert r.status_code == 404  # type: ignore[attr-defined]
+    elsewhere = field.client.post(
+        "/api/v1/reports", json=report_body(UNITS[1]), headers=field.headers("insp")
+    ).json()
+    r = step(field, h["id"], "insp", "rectified", note="已整改", evidence_report_id=elsewhere["id"])
+    assert r.status_code == 400  # type: ignore[attr-defined]
+    here = field.client.post(
+        "/api/v1/reports", json=report_body(UNITS[0]), headers=field.headers("insp")
+    ).json()
+    no_photo = step(
+        field, h["id"], "insp", "rectified", note="已整改", evidence_report_id=here["id"]
+    )
+    assert no_photo.status_code == 400  # type: ignore[attr-defined]
+    assert "photo evidence is required" in no_photo.json()["detail"]  # type: ignore[attr-defined]
+
+
+def test_a_rejected_complaint_is_not_a_missed_problem(field: Field) -> None:
+    h = create(field, source="complaint")
+    gaps = field.client.get("/api/v1/gaps", headers=field.headers("sup")).json()
+    assert "missed_problem" in {c["code"]: c["reasons"] for c in gaps["cells"]}[UNITS[0]]
+    ok(field, h["id"], "sup", "rejected", note="经核查不属实")
+    gaps = field.client.get("/api/v1/gaps", headers=field.headers("sup")).json()
+    assert "missed_problem" not in {c["code"]: c["reasons"] for c in gaps["cells"]}.get(
+        UNITS[0], []
+    )
+
+
+def test_a_taken_hotspot_id_reveals_nothing(field: Field) -> None:
+    body = hotspot_body(UNITS[3], id=str(uuid.uuid4()))
+    assert (
+        field.client.post("/api/v1/hotspots", json=body, headers=field.headers("sup")).status_code
+        == 201
+    )
+    again = field.client.post("/api/v1/hotspots", json=body, headers=field.headers("insp"))
+    assert again.status_code == 409 and "history" not in again.text

@@ -98,3 +98,31 @@ def test_unknown_ids_and_bad_filters(field: Field) -> None:
         headers={"Content-Type": "multipart/form-data; boundary=x"},
     )
     assert 400 <= bad_body.status_code < 500
+
+
+def test_open311_shows_only_its_own_requests_and_final_answers(field: Field) -> None:
+    lon, lat = CENTRES[UNITS[0]]
+    staff_made = field.client.post(
+        "/api/v1/hotspots",
+        headers=field.headers("sup"),
+        json={
+            "lat": lat,
+            "lon": lon,
+            "category": "dust",
+            "description": "内部线索",
+            "source": "complaint",
+        },
+    ).json()
+    assert field.client.get(f"/open311/v2/requests/{staff_made['id']}.json").status_code == 404
+    [ack] = field.client.post("/open311/v2/requests.json", data=complaint()).json()
+    rid = ack["service_request_id"]
+    field.client.post(
+        f"/api/v1/hotspots/{rid}/transitions",
+        json={"to": "accepted", "note": "内部：先电话联系网格长"},
+        headers=field.headers("sup"),
+    )
+    [req] = field.client.get(f"/open311/v2/requests/{rid}.json").json()
+    assert req["status"] == "open" and req["status_notes"] is None
+    assert [
+        r["service_request_id"] for r in field.client.get("/open311/v2/requests.json").json()
+    ] == [rid]

@@ -214,3 +214,14 @@ def test_track_with_explicit_times_and_bad_tracks(field: Field) -> None:
             "/api/v1/patrols", json=track_body(bad, 10), headers=field.headers("insp")
         )
         assert r.status_code == 422
+
+
+def test_a_nul_inside_the_exif_date_is_dropped(field: Field) -> None:
+    img = Image.new("RGB", (32, 32), (1, 2, 3))
+    exif = Image.Exif()
+    exif[IFD.Exif] = {36867: "2024:01:01\x0010:00:00"}
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    r = upload(field, new_report(field)["id"], buf.getvalue())
+    assert r.status_code == 201  # type: ignore[attr-defined]
+    assert r.json()["exif_taken_at"] == "2024:01:0110:00:00"  # type: ignore[attr-defined]

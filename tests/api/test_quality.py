@@ -135,3 +135,19 @@ def test_weighting_prefers_stale_and_high_risk_cells() -> None:
     stops = [Stop("cell", "fresh", "", 0, 0, fresh, []), Stop("cell", "stale", "", 0, 0, stale, [])]
     picks = [sample(stops, 1, random.Random(i))[0].ref for i in range(400)]
     assert picks.count("stale") > 0.85 * len(picks)
+
+
+def test_reports_outside_every_cell_lower_the_valid_report_rate(field: Field) -> None:
+    start = NOW - timedelta(days=2)
+    patrol(field, UNITS[0], start + timedelta(hours=1))
+    outside = report_body(
+        UNITS[0], observed_at=(start + timedelta(hours=2)).isoformat(), lat=10.0, lon=10.0
+    )
+    field.client.post("/api/v1/reports", json=outside, headers=field.headers("insp"))
+    rows = field.client.get(
+        "/api/v1/indicators",
+        headers=field.headers("sup"),
+        params={"from": start.isoformat(), "to": NOW.isoformat(), "by": "person"},
+    ).json()["rows"]
+    insp = next(r for r in rows if r["username"] == "insp")
+    assert insp["counts"]["filed"] == 2 and insp["valid_report_rate"] == 0.5

@@ -262,6 +262,8 @@ HOSTILE = [
     {"accuracy_m": 1e308},
     {"source_id": 2**70},
     {"crs": "EPSG:4547"},
+    {"crs": "gcj02", "lat": 90, "lon": 180},
+    {"crs": "bd09", "lat": -90, "lon": -180},
 ]
 
 
@@ -294,9 +296,12 @@ def test_raw_nan_and_garbage_bodies_are_4xx(field: Field) -> None:
     assert undecodable.status_code == 400 and "detail" in undecodable.json()
     assert field.client.post("/api/v1/reports", json=[1, 2], headers=h).status_code == 422
     assert field.client.post("/api/v1/reports/batch", json={"a": 1}, headers=h).status_code == 422
-    far = report_body(observed_at="9999-12-31T23:59:59Z")
+    far = report_body(observed_at="2099-12-31T23:59:59Z")
     r = field.client.post("/api/v1/reports", json=far, headers=h)
     assert r.status_code == 201 and "future_time" in r.json()["flags"]
+    for absurd in ("9999-12-31T23:59:59-14:00", "2100-01-01T00:00:00Z"):
+        r = field.client.post("/api/v1/reports", json=report_body(observed_at=absurd), headers=h)
+        assert r.status_code == 422, absurd
 
 
 def test_unknown_source_is_404(field: Field) -> None:

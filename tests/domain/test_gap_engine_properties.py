@@ -258,8 +258,12 @@ def ref_reasons(world: World, code: str, t: datetime) -> list[str]:
     if not ("leader" in duties and duties & {"member", "patroller"}):
         reasons.append("unstaffed")
     if any(
-        c == code and missed and created <= t and t - timedelta(days=30) < found <= t
-        for c, created, missed, found, _ in world.events.values()
+        c == code
+        and missed
+        and created <= t
+        and t - timedelta(days=30) < found <= t
+        and not any(to == "rejected" and when <= t for to, when, _ in steps)
+        for c, created, missed, found, steps in world.events.values()
     ):
         reasons.append("missed_problem")
     return reasons

@@ -1,0 +1,56 @@
+"""Map vector tiles (ST_AsMVT): unit cells coloured by gap status from zoom LEAF_ZOOM on;
+below it, parent cells with the share of their unit cells that have a gap — never a whole
+province's leaves in one tile, and never a truncated tile."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.domain.errors import DomainError
+from app.domain.gaps import Selection, _instant
+from app.sql import load
+
+LEAF_ZOOM = 13
+MAX_ZOOM = 20
+# Below LEAF_ZOOM, which tree depth (path position) a zoom level shows: districts, streets…
+PARENT_DEPTH = {z: (1 if z <= 9 else 2 if z <= 11 else 3) for z in range(LEAF_ZOOM)}
+
+_ENVELOPE = text("""
+    SELECT ST_AsEWKT(ST_Transform(ST_Expand(ST_TileEnvelope(:z, :x, :y),
+                     (20037508.342789244 * 2 / 2 ^ :z) * 64 / 4096), 4326))
+""")
+_PARENTS_IN_TILE = text("""
+    SELECT DISTINCT ltree2text(subpath(c.path, 0, :idx + 1)) AS path
+      FROM cells c
+     WHERE c.is_leaf AND nlevel(c.path) > :idx
+       AND c.geom && ST_GeomFromEWKT(:bbox)
+       AND (CAST(:root_path AS ltree) IS NULL OR c.path <@ CAST(:root_path AS ltree))
+       AND (CAST(:cell_ids AS bigint[]) IS NULL OR c.id = ANY (CAST(:cell_ids AS bigint[])))
+""")
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise DomainError(f"no tile {z}/{x}/{y}")
+
+
+def cells_tile(
+    session: Session, selection: Selection, z: int, x: int, y: int, as_of: datetime | None
+) -> bytes:
+    check_tile(z, x, y)
+    t, current = _instant(session, as_of)
+    bbox = session.scalar(_ENVELOPE, {"z": z, "x": x, "y": y})
+    base = {**selection.params(), "t": t, "current": current, "z": z, "x": x, "y": y}
+    if z >= LEAF_ZOOM:
+        tile = session.scalar(load("tile_leaves"), {**base, "bbox": bbox})
+        return bytes(tile or b"")
+    root_depth = len(selection.root_path.split(".")) if selection.root_path else 0
+    idx = max(PARENT_DEPTH[z], root_depth)
+    paths = list(session.scalars(_PARENTS_IN_TILE, {**base, "bbox": bbox, "idx": idx}))
+    if not paths:
+        return b""
+    tile = session.scalar(load("tile_parents"), {**base, "under": paths, "idx": idx})
+    return bytes(tile or b"")

@@ -1,0 +1,23 @@
+-- include: gaps_base
+-- A vector tile of parent cells at a low zoom: each parent with how many of its unit cells
+-- have a gap. The leaves of every parent touching the tile are counted whole, so a parent
+-- shows the same numbers in every tile it spans.
+, parents AS (
+    SELECT ltree2text(subpath(g.path, :idx, 1))::bigint AS id,
+           count(*) AS leaf_cells,
+           count(*) FILTER (WHERE cardinality(g.reasons) > 0) AS with_gaps,
+           count(*) FILTER (WHERE 'overdue_hotspot' = ANY (g.reasons)) AS overdue,
+           count(*) FILTER (WHERE 'never_patrolled' = ANY (g.reasons)) AS never_patrolled
+      FROM g
+     WHERE nlevel(g.path) > :idx
+     GROUP BY 1
+),
+shaped AS (
+    SELECT c.code, c.name, p.leaf_cells, p.with_gaps, p.overdue, p.never_patrolled,
+           round(p.with_gaps::numeric / p.leaf_cells, 3)::float8 AS gap_share,
+           ST_AsMVTGeom(ST_Transform(c.geom, 3857), ST_TileEnvelope(:z, :x, :y), 4096, 64, true)
+               AS geom
+      FROM parents p
+      JOIN cells c ON c.id = p.id
+)
+SELECT ST_AsMVT(shaped, 'parents', 4096, 'geom') FROM shaped WHERE geom IS NOT NULL
