@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     missed_days: float = Field(default=7.0, gt=0)
     # Open311 GeoReport v2: comma-separated API keys of the complaint channels allowed to POST.
     open311_keys: str = ""
+    # The map's basemap: "none", "osm", "tianditu" (needs tianditu_key) or a tile URL template
+    # such as an intranet server's "https://tiles.example.gov.cn/{z}/{x}/{y}.png".
+    basemap: str = "none"
+    basemap_attribution: str = ""
+    tianditu_key: str = ""
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

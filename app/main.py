@@ -19,6 +19,7 @@ from app.api import (
     health,
     hotspots,
     open311,
+    pages,
     reports,
     sources,
     tiles,
@@ -47,6 +48,18 @@ def create_app(database_url: str | None = None) -> FastAPI:
     errors.install(app)
     open311.install(app)
     docs.install(app)
-    for module in (health, auth, cells, grid, reports, hotspots, sources, gaps, tiles, open311):
+    for module in (
+        health,
+        auth,
+        cells,
+        grid,
+        reports,
+        hotspots,
+        sources,
+        gaps,
+        tiles,
+        open311,
+        pages,
+    ):
         app.include_router(module.router)
     return app

@@ -18,6 +18,9 @@ if [ -z "${GRIDWATCH_DATABASE_URL:-}" ] && ! have_postgis; then
   missing+=(postgresql postgresql-contrib postgis)
 fi
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# Browser tests drive Debian's Chromium (never a downloaded browser); CJK fonts for screenshots.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] || missing+=(fonts-noto-cjk)
 if ! command -v python3.11 >/dev/null 2>&1; then
   missing+=(python3.11 python3.11-venv)
 elif ! python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -13,11 +13,14 @@ from sqlalchemy.orm import aliased
 from app.api.deps import CurrentViewer
 from app.api.params import AsOf
 from app.db import SessionDep
+from app.domain import lifecycle
 from app.domain.cells import get_cell, leaf_cell_at
 from app.domain.coverage import REACH_M, coverage
 from app.domain.crs import CHINESE_WEB_DATUMS, point_to_wgs84
+from app.domain.gaps import Selection, find_gaps
+from app.domain.hotspots import is_overdue
 from app.domain.scope import can_see_cell, duty_active_at, visible_cells
-from app.models import Cell, Duty, Person
+from app.models import Cell, CellVisit, Duty, Hotspot, Person
 from app.models.base import LTree
 from app.schemas.cells import CellAtPoint, CellDetail, CellOut, CellPage, DutyOut
 
@@ -118,6 +121,62 @@ def locate(
         raise HTTPException(404, detail=f"({lat}, {lon}) lies in no unit cell")
     cell = get_cell(session, found[1])
     return CellAtPoint(code=cell.code, name=cell.name)
+
+
+@router.get("/{code}/card")
+def cell_card(
+    code: str,
+    session: SessionDep,
+    viewer: CurrentViewer,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    """What the map's popup shows: reasons now (or at `as_of`), last counted patrol, the roster
+    of that time with phones, and the open hotspots."""
+    cell = get_cell(session, code)
+    if not can_see_cell(session, viewer, cell.id):
+        raise HTTPException(403, detail=f"cell {code} is outside your scope")
+    result = find_gaps(session, Selection(None, [cell.id]), as_of)
+    at = result.as_of
+    found = result.cells[0] if result.cells else None
+    last = session.scalar(
+        select(func.max(CellVisit.observed_at)).where(
+            CellVisit.cell_id == cell.id, CellVisit.observed_at <= at
+        )
+    )
+    roster = session.execute(
+        select(Duty.duty, Person.name, Person.phone, Person.username)
+        .join(Person, Person.id == Duty.person_id)
+        .where(Duty.cell_id == cell.id, duty_active_at(at))
+        .order_by(Duty.duty, Person.username)
+    ).all()
+    hotspots = session.scalars(
+        select(Hotspot)
+        .where(Hotspot.cell_id == cell.id, Hotspot.status.not_in(lifecycle.FINISHED))
+        .order_by(Hotspot.created_at)
+    ).all()
+    return {
+        "code": cell.code,
+        "name": cell.name,
+        "as_of": at.isoformat(),
+        "reasons": found.reasons if found else [],
+        "last_patrol_at": last.isoformat() if last else None,
+        "patrol_interval_hours": cell.patrol_interval_hours,
+        "roster": [
+            {"duty": r.duty, "name": r.name, "phone": r.phone, "username": r.username}
+            for r in roster
+        ],
+        "hotspots": [
+            {
+                "id": str(h.id),
+                "category": h.category,
+                "description": h.description,
+                "status": h.status,
+                "deadline": h.deadline.isoformat() if h.deadline else None,
+                "overdue": is_overdue(h, at),
+            }
+            for h in hotspots
+        ],
+    }
 
 
 @router.get("/{code}/coverage")

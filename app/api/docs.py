@@ -5,20 +5,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app.config import PROJECT_ROOT
 
 VENDOR = PROJECT_ROOT / "map_ui" / "node_modules"
 SWAGGER = VENDOR / "swagger-ui-dist"
+APP_STATIC = PROJECT_ROOT / "map_ui" / "static"
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
 def home() -> RedirectResponse:
-    return RedirectResponse("/docs")
+    return RedirectResponse("/map")
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(status_code=204)
 
 
 @router.get("/docs")
@@ -39,8 +45,9 @@ def docs() -> HTMLResponse:
 
 
 def install(app: FastAPI) -> None:
+    """The docs page and the static assets: npm-installed libraries under /static/vendor,
+    gridwatch's own page scripts and styles under /static/app."""
     app.include_router(router)
-    if SWAGGER.exists():
-        app.mount(
-            "/static/vendor/swagger-ui-dist", StaticFiles(directory=SWAGGER), name="swagger-ui"
-        )
+    if VENDOR.exists():
+        app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
+    app.mount("/static/app", StaticFiles(directory=APP_STATIC), name="app-static")

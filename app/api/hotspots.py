@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import literal, or_, select, true
+from sqlalchemy import func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from app.api.deps import CurrentViewer
+from app.api.params import Bbox, parse_bbox
 from app.db import SessionDep
 from app.domain import lifecycle
 from app.domain.cells import get_cell
@@ -150,6 +151,7 @@ def list_hotspots(
     source: Annotated[list[str] | None, Query()] = None,
     overdue: bool | None = None,
     open: Annotated[bool | None, Query(description="true: not closed or rejected")] = None,
+    bbox: Bbox = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
@@ -161,6 +163,9 @@ def list_hotspots(
         conditions.append(
             Hotspot.cell_id.in_(select(sub.id).where(sub.path.op("<@")(literal(root.path, LTree))))
         )
+    box = parse_bbox(bbox)
+    if box is not None:
+        conditions.append(Hotspot.geom.intersects(func.ST_MakeEnvelope(*box, 4326)))
     if status:
         conditions.append(Hotspot.status.in_(status))
     if source:

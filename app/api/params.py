@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import HTTPException, Query
 from pydantic import BeforeValidator
 
 from app.domain.timeparse import parse_instant
@@ -25,4 +26,25 @@ Within = Annotated[str | None, Query(max_length=64, description="a cell code: on
 AsOf = Annotated[
     Instant | None,
     Query(description="ISO-8601; local time without an offset; default now"),
+]
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """`minlon,minlat,maxlon,maxlat` in WGS-84; 422 naming what is wrong."""
+    if value is None:
+        return None
+    try:
+        parts = [float(p) for p in value.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 4 or not all(map(math.isfinite, parts)):
+        raise HTTPException(422, detail="bbox must be four numbers: minlon,minlat,maxlon,maxlat")
+    minx, miny, maxx, maxy = parts
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise HTTPException(422, detail="bbox corners must be in order and on the globe")
+    return minx, miny, maxx, maxy
+
+
+Bbox = Annotated[
+    str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat (WGS-84)")
 ]

@@ -10,12 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, literal, or_, select, true
+from sqlalchemy import ColumnElement, func, literal, or_, select, true
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentViewer, require_roles
 from app.api.errors import clean_errors
+from app.api.params import Bbox, parse_bbox
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain.cells import get_cell
@@ -230,6 +231,39 @@ def list_reports(
         "limit": limit,
         "next_offset": offset + limit if more else None,
     }
+
+
+@router.get("/reports/heat")
+def report_heat(
+    session: SessionDep,
+    viewer: CurrentViewer,
+    bbox: Bbox = None,
+    days: Annotated[int, Query(ge=1, le=31)] = 7,
+    within: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """Counted patrols of the last `days` days in the box, summed on a grid of about 1/200 of
+    the box's width: a heat layer never ships one point per report."""
+    box = parse_bbox(bbox) or (-180.0, -90.0, 180.0, 90.0)
+    step = max((box[2] - box[0]) / 200, 1e-4)
+    conditions = [
+        _visible_reports(viewer),
+        Report.counted,
+        Report.observed_at > func.now() - func.make_interval(0, 0, 0, days),
+        Report.geom.intersects(func.ST_MakeEnvelope(*box, 4326)),
+    ]
+    if within is not None:
+        root = get_cell(session, within)
+        conditions.append(
+            Report.cell_id.in_(select(Cell.id).where(Cell.path.op("<@")(literal(root.path, LTree))))
+        )
+    snapped = func.ST_SnapToGrid(Report.geom, step)
+    rows = session.execute(
+        select(func.ST_Y(snapped), func.ST_X(snapped), func.count())
+        .where(*conditions)
+        .group_by(snapped)
+    ).all()
+    top = max((n for _, _, n in rows), default=1)
+    return {"cell_deg": step, "points": [[y, x, round(n / top, 3)] for y, x, n in rows]}
 
 
 @router.get("/reports/{report_id}")

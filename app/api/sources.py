@@ -9,6 +9,7 @@ from sqlalchemy import func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentViewer
+from app.api.params import Bbox, parse_bbox
 from app.db import SessionDep
 from app.domain.cells import get_cell
 from app.domain.scope import Viewer, can_see_cell, sees_everything, visible_cells
@@ -63,6 +64,7 @@ def list_sources(
     within: Annotated[str | None, Query(description="a cell code: only its subtree")] = None,
     type: Annotated[list[str] | None, Query()] = None,
     include_retired: bool = False,
+    bbox: Bbox = None,
     format: Literal["json", "geojson"] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -82,6 +84,9 @@ def list_sources(
         )
     if type:
         conditions.append(Source.type.in_(type))
+    box = parse_bbox(bbox)
+    if box is not None:
+        conditions.append(Source.geom.intersects(func.ST_MakeEnvelope(*box, 4326)))
     if not include_retired:
         conditions.append(Source.retired_at.is_(None))
     total = session.scalar(select(func.count()).select_from(Source).where(*conditions)) or 0

@@ -1,0 +1,195 @@
+"""Browser pages: sign-in (session cookie + CSRF token), sign-out, and the coverage map."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, literal, select
+
+from app.config import PROJECT_ROOT, get_settings
+from app.db import SessionDep
+from app.domain.accounts import get_person
+from app.domain.gaps import selection_for
+from app.domain.scope import Viewer
+from app.models import Cell, Person, UserAccount
+from app.models.base import LTree
+from app.security import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    create_access_token,
+    csrf_ok,
+    csrf_token_for,
+    dummy_verify,
+    person_id_from_token,
+    verify_password,
+)
+from map_ui.builder import MapContext, build_map
+from map_ui.i18n import STRINGS, pick
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=PROJECT_ROOT / "map_ui" / "templates")
+MAP_ROLES = ("supervisor", "command", "discipline", "admin")
+
+
+def _lang(request: Request, lang: str | None) -> str:
+    return pick(lang or request.cookies.get("gw_lang"))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: no open redirect to another site."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/map"
+
+
+def page_viewer(request: Request, session: SessionDep) -> Viewer | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    person_id = person_id_from_token(token) if token else None
+    if person_id is None:
+        return None
+    person = session.get(Person, person_id)
+    account = session.get(UserAccount, person_id)
+    if person is None or account is None or not account.is_active:
+        return None
+    return Viewer.of(person)
+
+
+def _login_page(
+    request: Request,
+    lang: str,
+    next_: str,
+    error: str | None = None,
+    username: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "login.html",
+        {
+            "lang": lang,
+            "t": STRINGS[lang],
+            "next": next_,
+            "error": error,
+            "username": username,
+            "other": "en" if lang == "zh" else "zh",
+        },
+        status_code=status,
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None, lang: str | None = None) -> Response:
+    return _login_page(request, _lang(request, lang), _safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=512)] = "/map",
+) -> Response:
+    lang = _lang(request, None)
+    person = get_person(session, username)
+    account = session.get(UserAccount, person.id) if person else None
+    if person is None or account is None:
+        dummy_verify()
+        ok = False
+    else:
+        ok = account.is_active and verify_password(password, account.password_hash)
+    if not ok or person is None:
+        return _login_page(
+            request,
+            lang,
+            _safe_next(next),
+            STRINGS[lang]["bad_login"],
+            username=username,
+            status=401,
+        )
+    token = create_access_token(person.id)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    secure = request.url.scheme == "https"
+    max_age = get_settings().token_minutes * 60
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf_token_for(token),
+        max_age=max_age,
+        httponly=False,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and not csrf_ok(token, csrf):
+        return HTMLResponse("CSRF proof missing", status_code=403)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/map", response_class=HTMLResponse)
+def coverage_map(request: Request, session: SessionDep, lang: str | None = None) -> Response:
+    language = _lang(request, lang)
+    viewer = page_viewer(request, session)
+    if viewer is None:
+        return RedirectResponse(f"/login?next=/map&lang={language}", status_code=303)
+    if viewer.role not in MAP_ROLES:
+        return HTMLResponse(STRINGS[language]["no_access"], status_code=403)
+    selection = selection_for(session, viewer, None)
+    conditions = []
+    depth = 2  # the filter offers the children of the scope's root (districts of a city)
+    if selection.root_path is not None:
+        conditions.append(Cell.path.op("<@")(literal(selection.root_path, LTree)))
+        depth = len(selection.root_path.split(".")) + 1
+    extent = func.ST_Extent(Cell.geom)
+    box = session.execute(
+        select(
+            func.ST_XMin(extent), func.ST_YMin(extent), func.ST_XMax(extent), func.ST_YMax(extent)
+        ).where(Cell.is_leaf, *conditions)
+    ).one()
+    bounds = (
+        (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+        if box[0] is not None
+        else (73.5, 18.0, 135.0, 53.5)
+    )
+    districts = [
+        (code, name)
+        for code, name in session.execute(
+            select(Cell.code, Cell.name)
+            .where(func.nlevel(Cell.path) == depth, *conditions)
+            .order_by(Cell.code)
+        )
+    ]
+    token = request.cookies.get(SESSION_COOKIE, "")
+    html = build_map(
+        get_settings(),
+        MapContext(
+            lang=language,
+            bounds=bounds,
+            districts=districts,
+            username=viewer.username,
+            csrf=csrf_token_for(token),
+        ),
+    )
+    response = HTMLResponse(html)
+    response.set_cookie("gw_lang", language, max_age=365 * 86400, samesite="lax")
+    return response

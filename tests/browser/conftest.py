@@ -1,0 +1,118 @@
+"""Browser tests: the real app served by uvicorn on a loopback port, the demo city seeded
+once per module, Debian's Chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import text
+
+from app.db import make_engine, make_sessionmaker
+from app.domain.demo import seed
+from app.main import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Server:
+    url: str
+    host: str
+
+
+@pytest.fixture(scope="module")
+def demo_city(database_url: str) -> Iterator[None]:
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        seed(session)
+    yield
+    with engine.begin() as conn:
+        tables = conn.scalars(
+            text(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')"
+            )
+        ).all()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_server(database_url: str, demo_city: None) -> Iterator[Server]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(database_url), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield Server(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Watched:
+    """A page with everything worth asserting on recorded: console errors, page errors,
+    dialogs, and every host a request went to."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+    hosts: set[str] = field(default_factory=set)
+    dialogs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    w = Watched(page)
+    page.on("console", lambda m: w.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: w.errors.append(str(e)))
+    page.on("request", lambda r: w.hosts.add(r.url.split("/")[2]))
+
+    def on_dialog(dialog: object) -> None:
+        w.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.dismiss()  # type: ignore[attr-defined]
+
+    page.on("dialog", on_dialog)
+    yield w
+    context.close()
+
+
+def sign_in(page: Page, server: Server, path: str, username: str, password: str) -> None:
+    page.goto(server.url + path)
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
