@@ -21,7 +21,9 @@ from app.domain.accounts import create_or_update_user
 from app.main import create_app
 from app.models import Cell
 from bench.generate import bench_url
-from bench.run import RESULTS, summary, timed
+from bench.mapbench import first_paint_ms, tile_latency
+from bench.run import RESULTS
+from bench.timing import summary, timed
 
 PASSWORD = "bench-admin-password"
 
@@ -88,6 +90,12 @@ def main() -> None:
                 assert r.status_code == 200, r.text[:200]
 
             results.append(summary(name, timed(call, repeat)))
+        results += tile_latency(client, headers, 112.0 + 1.6, 32.0 + 1.6)
+    results.append(
+        summary(
+            "map first paint in Chromium (province)", first_paint_ms(url, "bench-admin", PASSWORD)
+        )
+    )
     naive = timed(lambda: naive_gaps(url, now - timedelta(days=1)), 1)
     results.append(summary("baseline: geopandas sjoin of one day of reports", naive))
     ratio = results[-1]["median_ms"] / results[0]["median_ms"]  # type: ignore[operator]

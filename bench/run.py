@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,32 +29,14 @@ from app.domain.cells import leaf_cell_at
 from app.domain.defects import partition_defects
 from app.domain.demo import seed
 from app.main import create_app
+from bench.mapbench import first_paint_ms, tile_latency
+from bench.timing import summary, timed
 
 RESULTS = Path(__file__).parent / "results"
 RAW_LOOKUP = (
     "SELECT code FROM cells WHERE is_leaf AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), "
     "4326)) ORDER BY code LIMIT 1"
 )
-
-
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return samples
-
-
-def summary(name: str, samples: list[float], per: int = 1) -> dict[str, object]:
-    ordered = sorted(samples)
-    return {
-        "name": name,
-        "n": len(samples),
-        "median_ms": round(statistics.median(ordered) * 1000, 3),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
-        "per_second": round(per * len(samples) / sum(samples), 1),
-    }
 
 
 def main() -> None:
@@ -128,6 +107,19 @@ def main() -> None:
             )
         )
     engine.dispose()
+
+    with TestClient(create_app(url)) as client:
+        token = client.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": "demo-admin-2026"}
+        )
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        results += tile_latency(client, headers, 113.91, 35.31)
+    results.append(
+        summary(
+            "map first paint in Chromium (demo city)",
+            first_paint_ms(url, "supervisor", "demo-supervisor-2026"),
+        )
+    )
 
     ratio = results[0]["per_second"] / results[2]["per_second"]  # type: ignore[operator]
     report = {

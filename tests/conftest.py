@@ -61,12 +61,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "engine" not in request.fixturenames:
-        return
-    engine: Engine = request.getfixturevalue("engine")
+def empty_all_tables(engine: Engine) -> None:
     with engine.begin() as conn:
         tables = conn.scalars(
             text(
@@ -75,6 +70,13 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
             )
         ).all()
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "engine" in request.fixturenames:
+        empty_all_tables(request.getfixturevalue("engine"))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from app.api.deps import CurrentViewer
-from app.api.params import Bbox, parse_bbox
+from app.api.params import Bbox, page_of, parse_bbox
 from app.db import SessionDep
 from app.domain import lifecycle
 from app.domain.cells import get_cell
@@ -176,19 +176,17 @@ def list_hotspots(
     if open is not None:
         is_open = Hotspot.status.not_in(lifecycle.FINISHED)
         conditions.append(is_open if open else ~is_open)
-    rows = session.scalars(
-        select(Hotspot)
-        .where(*conditions)
-        .order_by(Hotspot.created_at.desc(), Hotspot.id)
-        .limit(limit + 1)
-        .offset(offset)
-    ).all()
-    more = len(rows) > limit
+    rows, next_offset = page_of(
+        session,
+        select(Hotspot).where(*conditions).order_by(Hotspot.created_at.desc(), Hotspot.id),
+        limit,
+        offset,
+    )
     return {
-        "hotspots": [hotspot_out(session, h).model_dump(mode="json") for h in rows[:limit]],
+        "hotspots": [hotspot_out(session, h).model_dump(mode="json") for h in rows],
         "offset": offset,
         "limit": limit,
-        "next_offset": offset + limit if more else None,
+        "next_offset": next_offset,
     }
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import HTTPException, Query
 from pydantic import BeforeValidator
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 
 from app.domain.timeparse import parse_instant
 from app.schemas.reports import _plausible
@@ -48,3 +50,12 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 Bbox = Annotated[
     str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat (WGS-84)")
 ]
+
+
+def page_of(
+    session: Session, stmt: Select[Any], limit: int, offset: int
+) -> tuple[list[Any], int | None]:
+    """One page of an ordered query and the offset of the next page (None on the last):
+    lists say what is left instead of truncating silently."""
+    rows = list(session.scalars(stmt.limit(limit + 1).offset(offset)))
+    return rows[:limit], (offset + limit if len(rows) > limit else None)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentViewer, require_roles
 from app.api.errors import clean_errors
-from app.api.params import Bbox, parse_bbox
+from app.api.params import Bbox, page_of, parse_bbox
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain.cells import get_cell
@@ -86,26 +86,23 @@ def report_out(session: Session, report: Report) -> ReportOut:
 
 
 def _file_one(session: Session, viewer: Viewer, body: ReportIn, origin: str) -> tuple[int, Report]:
-    """Insert one report in a savepoint; (201|200, report). Domain errors propagate."""
-    try:
-        with session.begin_nested():
-            filed = file_report(
-                session,
-                person_id=viewer.person_id,
-                data=_data(body),
-                received_at=datetime.now(UTC),
-                origin=origin,
-            )
-    except IntegrityError:
-        # The same id was filed concurrently and committed first: answer from what is stored.
-        with session.begin_nested():
-            filed = file_report(
-                session,
-                person_id=viewer.person_id,
-                data=_data(body),
-                received_at=datetime.now(UTC),
-                origin=origin,
-            )
+    """Insert one report in a savepoint; (201|200, report). Domain errors propagate. When the
+    same id was filed concurrently and committed first, the second try answers from what is
+    stored."""
+    for attempt in (1, 2):
+        try:
+            with session.begin_nested():
+                filed = file_report(
+                    session,
+                    person_id=viewer.person_id,
+                    data=_data(body),
+                    received_at=datetime.now(UTC),
+                    origin=origin,
+                )
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
     return (201 if filed.created else 200), filed.report
 
 
@@ -217,19 +214,17 @@ def list_reports(
         conditions.append(Report.observed_at >= from_)
     if to is not None:
         conditions.append(Report.observed_at < to)
-    rows = session.scalars(
-        select(Report)
-        .where(*conditions)
-        .order_by(Report.observed_at.desc(), Report.id)
-        .limit(limit + 1)
-        .offset(offset)
-    ).all()
-    more = len(rows) > limit
+    rows, next_offset = page_of(
+        session,
+        select(Report).where(*conditions).order_by(Report.observed_at.desc(), Report.id),
+        limit,
+        offset,
+    )
     return {
-        "reports": [report_out(session, r).model_dump(mode="json") for r in rows[:limit]],
+        "reports": [report_out(session, r).model_dump(mode="json") for r in rows],
         "offset": offset,
         "limit": limit,
-        "next_offset": offset + limit if more else None,
+        "next_offset": next_offset,
     }
 
 

@@ -138,4 +138,4 @@ def test_docs_use_only_local_assets(client: TestClient) -> None:
     assert "cdn." not in page.text and "https://" not in page.text
     js = client.get("/static/vendor/swagger-ui-dist/swagger-ui-bundle.js")
     assert js.status_code == 200 and len(js.content) > 100_000
-    assert client.get("/", follow_redirects=False).headers["location"] == "/docs"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/map"

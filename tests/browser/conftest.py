@@ -3,20 +3,17 @@ once per module, Debian's Chromium driven by Playwright (never a downloaded brow
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
-from sqlalchemy import text
 
 from app.db import make_engine, make_sessionmaker
 from app.domain.demo import seed
 from app.main import create_app
+from app.serving import serve_in_thread
+from tests.conftest import empty_all_tables
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -43,35 +40,14 @@ def demo_city(database_url: str) -> Iterator[None]:
     with make_sessionmaker(engine)() as session, session.begin():
         seed(session)
     yield
-    with engine.begin() as conn:
-        tables = conn.scalars(
-            text(
-                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')"
-            )
-        ).all()
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    empty_all_tables(engine)
     engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def live_server(database_url: str, demo_city: None) -> Iterator[Server]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(database_url), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(database_url)) as url:
+        yield Server(url, url.removeprefix("http://"))
 
 
 @pytest.fixture(scope="module")
