@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # The map's basemap: "none", "osm", "tianditu" (needs tianditu_key) or a tile URL template
     # such as an intranet server's "https://tiles.example.gov.cn/{z}/{x}/{y}.png".
     basemap: str = "none"
+    # Mark session cookies Secure even when the app sees plain HTTP (behind a TLS proxy).
+    secure_cookies: bool = False
     basemap_attribution: str = ""
     tianditu_key: str = ""
 

@@ -31,7 +31,7 @@ def issue_token(
         dummy_verify()
         ok = False
     else:
-        ok = account.is_active and verify_password(form.password, account.password_hash)
+        ok = verify_password(form.password, account.password_hash) and account.is_active
     if not ok or person is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -18,9 +18,9 @@ from app.domain.cells import get_cell, leaf_cell_at
 from app.domain.coverage import REACH_M, coverage
 from app.domain.crs import CHINESE_WEB_DATUMS, point_to_wgs84
 from app.domain.gaps import Selection, find_gaps
-from app.domain.hotspots import is_overdue
+from app.domain.hotspots import hotspots_as_of
 from app.domain.scope import can_see_cell, duty_active_at, visible_cells
-from app.models import Cell, CellVisit, Duty, Hotspot, Person
+from app.models import Cell, CellVisit, Duty, Person
 from app.models.base import LTree
 from app.schemas.cells import CellAtPoint, CellDetail, CellOut, CellPage, DutyOut
 
@@ -110,13 +110,14 @@ def locate(
     lat: Annotated[float, Query(ge=-90, le=90)],
     lon: Annotated[float, Query(ge=-180, le=180)],
     crs: Annotated[str, Query(description="wgs84, gcj02 or bd09")] = "wgs84",
+    as_of: AsOf = None,
 ) -> CellAtPoint:
     """The unit cell a point falls in (a point on a shared edge: the smallest code)."""
     if crs.lower() in CHINESE_WEB_DATUMS:
         lon, lat = point_to_wgs84(lon, lat, crs)
     elif crs.lower() not in ("wgs84", "epsg:4326"):
         raise HTTPException(422, detail=f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
-    found = leaf_cell_at(session, lon, lat, datetime.now(UTC))
+    found = leaf_cell_at(session, lon, lat, as_of or datetime.now(UTC))
     if found is None:
         raise HTTPException(404, detail=f"({lat}, {lon}) lies in no unit cell")
     cell = get_cell(session, found[1])
@@ -149,11 +150,7 @@ def cell_card(
         .where(Duty.cell_id == cell.id, duty_active_at(at))
         .order_by(Duty.duty, Person.username)
     ).all()
-    hotspots = session.scalars(
-        select(Hotspot)
-        .where(Hotspot.cell_id == cell.id, Hotspot.status.not_in(lifecycle.FINISHED))
-        .order_by(Hotspot.created_at)
-    ).all()
+    hotspots = hotspots_as_of(session, cell.id, at)
     return {
         "code": cell.code,
         "name": cell.name,
@@ -170,11 +167,13 @@ def cell_card(
                 "id": str(h.id),
                 "category": h.category,
                 "description": h.description,
-                "status": h.status,
-                "deadline": h.deadline.isoformat() if h.deadline else None,
-                "overdue": is_overdue(h, at),
+                "status": status,
+                "deadline": deadline.isoformat() if deadline else None,
+                "overdue": status in lifecycle.RUNNING_DEADLINE
+                and deadline is not None
+                and deadline < at,
             }
-            for h in hotspots
+            for h, status, deadline in hotspots
         ],
     }
 

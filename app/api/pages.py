@@ -31,7 +31,8 @@ from map_ui.i18n import STRINGS, pick
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=PROJECT_ROOT / "map_ui" / "templates")
-MAP_ROLES = ("supervisor", "command", "discipline", "admin")
+# SPEC §7: everyone sees cells, gaps and the map — inspectors and leaders their own cells.
+MAP_ROLES = ("inspector", "leader", "supervisor", "command", "discipline", "admin")
 
 
 def _lang(request: Request, lang: str | None) -> str:
@@ -94,13 +95,17 @@ def login(
     next: Annotated[str, Form(max_length=512)] = "/map",
 ) -> Response:
     lang = _lang(request, None)
+    origin = request.headers.get("origin")
+    if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
+        # Login CSRF: another site must not sign this browser into an account of its choice.
+        return HTMLResponse("sign-in from another site refused", status_code=403)
     person = get_person(session, username)
     account = session.get(UserAccount, person.id) if person else None
     if person is None or account is None:
         dummy_verify()
         ok = False
-    else:
-        ok = account.is_active and verify_password(password, account.password_hash)
+    else:  # verify first: a disabled account takes as long as a wrong password
+        ok = verify_password(password, account.password_hash) and account.is_active
     if not ok or person is None:
         return _login_page(
             request,
@@ -112,7 +117,7 @@ def login(
         )
     token = create_access_token(person.id)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    secure = request.url.scheme == "https"
+    secure = request.url.scheme == "https" or get_settings().secure_cookies
     max_age = get_settings().token_minutes * 60
     response.set_cookie(
         SESSION_COOKIE,

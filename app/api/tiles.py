@@ -30,4 +30,7 @@ def cells(
     with the share of their unit cells that have a gap (layer `parents`). Scope-limited."""
     body = cells_tile(session, selection_for(session, viewer, within), z, x, y, as_of)
     cache = "private, max-age=30" if as_of is None else "private, max-age=3600"
-    return Response(body, media_type=MVT, headers={"Cache-Control": cache})
+    # The same URL answers differently per user: caches must key on who asks.
+    return Response(
+        body, media_type=MVT, headers={"Cache-Control": cache, "Vary": "Cookie, Authorization"}
+    )

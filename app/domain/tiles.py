@@ -18,14 +18,22 @@ MAX_ZOOM = 20
 # Below LEAF_ZOOM, which tree depth (path position) a zoom level shows: districts, streets…
 PARENT_DEPTH = {z: (1 if z <= 9 else 2 if z <= 11 else 3) for z in range(LEAF_ZOOM)}
 
+# The tile's envelope widened by the MVT buffer (64/4096 of a tile), clamped to the Web
+# Mercator world so that low-zoom tiles do not wrap across the antimeridian, in WGS-84.
 _ENVELOPE = text("""
-    SELECT ST_AsEWKT(ST_Transform(ST_Expand(ST_TileEnvelope(:z, :x, :y),
-                     (20037508.342789244 * 2 / 2 ^ :z) * 64 / 4096), 4326))
+    SELECT ST_AsEWKT(ST_Transform(ST_MakeEnvelope(
+               greatest(-20037508.342789244, ST_XMin(e) - pad),
+               greatest(-20037508.342789244, ST_YMin(e) - pad),
+               least(20037508.342789244, ST_XMax(e) + pad),
+               least(20037508.342789244, ST_YMax(e) + pad), 3857), 4326))
+      FROM (SELECT ST_TileEnvelope(:z, :x, :y) AS e,
+                   (20037508.342789244 * 2 / 2 ^ :z) * 64 / 4096 AS pad) tile
 """)
 _PARENTS_IN_TILE = text("""
-    SELECT DISTINCT ltree2text(subpath(c.path, 0, :idx + 1)) AS path
+    -- The ancestor at depth idx, or the leaf itself where the tree is shallower there.
+    SELECT DISTINCT ltree2text(subpath(c.path, 0, least(:idx + 1, nlevel(c.path)))) AS path
       FROM cells c
-     WHERE c.is_leaf AND nlevel(c.path) > :idx
+     WHERE c.is_leaf
        AND c.geom && ST_GeomFromEWKT(:bbox)
        AND (CAST(:root_path AS ltree) IS NULL OR c.path <@ CAST(:root_path AS ltree))
        AND (CAST(:cell_ids AS bigint[]) IS NULL OR c.id = ANY (CAST(:cell_ids AS bigint[])))
@@ -44,7 +52,8 @@ def cells_tile(
     t, current = _instant(session, as_of)
     bbox = session.scalar(_ENVELOPE, {"z": z, "x": x, "y": y})
     base = {**selection.params(), "t": t, "current": current, "z": z, "x": x, "y": y}
-    if z >= LEAF_ZOOM:
+    # Inspectors and leaders see only their own cells: parents would show others' outlines.
+    if z >= LEAF_ZOOM or selection.cell_ids is not None:
         tile = session.scalar(load("tile_leaves"), {**base, "bbox": bbox})
         return bytes(tile or b"")
     root_depth = len(selection.root_path.split(".")) if selection.root_path else 0

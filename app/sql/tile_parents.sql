@@ -1,15 +1,15 @@
 -- include: gaps_base
 -- A vector tile of parent cells at a low zoom: each parent with how many of its unit cells
 -- have a gap. The leaves of every parent touching the tile are counted whole, so a parent
--- shows the same numbers in every tile it spans.
+-- shows the same numbers in every tile it spans. A leaf shallower than that depth stands for
+-- itself.
 , parents AS (
-    SELECT ltree2text(subpath(g.path, :idx, 1))::bigint AS id,
+    SELECT ltree2text(subpath(g.path, least(:idx, nlevel(g.path) - 1), 1))::bigint AS id,
            count(*) AS leaf_cells,
            count(*) FILTER (WHERE cardinality(g.reasons) > 0) AS with_gaps,
            count(*) FILTER (WHERE 'overdue_hotspot' = ANY (g.reasons)) AS overdue,
            count(*) FILTER (WHERE 'never_patrolled' = ANY (g.reasons)) AS never_patrolled
       FROM g
-     WHERE nlevel(g.path) > :idx
      GROUP BY 1
 ),
 shaped AS (

@@ -89,23 +89,29 @@
 
     tileUrl() { return "/tiles/cells/{z}/{x}/{y}.pbf" + this.query(); },
 
-    bbox() {
+    bbox() {  // Leaflet does not wrap the view: clamp it to the globe
       const b = this.map.getBounds();
-      return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+      const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+      return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90),
+              clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)]
+        .map((v) => v.toFixed(5)).join(",");
     },
 
     async refreshPoints() {
+      const round = (this.state.round = (this.state.round || 0) + 1);
+      const stale = () => round !== this.state.round;  // a newer refresh has started
       const q = "bbox=" + this.bbox() + (this.state.within ? "&within=" + encodeURIComponent(this.state.within) : "");
       const jobs = [];
-      if (this.map.hasLayer(this.hotspots)) jobs.push(this.loadHotspots(q));
-      if (this.map.hasLayer(this.sources)) jobs.push(this.loadSources(q));
-      if (this.map.hasLayer(this.heat)) jobs.push(this.loadHeat(q));
+      if (this.map.hasLayer(this.hotspots)) jobs.push(this.loadHotspots(q, stale));
+      if (this.map.hasLayer(this.sources)) jobs.push(this.loadSources(q, stale));
+      if (this.map.hasLayer(this.heat)) jobs.push(this.loadHeat(q, stale));
       if (this.map.hasLayer(this.defects)) jobs.push(this.loadDefects());
       await Promise.allSettled(jobs);
     },
 
-    async loadHotspots(q) {
+    async loadHotspots(q, stale) {
       const data = await getJSON("/api/v1/hotspots?open=true&limit=1000&" + q);
+      if (stale()) return;
       this.hotspots.clearLayers();
       data.hotspots.forEach((h) => {
         const colour = h.overdue ? this.cfg.colours.overdue_hotspot : this.cfg.colours.open_hotspot;
@@ -116,8 +122,9 @@
       });
     },
 
-    async loadSources(q) {
+    async loadSources(q, stale) {
       const data = await getJSON("/api/v1/sources?format=geojson&limit=5000&" + q);
+      if (stale()) return;
       this.sources.clearLayers();
       data.features.forEach((f) => {
         const p = f.properties;
@@ -129,9 +136,9 @@
       });
     },
 
-    async loadHeat(q) {
+    async loadHeat(q, stale) {
       const data = await getJSON("/api/v1/reports/heat?days=7&" + q);
-      this.heat.setLatLngs(data.points);
+      if (!stale()) this.heat.setLatLngs(data.points);
     },
 
     async loadDefects() {
@@ -152,15 +159,18 @@
     },
 
     async showCellAt(latlng) {
-      const where = "lat=" + latlng.lat.toFixed(7) + "&lon=" + latlng.lng.toFixed(7);
-      let found;
+      const where = "lat=" + latlng.lat.toFixed(7) + "&lon=" + latlng.lng.toFixed(7)
+        + (this.state.asOf ? "&as_of=" + encodeURIComponent(this.state.asOf) : "");
+      let content;
       try {
-        found = await getJSON("/api/v1/cells/locate?" + where);
+        const found = await getJSON("/api/v1/cells/locate?" + where);
+        const card = await getJSON("/api/v1/cells/" + encodeURIComponent(found.code) + "/card" + this.query());
+        content = this.cellCard(card);
       } catch (err) {
-        return;  // outside every unit cell
+        // No unit cell here, or one outside your scope, or the server is unreachable: say so.
+        content = el("div", { class: "gw-card", text: String(err.message || err) });
       }
-      const card = await getJSON("/api/v1/cells/" + encodeURIComponent(found.code) + "/card" + this.query());
-      L.popup({ maxWidth: 360 }).setLatLng(latlng).setContent(this.cellCard(card)).openOn(this.map);
+      L.popup({ maxWidth: 360 }).setLatLng(latlng).setContent(content).openOn(this.map);
     },
 
     cellCard(c) {

@@ -157,3 +157,76 @@ def test_login_failures_and_open_redirects(field: Field) -> None:
     page = c.get("/login")
     for hook in ("login-username", "login-password", "login-submit"):
         assert f'data-testid="{hook}"' in page.text
+
+
+def test_world_tiles_do_not_wrap_across_the_antimeridian(field: Field) -> None:
+    """The search box of a low-zoom tile covers that tile, not the rest of the world."""
+    from sqlalchemy import text
+
+    from app.domain.tiles import _ENVELOPE
+
+    for z in (1, 2, 3):
+        zz, x, y = tile_of(X0, Y0, z)
+        box = field.db.scalar(_ENVELOPE, {"z": zz, "x": x, "y": y})
+        inside = field.db.scalar(
+            text("SELECT ST_Covers(ST_GeomFromEWKT(:b), ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+            {"b": box, "x": X0, "y": Y0},
+        )
+        assert inside, (z, box)
+
+
+def test_leaves_shallower_than_the_zoom_level_stand_for_themselves(field: Field) -> None:
+    # At zoom 12 the map shows the tree's fourth level; these unit cells are on the third.
+    z, x, y = tile_of(X0 + 0.01, Y0 + 0.01, 12)
+    layer = decode(
+        field.client.get(f"/tiles/cells/{z}/{x}/{y}.pbf", headers=field.headers("sup")).content
+    )["parents"]
+    assert {f["properties"]["code"] for f in layer["features"]} == set(UNITS)
+
+
+def test_inspectors_get_only_their_own_cells_at_every_zoom(field: Field) -> None:
+    z, x, y = tile_of(X0 + 0.01, Y0 + 0.01, 9)
+    tile = decode(
+        field.client.get(f"/tiles/cells/{z}/{x}/{y}.pbf", headers=field.headers("insp")).content
+    )
+    assert "parents" not in tile
+    assert {f["properties"]["code"] for f in tile["cells"]["features"]} == set(UNITS[:2])
+    assert (
+        "Cookie"
+        in field.client.get(f"/tiles/cells/{z}/{x}/{y}.pbf", headers=field.headers("insp")).headers[
+            "vary"
+        ]
+    )
+
+
+def test_a_past_card_lists_the_hotspots_open_then(field: Field) -> None:
+    lon, lat = CENTRES[UNITS[0]]
+    field.client.post(
+        "/api/v1/hotspots",
+        headers=field.headers("sup"),
+        json={
+            "lat": lat,
+            "lon": lon,
+            "category": "dust",
+            "description": "新问题",
+            "source": "inspection",
+        },
+    )
+    now = field.client.get(f"/api/v1/cells/{UNITS[0]}/card", headers=field.headers("sup")).json()
+    assert [h["description"] for h in now["hotspots"]] == ["新问题"]
+    past = field.client.get(
+        f"/api/v1/cells/{UNITS[0]}/card",
+        headers=field.headers("sup"),
+        params={"as_of": (datetime.now(UTC) - timedelta(days=1)).isoformat()},
+    )
+    assert past.json()["hotspots"] == []
+
+
+def test_sign_in_from_another_site_is_refused(field: Field) -> None:
+    r = field.client.post(
+        "/login",
+        data={"username": "insp", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403 and "gw_session" not in r.headers.get("set-cookie", "")

@@ -163,12 +163,18 @@ def test_a_hostile_hotspot_description_shows_as_text(watched: Watched, live_serv
     assert watched.dialogs == []
 
 
-def test_map_needs_a_signed_in_supervisor(watched: Watched, live_server: Server) -> None:
+def test_map_needs_sign_in_and_shows_an_inspector_only_their_cells(
+    watched: Watched, live_server: Server
+) -> None:
     page = watched.page
     page.goto(live_server.url + "/map")
     assert "/login" in page.url
     sign_in(page, live_server, "/map", "inspector", "demo-inspector-2026")
-    assert "无权" in page.content()
+    page.wait_for_function("window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0")
+    jar = {c["name"]: c["value"] for c in page.context.cookies()}
+    mine = httpx.get(f"{live_server.url}/api/v1/cells", cookies=jar).json()
+    assert 1 <= mine["total"] <= 3
+    assert watched.errors == []
 
 
 def test_english_switch(watched: Watched, live_server: Server) -> None:
