@@ -1,5 +1,5 @@
-"""Serve the app from a background thread on a free loopback port — for browser tests and
-the map benchmark, which need a real HTTP server next to their own code."""
+"""Serve the app from a background thread on a free loopback port, and how to start Debian's
+Chromium — for browser tests and the map benchmark, which need both next to their own code."""
 
 from __future__ import annotations
 
@@ -11,6 +11,20 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
+
+# Debian's Chromium, never a downloaded browser; without the background-networking flags it
+# keeps trying to reach Google, which this network refuses.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextmanager

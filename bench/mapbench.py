@@ -10,20 +10,8 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 
 from app.main import create_app
-from app.serving import serve_in_thread
+from app.serving import CHROMIUM, CHROMIUM_ARGS, serve_in_thread
 from bench.timing import summary, timed
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def tiles_around(lon: float, lat: float, z: int, radius: int = 1) -> list[tuple[int, int, int]]:
@@ -59,7 +47,7 @@ def first_paint_ms(database_url: str, username: str, password: str, repeat: int 
     """Sign in once, then time /map from navigation to its first drawn cell tiles."""
     samples = []
     with serve_in_thread(create_app(database_url)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(base + "/login")
         page.get_by_test_id("login-username").fill(username)

@@ -12,20 +12,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from app.db import make_engine, make_sessionmaker
 from app.domain.demo import seed
 from app.main import create_app
-from app.serving import serve_in_thread
+from app.serving import CHROMIUM, CHROMIUM_ARGS, serve_in_thread
 from tests.conftest import empty_all_tables
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -53,7 +41,7 @@ def live_server(database_url: str, demo_city: None) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
