@@ -12,7 +12,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from app.domain.timeparse import parse_instant
-from app.schemas.reports import _plausible
+from app.schemas.reports import plausible_instant
 
 
 def _instant(value: Any) -> datetime:
@@ -20,7 +20,7 @@ def _instant(value: Any) -> datetime:
     parsed = parse_instant(value) if isinstance(value, str) else value
     if not isinstance(parsed, datetime):
         raise ValueError("expected an ISO-8601 date or date-time")
-    return _plausible(parsed)
+    return plausible_instant(parsed)
 
 
 Instant = Annotated[datetime, BeforeValidator(_instant)]

@@ -27,7 +27,7 @@ from app.config import PROJECT_ROOT
 from app.domain.accounts import create_or_update_user
 from app.domain.cells import NewCell, existing_cells, get_cell, leaf_cell_at, write_cells
 from app.domain.crs import from_wgs84, parse_crs, to_wgs84, transform
-from app.domain.grid_import import _polygonal
+from app.domain.grid_import import polygonal_part
 from app.domain.gridgen import lattice_cells, metric_crs_for
 from app.domain.hotspots import Actor, HotspotData, Step, apply_step, create_hotspot
 from app.domain.intake import ReportData, file_report
@@ -156,7 +156,7 @@ def _split(polygon: BaseGeometry, parts: int) -> list[MultiPolygon]:
         seeds = [p for y in ys for x in xs if local.contains(p := Point(x, y))]
         step *= 0.9
     if len(seeds) < 2:
-        return [_polygonal(polygon)]
+        return [polygonal_part(polygon)]
     if len(seeds) > parts:  # keep exactly `parts`, spread evenly over the lattice
         seeds = [seeds[int(i * len(seeds) / parts)] for i in range(parts)]
     envelope = shapely.box(*local.buffer(step * 2).bounds)
@@ -165,7 +165,7 @@ def _split(polygon: BaseGeometry, parts: int) -> list[MultiPolygon]:
     pieces = []
     for seed in seeds:
         region = next(r for r in shapely.get_parts(cells) if r.covers(seed))
-        piece = _polygonal(polygon.intersection(transform(region, back)))
+        piece = polygonal_part(polygon.intersection(transform(region, back)))
         if not piece.is_empty:
             pieces.append((-round(seed.y), round(seed.x), piece))
     pieces.sort(key=lambda p: (p[0], p[1]))
@@ -194,7 +194,7 @@ def _districts() -> list[tuple[str, str, MultiPolygon]]:
             (
                 str(f["properties"]["adcode"]),
                 f["properties"]["name"],
-                _polygonal(shapely.make_valid(transform(geom, convert))),
+                polygonal_part(shapely.make_valid(transform(geom, convert))),
             )
         )
     return sorted(out)
@@ -207,7 +207,7 @@ def build_grid() -> list[NewCell]:
     river_zone = transform(
         transform(LineString(WEI_RIVER), from_wgs84(utm)).buffer(1000), to_wgs84(utm)
     )
-    city = _polygonal(shapely.union_all([d[2] for d in districts]))
+    city = polygonal_part(shapely.union_all([d[2] for d in districts]))
     cells = [NewCell(CITY_CODE, CITY_NAME, 1, None, city)]
     for code, name, geom in districts:
         cells.append(NewCell(code, name, 2, CITY_CODE, geom))

@@ -94,7 +94,7 @@ def _under(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + ".")
 
 
-def _instant(session: Session, as_of: datetime | None) -> tuple[datetime, bool]:
+def instant_and_mode(session: Session, as_of: datetime | None) -> tuple[datetime, bool]:
     """(T, whether the maintained summaries answer for T: T is now or later)."""
     now = session.scalar(select(func.now()))
     assert now is not None
@@ -110,7 +110,7 @@ def find_gaps(
 ) -> Gaps:
     if reason is not None and reason not in REASONS:
         raise DomainError(f"reason must be one of {', '.join(REASONS)}")
-    t, current = _instant(session, as_of)
+    t, current = instant_and_mode(session, as_of)
     rows = session.execute(
         load("gaps_cells"), {**selection.params(), "t": t, "current": current, "reason": reason}
     ).all()
@@ -142,7 +142,7 @@ def rollup(
     """Counts per ancestor `depth` levels below the selection's root (or the tree's roots)."""
     if not 1 <= depth <= 10:
         raise DomainError("depth must be between 1 and 10")
-    t, current = _instant(session, as_of)
+    t, current = instant_and_mode(session, as_of)
     base = len(selection.root_path.split(".")) if selection.root_path else 0
     rows = session.execute(
         load("gaps_rollup"),

@@ -74,7 +74,7 @@ def _read(
     return rows, list(shapely.from_wkb(geometry)), meta.get("crs")
 
 
-def _polygonal(geom: BaseGeometry) -> MultiPolygon:
+def polygonal_part(geom: BaseGeometry) -> MultiPolygon:
     parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and not p.is_empty]
     if not parts:
         # make_valid may return a collection holding polygons among lines and points.
@@ -123,11 +123,11 @@ def _check_geometry(
             False,
         )
     if wgs.is_valid:
-        return _polygonal(wgs), None, False
+        return polygonal_part(wgs), None, False
     reason = explain_validity(wgs)
     if strict:
         return None, f"is invalid: {reason}", False
-    fixed = _polygonal(shapely.make_valid(wgs))
+    fixed = polygonal_part(shapely.make_valid(wgs))
     if fixed.is_empty:
         return None, f"is invalid ({reason}) and repairing it leaves no area", False
     return fixed, reason, True

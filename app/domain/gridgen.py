@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.domain.cells import NewCell, get_cell, write_cells
 from app.domain.crs import from_wgs84, to_wgs84, transform
 from app.domain.errors import Conflict, DomainError
-from app.domain.grid_import import _polygonal
+from app.domain.grid_import import polygonal_part
 from app.domain.progress import Progress
 from app.models import Cell
 
@@ -149,7 +149,7 @@ def lattice_cells(parent: BaseGeometry, size_m: float, shape: str) -> list[Multi
         tile_wgs = transform(tile, back)
         if not parent.intersects(tile_wgs):
             continue
-        clipped = _polygonal(parent.intersection(tile_wgs))
+        clipped = polygonal_part(parent.intersection(tile_wgs))
         # A tile that merely touches the parent leaves a zero-width sliver, not a cell.
         if clipped.is_empty or clipped.area < tile_wgs.area * SLIVER_SHARE:
             continue

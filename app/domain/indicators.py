@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.domain.errors import DomainError
 from app.domain.gaps import Selection
 from app.domain.intervals import overlap
-from app.domain.lapses import CellWindow, _cells, _duties, _now, find_lapses
+from app.domain.lapses import CellWindow, cells_in_window, db_now, duties_in_window, find_lapses
 
 GROUPINGS = ("person", "cell", "district")
 
@@ -135,8 +135,8 @@ def indicators(
     if by not in GROUPINGS:
         raise DomainError(f"by must be one of {', '.join(GROUPINGS)}")
     lapses = find_lapses(session, selection, start, end)  # validates the window
-    end = min(end, _now(session))  # duty hours, like lapses, stop at the present
-    cells = {c.id: c for c in _cells(session, selection, start, end)}
+    end = min(end, db_now(session))  # duty hours, like lapses, stop at the present
+    cells = {c.id: c for c in cells_in_window(session, selection, start, end)}
     if not cells:
         return []
     ids = list(cells)
@@ -149,7 +149,7 @@ def indicators(
     tallies: dict[str, Tally] = defaultdict(Tally)
 
     if by == "person":
-        for cell_id, duties in _duties(session, ids, start, end).items():
+        for cell_id, duties in duties_in_window(session, ids, start, end).items():
             c = cells[cell_id]
             for d in duties:
                 if d.duty == "supervisor":

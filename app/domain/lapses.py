@@ -61,7 +61,7 @@ class CellWindow:
     hi: datetime
 
 
-def _cells(
+def cells_in_window(
     session: Session, selection: Selection, start: datetime, end: datetime
 ) -> list[CellWindow]:
     conditions = [
@@ -96,10 +96,10 @@ def find_lapses(
     if end - start > MAX_SPAN:
         raise DomainError(f"a lapse query spans at most {MAX_SPAN.days} days")
     # Nobody is accountable for time that has not happened yet.
-    end = min(end, _now(session))
+    end = min(end, db_now(session))
     if end <= start:
         return []
-    cells = {c.id: c for c in _cells(session, selection, start, end)}
+    cells = {c.id: c for c in cells_in_window(session, selection, start, end)}
     if not cells:
         return []
     lapses: list[Lapse] = []
@@ -118,7 +118,7 @@ def find_lapses(
                 last_patrol_at=r.last_patrol_at,
             )
         )
-    duties = _duties(session, list(cells), start, end)
+    duties = duties_in_window(session, list(cells), start, end)
     lapses += _unstaffed(cells, duties)
     lapses += _overdue(session, cells, start, end)
     for lapse in lapses:
@@ -127,7 +127,7 @@ def find_lapses(
     return lapses
 
 
-def _now(session: Session) -> datetime:
+def db_now(session: Session) -> datetime:
     now = session.scalar(select(func.now()))
     assert now is not None
     return now
@@ -143,7 +143,7 @@ class _DutyRow:
     phone: str | None
 
 
-def _duties(
+def duties_in_window(
     session: Session, cell_ids: list[int], start: datetime, end: datetime
 ) -> dict[int, list[_DutyRow]]:
     out: dict[int, list[_DutyRow]] = defaultdict(list)

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError
-from app.domain.gaps import Selection, _instant
+from app.domain.gaps import Selection, instant_and_mode
 from app.sql import load
 
 LEAF_ZOOM = 13
@@ -49,7 +49,7 @@ def cells_tile(
     session: Session, selection: Selection, z: int, x: int, y: int, as_of: datetime | None
 ) -> bytes:
     check_tile(z, x, y)
-    t, current = _instant(session, as_of)
+    t, current = instant_and_mode(session, as_of)
     bbox = session.scalar(_ENVELOPE, {"z": z, "x": x, "y": y})
     base = {**selection.params(), "t": t, "current": current, "z": z, "x": x, "y": y}
     # Inspectors and leaders see only their own cells: parents would show others' outlines.

@@ -14,7 +14,7 @@ EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
 LATEST = datetime.fromisoformat("2100-01-01T00:00:00+00:00")
 
 
-def _plausible(value: datetime) -> datetime:
+def plausible_instant(value: datetime) -> datetime:
     # Bounded on both sides: a year-9999 time in a far-west offset would be stored but could
     # not be read back (it overflows Python's datetime in UTC).
     if not EARLIEST <= value < LATEST:
@@ -22,7 +22,7 @@ def _plausible(value: datetime) -> datetime:
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_plausible)]
+Instant = Annotated[AwareDatetime, AfterValidator(plausible_instant)]
 Category = Annotated[str | None, Field(max_length=64), AfterValidator(check_category)]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
