@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, literal, select
 
 from app.config import PROJECT_ROOT, get_settings
 from app.db import SessionDep
 from app.domain.accounts import get_person
+from app.domain.categories import CATEGORIES
 from app.domain.gaps import selection_for
 from app.domain.scope import Viewer
 from app.models import Cell, Person, UserAccount
@@ -26,8 +27,8 @@ from app.security import (
     person_id_from_token,
     verify_password,
 )
-from map_ui.builder import MapContext, build_map
-from map_ui.i18n import STRINGS, pick
+from map_ui.builder import MapContext, build_map, script_json
+from map_ui.i18n import STATUS_COLOURS, STRINGS, pick
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=PROJECT_ROOT / "map_ui" / "templates")
@@ -198,3 +199,38 @@ def coverage_map(request: Request, session: SessionDep, lang: str | None = None)
     response = HTMLResponse(html)
     response.set_cookie("gw_lang", language, max_age=365 * 86400, samesite="lax")
     return response
+
+
+@router.get("/m/", response_class=HTMLResponse)
+def phone_app(request: Request, session: SessionDep, lang: str | None = None) -> Response:
+    """The inspectors' phone app (SPEC §6 test hooks): two taps from home to a filed patrol."""
+    language = _lang(request, lang)
+    viewer = page_viewer(request, session)
+    if viewer is None:
+        return RedirectResponse(f"/login?next=/m/&lang={language}", status_code=303)
+    labels = CATEGORIES if language == "zh" else {c: c.replace("_", " ") for c in CATEGORIES}
+    config = {"strings": STRINGS[language], "colours": STATUS_COLOURS, "username": viewer.username}
+    response = templates.TemplateResponse(
+        request,
+        "phone.html",
+        {
+            "lang": language,
+            "t": STRINGS[language],
+            "username": viewer.username,
+            "other": "en" if language == "zh" else "zh",
+            "csrf": csrf_token_for(request.cookies.get(SESSION_COOKIE, "")),
+            "categories": list(labels.items()),
+            "config": script_json(config),
+        },
+    )
+    response.set_cookie("gw_lang", language, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+@router.get("/m/sw.js")
+def service_worker() -> FileResponse:
+    return FileResponse(
+        PROJECT_ROOT / "map_ui" / "static" / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )

@@ -1,0 +1,191 @@
+/* gridwatch phone app: file a patrol in two taps, with or without signal.
+ * Reports are kept in IndexedDB with their client UUID until the server has answered, so a
+ * report made offline is sent once the network returns — and a re-send is harmless. */
+(function () {
+  "use strict";
+  const cfg = JSON.parse(document.getElementById("config").textContent);
+  const t = cfg.strings;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const $ = (id) => document.getElementById(id);
+  const state = { kind: "patrol", position: null, cell: null };
+
+  // --- the outbox (IndexedDB) ----------------------------------------------------------
+  function db() {
+    return new Promise((resolve, reject) => {
+      const req = indexedDB.open("gridwatch", 1);
+      req.onupgradeneeded = () => req.result.createObjectStore("outbox", { keyPath: "id" });
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  }
+  async function store(mode, fn) {
+    const conn = await db();
+    return new Promise((resolve, reject) => {
+      const tx = conn.transaction("outbox", mode);
+      const result = fn(tx.objectStore("outbox"));
+      tx.oncomplete = () => resolve(result && result.result);
+      tx.onerror = () => reject(tx.error);
+    });
+  }
+  const queue = (item) => store("readwrite", (s) => s.put(item));
+  const unqueue = (id) => store("readwrite", (s) => s.delete(id));
+  const queued = () => store("readonly", (s) => s.getAll());
+
+  function say(text, kind) {
+    const el = $("status");
+    el.textContent = text;
+    el.className = kind || "";
+  }
+
+  async function post(url, body, isJson) {
+    const r = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: Object.assign({ "X-CSRF-Token": csrf }, isJson ? { "Content-Type": "application/json" } : {}),
+      body: isJson ? JSON.stringify(body) : body,
+    });
+    if (!r.ok) throw new Error(String(r.status));
+    return r.json();
+  }
+
+  // Send everything waiting: one batch (idempotent on the ids), then each one's photo.
+  let flushing = false;
+  async function flush() {
+    if (flushing || !navigator.onLine) return;
+    flushing = true;
+    try {
+      const items = await queued();
+      if (!items.length) return;
+      const answer = await post("/api/v1/reports/batch", items.map((i) => i.report), true);
+      for (const result of answer.results) {
+        const item = items[result.index];
+        if (result.status === 200 || result.status === 201) {
+          if (item.photo) {
+            const form = new FormData();
+            form.append("file", item.photo, "photo.jpg");
+            await post("/api/v1/reports/" + item.id + "/photos", form, false).catch(() => null);
+          }
+          await unqueue(item.id);
+          const flags = result.report.flags;
+          if (result.report.counted) say(t.sent_counted, "counted");
+          else say(t.sent_flagged + " " + flags.map((f) => t["flag_" + f] || f).join(", "), "flagged");
+        } else if (result.status === 409 || result.status === 422) {
+          await unqueue(item.id);  // the server will never take it: do not retry forever
+          say(t.refused + " " + JSON.stringify(result.detail), "flagged");
+        }
+      }
+    } catch (err) {
+      say(t.queued, "queued");  // still offline, or the server is down: keep them
+    } finally {
+      flushing = false;
+      showOutbox();
+    }
+  }
+
+  async function showOutbox() {
+    const list = $("outbox");
+    list.replaceChildren();
+    for (const item of await queued()) {
+      const li = document.createElement("li");
+      li.textContent = t.waiting + " · " + new Date(item.report.observed_at).toLocaleString();
+      list.appendChild(li);
+    }
+  }
+
+  // --- position ------------------------------------------------------------------------
+  async function locate(pos) {
+    state.position = pos.coords;
+    const acc = Math.round(pos.coords.accuracy);
+    let where = t.accuracy + " ±" + acc + " m";
+    try {
+      const r = await fetch("/api/v1/cells/locate?lat=" + pos.coords.latitude + "&lon=" + pos.coords.longitude,
+                            { credentials: "same-origin" });
+      if (r.ok) { const c = await r.json(); state.cell = c; where = c.name + " · " + where; }
+      else where = t.no_cell + " · " + where;
+    } catch (err) { /* offline: the server resolves the cell when the report arrives */ }
+    $("where").textContent = where;
+    $("form-where").textContent = where;
+  }
+  if (navigator.geolocation) {
+    navigator.geolocation.watchPosition(locate, () => { $("where").textContent = t.no_position; },
+                                        { enableHighAccuracy: true, maximumAge: 10000 });
+  }
+
+  // --- photos: shrink on the phone before upload -----------------------------------------
+  function shrink(file) {
+    return new Promise((resolve) => {
+      const img = new Image();
+      img.onload = () => {
+        const scale = Math.min(1, 1600 / Math.max(img.width, img.height));
+        const canvas = document.createElement("canvas");
+        canvas.width = Math.round(img.width * scale);
+        canvas.height = Math.round(img.height * scale);
+        canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+        canvas.toBlob((blob) => resolve(blob || file), "image/jpeg", 0.85);
+      };
+      img.onerror = () => resolve(file);
+      img.src = URL.createObjectURL(file);
+    });
+  }
+
+  // --- screens -----------------------------------------------------------------------------
+  function show(form) { $("home").hidden = form; $("form").hidden = !form; }
+  $("patrol-here").addEventListener("click", () => { say(""); show(true); });
+  $("back").addEventListener("click", () => show(false));
+  document.querySelectorAll(".kind").forEach((b) => b.addEventListener("click", () => {
+    state.kind = b.dataset.kind;
+    document.querySelectorAll(".kind").forEach((x) => x.classList.toggle("on", x === b));
+  }));
+  $("submit").addEventListener("click", async () => {
+    if (!state.position) { say(t.no_position, "flagged"); return; }
+    const id = crypto.randomUUID();
+    const file = $("photo").files[0];
+    const report = {
+      id, lat: state.position.latitude, lon: state.position.longitude,
+      accuracy_m: Math.round(state.position.accuracy * 10) / 10,
+      observed_at: new Date().toISOString(), kind: state.kind,
+      category: $("category").value || null, description: $("description").value || null,
+    };
+    await queue({ id, report, photo: file ? await shrink(file) : null });
+    say(t.queued, "queued");
+    $("description").value = "";
+    $("photo").value = "";
+    show(false);
+    await flush();
+  });
+  window.addEventListener("online", flush);
+
+  async function home() {
+    try {
+      const cells = await (await fetch("/api/v1/gaps?coverage=false", { credentials: "same-origin" })).json();
+      const gaps = Object.fromEntries(cells.cells.map((c) => [c.code, c]));
+      const mine = await (await fetch("/api/v1/cells?leaf=true", { credentials: "same-origin" })).json();
+      const list = $("cells");
+      list.replaceChildren();
+      for (const c of mine.cells) {
+        const li = document.createElement("li");
+        const dot = document.createElement("span");
+        dot.className = "dot";
+        const gap = gaps[c.code];
+        dot.style.background = gap ? (cfg.colours[gap.reasons[0]] || "#b2182b") : cfg.colours.ok;
+        li.appendChild(dot);
+        const hours = gap && gap.last_patrol_at
+          ? Math.round((Date.now() - new Date(gap.last_patrol_at)) / 3600000) + " h" : "";
+        li.appendChild(document.createTextNode(c.name + " " + hours + (gap ? " · " + gap.reasons.map((r) => t[r] || r).join(", ") : "")));
+        list.appendChild(li);
+      }
+      const hs = await (await fetch("/api/v1/hotspots?open=true", { credentials: "same-origin" })).json();
+      const hl = $("hotspots");
+      hl.replaceChildren();
+      for (const h of hs.hotspots.filter((x) => x.assignee === cfg.username)) {
+        const li = document.createElement("li");
+        li.textContent = h.description + (h.deadline ? " · " + t.deadline + " " + new Date(h.deadline).toLocaleString() : "");
+        hl.appendChild(li);
+      }
+    } catch (err) { /* offline: the shell still works, the lists wait for the network */ }
+  }
+
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch(() => null);
+  home();
+  showOutbox();
+  flush();
+})();
