@@ -58,6 +58,7 @@ test: deps lint typecheck pytest
 
 bench: db
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.pageweight
 
 # A generated province (100k unit cells, 10M reports; ~30 min to build on 2 cores), then the
 # province benchmarks. Scale down with e.g. GEN_ARGS="--cells 20000 --reports 1000000".

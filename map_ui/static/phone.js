@@ -53,7 +53,13 @@
     if (flushing || !navigator.onLine) return;
     flushing = true;
     try {
-      const items = await queued();
+      const all = await queued();
+      for (const track of all.filter((i) => i.track)) {
+        const out = await post("/api/v1/patrols", track.track, true);  // idempotent on its id
+        await unqueue(track.id);
+        say(t.track_sent + " " + (out.cells.join(", ") || "—"), out.counted ? "counted" : "flagged");
+      }
+      const items = all.filter((i) => i.report);
       if (!items.length) return;
       const answer = await post("/api/v1/reports/batch", items.map((i) => i.report), true);
       for (const result of answer.results) {
@@ -65,6 +71,10 @@
             await post("/api/v1/reports/" + item.id + "/photos", form, false).catch(() => null);
           }
           await unqueue(item.id);
+          if (item.rectifies) {
+            await rectify(item.rectifies, item.id).catch((err) => say(t.refused + " " + err.message, "flagged"));
+            continue;
+          }
           const flags = result.report.flags;
           if (result.report.counted) say(t.sent_counted, "counted");
           else say(t.sent_flagged + " " + flags.map((f) => t["flag_" + f] || f).join(", "), "flagged");
@@ -86,7 +96,8 @@
     list.replaceChildren();
     for (const item of await queued()) {
       const li = document.createElement("li");
-      li.textContent = t.waiting + " · " + new Date(item.report.observed_at).toLocaleString();
+      const when = item.report ? item.report.observed_at : item.track.ended_at;
+      li.textContent = t.waiting + " · " + new Date(when).toLocaleString();
       list.appendChild(li);
     }
   }
@@ -94,6 +105,11 @@
   // --- position ------------------------------------------------------------------------
   async function locate(pos) {
     state.position = pos.coords;
+    if (state.track) {
+      state.track.coordinates.push([pos.coords.longitude, pos.coords.latitude]);
+      state.track.times.push(new Date().toISOString());
+      $("track").textContent = t.track_stop + " (" + state.track.coordinates.length + " " + t.track_points + ")";
+    }
     const acc = Math.round(pos.coords.accuracy);
     let where = t.accuracy + " ±" + acc + " m";
     try {
@@ -127,25 +143,72 @@
     });
   }
 
+  // --- a patrol with a GPS track (while this page is open) ---------------------------------
+  $("track").addEventListener("click", async () => {
+    if (!state.track) {
+      state.track = { started_at: new Date().toISOString(), coordinates: [], times: [] };
+      if (state.position) {
+        state.track.coordinates.push([state.position.longitude, state.position.latitude]);
+        state.track.times.push(state.track.started_at);
+      }
+      $("track").classList.add("on");
+      $("track").textContent = t.track_stop;
+      return;
+    }
+    const tr = state.track;
+    state.track = null;
+    $("track").classList.remove("on");
+    $("track").textContent = t.track_start;
+    if (tr.coordinates.length < 2) return;
+    const id = crypto.randomUUID();
+    const ended = new Date().toISOString();
+    await queue({ id, track: { id, started_at: tr.started_at, ended_at: ended,
+                               times: tr.times.map((x) => (x > ended ? ended : x)),
+                               track: { type: "LineString", coordinates: tr.coordinates } } });
+    say(t.queued, "queued");
+    await flush();
+  });
+
+  // --- "rectified", with a photo: an issue report carrying the photo is the evidence --------
+  async function rectify(hotspot, reportId) {
+    const url = "/api/v1/hotspots/" + hotspot.id + "/transitions";
+    if (hotspot.status === "dispatched") await post(url, { to: "rectifying" }, true);
+    await post(url, { to: "rectified", note: t.rectified, evidence_report_id: reportId }, true);
+    say(t.rectified, "counted");
+    home();
+  }
+
   // --- screens -----------------------------------------------------------------------------
   function show(form) { $("home").hidden = form; $("form").hidden = !form; }
-  $("patrol-here").addEventListener("click", () => { say(""); show(true); });
+  function openForm(hotspot) {
+    state.rectifies = hotspot || null;
+    $("rectifying").hidden = !hotspot;
+    $("rectifying").textContent = hotspot ? t.rectify_for + " " + hotspot.description : "";
+    setKind(hotspot ? "issue" : "patrol");
+    say("");
+    show(true);
+  }
+  $("patrol-here").addEventListener("click", () => openForm(null));
   $("back").addEventListener("click", () => show(false));
-  document.querySelectorAll(".kind").forEach((b) => b.addEventListener("click", () => {
-    state.kind = b.dataset.kind;
-    document.querySelectorAll(".kind").forEach((x) => x.classList.toggle("on", x === b));
-  }));
+  function setKind(kind) {
+    state.kind = kind;
+    document.querySelectorAll(".kind").forEach((x) => x.classList.toggle("on", x.dataset.kind === kind));
+  }
+  document.querySelectorAll(".kind").forEach((b) => b.addEventListener("click", () => setKind(b.dataset.kind)));
   $("submit").addEventListener("click", async () => {
     if (!state.position) { say(t.no_position, "flagged"); return; }
     const id = crypto.randomUUID();
     const file = $("photo").files[0];
+    if (state.rectifies && !file) { say(t.need_photo, "flagged"); return; }
     const report = {
       id, lat: state.position.latitude, lon: state.position.longitude,
       accuracy_m: Math.round(state.position.accuracy * 10) / 10,
       observed_at: new Date().toISOString(), kind: state.kind,
       category: $("category").value || null, description: $("description").value || null,
     };
-    await queue({ id, report, photo: file ? await shrink(file) : null });
+    await queue({ id, report, photo: file ? await shrink(file) : null,
+                  rectifies: state.rectifies ? { id: state.rectifies.id, status: state.rectifies.status } : null });
+    state.rectifies = null;
     say(t.queued, "queued");
     $("description").value = "";
     $("photo").value = "";
@@ -168,9 +231,13 @@
         const gap = gaps[c.code];
         dot.style.background = gap ? (cfg.colours[gap.reasons[0]] || "#b2182b") : cfg.colours.ok;
         li.appendChild(dot);
-        const hours = gap && gap.last_patrol_at
-          ? Math.round((Date.now() - new Date(gap.last_patrol_at)) / 3600000) + " h" : "";
-        li.appendChild(document.createTextNode(c.name + " " + hours + (gap ? " · " + gap.reasons.map((r) => t[r] || r).join(", ") : "")));
+        const card = await (await fetch("/api/v1/cells/" + encodeURIComponent(c.code) + "/card",
+                                        { credentials: "same-origin" })).json();
+        const hours = card.last_patrol_at
+          ? " · " + Math.round((Date.now() - new Date(card.last_patrol_at)) / 3600000) + " " + t.hours_ago
+          : " · " + t.never_patrolled;
+        li.appendChild(document.createTextNode(c.name + hours
+          + (gap ? " · " + gap.reasons.map((r) => t[r] || r).join(", ") : "")));
         list.appendChild(li);
       }
       const hs = await (await fetch("/api/v1/hotspots?open=true", { credentials: "same-origin" })).json();
@@ -178,7 +245,17 @@
       hl.replaceChildren();
       for (const h of hs.hotspots.filter((x) => x.assignee === cfg.username)) {
         const li = document.createElement("li");
-        li.textContent = h.description + (h.deadline ? " · " + t.deadline + " " + new Date(h.deadline).toLocaleString() : "");
+        li.textContent = h.description + (h.deadline ? " · " + t.deadline + " " + new Date(h.deadline).toLocaleString() : "")
+          + (h.overdue ? " · " + t.overdue : "");
+        if (h.status === "dispatched" || h.status === "rectifying") {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.textContent = t.rectify;
+          b.setAttribute("data-testid", "hotspot-rectify");
+          b.addEventListener("click", () => openForm(h));
+          li.appendChild(document.createElement("br"));
+          li.appendChild(b);
+        }
         hl.appendChild(li);
       }
     } catch (err) { /* offline: the shell still works, the lists wait for the network */ }

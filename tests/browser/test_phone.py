@@ -169,3 +169,76 @@ def test_the_form_fits_a_360_px_screen(
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
     finally:
         context.close()
+
+
+def test_a_tracked_patrol_counts_in_the_cells_walked(
+    phone: BrowserContext, live_server: Server, my_cell: dict
+) -> None:
+    page = open_app(phone, live_server)
+    page.get_by_test_id("patrol-track").tap()
+    for step in range(1, 4):  # walk ~100 m north inside the cell, a point per second
+        phone.set_geolocation(
+            {"latitude": my_cell["lat"] + step * 0.0003, "longitude": my_cell["lon"], "accuracy": 6}
+        )
+        page.wait_for_timeout(1100)
+    page.wait_for_function("document.getElementById('track').textContent.includes('(')")
+    page.get_by_test_id("patrol-track").tap()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=report-status]')"
+        ".textContent.includes('" + my_cell["code"] + "')",
+        timeout=20_000,
+    )
+    assert "counted" in (page.get_by_test_id("report-status").get_attribute("class") or "")
+
+
+def test_an_assigned_hotspot_is_reported_rectified_with_a_photo(
+    browser: Browser, pixel7: dict, live_server: Server
+) -> None:
+    import io
+
+    from PIL import Image
+
+    mine = token(live_server, "inspector", "demo-inspector-2026")
+    hotspots = httpx.get(
+        f"{live_server.url}/api/v1/hotspots", headers=mine, params={"open": True}
+    ).json()["hotspots"]
+    target = next(
+        h
+        for h in hotspots
+        if h["assignee"] == "inspector" and h["status"] in ("dispatched", "rectifying")
+    )
+    context = browser.new_context(
+        **pixel7,
+        permissions=["geolocation"],
+        geolocation={"latitude": target["lat"], "longitude": target["lon"], "accuracy": 5},
+    )
+    try:
+        page = open_app(context, live_server)
+        page.get_by_test_id("hotspot-rectify").first.tap()
+        buf = io.BytesIO()
+        Image.new("RGB", (800, 600), (30, 120, 40)).save(buf, "JPEG")
+        page.get_by_test_id("report-photo").set_input_files(
+            files=[{"name": "fixed.jpg", "mimeType": "image/jpeg", "buffer": buf.getvalue()}]
+        )
+        page.get_by_test_id("report-submit").tap()
+        page.wait_for_function(
+            "document.querySelector('[data-testid=report-status]')"
+            ".textContent.includes('已报告整改完成')",
+            timeout=20_000,
+        )
+    finally:
+        context.close()
+    after = httpx.get(f"{live_server.url}/api/v1/hotspots/{target['id']}", headers=mine).json()
+    assert after["status"] == "rectified" and after["evidence_report_id"]
+    evidence = httpx.get(
+        f"{live_server.url}/api/v1/reports/{after['evidence_report_id']}", headers=mine
+    ).json()
+    assert len(evidence["photos"]) == 1 and evidence["kind"] == "issue"
+
+
+def test_sign_out_leads_back_to_sign_in(phone: BrowserContext, live_server: Server) -> None:
+    page = open_app(phone, live_server)
+    page.get_by_test_id("sign-out").tap()
+    page.get_by_test_id("login-username").wait_for()
+    page.goto(live_server.url + "/m/")
+    assert "/login" in page.url
