@@ -66,9 +66,16 @@
         const item = items[result.index];
         if (result.status === 200 || result.status === 201) {
           if (item.photo) {
+            // The report is stored; the photo must follow. If its upload fails, the item stays
+            // in the outbox and the next flush re-sends both (the report re-send is a no-op).
             const form = new FormData();
             form.append("file", item.photo, "photo.jpg");
-            await post("/api/v1/reports/" + item.id + "/photos", form, false).catch(() => null);
+            try {
+              await post("/api/v1/reports/" + item.id + "/photos", form, false);
+            } catch (err) {
+              if (!/^4\d\d$/.test(err.message)) throw err;  // network or server: retry later
+              // 413/415: this photo will never be taken; keep the report, drop the photo.
+            }
           }
           await unqueue(item.id);
           if (item.rectifies) {
