@@ -25,11 +25,19 @@
       const result = fn(tx.objectStore("outbox"));
       tx.oncomplete = () => resolve(result && result.result);
       tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error || new Error("storage full"));
     });
   }
   const queue = (item) => store("readwrite", (s) => s.put(item));
   const unqueue = (id) => store("readwrite", (s) => s.delete(id));
-  const queued = () => store("readonly", (s) => s.getAll());
+  // Only this user's items: on a shared phone another user's reports are never sent as ours.
+  const queued = async () => (await store("readonly", (s) => s.getAll()))
+    .filter((i) => i.owner === cfg.username);
+  // 4xx answers other than "who are you / try later" are final: retrying cannot help.
+  const final = (status) => status >= 400 && status < 500 && ![401, 403, 408, 429].includes(status);
+  const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
+    : "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
+      (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)));
 
   function say(text, kind) {
     const el = $("status");
@@ -43,67 +51,99 @@
       headers: Object.assign({ "X-CSRF-Token": csrf }, isJson ? { "Content-Type": "application/json" } : {}),
       body: isJson ? JSON.stringify(body) : body,
     });
-    if (!r.ok) throw new Error(String(r.status));
+    if (!r.ok) { const err = new Error(String(r.status)); err.status = r.status; throw err; }
     return r.json();
   }
 
-  // Send everything waiting: one batch (idempotent on the ids), then each one's photo.
+  // Send everything waiting: tracks, then reports in batches of at most 500 (idempotent on
+  // their ids) with each one's photo, then "rectified" steps. An item leaves the outbox only
+  // when the server has taken it, or has refused it for good.
   let flushing = false;
+  let again = false;
   async function flush() {
-    if (flushing || !navigator.onLine) return;
+    if (flushing) { again = true; return; }
+    if (!navigator.onLine) return;
     flushing = true;
+    let waiting = false;
     try {
       const all = await queued();
-      for (const track of all.filter((i) => i.track)) {
-        const out = await post("/api/v1/patrols", track.track, true);  // idempotent on its id
-        await unqueue(track.id);
-        say(t.track_sent + " " + (out.cells.join(", ") || "—"), out.counted ? "counted" : "flagged");
+      for (const item of all.filter((i) => i.track)) {
+        try {
+          const out = await post("/api/v1/patrols", item.track, true);
+          await unqueue(item.id);
+          say(t.track_sent + " " + (out.cells.join(", ") || "—"), out.counted ? "counted" : "flagged");
+        } catch (err) {
+          if (!final(err.status)) { waiting = true; continue; }
+          await unqueue(item.id);
+          say(t.refused + " " + err.message, "flagged");
+        }
       }
       const items = all.filter((i) => i.report);
-      if (!items.length) return;
-      const answer = await post("/api/v1/reports/batch", items.map((i) => i.report), true);
-      for (const result of answer.results) {
-        const item = items[result.index];
-        if (result.status === 200 || result.status === 201) {
-          if (item.photo) {
-            // The report is stored; the photo must follow. If its upload fails, the item stays
-            // in the outbox and the next flush re-sends both (the report re-send is a no-op).
-            const form = new FormData();
-            form.append("file", item.photo, "photo.jpg");
-            try {
-              await post("/api/v1/reports/" + item.id + "/photos", form, false);
-            } catch (err) {
-              if (!/^4\d\d$/.test(err.message)) throw err;  // network or server: retry later
-              // 413/415: this photo will never be taken; keep the report, drop the photo.
+      for (let start = 0; start < items.length; start += 500) {
+        const chunk = items.slice(start, start + 500);
+        let answer;
+        try {
+          answer = await post("/api/v1/reports/batch", chunk.map((i) => i.report), true);
+        } catch (err) { waiting = true; break; }
+        for (const result of answer.results) {
+          const item = chunk[result.index];
+          if (result.status === 200 || result.status === 201) {
+            if (item.photo) {
+              const form = new FormData();
+              form.append("file", item.photo, "photo.jpg");
+              try {
+                await post("/api/v1/reports/" + item.id + "/photos", form, false);
+              } catch (err) {
+                // Only a photo refused as too large or not an image is given up; otherwise
+                // the item stays and both are re-sent (the report re-send is a no-op).
+                if (err.status !== 413 && err.status !== 415) { waiting = true; continue; }
+              }
             }
+            await unqueue(item.id);
+            if (item.rectifies) {
+              await queue({ id: "rectify-" + item.rectifies.id, owner: cfg.username,
+                            rectify: { hotspot: item.rectifies, evidence: item.id } });
+            }
+            const flags = result.report.flags;
+            if (result.report.counted) say(t.sent_counted, "counted");
+            else say(t.sent_flagged + " " + flags.map((f) => t["flag_" + f] || f).join(", "), "flagged");
+          } else if (final(result.status)) {
+            await unqueue(item.id);
+            say(t.refused + " " + JSON.stringify(result.detail), "flagged");
+          } else {
+            waiting = true;
           }
+        }
+      }
+      for (const item of (await queued()).filter((i) => i.rectify)) {
+        try {
+          await rectify(item.rectify.hotspot, item.rectify.evidence);
           await unqueue(item.id);
-          if (item.rectifies) {
-            await rectify(item.rectifies, item.id).catch((err) => say(t.refused + " " + err.message, "flagged"));
-            continue;
-          }
-          const flags = result.report.flags;
-          if (result.report.counted) say(t.sent_counted, "counted");
-          else say(t.sent_flagged + " " + flags.map((f) => t["flag_" + f] || f).join(", "), "flagged");
-        } else if (result.status === 409 || result.status === 422) {
-          await unqueue(item.id);  // the server will never take it: do not retry forever
-          say(t.refused + " " + JSON.stringify(result.detail), "flagged");
+        } catch (err) {
+          if (!final(err.status)) { waiting = true; continue; }
+          await unqueue(item.id);  // e.g. 409: the case has moved on
+          say(t.refused + " " + err.message, "flagged");
         }
       }
     } catch (err) {
-      say(t.queued, "queued");  // still offline, or the server is down: keep them
+      waiting = true;
     } finally {
       flushing = false;
+      if (waiting) say(t.queued, "queued");
       showOutbox();
+      if (again) { again = false; flush(); }
     }
   }
+  setInterval(flush, 60000);  // a captive portal or a server restart ends without an event
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) flush(); });
 
   async function showOutbox() {
     const list = $("outbox");
     list.replaceChildren();
     for (const item of await queued()) {
       const li = document.createElement("li");
-      const when = item.report ? item.report.observed_at : item.track.ended_at;
+      const when = item.report ? item.report.observed_at
+        : item.track ? item.track.ended_at : new Date().toISOString();
       li.textContent = t.waiting + " · " + new Date(when).toLocaleString();
       list.appendChild(li);
     }
@@ -112,9 +152,12 @@
   // --- position ------------------------------------------------------------------------
   async function locate(pos) {
     state.position = pos.coords;
-    if (state.track) {
+    state.fixedAt = pos.timestamp || Date.now();
+    if (state.track && state.track.coordinates.length < 20000) {
+      const last = state.track.times.length ? state.track.times[state.track.times.length - 1] : "";
+      const at = new Date(state.fixedAt).toISOString();
       state.track.coordinates.push([pos.coords.longitude, pos.coords.latitude]);
-      state.track.times.push(new Date().toISOString());
+      state.track.times.push(at > last ? at : last);  // never backwards
       $("track").textContent = t.track_stop + " (" + state.track.coordinates.length + " " + t.track_points + ")";
     }
     const acc = Math.round(pos.coords.accuracy);
@@ -128,7 +171,8 @@
     $("where").textContent = where;
     $("form-where").textContent = where;
   }
-  if (navigator.geolocation) {
+  if (!navigator.geolocation) $("where").textContent = t.no_position;
+  else {
     navigator.geolocation.watchPosition(locate, () => { $("where").textContent = t.no_position; },
                                         { enableHighAccuracy: true, maximumAge: 10000 });
   }
@@ -153,10 +197,11 @@
   // --- a patrol with a GPS track (while this page is open) ---------------------------------
   $("track").addEventListener("click", async () => {
     if (!state.track) {
-      state.track = { started_at: new Date().toISOString(), coordinates: [], times: [] };
+      const started = new Date().toISOString();
+      state.track = { started_at: started, coordinates: [], times: [] };
       if (state.position) {
         state.track.coordinates.push([state.position.longitude, state.position.latitude]);
-        state.track.times.push(state.track.started_at);
+        state.track.times.push(started);
       }
       $("track").classList.add("on");
       $("track").textContent = t.track_stop;
@@ -167,10 +212,12 @@
     $("track").classList.remove("on");
     $("track").textContent = t.track_start;
     if (tr.coordinates.length < 2) return;
-    const id = crypto.randomUUID();
-    const ended = new Date().toISOString();
-    await queue({ id, track: { id, started_at: tr.started_at, ended_at: ended,
-                               times: tr.times.map((x) => (x > ended ? ended : x)),
+    const id = uuid();
+    const last = tr.times[tr.times.length - 1];
+    const now = new Date().toISOString();
+    const ended = now > last ? now : last;
+    await queue({ id, owner: cfg.username, track: { id, started_at: tr.started_at, ended_at: ended,
+                               times: tr.times,
                                track: { type: "LineString", coordinates: tr.coordinates } } });
     say(t.queued, "queued");
     await flush();
@@ -179,7 +226,10 @@
   // --- "rectified", with a photo: an issue report carrying the photo is the evidence --------
   async function rectify(hotspot, reportId) {
     const url = "/api/v1/hotspots/" + hotspot.id + "/transitions";
-    if (hotspot.status === "dispatched") await post(url, { to: "rectifying" }, true);
+    if (hotspot.status === "dispatched") {
+      await post(url, { to: "rectifying" }, true);
+      hotspot.status = "rectifying";  // a retry after a failed second step starts here
+    }
     await post(url, { to: "rectified", note: t.rectified, evidence_report_id: reportId }, true);
     say(t.rectified, "counted");
     home();
@@ -203,23 +253,33 @@
   }
   document.querySelectorAll(".kind").forEach((b) => b.addEventListener("click", () => setKind(b.dataset.kind)));
   $("submit").addEventListener("click", async () => {
-    if (!state.position) { say(t.no_position, "flagged"); return; }
-    const id = crypto.randomUUID();
+    const button = $("submit");
+    if (button.disabled) return;  // a double tap files one report
+    if (!state.position || Date.now() - state.fixedAt > 120000) { say(t.no_position, "flagged"); return; }
     const file = $("photo").files[0];
     if (state.rectifies && !file) { say(t.need_photo, "flagged"); return; }
-    const report = {
-      id, lat: state.position.latitude, lon: state.position.longitude,
-      accuracy_m: Math.round(state.position.accuracy * 10) / 10,
-      observed_at: new Date().toISOString(), kind: state.kind,
-      category: $("category").value || null, description: $("description").value || null,
-    };
-    await queue({ id, report, photo: file ? await shrink(file) : null,
-                  rectifies: state.rectifies ? { id: state.rectifies.id, status: state.rectifies.status } : null });
-    state.rectifies = null;
-    say(t.queued, "queued");
-    $("description").value = "";
-    $("photo").value = "";
-    show(false);
+    button.disabled = true;
+    try {
+      const id = uuid();
+      const report = {
+        id, lat: state.position.latitude, lon: state.position.longitude,
+        accuracy_m: Math.round(state.position.accuracy * 10) / 10,
+        observed_at: new Date().toISOString(), kind: state.kind,
+        category: $("category").value || null, description: $("description").value || null,
+      };
+      await queue({ id, owner: cfg.username, report, photo: file ? await shrink(file) : null,
+                    rectifies: state.rectifies ? { id: state.rectifies.id, status: state.rectifies.status } : null });
+      state.rectifies = null;
+      say(t.queued, "queued");
+      $("description").value = "";
+      $("photo").value = "";
+      show(false);
+    } catch (err) {
+      say(t.refused + " " + err.message, "flagged");  // e.g. no storage left on the phone
+      return;
+    } finally {
+      button.disabled = false;
+    }
     await flush();
   });
   window.addEventListener("online", flush);
@@ -238,8 +298,11 @@
         const gap = gaps[c.code];
         dot.style.background = gap ? (cfg.colours[gap.reasons[0]] || "#b2182b") : cfg.colours.ok;
         li.appendChild(dot);
-        const card = await (await fetch("/api/v1/cells/" + encodeURIComponent(c.code) + "/card",
-                                        { credentials: "same-origin" })).json();
+        let card = {};
+        try {
+          card = await (await fetch("/api/v1/cells/" + encodeURIComponent(c.code) + "/card",
+                                    { credentials: "same-origin" })).json();
+        } catch (err) { /* one cell's card missing does not empty the list */ }
         const hours = card.last_patrol_at
           ? " · " + Math.round((Date.now() - new Date(card.last_patrol_at)) / 3600000) + " " + t.hours_ago
           : " · " + t.never_patrolled;

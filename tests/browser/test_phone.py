@@ -242,3 +242,18 @@ def test_sign_out_leads_back_to_sign_in(phone: BrowserContext, live_server: Serv
     page.get_by_test_id("login-username").wait_for()
     page.goto(live_server.url + "/m/")
     assert "/login" in page.url
+
+
+def test_a_double_tap_files_one_report(
+    phone: BrowserContext, live_server: Server, my_cell: dict
+) -> None:
+    page = open_app(phone, live_server)
+    before = {r["id"] for r in reports_in(live_server, my_cell["code"])}
+    page.get_by_test_id("patrol-here").tap()
+    page.get_by_test_id("report-submit").dblclick()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=report-status]').classList.contains('counted')"
+    )
+    page.wait_for_timeout(1000)
+    new = [r for r in reports_in(live_server, my_cell["code"]) if r["id"] not in before]
+    assert len(new) == 1
