@@ -159,3 +159,15 @@ def report_body(cell: str = UNITS[0], **overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+def hotspot_body(cell: str = UNITS[0], **overrides: object) -> dict[str, object]:
+    lon, lat = CENTRES[cell]
+    return {
+        "lat": lat,
+        "lon": lon,
+        "category": "dust",
+        "description": "工地扬尘未覆盖",
+        "source": "inspection",
+        **overrides,
+    }

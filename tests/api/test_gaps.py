@@ -7,7 +7,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.factories import CENTRES, UNITS, Field, give_duty, make_user, report_body, staffed_field
+from tests.factories import (
+    CENTRES,
+    UNITS,
+    Field,
+    give_duty,
+    hotspot_body,
+    make_user,
+    report_body,
+    staffed_field,
+)
 
 NOW = datetime.now(UTC)
 
@@ -64,17 +73,10 @@ def test_past_as_of_is_stable_after_later_reports(field: Field) -> None:
 
 
 def test_overdue_hotspot_shows_now_and_not_before_its_deadline(field: Field) -> None:
-    lon, lat = CENTRES[UNITS[0]]
     h = field.client.post(
         "/api/v1/hotspots",
         headers=field.headers("sup"),
-        json={
-            "lat": lat,
-            "lon": lon,
-            "category": "dust",
-            "description": "扬尘",
-            "source": "inspection",
-        },
+        json=hotspot_body(UNITS[0], description="扬尘", source="inspection"),
     ).json()
     field.client.post(
         f"/api/v1/hotspots/{h['id']}/transitions",

@@ -12,7 +12,7 @@ from app.domain import lifecycle
 from app.domain.cells import get_cell
 from app.models import CellStatus
 from app.models.hotspots import STATUSES
-from tests.factories import CENTRES, UNITS, Field, report_body, staffed_field
+from tests.factories import CENTRES, UNITS, Field, hotspot_body, report_body, staffed_field
 
 LATER = (datetime.now(UTC) + timedelta(days=3)).isoformat()
 
@@ -20,18 +20,6 @@ LATER = (datetime.now(UTC) + timedelta(days=3)).isoformat()
 @pytest.fixture
 def field(client: TestClient, db: Session) -> Field:
     return staffed_field(client, db)
-
-
-def hotspot_body(cell: str = UNITS[0], **overrides: object) -> dict[str, object]:
-    lon, lat = CENTRES[cell]
-    return {
-        "lat": lat,
-        "lon": lon,
-        "category": "dust",
-        "description": "工地扬尘未覆盖",
-        "source": "inspection",
-        **overrides,
-    }
 
 
 def create(field: Field, user: str = "sup", **overrides: object) -> dict:

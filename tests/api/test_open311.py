@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from tests.factories import CENTRES, UNITS, Field, staffed_field
+from tests.factories import CENTRES, UNITS, Field, hotspot_body, staffed_field
 
 
 @pytest.fixture
@@ -101,17 +101,10 @@ def test_unknown_ids_and_bad_filters(field: Field) -> None:
 
 
 def test_open311_shows_only_its_own_requests_and_final_answers(field: Field) -> None:
-    lon, lat = CENTRES[UNITS[0]]
     staff_made = field.client.post(
         "/api/v1/hotspots",
         headers=field.headers("sup"),
-        json={
-            "lat": lat,
-            "lon": lon,
-            "category": "dust",
-            "description": "内部线索",
-            "source": "complaint",
-        },
+        json=hotspot_body(UNITS[0], description="内部线索", source="complaint"),
     ).json()
     assert field.client.get(f"/open311/v2/requests/{staff_made['id']}.json").status_code == 404
     [ack] = field.client.post("/open311/v2/requests.json", data=complaint()).json()

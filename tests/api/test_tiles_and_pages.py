@@ -8,7 +8,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.factories import CENTRES, PASSWORD, UNITS, X0, Y0, Field, report_body, staffed_field
+from tests.factories import (
+    CENTRES,
+    PASSWORD,
+    UNITS,
+    X0,
+    Y0,
+    Field,
+    hotspot_body,
+    report_body,
+    staffed_field,
+)
 
 
 @pytest.fixture
@@ -75,13 +85,7 @@ def test_bbox_limits_hotspots_sources_and_heat(field: Field) -> None:
     field.client.post(
         "/api/v1/hotspots",
         headers=field.headers("sup"),
-        json={
-            "lat": lat,
-            "lon": lon,
-            "category": "dust",
-            "description": "扬尘",
-            "source": "inspection",
-        },
+        json=hotspot_body(UNITS[0], description="扬尘", source="inspection"),
     )
     field.client.post("/api/v1/reports", headers=field.headers("insp"), json=report_body(UNITS[0]))
     h = field.headers("sup")
@@ -200,17 +204,10 @@ def test_inspectors_get_only_their_own_cells_at_every_zoom(field: Field) -> None
 
 
 def test_a_past_card_lists_the_hotspots_open_then(field: Field) -> None:
-    lon, lat = CENTRES[UNITS[0]]
     field.client.post(
         "/api/v1/hotspots",
         headers=field.headers("sup"),
-        json={
-            "lat": lat,
-            "lon": lon,
-            "category": "dust",
-            "description": "新问题",
-            "source": "inspection",
-        },
+        json=hotspot_body(UNITS[0], description="新问题", source="inspection"),
     )
     now = field.client.get(f"/api/v1/cells/{UNITS[0]}/card", headers=field.headers("sup")).json()
     assert [h["description"] for h in now["hotspots"]] == ["新问题"]
