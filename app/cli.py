@@ -3,6 +3,7 @@ domain, print a one-line summary. Bad input exits 1 with a message naming what i
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from app import localdb
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, plain_database_url
+from app.domain import audit
 from app.domain.errors import DomainError
 
 app = typer.Typer(
@@ -96,6 +98,7 @@ def transaction() -> Iterator[Session]:
     engine = make_engine(ensure_database())
     try:
         with make_sessionmaker(engine)() as session, session.begin():
+            audit.act_as(session, audit.Actor(f"cli:{getpass.getuser()}"))
             yield session
     except DomainError as exc:
         fail(exc.message)

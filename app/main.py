@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from app.api import (
+    audit,
     auth,
     cells,
     docs,
@@ -57,6 +58,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         hotspots,
         sources,
         gaps,
+        audit,
         tiles,
         open311,
         pages,

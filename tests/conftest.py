@@ -69,7 +69,10 @@ def empty_all_tables(engine: Engine) -> None:
                 "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')"
             )
         ).all()
+        # The audit log refuses TRUNCATE by trigger; only its owner can lift that, here.
+        conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate"))
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_truncate"))
 
 
 @pytest.fixture(autouse=True)

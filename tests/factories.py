@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import shapely
 from fastapi.testclient import TestClient
+from PIL import Image
+from PIL.ExifTags import GPS, IFD
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
@@ -171,3 +174,33 @@ def hotspot_body(cell: str = UNITS[0], **overrides: object) -> dict[str, object]
         "source": "inspection",
         **overrides,
     }
+
+
+# --- photos --------------------------------------------------------------------------------
+
+
+def dms(value: float) -> tuple[float, float, float]:
+    d = int(value)
+    m = int((value - d) * 60)
+    return (float(d), float(m), round(((value - d) * 60 - m) * 60, 4))
+
+
+def jpeg(
+    colour: tuple[int, int, int] = (200, 30, 30),
+    gps: tuple[float, float] | None = None,
+    fmt: str = "JPEG",
+) -> bytes:
+    img = Image.new("RGB", (64, 48), colour)
+    exif = Image.Exif()
+    if gps is not None:
+        lon, lat = gps
+        exif[IFD.GPSInfo] = {
+            GPS.GPSLatitudeRef: "N",
+            GPS.GPSLatitude: dms(lat),
+            GPS.GPSLongitudeRef: "E",
+            GPS.GPSLongitude: dms(lon),
+        }
+        exif[IFD.Exif] = {36867: "2026:11:20 10:00:00"}
+    buf = io.BytesIO()
+    img.save(buf, fmt, exif=exif) if fmt == "JPEG" else img.save(buf, fmt)
+    return buf.getvalue()

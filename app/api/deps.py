@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
 from app.db import SessionDep
+from app.domain import audit
 from app.domain.scope import Viewer
 from app.models import Person, UserAccount
 from app.security import CSRF_HEADER, SESSION_COOKIE, csrf_ok, person_id_from_token
@@ -50,6 +51,7 @@ def current_viewer(
     account = session.get(UserAccount, person_id)
     if person is None or account is None or not account.is_active:
         raise _unauthorised("this account no longer exists or is disabled")
+    audit.act_as(session, audit.Actor(person.username, person.id))
     return Viewer.of(person)
 
 
@@ -66,3 +68,9 @@ def require_roles(*roles: str) -> Callable[[Viewer], Viewer]:
         return viewer
 
     return check
+
+
+# SPEC §7: accountability exports and the audit log.
+Accountable = Annotated[
+    Viewer, Depends(require_roles("supervisor", "command", "discipline", "admin"))
+]

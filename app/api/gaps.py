@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 
-from app.api.deps import CurrentViewer, require_roles
+from app.api.deps import Accountable, CurrentViewer, require_roles
 from app.api.params import AsOf, Instant, Within
 from app.db import SessionDep
 from app.domain.coverage import coverage as cell_coverage
@@ -106,11 +106,6 @@ def spot_checks(
     the stale, flagged and high-risk, ordered into a short route. Pass the returned `seed` to
     reproduce a plan; without one, each plan is unpredictable."""
     return plan(session, selection_for(session, viewer, within), n, seed)
-
-
-Accountable = Annotated[
-    Viewer, Depends(require_roles("supervisor", "command", "discipline", "admin"))
-]
 
 
 @router.get("/indicators")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import SessionDep
-from app.domain import lifecycle
+from app.domain import audit, lifecycle
 from app.domain.categories import CATEGORIES
 from app.domain.errors import DomainError
 from app.domain.hotspots import Actor, HotspotData, create_hotspot
@@ -88,6 +88,7 @@ async def post_request(request: Request, session: SessionDep) -> list[dict[str, 
         raise Open311Error(400, "the body must be application/x-www-form-urlencoded") from None
     form = {k: v for k, v in raw_form.items() if isinstance(v, str)}
     channel = _channel(form.get("api_key", ""))
+    audit.act_as(session, audit.Actor(channel))
     code = form.get("service_code", "")
     if code not in CATEGORIES:
         raise Open311Error(400, f"unknown service_code {code[:64]!r}; see services.json")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.domain import audit
 from app.domain.cells import get_cell
 from app.domain.errors import DomainError
 from app.models import Person, UserAccount
@@ -45,6 +47,7 @@ def create_or_update_user(
     scope_cell = get_cell(session, scope) if scope else None
     person = get_person(session, username)
     created = person is None
+    before = None if person is None else person_facts(person)
     if person is None:
         person = Person(username=username, name=name or username, phone=phone, role=role)
         session.add(person)
@@ -64,4 +67,23 @@ def create_or_update_user(
         account.is_active = True
         account.failed_logins = 0
     session.flush()
+    audit.record(
+        session,
+        "user.create" if created else "user.update",
+        "person",
+        person.id,
+        before=before,
+        after=person_facts(person) | {"password_set": True},
+    )
     return person, created
+
+
+def person_facts(person: Person) -> dict[str, Any]:
+    """What the audit log keeps of a person (never a password or its hash)."""
+    return {
+        "username": person.username,
+        "name": person.name,
+        "phone": person.phone,
+        "role": person.role,
+        "scope_cell_id": person.scope_cell_id,
+    }

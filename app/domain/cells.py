@@ -11,10 +11,11 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.domain import audit
 from app.domain.errors import NotFound
 from app.domain.progress import NoProgress, Progress
 from app.models import Cell
@@ -103,14 +104,41 @@ def write_cells(
             inserted += len(chunk)
             progress.advance(len(chunk))
         for row in changed_rows:
+            code = str(row["code"])
+            before = _cell_facts(session, code)
             session.execute(
                 update(Cell)
                 .where(Cell.code == row["code"])
                 .values({k: v for k, v in row.items() if k != "code"})
             )
+            audit.record(
+                session,
+                "cell.update",
+                "cell",
+                code,
+                cell_id=ids[code],
+                before=before,
+                after=_cell_facts(session, code),
+            )
             updated += 1
             progress.advance()
     return inserted, updated
+
+
+def _cell_facts(session: Session, code: str) -> dict[str, Any]:
+    """What the audit log keeps of a cell: its attributes and its shape's hash and area."""
+    row = session.execute(
+        select(
+            Cell.name,
+            Cell.level,
+            Cell.parent_id,
+            Cell.risk,
+            Cell.patrol_interval_hours,
+            func.encode(func.sha256(func.ST_AsBinary(Cell.geom)), "hex").label("geom_sha256"),
+            func.round(func.ST_Area(func.Geography(Cell.geom))).label("area_m2"),
+        ).where(Cell.code == code)
+    ).one()
+    return dict(row._mapping)
 
 
 def get_cell(session: Session, code: str) -> Cell:

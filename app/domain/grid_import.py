@@ -18,6 +18,8 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 from sqlalchemy.orm import Session
 
+from app.domain import audit
+from app.domain.audit import file_sha256
 from app.domain.cells import NewCell, existing_cells, write_cells
 from app.domain.crs import Converter, CrsError, parse_crs, to_wgs84, transform
 from app.domain.errors import InputRejected
@@ -252,4 +254,18 @@ def import_grid(
     """Check the file, then write all its cells in the caller's transaction."""
     cells, repaired = prepare(session, path, opts)
     inserted, updated = write_cells(session, cells, progress or NoProgress())
+    audit.record(
+        session,
+        "grid.import",
+        "file",
+        path.name,
+        after={
+            "sha256": file_sha256(path),
+            "options": {k: v for k, v in vars(opts).items() if v is not None},
+            "cells": len(cells),
+            "inserted": inserted,
+            "updated": updated,
+            "repaired": repaired,
+        },
+    )
     return GridImportResult(inserted=inserted, updated=updated, repaired=repaired)

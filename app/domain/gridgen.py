@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain import audit
 from app.domain.cells import NewCell, get_cell, write_cells
 from app.domain.crs import from_wgs84, to_wgs84, transform
 from app.domain.errors import Conflict, DomainError
@@ -126,6 +127,20 @@ def generate_grid(
         for n, geom in enumerate(cells, start=1)
     ]
     inserted, _ = write_cells(session, new, progress)
+    audit.record(
+        session,
+        "grid.generate",
+        "cell",
+        parent.code,
+        cell_id=parent.id,
+        after={
+            "size_m": size_m,
+            "shape": shape,
+            "risk": risk,
+            "inserted": inserted,
+            "codes": [new[0].code, new[-1].code] if new else [],
+        },
+    )
     return inserted
 
 

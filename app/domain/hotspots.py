@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, select, text
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.domain import lifecycle
+from app.domain import audit, lifecycle
 from app.domain.accounts import get_person
 from app.domain.cells import leaf_cell_at
 from app.domain.crs import point_to_wgs84
@@ -197,7 +198,38 @@ def create_hotspot(
         )
     )
     refresh_hotspot_counts(session, cell_id)
+    audit.record(
+        session,
+        "hotspot.create",
+        "hotspot",
+        hotspot.id,
+        cell_id=cell_id,
+        after=hotspot_facts(hotspot) | {"channel": channel},
+    )
     return hotspot, True
+
+
+def hotspot_facts(hotspot: Hotspot) -> dict[str, Any]:
+    """What the audit log keeps of a hotspot's state."""
+    return {
+        "status": hotspot.status,
+        "cell_id": hotspot.cell_id,
+        "lat": hotspot.lat,
+        "lon": hotspot.lon,
+        "category": hotspot.category,
+        "description": hotspot.description,
+        "source": hotspot.source,
+        "found_at": hotspot.found_at,
+        "report_id": hotspot.report_id,
+        "assignee_id": hotspot.assignee_id,
+        "deadline": hotspot.deadline,
+        "missed_by_grid": hotspot.missed_by_grid,
+        "reworks": hotspot.reworks,
+        "reopens": hotspot.reopens,
+        "extensions": hotspot.extensions,
+        "rectified_by_id": hotspot.rectified_by_id,
+        "closed_at": hotspot.closed_at,
+    }
 
 
 def get_hotspot(session: Session, hotspot_id: uuid.UUID, *, lock: bool = False) -> Hotspot:
@@ -245,6 +277,7 @@ def apply_step(session: Session, *, viewer: Viewer, hotspot_id: uuid.UUID, step:
     before = hotspot.status
     lifecycle.check_step(before, step.to)
     _check_permission(session, viewer, hotspot, step.to)
+    facts_before = hotspot_facts(hotspot)
     now = datetime.now(UTC)
     event = HotspotEvent(
         hotspot_id=hotspot.id,
@@ -287,6 +320,21 @@ def apply_step(session: Session, *, viewer: Viewer, hotspot_id: uuid.UUID, step:
     session.add(event)
     session.flush()
     refresh_hotspot_counts(session, hotspot.cell_id)
+    audit.record(
+        session,
+        "hotspot.transition",
+        "hotspot",
+        hotspot.id,
+        cell_id=hotspot.cell_id,
+        before=facts_before,
+        after=hotspot_facts(hotspot)
+        | {
+            "step": step.to,
+            "note": step.note,
+            "reason": event.reason,
+            "evidence_report_id": step.evidence_report_id,
+        },
+    )
     return hotspot
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.domain import audit
 from app.domain.cells import leaf_cell_at
 from app.domain.crs import point_to_wgs84
 from app.domain.errors import Conflict, DomainError, NotFound
@@ -186,6 +187,9 @@ def file_report(
     )
     session.add(report)
     session.flush()
+    audit.record(
+        session, "report.create", "report", report.id, cell_id=cell_id, after=report_facts(report)
+    )
     if report.counted and cell_id is not None:
         record_visit(
             session,
@@ -208,12 +212,43 @@ def review_report(
         raise Conflict(f"report {report.id} was already {report.review_status}")
     if accept and report.cell_id is None:
         raise Conflict(f"report {report.id} lies outside every cell and cannot count")
+    before = report_facts(report)
     report.review_status = "accepted" if accept else "rejected"
     report.accepted_flags = list(report.flags) if accept else None
     report.reviewed_by_id = reviewer_id
     report.reviewed_at = datetime.now(report.received_at.tzinfo)
     report.review_note = note
     refresh_counting(session, report)
+    audit.record(
+        session,
+        "report.review",
+        "report",
+        report.id,
+        cell_id=report.cell_id,
+        before=before,
+        after=report_facts(report) | {"review_note": note},
+    )
+
+
+def report_facts(report: Report) -> dict[str, Any]:
+    """What the audit log keeps of a report."""
+    return {
+        "reporter_id": report.reporter_id,
+        "kind": report.kind,
+        "category": report.category,
+        "description": report.description,
+        "lat": report.lat,
+        "lon": report.lon,
+        "accuracy_m": report.accuracy_m,
+        "observed_at": report.observed_at,
+        "received_at": report.received_at,
+        "cell_id": report.cell_id,
+        "flags": list(report.flags),
+        "counted": report.counted,
+        "review_status": report.review_status,
+        "origin": report.origin,
+        "source_id": report.source_id,
+    }
 
 
 def add_flags(session: Session, report: Report, new: list[str]) -> None:

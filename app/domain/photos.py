@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.domain import audit
 from app.domain.errors import DomainError
 from app.domain.intake import add_flags
 from app.models import Photo, Report
@@ -158,7 +159,27 @@ def add_photo(
     session.add(photo)
     session.flush()  # the row is acceptable: only now write the file (no orphans)
     _store(data, photo_path(sha, ext))
+    flags_before = list(report.flags)
     add_flags(session, report, photo_flags(session, report, photo))
+    audit.record(
+        session,
+        "photo.create",
+        "photo",
+        photo.id,
+        cell_id=report.cell_id,
+        before={"report_flags": flags_before},
+        after={
+            "report_id": report.id,
+            "sha256": sha,
+            "content_type": content_type,
+            "size_bytes": len(data),
+            "exif_lat": exif.lat,
+            "exif_lon": exif.lon,
+            "exif_taken_at": exif.taken_at,
+            "report_flags": list(report.flags),
+            "report_counted": report.counted,
+        },
+    )
     return photo, True
 
 

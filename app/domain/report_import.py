@@ -13,6 +13,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.domain import audit
+from app.domain.audit import file_sha256
 from app.domain.categories import CATEGORIES
 from app.domain.csvfile import read_csv
 from app.domain.errors import DomainError, InputRejected
@@ -149,4 +151,11 @@ def import_reports(
         progress.advance()
     if problems:
         raise InputRejected(str(path), problems)
+    audit.record(
+        session,
+        "reports.import",
+        "file",
+        path.name,
+        after={"sha256": file_sha256(path), "rows": len(parsed)} | vars(result),
+    )
     return result

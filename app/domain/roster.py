@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import USERNAME
+from app.domain import audit
+from app.domain.accounts import USERNAME, person_facts
+from app.domain.audit import file_sha256
 from app.domain.cells import existing_cells
 from app.domain.csvfile import read_csv
 from app.domain.errors import InputRejected
@@ -115,12 +118,14 @@ def import_roster(
         )
     }
     persons_added = added = updated = 0
+    new_persons: list[Person] = []
     for r in rows:
         person = persons.get(r.username)
         if person is None:
             person = Person(username=r.username, name=r.name, phone=r.phone, role="inspector")
             session.add(person)
             persons[r.username] = person
+            new_persons.append(person)
             persons_added += 1
         else:
             person.name = r.name
@@ -131,23 +136,62 @@ def import_roster(
         (d.cell_id, d.person_id, d.duty, d.valid_from): d
         for d in session.scalars(select(Duty).where(Duty.cell_id.in_(cell_ids)))
     }
+    for person in new_persons:
+        audit.record(session, "person.create", "person", person.id, after=person_facts(person))
+    changed: list[tuple[Duty, dict[str, Any] | None]] = []
     for r in rows:
         key = (cells[r.cell_code].id, persons[r.username].id, r.duty, r.valid_from)
         duty = existing.get(key)
         if duty is None:
-            session.add(
-                Duty(
-                    cell_id=key[0],
-                    person_id=key[1],
-                    duty=r.duty,
-                    valid_from=r.valid_from,
-                    valid_to=r.valid_to,
-                )
+            duty = Duty(
+                cell_id=key[0],
+                person_id=key[1],
+                duty=r.duty,
+                valid_from=r.valid_from,
+                valid_to=r.valid_to,
             )
+            session.add(duty)
+            changed.append((duty, None))
             added += 1
         elif duty.valid_to != r.valid_to:
+            changed.append((duty, duty_facts(duty, r.username)))
             duty.valid_to = r.valid_to
             updated += 1
         progress.advance()
     session.flush()
+    usernames = {p.id: name for name, p in persons.items()}
+    for duty, before in changed:
+        audit.record(
+            session,
+            "duty.update" if before else "duty.create",
+            "duty",
+            duty.id,
+            cell_id=duty.cell_id,
+            before=before,
+            after=duty_facts(duty, usernames[duty.person_id]),
+        )
+    audit.record(
+        session,
+        "roster.import",
+        "file",
+        path.name,
+        after={
+            "sha256": file_sha256(path),
+            "rows": len(rows),
+            "duties_added": added,
+            "duties_updated": updated,
+            "persons_added": persons_added,
+        },
+    )
     return RosterResult(duties_added=added, duties_updated=updated, persons_added=persons_added)
+
+
+def duty_facts(duty: Duty, username: str) -> dict[str, Any]:
+    return {
+        "cell_id": duty.cell_id,
+        "person_id": duty.person_id,
+        "username": username,
+        "duty": duty.duty,
+        "valid_from": duty.valid_from,
+        "valid_to": duty.valid_to,
+    }

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.domain import audit
 from app.domain.cells import leaf_cell_at
 from app.domain.crs import point_to_wgs84
 from app.domain.errors import DomainError, Forbidden, NotFound
@@ -77,7 +79,26 @@ def create_source(session: Session, viewer: Viewer, data: SourceData) -> Source:
         raise Forbidden("this position lies outside the cells you are responsible for")
     session.add(source)
     session.flush()
+    audit.record(
+        session, "source.create", "source", source.id, cell_id=source.cell_id, after=facts(source)
+    )
     return source
+
+
+def facts(source: Source) -> dict[str, Any]:
+    """What the audit log keeps of a ledger source."""
+    return {
+        "type": source.type,
+        "name": source.name,
+        "description": source.description,
+        "lat": source.lat,
+        "lon": source.lon,
+        "cell_id": source.cell_id,
+        "inspection_interval_hours": source.inspection_interval_hours,
+        "surveyed_by_id": source.surveyed_by_id,
+        "surveyed_at": source.surveyed_at,
+        "retired_at": source.retired_at,
+    }
 
 
 def get_source(session: Session, source_id: int) -> Source:
@@ -94,6 +115,7 @@ def update_source(
         raise DomainError(f"source {source.id} was retired; it cannot be changed")
     if not may_manage(session, viewer, source.cell_id):
         raise Forbidden("this source lies outside the cells you are responsible for")
+    before = facts(source)
     if changes.get("lat") is not None or changes.get("lon") is not None:
         lon = changes.get("lon") if changes.get("lon") is not None else source.lon
         lat = changes.get("lat") if changes.get("lat") is not None else source.lat
@@ -107,6 +129,15 @@ def update_source(
     source.surveyed_by_id = viewer.person_id
     source.surveyed_at = changes.get("surveyed_at") or datetime.now(UTC)  # type: ignore[assignment]
     session.flush()
+    audit.record(
+        session,
+        "source.update",
+        "source",
+        source.id,
+        cell_id=source.cell_id,
+        before=before,
+        after=facts(source),
+    )
     return source
 
 
@@ -114,5 +145,15 @@ def retire_source(session: Session, viewer: Viewer, source: Source) -> None:
     if not oversees(session, viewer, source.cell_id) or viewer.role == "leader":
         raise Forbidden("only a supervisor, the command office or an admin may retire a source")
     if source.retired_at is None:
+        before = facts(source)
         source.retired_at = datetime.now(UTC)
+        audit.record(
+            session,
+            "source.retire",
+            "source",
+            source.id,
+            cell_id=source.cell_id,
+            before=before,
+            after=facts(source),
+        )
     session.flush()

@@ -4,6 +4,7 @@ track point"), unless the whole patrol is voided (future, late, inaccurate, impo
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.domain import audit
 from app.domain.crs import points_to_wgs84
 from app.domain.errors import Conflict, DomainError
 from app.domain.intake import fingerprint, speed_kmh, timing_flags
@@ -140,6 +142,23 @@ def file_track(
     )
     session.add(patrol)
     session.flush()
+    audit.record(
+        session,
+        "patrol.create",
+        "patrol",
+        patrol.id,
+        after={
+            "reporter_id": person_id,
+            "started_at": data.started_at,
+            "ended_at": data.ended_at,
+            "received_at": received_at,
+            "points": len(lonlat),
+            "track_wkt_sha256": hashlib.sha256(wkt.encode()).hexdigest(),
+            "flags": flags,
+            "counted": patrol.counted,
+            "cells": sorted({h.code for h in counted_hits}),
+        },
+    )
     last_kept: dict[int, datetime] = {}
     for h in counted_hits:
         at = times[h.i - 1]

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from PIL.ExifTags import GPS, IFD
+from PIL.ExifTags import IFD
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.models import CellVisit
-from tests.factories import CENTRES, UNITS, X0, Y0, Field, report_body, staffed_field
+from tests.factories import CENTRES, UNITS, X0, Y0, Field, jpeg, report_body, staffed_field
 
 
 @pytest.fixture
@@ -23,33 +23,6 @@ def field(
 ) -> Field:
     monkeypatch.setattr(get_settings(), "photo_dir", tmp_path / "photos")
     return staffed_field(client, db)
-
-
-def dms(value: float) -> tuple[float, float, float]:
-    d = int(value)
-    m = int((value - d) * 60)
-    return (float(d), float(m), round(((value - d) * 60 - m) * 60, 4))
-
-
-def jpeg(
-    colour: tuple[int, int, int] = (200, 30, 30),
-    gps: tuple[float, float] | None = None,
-    fmt: str = "JPEG",
-) -> bytes:
-    img = Image.new("RGB", (64, 48), colour)
-    exif = Image.Exif()
-    if gps is not None:
-        lon, lat = gps
-        exif[IFD.GPSInfo] = {
-            GPS.GPSLatitudeRef: "N",
-            GPS.GPSLatitude: dms(lat),
-            GPS.GPSLongitudeRef: "E",
-            GPS.GPSLongitude: dms(lon),
-        }
-        exif[IFD.Exif] = {36867: "2026:11:20 10:00:00"}
-    buf = io.BytesIO()
-    img.save(buf, fmt, exif=exif) if fmt == "JPEG" else img.save(buf, fmt)
-    return buf.getvalue()
 
 
 def new_report(field: Field, user: str = "insp") -> dict[str, object]:

@@ -1,0 +1,305 @@
+"""The audit trail (SPEC §7: every write lands in it — who, what, when, before/after).
+
+Domain code calls `record(session, ...)` next to the write it describes. Entries wait on the
+session and are appended when the outermost transaction commits — chained, in one INSERT,
+just before COMMIT, so the chain's one-row lock is held for as short a time as possible and an
+entry exists exactly when its write does (a rolled-back savepoint drops its entries).
+
+Entry hash = SHA-256(previous hash + "\\n" + canonical JSON of the entry's other fields).
+`verify` recomputes the chain and names the first entry that does not match.
+
+Actions: report.create, report.review, photo.create, patrol.create, hotspot.create,
+hotspot.transition, source.create, source.update, source.inspect, roster.import,
+grid.import, grid.generate, reports.import, user.create, user.update, export.<kind>.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.orm import Session, SessionTransaction
+
+from app.models import AuditEntry, AuditHead
+
+GENESIS = "0" * 64
+PENDING = "gridwatch.audit.pending"
+ACTOR = "gridwatch.audit.actor"
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str  # a username, "cli:<os user>", "open311:<key id>" or "system"
+    person_id: int | None = None
+
+
+SYSTEM = Actor("system")
+
+
+@dataclass
+class _Pending:
+    tag: SessionTransaction | None
+    actor: Actor
+    action: str
+    target_type: str
+    target_id: str | None
+    cell_id: int | None
+    before: Any
+    after: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def act_as(session: Session, actor: Actor) -> None:
+    """Who the session's writes are recorded for (the request's person, the CLI's user)."""
+    session.info[ACTOR] = actor
+
+
+def actor_of(session: Session) -> Actor:
+    actor = session.info.get(ACTOR)
+    return actor if isinstance(actor, Actor) else SYSTEM
+
+
+def record(
+    session: Session,
+    action: str,
+    target_type: str,
+    target_id: object | None,
+    *,
+    cell_id: int | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    """Append an entry when the current transaction commits (dropped if it rolls back)."""
+    pending: list[_Pending] = session.info.setdefault(PENDING, [])
+    pending.append(
+        _Pending(
+            session.get_nested_transaction() or session.get_transaction() or session.begin(),
+            actor_of(session),
+            action,
+            target_type,
+            None if target_id is None else str(target_id),
+            cell_id,
+            jsonable(before),
+            jsonable(after),
+        )
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"cannot put {type(value).__name__} in an audit entry")
+
+
+def _canon_floats(value: Any) -> Any:
+    """Numbers as PostgreSQL's jsonb gives them back, so a stored entry hashes the same."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value == 0:
+            return 0.0
+        if value.is_integer() and abs(value) >= 1e16:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _canon_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canon_floats(v) for v in value]
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    return _canon_floats(json.loads(json.dumps(value, default=_plain)))
+
+
+def canonical(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    actor_id: int | None,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    cell_id: int | None,
+    before: Any,
+    after: Any,
+) -> bytes:
+    body = {
+        "seq": seq,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "actor_id": actor_id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "cell_id": cell_id,
+        "before": _canon_floats(before),
+        "after": _canon_floats(after),
+    }
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def chain(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
+
+
+def file_sha256(path: Path) -> str | None:
+    """The imported file's SHA-256, so an entry names exactly what was read."""
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _descends(tag: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while tag is not None:
+        if tag is ancestor:
+            return True
+        tag = tag.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    pending: list[_Pending] | None = session.info.get(PENDING)
+    if not pending:
+        return
+    if previous.parent is None:  # the whole transaction is gone, and every entry with it
+        session.info[PENDING] = []
+    else:
+        session.info[PENDING] = [p for p in pending if not _descends(p.tag, previous)]
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    if session.in_nested_transaction() or not session.info.get(PENDING):
+        return
+    # Flush first: row locks the ORM takes must come before the chain's lock, never after.
+    session.flush()
+    pending: list[_Pending] = session.info.pop(PENDING)
+    conn = session.connection()
+    head = conn.execute(
+        text("SELECT seq, hash, clock_timestamp() AS now FROM audit_head WHERE id = 1 FOR UPDATE")
+    ).first()
+    if head is None:
+        conn.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :g) ON CONFLICT DO NOTHING"),
+            {"g": GENESIS},
+        )
+        head = conn.execute(
+            text(
+                "SELECT seq, hash, clock_timestamp() AS now FROM audit_head WHERE id = 1 FOR UPDATE"
+            )
+        ).one()
+    seq, prev, at = head.seq, head.hash, head.now
+    rows = []
+    for p in pending:
+        seq += 1
+        fields = {
+            "seq": seq,
+            "at": at,
+            "actor": p.actor.name,
+            "actor_id": p.actor.person_id,
+            "action": p.action,
+            "target_type": p.target_type,
+            "target_id": p.target_id,
+            "cell_id": p.cell_id,
+            "before": p.before,
+            "after": p.after,
+        }
+        digest = chain(prev, canonical(**fields))
+        rows.append(fields | {"prev_hash": prev, "hash": digest})
+        prev = digest
+    conn.execute(insert(AuditEntry), rows)
+    conn.execute(
+        text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+        {"seq": seq, "hash": prev},
+    )
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The chain's latest (seq, hash); (0, GENESIS) when empty."""
+    row = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
+    return (row.seq, row.hash) if row else (0, GENESIS)
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    entries: int
+    head: str
+    first_broken: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head": self.head,
+            "first_broken": self.first_broken,
+            "problem": self.problem,
+        }
+
+
+def _entries(session: Session) -> Iterator[Any]:
+    """Rows (not ORM objects: nothing piles up in the identity map), streamed in order."""
+    result = session.connection().execution_options(stream_results=True, yield_per=5000)
+    return iter(result.execute(select(AuditEntry.__table__).order_by(AuditEntry.seq)))
+
+
+def verify(session: Session) -> Verdict:
+    """Recompute the whole chain; the first entry whose fields, link or number do not match."""
+    head_seq, head_hash = head(session)
+    prev, expected, n = GENESIS, 1, 0
+    for e in _entries(session):
+        if e.seq != expected:
+            problem = f"entries {expected}–{e.seq - 1} are missing (deleted)"
+            return Verdict(False, n, head_hash, expected, problem)
+        if e.prev_hash != prev:
+            return Verdict(False, n, head_hash, e.seq, "its link to the previous entry changed")
+        if e.hash != chain(prev, _body_of(e)):
+            problem = "its content does not match its hash: it was edited after it was written"
+            return Verdict(False, n, head_hash, e.seq, problem)
+        prev, expected, n = e.hash, expected + 1, n + 1
+    if n != head_seq or prev != head_hash:
+        problem = f"the chain ends at entry {n} but its head says {head_seq}: entries were removed"
+        return Verdict(False, n, head_hash, n + 1, problem)
+    return Verdict(True, n, head_hash)
+
+
+def _body_of(e: Any) -> bytes:
+    return canonical(
+        seq=e.seq,
+        at=e.at,
+        actor=e.actor,
+        actor_id=e.actor_id,
+        action=e.action,
+        target_type=e.target_type,
+        target_id=e.target_id,
+        cell_id=e.cell_id,
+        before=e.before,
+        after=e.after,
+    )

@@ -1,0 +1,49 @@
+"""The audit log: append-only, each entry chained to the one before by SHA-256 (SPEC §6–7).
+
+`audit_head` holds the chain's latest sequence number and hash; appending locks that one row,
+so entries get gap-free sequence numbers in commit order. A trigger (migration 0003) refuses
+UPDATE, DELETE and TRUNCATE on `audit_log` for every role."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(Text)
+    target_type: Mapped[str] = mapped_column(Text)
+    target_id: Mapped[str | None] = mapped_column(Text)
+    # The cell the target belongs to, so scoped supervisors see their own cells' entries.
+    cell_id: Mapped[int | None] = mapped_column(BigInteger)
+    before: Mapped[Any | None] = mapped_column(JSONB)
+    after: Mapped[Any | None] = mapped_column(JSONB)
+    prev_hash: Mapped[str] = mapped_column(Text)
+    hash: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_audit_log_target", "target_type", "target_id"),
+        Index("ix_audit_log_actor", "actor"),
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_cell_id", "cell_id"),
+    )
+
+
+class AuditHead(Base):
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(Text)
