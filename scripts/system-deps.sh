@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what gridwatch needs from the operating system, if missing: PostgreSQL + PostGIS
-# (for the embedded database), Node.js + npm (front-end assets), python3.11 with venv.
+# (for the embedded database), Node.js + npm (front-end assets), python3.11 with venv,
+# Chromium and CJK fonts (browser tests), LibreOffice Calc (export tests).
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -21,6 +22,8 @@ command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # Browser tests drive Debian's Chromium (never a downloaded browser); CJK fonts for screenshots.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -d /usr/share/fonts/opentype/noto ] || missing+=(fonts-noto-cjk)
+# Tests check that exported XLSX files convert with LibreOffice (what many offices open them in).
+command -v libreoffice >/dev/null 2>&1 || missing+=(libreoffice-calc-nogui)
 if ! command -v python3.11 >/dev/null 2>&1; then
   missing+=(python3.11 python3.11-venv)
 elif ! python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1; then

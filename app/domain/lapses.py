@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -46,6 +47,8 @@ class Lapse:
     responsible: list[Responsible] = field(default_factory=list)
     last_patrol_at: datetime | None = None
     hotspots: list[uuid.UUID] = field(default_factory=list)
+    patrol_interval_hours: int | None = None
+    cell_path: str = ""
 
     @property
     def hours(self) -> float:
@@ -59,6 +62,8 @@ class CellWindow:
     name: str
     lo: datetime
     hi: datetime
+    path: str = ""
+    patrol_interval_hours: int | None = None
 
 
 def cells_in_window(
@@ -74,13 +79,27 @@ def cells_in_window(
     if selection.cell_ids is not None:
         conditions.append(Cell.id.in_(selection.cell_ids))
     rows = session.execute(
-        select(Cell.id, Cell.code, Cell.name, Cell.valid_from, Cell.valid_to)
+        select(
+            Cell.id,
+            Cell.code,
+            Cell.name,
+            Cell.valid_from,
+            Cell.valid_to,
+            Cell.path,
+            Cell.patrol_interval_hours,
+        )
         .where(*conditions)
         .order_by(Cell.code)
     ).all()
     return [
         CellWindow(
-            r.id, r.code, r.name, max(start, r.valid_from or start), min(end, r.valid_to or end)
+            r.id,
+            r.code,
+            r.name,
+            max(start, r.valid_from or start),
+            min(end, r.valid_to or end),
+            r.path,
+            r.patrol_interval_hours,
         )
         for r in rows
     ]
@@ -89,6 +108,18 @@ def cells_in_window(
 def find_lapses(
     session: Session, selection: Selection, start: datetime, end: datetime
 ) -> list[Lapse]:
+    return list(iter_lapses(session, selection, start, end))
+
+
+def iter_lapses(
+    session: Session,
+    selection: Selection,
+    start: datetime,
+    end: datetime,
+    chunk_cells: int = 2_000,
+) -> Iterator[Lapse]:
+    """The lapses in cell-code order, computed `chunk_cells` cells at a time, so that a
+    province-month streams out without holding every lapse in memory."""
     if start.tzinfo is None or end.tzinfo is None:
         raise DomainError("from and to need a time-zone offset")
     if end <= start:
@@ -98,13 +129,20 @@ def find_lapses(
     # Nobody is accountable for time that has not happened yet.
     end = min(end, db_now(session))
     if end <= start:
-        return []
-    cells = {c.id: c for c in cells_in_window(session, selection, start, end)}
-    if not cells:
-        return []
+        return
+    windows = cells_in_window(session, selection, start, end)
+    for i in range(0, len(windows), chunk_cells):
+        cells = {c.id: c for c in windows[i : i + chunk_cells]}
+        yield from _lapses_of(session, cells, start, end)
+
+
+def _lapses_of(
+    session: Session, cells: dict[int, CellWindow], start: datetime, end: datetime
+) -> list[Lapse]:
     lapses: list[Lapse] = []
+    chunk = Selection(None, list(cells))
     for r in session.execute(
-        load("lapses_unpatrolled"), {**selection.params(), "start": start, "end": end}
+        load("lapses_unpatrolled"), {**chunk.params(), "start": start, "end": end}
     ):
         c = cells[r.cell_id]
         lapses.append(
@@ -123,6 +161,8 @@ def find_lapses(
     lapses += _overdue(session, cells, start, end)
     for lapse in lapses:
         lapse.responsible = _responsible(duties.get(lapse.cell_id, []), (lapse.start, lapse.end))
+        lapse.cell_path = cells[lapse.cell_id].path
+        lapse.patrol_interval_hours = cells[lapse.cell_id].patrol_interval_hours
     lapses.sort(key=lambda x: (x.cell_code, x.start, KINDS.index(x.lapse)))
     return lapses
 
