@@ -47,7 +47,8 @@ def scope_of(session: Session, selection: Selection, viewer: Viewer) -> tuple[st
 def deliver(
     session: Session,
     spool: IO[bytes],
-    sink: HashingWriter,
+    digest: str,
+    size: int,
     *,
     filename: str,
     media_type: str,
@@ -57,14 +58,13 @@ def deliver(
     facts: dict[str, Any],
 ) -> StreamingResponse:
     """Audit the finished file (with its hash), commit, then stream it."""
-    digest = sink.sha256.hexdigest()
     audit.record(
         session,
         action,
         "export",
         target,
         cell_id=cell_id,
-        after=facts | {"sha256": digest, "size_bytes": sink.size, "filename": filename},
+        after=facts | {"sha256": digest, "size_bytes": size, "filename": filename},
     )
     session.commit()
     seq, _ = audit.head(session)
@@ -129,7 +129,8 @@ def export_table(
     return deliver(
         session,
         spool,
-        sink,
+        sink.sha256.hexdigest(),
+        sink.size,
         filename=f"gridwatch-{kind}-{from_:%Y%m%d}-{to:%Y%m%d}.{ext}",
         media_type=media_type,
         action=f"export.{kind}",

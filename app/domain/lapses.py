@@ -160,7 +160,9 @@ def _lapses_of(
     lapses += _unstaffed(cells, duties)
     lapses += _overdue(session, cells, start, end)
     for lapse in lapses:
-        lapse.responsible = _responsible(duties.get(lapse.cell_id, []), (lapse.start, lapse.end))
+        lapse.responsible = responsible_during(
+            duties.get(lapse.cell_id, []), (lapse.start, lapse.end)
+        )
         lapse.cell_path = cells[lapse.cell_id].path
         lapse.patrol_interval_hours = cells[lapse.cell_id].patrol_interval_hours
     lapses.sort(key=lambda x: (x.cell_code, x.start, KINDS.index(x.lapse)))
@@ -213,7 +215,7 @@ def duties_in_window(
     return out
 
 
-def _responsible(duties: list[_DutyRow], window: Interval) -> list[Responsible]:
+def responsible_during(duties: list[_DutyRow], window: Interval) -> list[Responsible]:
     out = []
     for d in duties:
         o = overlap(d.valid_from, d.valid_to, window)
