@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     exif_max_distance_m: float = Field(default=500.0, gt=0)
     photo_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     batch_max_items: int = Field(default=500, gt=0)
+    # Signing in: lock an account after this many wrong passwords in a row, for this long;
+    # and at most this many attempts per minute from one client address.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_minutes: float = Field(default=15.0, gt=0)
+    login_attempts_per_minute: int = Field(default=20, ge=1)
     # Hotspots (SPEC §4).
     require_photo_evidence: bool = False
     missed_radius_m: float = Field(default=200.0, gt=0)
@@ -56,11 +61,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEFAULT_SECRET:
+        if self.env != "development" and self.secret_key == DEFAULT_SECRET:
             raise ValueError(
                 "GRIDWATCH_SECRET_KEY is the built-in development secret; "
-                "set a long random value before running with GRIDWATCH_ENV=production"
+                f"set a long random value before running with GRIDWATCH_ENV={self.env}"
             )
+        if self.env != "development" and len(self.secret_key) < 32:
+            raise ValueError("GRIDWATCH_SECRET_KEY must have at least 32 characters")
         return self
 
     def patrol_interval_for(self, risk: str) -> int:

@@ -27,6 +27,8 @@ from app.api import (
     sources,
     tiles,
 )
+from app.api.headers import SecurityHeaders
+from app.api.ratelimit import Throttle
 from app.db import make_engine, make_sessionmaker
 
 
@@ -36,6 +38,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         engine = make_engine(database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.signin_throttle = Throttle()
         yield
         engine.dispose()
 
@@ -47,6 +50,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
         docs_url=None,  # served by app/api/docs.py from local assets
         redoc_url=None,
     )
+    # Added first, so it sits inside GZip and sees pages uncompressed (to hash their scripts).
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     errors.install(app)
     open311.install(app)

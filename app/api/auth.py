@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
+from app.api.ratelimit import throttle
 from app.db import SessionDep
-from app.domain.accounts import get_person
-from app.models import UserAccount
-from app.security import create_access_token, dummy_verify, verify_password
+from app.domain.signin import SignInRefused, authenticate
+from app.security import create_access_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -21,21 +21,20 @@ class Token(BaseModel):
     token_type: str = "bearer"
 
 
-@router.post("/token")
+@router.post("/token", responses={401: {}, 423: {}, 429: {}})
 def issue_token(
-    session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    session: SessionDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    address: Annotated[str, Depends(throttle)],
 ) -> Token:
-    person = get_person(session, form.username)
-    account = session.get(UserAccount, person.id) if person else None
-    if person is None or account is None:
-        dummy_verify()
-        ok = False
-    else:
-        ok = verify_password(form.password, account.password_hash) and account.is_active
-    if not ok or person is None:
+    """OAuth2 password flow. Wrong passwords lock the account for a while after
+    GRIDWATCH_LOGIN_MAX_FAILURES in a row (423); too many attempts from one address: 429."""
+    try:
+        person = authenticate(session, form.username, form.password, address)
+    except SignInRefused as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            detail="wrong username or password",
+            detail=exc.message,
             headers={"WWW-Authenticate": "Bearer"},
-        )
+        ) from None
     return Token(access_token=create_access_token(person.id))

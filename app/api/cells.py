@@ -112,14 +112,15 @@ def locate(
     crs: Annotated[str, Query(description="wgs84, gcj02 or bd09")] = "wgs84",
     as_of: AsOf = None,
 ) -> CellAtPoint:
-    """The unit cell a point falls in (a point on a shared edge: the smallest code)."""
+    """The unit cell a point falls in (a point on a shared edge: the smallest code), if it
+    is one the viewer may see; 404 otherwise, as for a point in no cell."""
     if crs.lower() in CHINESE_WEB_DATUMS:
         lon, lat = point_to_wgs84(lon, lat, crs)
     elif crs.lower() not in ("wgs84", "epsg:4326"):
         raise HTTPException(422, detail=f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
     found = leaf_cell_at(session, lon, lat, as_of or datetime.now(UTC))
-    if found is None:
-        raise HTTPException(404, detail=f"({lat}, {lon}) lies in no unit cell")
+    if found is None or not can_see_cell(session, viewer, found[0]):
+        raise HTTPException(404, detail=f"({lat}, {lon}) lies in no unit cell you may see")
     cell = get_cell(session, found[1])
     return CellAtPoint(code=cell.code, name=cell.name)
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, literal, select
 
+from app.api.ratelimit import throttle
 from app.config import PROJECT_ROOT, get_settings
 from app.db import SessionDep
-from app.domain.accounts import get_person
 from app.domain.categories import CATEGORIES
 from app.domain.gaps import selection_for
 from app.domain.scope import Viewer
+from app.domain.signin import AccountLocked, SignInRefused, authenticate
 from app.models import Cell, Person, UserAccount
 from app.models.base import LTree
 from app.security import (
@@ -23,9 +24,7 @@ from app.security import (
     create_access_token,
     csrf_ok,
     csrf_token_for,
-    dummy_verify,
     person_id_from_token,
-    verify_password,
 )
 from map_ui.builder import MapContext, build_map, script_json
 from map_ui.i18n import STATUS_COLOURS, STRINGS, pick
@@ -100,14 +99,18 @@ def login(
     if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
         # Login CSRF: another site must not sign this browser into an account of its choice.
         return HTMLResponse("sign-in from another site refused", status_code=403)
-    person = get_person(session, username)
-    account = session.get(UserAccount, person.id) if person else None
-    if person is None or account is None:
-        dummy_verify()
-        ok = False
-    else:  # verify first: a disabled account takes as long as a wrong password
-        ok = verify_password(password, account.password_hash) and account.is_active
-    if not ok or person is None:
+    try:
+        address = throttle(request)
+        person = authenticate(session, username, password, address)
+    except HTTPException as exc:  # too many attempts from this address
+        return _login_page(
+            request, lang, _safe_next(next), str(exc.detail), username=username, status=429
+        )
+    except AccountLocked as exc:
+        return _login_page(
+            request, lang, _safe_next(next), exc.message, username=username, status=423
+        )
+    except SignInRefused:
         return _login_page(
             request,
             lang,

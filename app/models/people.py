@@ -53,6 +53,7 @@ class UserAccount(Base):
     password_hash: Mapped[str] = mapped_column(Text)  # argon2id, via pwdlib
     is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     password_changed_at: Mapped[datetime] = created_at_column()
 

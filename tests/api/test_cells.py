@@ -95,8 +95,8 @@ def test_locate_resolves_a_point_on_a_shared_edge_to_one_cell(
     client: TestClient, db: Session
 ) -> None:
     two_by_two(db)
-    make_user(db, "insp", "inspector")
-    h = sign_in(client, "insp")
+    make_user(db, "sup", "supervisor")
+    h = sign_in(client, "sup")
     r = client.get("/api/v1/cells/locate", params={"lon": X0 + 0.01, "lat": Y0 + 0.015}, headers=h)
     assert r.status_code == 200 and r.json()["code"] == UNITS[0]
     outside = client.get("/api/v1/cells/locate", params={"lon": 0, "lat": 0}, headers=h)

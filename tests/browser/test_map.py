@@ -34,7 +34,7 @@ def api(server: Server) -> httpx.Client:
 def open_map(w: Watched, server: Server) -> None:
     sign_in(w.page, server, "/map", "supervisor", "demo-supervisor-2026")
     w.page.wait_for_selector("[data-testid=coverage-map]")
-    w.page.wait_for_function("window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0")
+    w.page.wait_for_function("() => window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0")
 
 
 def go_to(page: Page, lat: float, lon: float, zoom: int = 16) -> tuple[float, float]:
@@ -48,7 +48,7 @@ def go_to(page: Page, lat: float, lon: float, zoom: int = 16) -> tuple[float, fl
            }""",
         [lat, lon, zoom],
     )
-    page.wait_for_function(f"gridwatchMap.state.tilesLoaded > {before}")
+    page.wait_for_function(f"() => gridwatchMap.state.tilesLoaded > {before}")
     page.wait_for_timeout(300)
     return tuple(
         page.evaluate(
@@ -170,7 +170,7 @@ def test_map_needs_sign_in_and_shows_an_inspector_only_their_cells(
     page.goto(live_server.url + "/map")
     assert "/login" in page.url
     sign_in(page, live_server, "/map", "inspector", "demo-inspector-2026")
-    page.wait_for_function("window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0")
+    page.wait_for_function("() => window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0")
     jar = {c["name"]: c["value"] for c in page.context.cookies()}
     mine = httpx.get(f"{live_server.url}/api/v1/cells", cookies=jar).json()
     assert 1 <= mine["total"] <= 3

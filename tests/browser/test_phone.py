@@ -63,7 +63,7 @@ def open_app(context: BrowserContext, server: Server) -> Page:
     page.get_by_test_id("login-password").fill("demo-inspector-2026")
     page.get_by_test_id("login-submit").click()
     page.get_by_test_id("patrol-here").wait_for()
-    page.wait_for_function("document.getElementById('where').textContent.includes('±')")
+    page.wait_for_function("() => document.getElementById('where').textContent.includes('±')")
     return page
 
 
@@ -83,7 +83,7 @@ def test_a_patrol_in_two_taps_is_counted_for_the_cell(
     page.get_by_test_id("patrol-here").tap()
     page.get_by_test_id("report-submit").tap()
     page.wait_for_function(
-        "document.querySelector('[data-testid=report-status]').classList.contains('counted')"
+        "() => document.querySelector('[data-testid=report-status]').classList.contains('counted')"
     )
     new = [r for r in reports_in(live_server, my_cell["code"]) if r["id"] not in before]
     assert len(new) == 1
@@ -103,14 +103,14 @@ def test_offline_reports_wait_and_are_sent_exactly_once(
     page.get_by_test_id("report-submit").tap()
     status = page.get_by_test_id("report-status")
     page.wait_for_function(
-        "document.querySelector('[data-testid=report-status]').classList.contains('queued')"
+        "() => document.querySelector('[data-testid=report-status]').classList.contains('queued')"
     )
     assert "离线" in status.inner_text()
     assert {r["id"] for r in reports_in(live_server, my_cell["code"])} == before
     page.wait_for_timeout(1500)
     phone.set_offline(False)
     page.wait_for_function(
-        "document.querySelector('[data-testid=report-status]').classList.contains('counted')",
+        "() => document.querySelector('[data-testid=report-status]').classList.contains('counted')",
         timeout=20_000,
     )
     page.wait_for_timeout(1000)
@@ -136,7 +136,8 @@ def test_a_position_outside_my_cells_is_filed_and_flagged(
         page.get_by_test_id("patrol-here").tap()
         page.get_by_test_id("report-submit").tap()
         page.wait_for_function(
-            "document.querySelector('[data-testid=report-status]').classList.contains('flagged')"
+            "() => document.querySelector('[data-testid=report-status]')"
+            ".classList.contains('flagged')"
         )
         text = page.get_by_test_id("report-status").inner_text()
         assert "未计入" in text and ("非本人责任网格" in text or "不在网格内" in text)
@@ -181,10 +182,10 @@ def test_a_tracked_patrol_counts_in_the_cells_walked(
             {"latitude": my_cell["lat"] + step * 0.0003, "longitude": my_cell["lon"], "accuracy": 6}
         )
         page.wait_for_timeout(1100)
-    page.wait_for_function("document.getElementById('track').textContent.includes('(')")
+    page.wait_for_function("() => document.getElementById('track').textContent.includes('(')")
     page.get_by_test_id("patrol-track").tap()
     page.wait_for_function(
-        "document.querySelector('[data-testid=report-status]')"
+        "() => document.querySelector('[data-testid=report-status]')"
         ".textContent.includes('" + my_cell["code"] + "')",
         timeout=20_000,
     )
@@ -222,7 +223,7 @@ def test_an_assigned_hotspot_is_reported_rectified_with_a_photo(
         )
         page.get_by_test_id("report-submit").tap()
         page.wait_for_function(
-            "document.querySelector('[data-testid=report-status]')"
+            "() => document.querySelector('[data-testid=report-status]')"
             ".textContent.includes('已报告整改完成')",
             timeout=20_000,
         )
@@ -252,7 +253,7 @@ def test_a_double_tap_files_one_report(
     page.get_by_test_id("patrol-here").tap()
     page.get_by_test_id("report-submit").dblclick()
     page.wait_for_function(
-        "document.querySelector('[data-testid=report-status]').classList.contains('counted')"
+        "() => document.querySelector('[data-testid=report-status]').classList.contains('counted')"
     )
     page.wait_for_timeout(1000)
     new = [r for r in reports_in(live_server, my_cell["code"]) if r["id"] not in before]

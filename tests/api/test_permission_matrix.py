@@ -1,0 +1,430 @@
+"""Every endpoint × every role (SPEC §7) × an object in the role's scope and one outside it.
+
+The routes come from the app's own OpenAPI document: a new endpoint without a rule here fails
+`test_every_route_has_a_rule`. Outside its scope a role gets 401/403/404 — or, for lists and
+tiles, an answer that names nothing of the other district (no IDOR through ids or filters).
+
+The world: district 410702 with unit cell A (inspector `insp` and leader `boss` on duty),
+district 410703 with unit cell B (`insp2`, `boss2`); supervisor, command office and
+discipline scoped to 410702; an admin. "in" targets live in A, "out" targets in B.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.domain.cells import NewCell
+from app.main import create_app
+from tests.factories import (
+    CENTRES,
+    PASSWORD,
+    SINCE,
+    UNITS,
+    bearer,
+    give_duty,
+    hotspot_body,
+    jpeg,
+    make_cells,
+    make_user,
+    report_body,
+    square,
+    two_by_two,
+)
+
+A = UNITS[0]
+B = "410703001001001"
+B_CENTRE = (114.205, 35.305)
+ROLES = ("inspector", "leader", "supervisor", "command", "discipline", "admin", "anonymous")
+USER = {
+    "inspector": "insp",
+    "leader": "boss",
+    "supervisor": "sup",
+    "command": "cmd",
+    "discipline": "disc",
+    "admin": "admin",
+}
+EVERYONE = frozenset(ROLES) - {"anonymous"}
+ACCOUNTABLE = frozenset({"supervisor", "command", "discipline", "admin"})
+REPORTERS = frozenset({"inspector", "leader", "supervisor"})
+ADMIN = frozenset({"admin"})
+NOBODY: frozenset[str] = frozenset()
+DENIED = (401, 403, 404)
+LATER = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+
+
+@dataclass
+class World:
+    client: TestClient
+    db: Session
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def headers(self, role: str) -> dict[str, str]:
+        if role == "anonymous":
+            return {}
+        user = USER.get(role, role)
+        if user not in self._headers:
+            self._headers[user] = bearer(self.db, user)
+        return self._headers[user]
+
+    def post(self, path: str, user: str, **kwargs: Any) -> dict[str, Any]:
+        r = self.client.post(path, headers=self.headers(user), **kwargs)
+        assert r.status_code in (200, 201), (path, r.text)
+        return r.json()
+
+    # Fresh objects for writes that change state (each role acts on its own copy).
+    def report(self, side: str, **extra: Any) -> dict[str, Any]:
+        cell, user = (A, "insp") if side == "in" else (B, "insp2")
+        body = report_body(A, **extra)
+        if side == "out":
+            body |= {"lon": B_CENTRE[0], "lat": B_CENTRE[1]}
+        return self.post("/api/v1/reports", user, json=body)
+
+    def hotspot(self, side: str) -> dict[str, Any]:
+        body = hotspot_body(A)
+        if side == "out":
+            body |= {"lon": B_CENTRE[0], "lat": B_CENTRE[1]}
+        return self.post("/api/v1/hotspots", "admin", json=body)
+
+    def source(self, side: str) -> dict[str, Any]:
+        lon, lat = CENTRES[A] if side == "in" else B_CENTRE
+        name = "排口" if side == "in" else "卫滨排口"
+        body = {"type": "outfall", "name": name, "lat": lat, "lon": lon}
+        return self.post("/api/v1/sources", "admin", json=body)
+
+    def point(self, side: str) -> tuple[float, float]:
+        return CENTRES[A] if side == "in" else B_CENTRE
+
+
+@pytest.fixture
+def world(client: TestClient, db: Session, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.setattr(get_settings(), "photo_dir", tmp_path / "photos")
+    monkeypatch.setattr(get_settings(), "open311_keys", "hotline-key")
+    two_by_two(db)
+    make_cells(
+        db,
+        NewCell("410703", "卫滨区", 2, None, square(114.2, 35.3, 0.02)),
+        NewCell(B, "卫滨一号", 5, "410703", square(114.2, 35.3)),
+    )
+    people = {
+        name: make_user(db, name, role, scope)
+        for name, role, scope in [
+            ("insp", "inspector", None),
+            ("boss", "leader", None),
+            ("insp2", "inspector", None),
+            ("boss2", "leader", None),
+            ("sup", "supervisor", "410702"),
+            ("cmd", "command", "410702"),
+            ("disc", "discipline", "410702"),
+            ("admin", "admin", None),
+        ]
+    }
+    for name, cell, duty in [
+        ("insp", A, "member"),
+        ("boss", A, "leader"),
+        ("insp2", B, "member"),
+        ("boss2", B, "leader"),
+    ]:
+        give_duty(db, people[name], cell, duty, valid_from=SINCE)
+    w = World(client, db)
+    for side in ("in", "out"):
+        report = w.report(side)
+        photo = w.client.post(
+            f"/api/v1/reports/{report['id']}/photos",
+            files={"file": ("p.jpg", jpeg((len(side), 9, 9)), "image/jpeg")},
+            headers=w.headers("insp" if side == "in" else "insp2"),
+        ).json()
+        lon, lat = w.point(side)
+        form = {"api_key": "hotline-key", "service_code": "dust", "lat": lat, "long": lon}
+        complaint = w.client.post("/open311/v2/requests.json", data=form).json()[0]
+        w.objects[side] = {
+            "complaint": {"id": complaint["service_request_id"]},
+            "report": report,
+            "photo": photo,
+            "hotspot": w.hotspot(side),
+            "source": w.source(side),
+        }
+    return w
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+Request = tuple[str, str, dict[str, Any]]  # method, url, httpx keyword arguments
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`make(world, side)` builds the request; `inside`/`outside`: the roles that succeed on
+    an object in A / in B. Everyone else must be refused, or (lists) see nothing of B."""
+
+    make: Callable[[World, str], Request]
+    inside: frozenset[str]
+    outside: frozenset[str]
+    public: bool = False
+
+
+def get(url: Callable[[World, str], str]) -> Callable[[World, str], Request]:
+    return lambda w, side: ("GET", url(w, side), {})
+
+
+def within(path: str) -> Callable[[World, str], Request]:
+    return get(
+        lambda w, side: (
+            f"{path}{'&' if '?' in path else '?'}within={'410702' if side == 'in' else '410703'}"
+        )
+    )
+
+
+def obj(kind: str, key: str = "id") -> Callable[[World, str], str]:
+    return lambda w, side: str(w.objects[side][kind][key])
+
+
+def cell(side: str) -> str:
+    return A if side == "in" else B
+
+
+PERIOD = "from=2026-01-01&to=2026-02-01"
+
+
+def _transition(w: World, side: str) -> Request:
+    h = w.hotspot(side)
+    return ("POST", f"/api/v1/hotspots/{h['id']}/transitions", {"json": {"to": "accepted"}})
+
+
+def _review(w: World, side: str) -> Request:
+    flagged = w.report(side, accuracy_m=500)
+    return ("POST", f"/api/v1/reports/{flagged['id']}/review", {"json": {"decision": "accept"}})
+
+
+def _patch_source(w: World, side: str) -> Request:
+    s = w.source(side)
+    return ("PATCH", f"/api/v1/sources/{s['id']}", {"json": {"name": "新名"}})
+
+
+def _delete_source(w: World, side: str) -> Request:
+    return ("DELETE", f"/api/v1/sources/{w.source(side)['id']}", {})
+
+
+def _report(w: World, side: str) -> Request:
+    lon, lat = w.point(side)
+    return ("POST", "/api/v1/reports", {"json": report_body(A) | {"lon": lon, "lat": lat}})
+
+
+def _batch(w: World, side: str) -> Request:
+    return ("POST", "/api/v1/reports/batch", {"json": [_report(w, side)[2]["json"]]})
+
+
+def _photo(w: World, side: str) -> Request:
+    report = w.objects[side]["report"]["id"]
+    files = {"file": ("p.jpg", jpeg((uuid.uuid4().int % 255, 1, 2)), "image/jpeg")}
+    return ("POST", f"/api/v1/reports/{report}/photos", {"files": files})
+
+
+def _patrol(w: World, side: str) -> Request:
+    lon, lat = w.point(side)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    body = {
+        "id": str(uuid.uuid4()),
+        "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(minutes=20)).isoformat(),
+        "track": {"type": "LineString", "coordinates": [[lon, lat], [lon + 0.001, lat]]},
+    }
+    return ("POST", "/api/v1/patrols", {"json": body})
+
+
+def _hotspot(w: World, side: str) -> Request:
+    lon, lat = w.point(side)
+    return ("POST", "/api/v1/hotspots", {"json": hotspot_body(A) | {"lon": lon, "lat": lat}})
+
+
+def _source(w: World, side: str) -> Request:
+    lon, lat = w.point(side)
+    return (
+        "POST",
+        "/api/v1/sources",
+        {"json": {"type": "outfall", "name": "排口", "lat": lat, "lon": lon}},
+    )
+
+
+def _tile(w: World, side: str) -> Request:
+    lon, lat = w.point(side)
+    z = 14
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    return ("GET", f"/tiles/cells/{z}/{x}/{y}.pbf", {})
+
+
+def _open311_post(w: World, side: str) -> Request:
+    lon, lat = w.point(side)
+    form = {"api_key": "hotline-key", "service_code": "dust", "lat": lat, "long": lon}
+    return ("POST", "/open311/v2/requests.json", {"data": form})
+
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/healthz"): Rule(get(lambda w, s: "/healthz"), EVERYONE, EVERYONE, public=True),
+    ("POST", "/api/v1/auth/token"): Rule(
+        lambda w, s: (
+            "POST",
+            "/api/v1/auth/token",
+            {"data": {"username": "insp", "password": PASSWORD}},
+        ),
+        EVERYONE,
+        EVERYONE,
+        public=True,
+    ),
+    ("GET", "/api/v1/cells"): Rule(within("/api/v1/cells"), EVERYONE, ADMIN),
+    ("GET", "/api/v1/cells/locate"): Rule(
+        get(lambda w, s: "/api/v1/cells/locate?lon={}&lat={}".format(*w.point(s))), EVERYONE, ADMIN
+    ),
+    ("GET", "/api/v1/cells/{code}/card"): Rule(
+        get(lambda w, s: f"/api/v1/cells/{cell(s)}/card"), EVERYONE, ADMIN
+    ),
+    ("GET", "/api/v1/cells/{code}/coverage"): Rule(
+        get(lambda w, s: f"/api/v1/cells/{cell(s)}/coverage"), EVERYONE, ADMIN
+    ),
+    ("GET", "/api/v1/cells/{code}"): Rule(
+        get(lambda w, s: f"/api/v1/cells/{cell(s)}"), EVERYONE, ADMIN
+    ),
+    ("GET", "/api/v1/grid/defects"): Rule(within("/api/v1/grid/defects"), ACCOUNTABLE, ADMIN),
+    ("POST", "/api/v1/reports"): Rule(_report, REPORTERS, REPORTERS),  # outside: filed, flagged
+    ("GET", "/api/v1/reports"): Rule(within("/api/v1/reports"), EVERYONE, ADMIN),
+    ("POST", "/api/v1/reports/batch"): Rule(_batch, REPORTERS, REPORTERS),
+    ("GET", "/api/v1/reports/heat"): Rule(within("/api/v1/reports/heat"), EVERYONE, ADMIN),
+    ("GET", "/api/v1/reports/{report_id}"): Rule(
+        get(lambda w, s: f"/api/v1/reports/{obj('report')(w, s)}"), EVERYONE, ADMIN
+    ),
+    ("POST", "/api/v1/reports/{report_id}/review"): Rule(
+        _review, frozenset({"supervisor", "command", "admin"}), ADMIN
+    ),
+    # Only the reporter adds photos: `insp` in A; nobody of these roles in B.
+    ("POST", "/api/v1/reports/{report_id}/photos"): Rule(_photo, frozenset({"inspector"}), NOBODY),
+    ("GET", "/api/v1/reports/{report_id}/photos/{photo_id}"): Rule(
+        get(lambda w, s: f"/api/v1/reports/{obj('report')(w, s)}/photos/{obj('photo')(w, s)}"),
+        EVERYONE,
+        ADMIN,
+    ),
+    ("POST", "/api/v1/patrols"): Rule(_patrol, REPORTERS, REPORTERS),  # outside: not counted
+    ("POST", "/api/v1/hotspots"): Rule(
+        _hotspot, frozenset({"inspector", "leader", "supervisor", "command", "admin"}), ADMIN
+    ),
+    ("GET", "/api/v1/hotspots"): Rule(within("/api/v1/hotspots"), EVERYONE, ADMIN),
+    ("POST", "/api/v1/hotspots/{hotspot_id}/transitions"): Rule(
+        _transition, frozenset({"leader", "supervisor", "command", "admin"}), ADMIN
+    ),
+    ("GET", "/api/v1/hotspots/{hotspot_id}"): Rule(
+        get(lambda w, s: f"/api/v1/hotspots/{obj('hotspot')(w, s)}"), EVERYONE, ADMIN
+    ),
+    ("GET", "/api/v1/sources"): Rule(within("/api/v1/sources"), EVERYONE, ADMIN),
+    ("POST", "/api/v1/sources"): Rule(
+        _source, frozenset({"inspector", "leader", "supervisor", "command", "admin"}), ADMIN
+    ),
+    ("GET", "/api/v1/sources/{source_id}"): Rule(
+        get(lambda w, s: f"/api/v1/sources/{obj('source')(w, s)}"), EVERYONE, ADMIN
+    ),
+    ("PATCH", "/api/v1/sources/{source_id}"): Rule(
+        _patch_source, frozenset({"inspector", "leader", "supervisor", "command", "admin"}), ADMIN
+    ),
+    ("DELETE", "/api/v1/sources/{source_id}"): Rule(
+        _delete_source, frozenset({"supervisor", "command", "admin"}), ADMIN
+    ),
+    ("GET", "/api/v1/gaps"): Rule(within("/api/v1/gaps"), EVERYONE, ADMIN),
+    ("GET", "/api/v1/gaps/rollup"): Rule(within("/api/v1/gaps/rollup"), EVERYONE, ADMIN),
+    ("GET", "/api/v1/spot-checks"): Rule(within("/api/v1/spot-checks"), ACCOUNTABLE, ADMIN),
+    ("GET", "/api/v1/indicators"): Rule(within(f"/api/v1/indicators?{PERIOD}"), ACCOUNTABLE, ADMIN),
+    ("GET", "/api/v1/lapses"): Rule(within(f"/api/v1/lapses?{PERIOD}"), ACCOUNTABLE, ADMIN),
+    ("GET", "/api/v1/exports/{kind}"): Rule(
+        within(f"/api/v1/exports/accountability?{PERIOD}"), ACCOUNTABLE, ADMIN
+    ),
+    ("GET", "/api/v1/exports/hotspots/{hotspot_id}.zip"): Rule(
+        get(lambda w, s: f"/api/v1/exports/hotspots/{obj('hotspot')(w, s)}.zip"), ACCOUNTABLE, ADMIN
+    ),
+    ("GET", "/api/v1/exports/cells/{code}.zip"): Rule(
+        get(lambda w, s: f"/api/v1/exports/cells/{cell(s)}.zip?{PERIOD}"), ACCOUNTABLE, ADMIN
+    ),
+    ("GET", "/api/v1/audit"): Rule(
+        get(lambda w, s: f"/api/v1/audit?target=hotspot:{obj('hotspot')(w, s)}"), ACCOUNTABLE, ADMIN
+    ),
+    ("GET", "/api/v1/audit/verify"): Rule(
+        get(lambda w, s: "/api/v1/audit/verify"), ACCOUNTABLE, ACCOUNTABLE
+    ),
+    ("GET", "/tiles/cells/{z}/{x}/{y}.pbf"): Rule(_tile, EVERYONE, ADMIN),
+    ("GET", "/open311/v2/services.json"): Rule(
+        get(lambda w, s: "/open311/v2/services.json"), EVERYONE, EVERYONE, public=True
+    ),
+    ("POST", "/open311/v2/requests.json"): Rule(_open311_post, EVERYONE, EVERYONE, public=True),
+    ("GET", "/open311/v2/requests.json"): Rule(
+        get(lambda w, s: "/open311/v2/requests.json"), EVERYONE, EVERYONE, public=True
+    ),
+    ("GET", "/open311/v2/requests/{request_id}.json"): Rule(
+        get(lambda w, s: f"/open311/v2/requests/{obj('complaint')(w, s)}.json"),
+        EVERYONE,
+        EVERYONE,
+        public=True,
+    ),
+}
+
+
+def test_every_route_has_a_rule(database_url: str) -> None:
+    paths = create_app(database_url).openapi()["paths"]
+    routes = {(m.upper(), p) for p, ops in paths.items() for m in ops}
+    assert routes == set(RULES), "a route without a permission rule, or a rule without a route"
+
+
+def markers(w: World) -> list[str]:
+    """Strings that name objects of district 410703: none may reach a refused viewer."""
+    out = w.objects["out"]
+    return [
+        B,
+        "卫滨一号",
+        str(out["report"]["id"]),
+        str(out["hotspot"]["id"]),
+        str(out["photo"]["id"]),
+        "卫滨排口",
+        "insp2名",
+    ]
+
+
+def call(w: World, rule: Rule, role: str, side: str) -> Response:
+    method, url, kwargs = rule.make(w, side)
+    return w.client.request(method, url, headers=w.headers(role), **kwargs)
+
+
+def leaks(w: World, r: Response) -> list[str]:
+    body = r.content.decode("utf-8", "replace")
+    found = [m for m in markers(w) if m in body]
+    if "/reports/heat" in str(r.request.url) and r.status_code == 200 and r.json()["points"]:
+        found.append("heat points")
+    return found
+
+
+@pytest.mark.parametrize("route", sorted(RULES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_route_answers_each_role_inside_and_outside_its_scope(
+    world: World, route: tuple[str, str]
+) -> None:
+    rule = RULES[route]
+    wrong: list[str] = []
+    for role in ROLES:
+        expect_anon = rule.public
+        for side, allowed in (("in", rule.inside), ("out", rule.outside)):
+            r = call(world, rule, role, side)
+            ok = role in allowed or (role == "anonymous" and expect_anon)
+            if r.status_code >= 500:
+                wrong.append(f"{role}/{side}: {r.status_code}")
+            elif ok and r.status_code >= 400:
+                wrong.append(f"{role}/{side}: refused {r.status_code} {r.text[:120]}")
+            elif not ok and r.status_code < 400 and (side == "in" or leaks(world, r)):
+                wrong.append(f"{role}/{side}: allowed {r.status_code} {leaks(world, r)}")
+            elif not ok and r.status_code >= 400 and r.status_code not in DENIED:
+                wrong.append(f"{role}/{side}: {r.status_code} is not a refusal")
+    assert wrong == []
