@@ -33,6 +33,12 @@ def current_viewer(
     writes need the CSRF header."""
     if not token:
         token = request.cookies.get(SESSION_COOKIE)
+        if token and request.headers.get("sec-fetch-site") == "cross-site":
+            # Another site's page or link: a cookie is no authority there (not even to read,
+            # since reading an export writes its audit entry in this person's name).
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail="requests from another site are refused"
+            )
         if (
             token
             and request.method not in SAFE_METHODS

@@ -24,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from app.api.audit import entry_out
+from app.api.audit import entry_out, visible_entries
 from app.api.deps import Accountable
 from app.api.exports import SPOOL_BYTES, deliver
 from app.api.hotspots import hotspot_detail
@@ -37,11 +37,11 @@ from app.domain.errors import DomainError
 from app.domain.exportfile import Meta, write
 from app.domain.exports import Places, accountability
 from app.domain.gaps import Selection
-from app.domain.hotspots import can_see_hotspot, get_hotspot
+from app.domain.hotspots import get_hotspot
 from app.domain.lapses import MAX_SPAN, duties_in_window, responsible_during
 from app.domain.photos import extension_of, photo_path
-from app.domain.scope import Viewer, can_see_cell
-from app.models import AuditEntry, Cell, Hotspot, HotspotEvent, Photo, Report
+from app.domain.scope import Viewer, can_see_cell, can_see_report, sees_everything
+from app.models import AuditEntry, Cell, Hotspot, HotspotEvent, Patrol, Photo, Report
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 NEARBY_M = 200  # reports this close to a hotspot belong in its dossier (SPEC §4's radius)
@@ -99,8 +99,10 @@ def _people(session: Session, cell_id: int, start: datetime, end: datetime) -> l
     return [vars(r) for r in responsible_during(duties, (start, end))]
 
 
-def _audit(session: Session, *conditions: Any) -> list[dict[str, Any]]:
-    rows = session.scalars(select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.seq))
+def _audit(session: Session, viewer: Viewer, *conditions: Any) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(AuditEntry).where(or_(*conditions), visible_entries(viewer)).order_by(AuditEntry.seq)
+    )
     return [entry_out(e) for e in rows]
 
 
@@ -228,7 +230,11 @@ def hotspot_dossier(
     evidence, and grid reports within 200 m from a week before it was found until it was
     closed) with photos, its position, the people on duty and its audit entries."""
     h = get_hotspot(session, hotspot_id)
-    if not can_see_hotspot(session, viewer, h):
+    # By scope only: being a hotspot's assignee or creator opens the case, not its dossier.
+    in_scope = sees_everything(viewer) or (
+        h.cell_id is not None and can_see_cell(session, viewer, h.cell_id)
+    )
+    if not in_scope:
         raise HTTPException(404, detail=f"no hotspot with id {hotspot_id}")
     cell = session.get(Cell, h.cell_id) if h.cell_id else None
     until = h.closed_at or datetime.now(UTC)
@@ -249,7 +255,12 @@ def hotspot_dossier(
             ),
         )
     ).all()
-    report_ids = sorted({i for i in linked if i is not None} | set(nearby), key=str)
+    visible_linked = {
+        r.id
+        for r in session.scalars(select(Report).where(Report.id.in_(linked - {None})))
+        if can_see_report(session, viewer, r)
+    }
+    report_ids = sorted(visible_linked | set(nearby), key=str)
     reports = _reports(session, report_ids)
     spool, dossier = _open()
     detail = hotspot_detail(session, h).model_dump(mode="json")
@@ -274,6 +285,7 @@ def hotspot_dossier(
         "audit.json",
         _audit(
             session,
+            viewer,
             (AuditEntry.target_type == "hotspot") & (AuditEntry.target_id == str(h.id)),
             (AuditEntry.target_type == "report")
             & AuditEntry.target_id.in_([str(i) for i in report_ids]),
@@ -362,6 +374,31 @@ def cell_dossier(
         )
         .order_by(Hotspot.found_at)
     ).all()
+    tracks = session.execute(
+        select(Patrol, func.ST_AsGeoJSON(Patrol.track, 6))
+        .join(Cell, Cell.id == cell.id)
+        .where(
+            func.ST_Intersects(Patrol.track, Cell.geom),
+            Patrol.started_at < to,
+            Patrol.ended_at >= from_,
+        )
+        .order_by(Patrol.started_at)
+    ).all()
+    dossier.add_json(
+        "patrols.json",
+        [
+            {
+                "id": p.id,
+                "reporter_id": p.reporter_id,
+                "started_at": p.started_at,
+                "ended_at": p.ended_at,
+                "counted": p.counted,
+                "flags": p.flags,
+                "track": json.loads(shape),
+            }
+            for p, shape in tracks
+        ],
+    )
     dossier.add_json(
         "hotspots.json", [hotspot_detail(session, h).model_dump(mode="json") for h in hotspots]
     )
@@ -374,6 +411,7 @@ def cell_dossier(
         "audit.json",
         _audit(
             session,
+            viewer,
             (AuditEntry.cell_id == cell.id) & (AuditEntry.at >= from_) & (AuditEntry.at < to),
         ),
     )

@@ -67,7 +67,8 @@ def deliver(
         after=facts | {"sha256": digest, "size_bytes": size, "filename": filename},
     )
     session.commit()
-    seq, _ = audit.head(session)
+    (seq,) = audit.last_assigned(session)
+    session.close()  # nothing more to read: no transaction stays open while the file streams
     spool.seek(0)
 
     def chunks() -> Iterator[bytes]:

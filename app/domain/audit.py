@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,6 +34,7 @@ from app.models import AuditEntry, AuditHead
 GENESIS = "0" * 64
 PENDING = "gridwatch.audit.pending"
 ACTOR = "gridwatch.audit.actor"
+ASSIGNED = "gridwatch.audit.assigned"  # the seqs the session's last commit appended
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ def _append_pending(session: Session) -> None:
         rows.append(fields | {"prev_hash": prev, "hash": digest})
         prev = digest
     conn.execute(insert(AuditEntry), rows)
+    session.info[ASSIGNED] = [r["seq"] for r in rows]
     conn.execute(
         text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
         {"seq": seq, "hash": prev},
@@ -264,17 +266,27 @@ class Verdict:
         }
 
 
-def _entries(session: Session) -> Iterator[Any]:
-    """Rows (not ORM objects: nothing piles up in the identity map), streamed in order."""
-    result = session.connection().execution_options(stream_results=True, yield_per=5000)
-    return iter(result.execute(select(AuditEntry.__table__).order_by(AuditEntry.seq)))
-
-
 def verify(session: Session) -> Verdict:
-    """Recompute the whole chain; the first entry whose fields, link or number do not match."""
-    head_seq, head_hash = head(session)
+    """Recompute the whole chain; the first entry whose fields, link or number do not match.
+
+    Reads the head and the entries from one snapshot (REPEATABLE READ, on a connection of its
+    own): entries committed meanwhile by other requests are neither seen nor missed."""
+    with session.get_bind().engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            row = conn.execute(
+                select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+            ).first()
+            head_seq, head_hash = (row.seq, row.hash) if row else (0, GENESIS)
+            rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                select(AuditEntry.__table__).order_by(AuditEntry.seq)
+            )
+            return _check(rows, head_seq, head_hash)
+
+
+def _check(rows: Iterable[Any], head_seq: int, head_hash: str) -> Verdict:
     prev, expected, n = GENESIS, 1, 0
-    for e in _entries(session):
+    for e in rows:
         if e.seq != expected:
             problem = f"entries {expected}–{e.seq - 1} are missing (deleted)"
             return Verdict(False, n, head_hash, expected, problem)
@@ -303,3 +315,8 @@ def _body_of(e: Any) -> bytes:
         before=e.before,
         after=e.after,
     )
+
+
+def last_assigned(session: Session) -> list[int]:
+    """The sequence numbers this session's latest commit appended, in order."""
+    return list(session.info.get(ASSIGNED, []))

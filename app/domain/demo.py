@@ -24,6 +24,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
+from app.domain import audit
 from app.domain.accounts import create_or_update_user
 from app.domain.cells import NewCell, existing_cells, get_cell, leaf_cell_at, write_cells
 from app.domain.crs import from_wgs84, parse_crs, to_wgs84, transform
@@ -267,6 +268,20 @@ def seed(session: Session, progress: Progress | None = None) -> SeedSummary:
         summary.logins.append((username, password, role, scope))
     if summary.created:  # after the logins: demo hotspots are filed by the demo users
         summary.reports, summary.hotspots = _activity(session, progress)
+        audit.record(
+            session,
+            "demo.seed",
+            "cell",
+            CITY_CODE,
+            after={
+                "cells": summary.cells,
+                "persons": summary.persons,
+                "duties": summary.duties,
+                "sources": summary.sources,
+                "reports": summary.reports,
+                "hotspots": summary.hotspots,
+            },
+        )
     return summary
 
 

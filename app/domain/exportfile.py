@@ -2,7 +2,8 @@
 
 Rows stream from the table's generator straight into the file (XLSX through openpyxl's
 write-only mode), so memory stays flat whatever the size. Text that a spreadsheet would run
-as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) is neutralised with a leading `'`.
+as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) is neutralised: in CSV with a leading
+`'`, in XLSX by storing it as a string with the quote-prefix style.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
@@ -180,7 +182,10 @@ def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
         ("审计链头哈希 Audit chain head (SHA-256)", meta.audit_head),
         ("时区 Time zone", str(zone)),
     ):
-        value_cell = WriteOnlyCell(about, value=value)
+        if isinstance(value, str):
+            value_cell = text_cell(about, value)
+        else:
+            value_cell = WriteOnlyCell(about, value=value)
         if isinstance(value, datetime):
             value_cell.number_format = "yyyy-mm-dd hh:mm:ss"
         about.append([WriteOnlyCell(about, value=label), value_cell])
@@ -199,9 +204,20 @@ def _xlsx_cell(ws: Any, value: Any, kind: str, wrap: Alignment) -> WriteOnlyCell
         return cell
     if kind == "number":
         return WriteOnlyCell(ws, value=value)
-    cell = WriteOnlyCell(ws, value=safe_text(str(value)))
+    cell = text_cell(ws, str(value))
     if "\n" in cell.value:
         cell.alignment = wrap
+    return cell
+
+
+def text_cell(ws: Any, value: str) -> WriteOnlyCell:
+    """Text that stays text: characters XML cannot hold become U+FFFD, and text that looks
+    like a formula is stored as a string with Excel's quote prefix (shown as typed, never
+    run), so the cell reads exactly like the JSON."""
+    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+    cell.data_type = "s"
+    if value.startswith(FORMULA_STARTS):
+        cell.quotePrefix = True
     return cell
 
 

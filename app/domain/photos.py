@@ -160,7 +160,23 @@ def add_photo(
     session.flush()  # the row is acceptable: only now write the file (no orphans)
     _store(data, photo_path(sha, ext))
     flags_before = list(report.flags)
+    review_before = report.review_status
     add_flags(session, report, photo_flags(session, report, photo))
+    if report.flags != flags_before:
+        audit.record(
+            session,
+            "report.flag",
+            "report",
+            report.id,
+            cell_id=report.cell_id,
+            before={"flags": flags_before, "review_status": review_before},
+            after={
+                "flags": list(report.flags),
+                "review_status": report.review_status,
+                "counted": report.counted,
+                "photo_sha256": sha,
+            },
+        )
     audit.record(
         session,
         "photo.create",

@@ -119,6 +119,7 @@ def import_roster(
     }
     persons_added = added = updated = 0
     new_persons: list[Person] = []
+    updated_persons: list[tuple[Person, dict[str, Any]]] = []
     for r in rows:
         person = persons.get(r.username)
         if person is None:
@@ -128,8 +129,11 @@ def import_roster(
             new_persons.append(person)
             persons_added += 1
         else:
+            before = person_facts(person)
             person.name = r.name
             person.phone = r.phone or person.phone
+            if person_facts(person) != before:
+                updated_persons.append((person, before))
     session.flush()
     cell_ids = list({cells[r.cell_code].id for r in rows})
     existing = {
@@ -138,6 +142,10 @@ def import_roster(
     }
     for person in new_persons:
         audit.record(session, "person.create", "person", person.id, after=person_facts(person))
+    for person, before in updated_persons:
+        audit.record(
+            session, "person.update", "person", person.id, before=before, after=person_facts(person)
+        )
     changed: list[tuple[Duty, dict[str, Any] | None]] = []
     for r in rows:
         key = (cells[r.cell_code].id, persons[r.username].id, r.duty, r.valid_from)
@@ -160,14 +168,14 @@ def import_roster(
         progress.advance()
     session.flush()
     usernames = {p.id: name for name, p in persons.items()}
-    for duty, before in changed:
+    for duty, was in changed:
         audit.record(
             session,
-            "duty.update" if before else "duty.create",
+            "duty.update" if was else "duty.create",
             "duty",
             duty.id,
             cell_id=duty.cell_id,
-            before=before,
+            before=was,
             after=duty_facts(duty, usernames[duty.person_id]),
         )
     audit.record(

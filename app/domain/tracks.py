@@ -142,23 +142,20 @@ def file_track(
     )
     session.add(patrol)
     session.flush()
-    audit.record(
-        session,
-        "patrol.create",
-        "patrol",
-        patrol.id,
-        after={
-            "reporter_id": person_id,
-            "started_at": data.started_at,
-            "ended_at": data.ended_at,
-            "received_at": received_at,
-            "points": len(lonlat),
-            "track_wkt_sha256": hashlib.sha256(wkt.encode()).hexdigest(),
-            "flags": flags,
-            "counted": patrol.counted,
-            "cells": sorted({h.code for h in counted_hits}),
-        },
-    )
+    facts = {
+        "reporter_id": person_id,
+        "started_at": data.started_at,
+        "ended_at": data.ended_at,
+        "received_at": received_at,
+        "points": len(lonlat),
+        "track_wkt_sha256": hashlib.sha256(wkt.encode()).hexdigest(),
+        "flags": flags,
+        "counted": patrol.counted,
+        "counted_cells": sorted({h.code for h in counted_hits}),
+    }
+    # One entry per cell the track passed through, so each cell's readers see it.
+    for cell_id in sorted({h.cell_id for h in hits}) or [None]:
+        audit.record(session, "patrol.create", "patrol", patrol.id, cell_id=cell_id, after=facts)
     last_kept: dict[int, datetime] = {}
     for h in counted_hits:
         at = times[h.i - 1]

@@ -363,3 +363,41 @@ def test_listing_pages_by_seq_and_filters(field: Field) -> None:
     now = datetime.now(UTC)
     assert len(entries(field, **{"from": (now - timedelta(minutes=5)).isoformat()})) == 5
     assert entries(field, to=(now - timedelta(minutes=5)).isoformat()) == []
+
+
+def test_verify_and_export_headers_hold_while_others_write(field: Field) -> None:
+    """Entries committed during a verify are neither missed nor taken for removals, and an
+    export names its own entry."""
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def write() -> None:
+        while not stop.is_set():
+            r = field.client.post(
+                "/api/v1/reports", json=report_body(), headers=field.headers("insp")
+            )
+            if r.status_code != 201:
+                problems.append(r.text)
+
+    writers = [threading.Thread(target=write) for _ in range(3)]
+    for t in writers:
+        t.start()
+    try:
+        for _ in range(15):
+            verdict = verify(field)
+            if not verdict["ok"]:
+                problems.append(str(verdict))
+            r = field.client.get(
+                "/api/v1/exports/false-reports",
+                params={"from": "2026-01-01", "to": "2026-02-01"},
+                headers=field.headers("disc"),
+            )
+            seq = int(r.headers["x-audit-seq"])
+            (entry,) = [e for e in entries(field, limit=1000) if e["seq"] == seq]
+            if entry["action"] != "export.false-reports":
+                problems.append(f"X-Audit-Seq {seq} is {entry['action']}")
+    finally:
+        stop.set()
+        for t in writers:
+            t.join()
+    assert problems == []

@@ -189,3 +189,35 @@ def test_who_may_take_a_dossier(field: Field) -> None:
         "/api/v1/exports/cells/410702001.zip", params=period, headers=field.headers("disc")
     )
     assert street.status_code == 400 and "unit cell" in street.json()["detail"]
+
+
+def test_a_scoped_reader_gets_nothing_of_another_district_through_a_dossier(field: Field) -> None:
+    make_cells(
+        field.db,
+        NewCell("410703", "卫滨区", 2, None, square(114.2, 35.3, 0.02)),
+        NewCell("410703001001001", "卫滨一号", 5, "410703", square(114.2, 35.3)),
+    )
+    make_user(field.db, "disc_hq", "discipline", scope="410702")
+    # A report filed in the other district, linked (by the admin) to a hotspot in ours.
+    elsewhere = report_body(UNITS[0], kind="issue", description="卫滨的秘密")
+    elsewhere |= {"lon": 114.205, "lat": 35.305}
+    far = post(field, "/api/v1/reports", "insp", elsewhere)
+    h = post(field, "/api/v1/hotspots", "admin", hotspot_body(source="patrol", report_id=far["id"]))
+    r = field.client.get(
+        f"/api/v1/exports/hotspots/{h['id']}.zip", headers=field.headers("disc_hq")
+    )
+    assert r.status_code == 200
+    _, files = unzip(r.content)
+    everything = b"".join(files.values()).decode("utf-8", "replace")
+    assert "卫滨的秘密" not in everything  # (the hotspot's own record keeps the link's id)
+    assert far["id"] not in [r["id"] for r in json.loads(files["reports.json"])]
+    assert far["id"] not in [e["target_id"] for e in json.loads(files["audit.json"])]
+    # Being the assignee of a case in another district opens the case, not its dossier.
+    theirs = hotspot_body() | {"lon": 114.205, "lat": 35.305}
+    other = post(field, "/api/v1/hotspots", "admin", theirs)
+    post(field, f"/api/v1/hotspots/{other['id']}/transitions", "admin", {"to": "accepted"}, 200)
+    step = {"to": "dispatched", "assignee": "cmd", "deadline": LATER}
+    post(field, f"/api/v1/hotspots/{other['id']}/transitions", "admin", step, 200)
+    url = f"/api/v1/exports/hotspots/{other['id']}.zip"
+    assert field.client.get(url, headers=field.headers("cmd")).status_code == 404
+    assert field.client.get(url, headers=field.headers("disc")).status_code == 200

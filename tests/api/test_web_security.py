@@ -157,3 +157,14 @@ def test_tokens_expire(client: TestClient, user: str, monkeypatch: pytest.Monkey
     )
     r = client.get("/api/v1/cells", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401
+
+
+def test_a_cookie_carries_no_authority_on_requests_from_another_site(
+    client: TestClient, user: str
+) -> None:
+    login = client.post("/login", data={"username": user, "password": PASSWORD})
+    assert login.status_code == 200  # followed the redirect to the map
+    assert client.get("/api/v1/cells").status_code == 200
+    r = client.get("/api/v1/cells", headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    assert client.get("/api/v1/cells", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200

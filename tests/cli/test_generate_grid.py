@@ -1,7 +1,7 @@
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import MultiPolygon
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.domain.cells import NewCell, get_cell
@@ -50,6 +50,9 @@ def test_square_grid_tiles_the_parent_with_15_digit_codes_in_reading_order(db: S
     assert centres[0].y > centres[-1].y
     assert partition_defects(db, "410702001002") == []
     assert not get_cell(db, "410702001002").is_leaf
+    entry = db.execute(text("SELECT actor, action, after FROM audit_log")).one()
+    assert entry.action == "grid.generate" and entry.actor.startswith("cli:")
+    assert entry.after["inserted"] == len(cells) and entry.after["size_m"] == 500
 
 
 def test_hex_grid_also_tiles_the_parent(db: Session) -> None:

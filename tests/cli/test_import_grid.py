@@ -1,9 +1,10 @@
+import hashlib
 from pathlib import Path
 
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import LineString, Polygon
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.domain.cells import get_cell
@@ -193,3 +194,7 @@ def test_reimport_updates_in_place(tmp_path: Path, db: Session) -> None:
     assert "0 cells added, 1 updated" in result.output
     assert get_cell(db, "F1").name == "新名"
     assert cell_count(db) == 1
+    entries = db.execute(text("SELECT action, before, after FROM audit_log ORDER BY seq")).all()
+    assert [e.action for e in entries] == ["grid.import", "cell.update", "grid.import"]
+    assert entries[1].before["name"] == "旧名" and entries[1].after["name"] == "新名"
+    assert entries[2].after["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

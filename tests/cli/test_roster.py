@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.models import Duty, Person
@@ -54,6 +54,15 @@ def test_reimport_ends_a_duty_without_losing_history(tmp_path: Path, db: Session
     assert result.exit_code == 0, result.output
     assert "1 duties added, 1 updated" in result.output
     assert duties(db) == 2
+    # Each change is in the audit log, by the CLI's user, with before and after.
+    entries = db.execute(
+        text("SELECT actor, action, before, after FROM audit_log ORDER BY seq")
+    ).all()
+    assert all(e.actor.startswith("cli:") for e in entries)
+    actions = [e.action for e in entries]
+    assert actions.count("roster.import") == 2 and actions.count("duty.create") == 2
+    (ended,) = [e for e in entries if e.action == "duty.update"]
+    assert ended.before["valid_to"] is None and ended.after["valid_to"].startswith("2026-05-31")
 
 
 def test_bad_rows_are_named_and_nothing_is_imported(tmp_path: Path, db: Session) -> None:
