@@ -370,6 +370,70 @@ def seed_demo() -> None:
 
 
 @app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="the backup file to write (a tar archive)")],
+) -> None:
+    """Back up the database (pg_dump) and the photo store into one file with SHA-256 hashes."""
+    from app.backup import backup as run_backup
+
+    with transaction() as session:
+        seq, head_hash = audit.head(session)
+    try:
+        summary = run_backup(ensure_database(), path, seq, head_hash)
+    except DomainError as exc:
+        fail(exc.message)
+    out.print(
+        f"backup written to {summary.path}: database {summary.database_bytes:,} bytes, "
+        f"{summary.photos} photos, audit chain at entry {summary.audit_seq} "
+        f"(head {summary.audit_head[:16]}…)",
+        highlight=False,
+    )
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="a file written by `gridwatch backup`")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="replace a database that already holds data")
+    ] = False,
+) -> None:
+    """Restore a backup: the database in one transaction, then the photos; the audit chain
+    is verified afterwards."""
+    from sqlalchemy import select, text
+
+    from app.backup import restore as run_restore
+    from app.models import AuditEntry
+
+    url = ensure_database()
+    with transaction() as session:
+        has_schema = session.scalar(text("SELECT to_regclass('public.cells') IS NOT NULL"))
+        holds_data = has_schema and session.scalar(text("SELECT EXISTS (SELECT 1 FROM cells)"))
+    if holds_data and not yes:
+        fail("the database already holds data; add --yes to replace it with the backup")
+    try:
+        manifest = run_restore(url, path)
+    except DomainError as exc:
+        fail(exc.message)
+    with transaction() as session:
+        verdict = audit.verify(session)
+        recorded = session.scalar(
+            select(AuditEntry.hash).where(AuditEntry.seq == manifest["audit_seq"])
+        )
+    if not verdict.ok:
+        fail(
+            f"restored, but the audit chain does not verify: entry {verdict.first_broken}: "
+            f"{verdict.problem}"
+        )
+    if manifest["audit_seq"] and recorded != manifest["audit_head"]:
+        fail("restored, but the audit chain differs from the one the backup recorded")
+    out.print(
+        f"restored {path}: {len(manifest['photos'])} photos, audit chain verified "
+        f"({verdict.entries} entries, head {verdict.head[:16]}…)",
+        highlight=False,
+    )
+
+
+@app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API and pages."""
     import uvicorn
