@@ -121,7 +121,11 @@ def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str
 
 
 def _port_free(port: int) -> bool:
+    """Free to listen on, as PostgreSQL would (SO_REUSEADDR: connections of the cluster's
+    previous run lingering in TIME_WAIT do not make its own port look taken, so a restart
+    keeps the port that clients already know)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
