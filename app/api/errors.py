@@ -25,7 +25,30 @@ def clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def document_string_details(app: FastAPI) -> None:
+    """422 answers carry either pydantic's list of problems or one sentence (a bad bbox, a
+    value the database refused); say so in the OpenAPI document, which clients rely on."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if error and "detail" in error.get("properties", {}):
+            listed = error["properties"]["detail"]
+            error["properties"]["detail"] = {
+                "anyOf": [listed, {"type": "string"}],
+                "title": "Detail",
+            }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    document_string_details(app)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": clean_errors(exc.errors())}, status_code=422)

@@ -22,6 +22,7 @@ from app.domain import audit
 from app.domain.audit import file_sha256
 from app.domain.cells import NewCell, existing_cells, write_cells
 from app.domain.crs import Converter, CrsError, parse_crs, to_wgs84, transform
+from app.domain.csvfile import formula_problem, shorten
 from app.domain.errors import InputRejected
 from app.domain.progress import NoProgress, Progress
 
@@ -36,6 +37,9 @@ RISK_WORDS = {
     "m": "medium",
     "l": "low",
 }
+MAX_CODE = 64  # as the API takes codes
+MAX_NAME = 200
+MAX_LEVELS = 32  # a real grid has a handful; deeper parent chains only make writing slow
 
 
 @dataclass
@@ -58,22 +62,98 @@ class GridImportResult:
     repaired: list[str] = field(default_factory=list)
 
 
+def _sibling(path: Path, suffix: str) -> Path | None:
+    for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _declared_size(path: Path) -> int | None:
+    """The size a Shapefile part says it has: the .shp/.shx header's file length, or the .dbf
+    header's length plus its records. None when the header itself is cut short."""
+    with path.open("rb") as f:
+        head = f.read(100)
+    if path.suffix.lower() == ".dbf":
+        if len(head) < 12:
+            return None
+        records = int.from_bytes(head[4:8], "little")
+        return int.from_bytes(head[8:10], "little") + records * int.from_bytes(
+            head[10:12], "little"
+        )
+    return int.from_bytes(head[24:28], "big") * 2 if len(head) == 100 else None
+
+
+def _shapefile_problems(path: Path) -> list[str]:
+    """A Shapefile is three files; GDAL reads a missing .dbf as "no attributes" and a cut .shp
+    as features without geometry, so both are checked here and named."""
+    problems: list[str] = []
+    parts = [path]
+    for suffix, what in ((".shx", "index"), (".dbf", "attribute")):
+        part = _sibling(path, suffix)
+        if part is None:
+            problems.append(
+                f"the {what} file {path.stem}{suffix} is missing next to {path.name} "
+                "(a Shapefile is .shp, .shx and .dbf together)"
+            )
+        else:
+            parts.append(part)
+    for part in parts:
+        size, declared = part.stat().st_size, _declared_size(part)
+        if declared is None or size < declared:
+            problems.append(
+                f"{part.name} is truncated ({size:,} bytes"
+                + (f" of {declared:,}" if declared else "")
+                + "; an interrupted copy?)"
+            )
+    return problems
+
+
 def _read(
     path: Path, opts: GridImportOptions
-) -> tuple[list[dict[str, object]], list[object], str | None]:
+) -> tuple[list[dict[str, object]], list[object], str | None, str | None]:
+    """(attribute rows, geometries, the file's CRS, the encoding its text was read with)."""
     if not path.exists():
         raise InputRejected(str(path), ["file not found"])
+    if path.is_file():
+        if path.stat().st_size == 0:
+            raise InputRejected(str(path), ["the file is empty"])
+        if path.suffix.lower() == ".shp" and (problems := _shapefile_problems(path)):
+            raise InputRejected(str(path), problems)
     try:
         meta = pyogrio.read_info(path, layer=opts.layer, encoding=opts.encoding)
         _, _, geometry, field_data = pyogrio.raw.read(
             path, layer=opts.layer, encoding=opts.encoding
         )
     except Exception as exc:  # GDAL reports broken files in many ways; all are "cannot read"
+        if "not recognized as being in a supported file format" in str(exc):
+            raise InputRejected(
+                str(path), ["not a GeoJSON, GeoPackage or Shapefile (GDAL cannot tell its format)"]
+            ) from exc
         hint = " (try --encoding GBK?)" if isinstance(exc, UnicodeDecodeError) else ""
         raise InputRejected(str(path), [f"cannot read the file: {exc}{hint}"]) from exc
     names = list(meta["fields"])
     rows = [{name: field_data[j][i] for j, name in enumerate(names)} for i in range(len(geometry))]
-    return rows, list(shapely.from_wkb(geometry)), meta.get("crs")
+    return rows, list(shapely.from_wkb(geometry)), meta.get("crs"), meta.get("encoding")
+
+
+def _misread(value: str, read_as: str) -> str | None:
+    """The encoding `value` really was in, when it is UTF-8 or GBK text that was decoded as
+    `read_as` (a Shapefile without a .cpg is read as ISO-8859-1: 红旗区 becomes ºìÆìÇø)."""
+    try:
+        raw = value.encode(read_as)
+    except (LookupError, UnicodeEncodeError):
+        return None
+    if raw.isascii():
+        return None
+    for encoding, min_cjk in (("UTF-8", 1), ("GBK", 2)):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if text != value and sum("\u4e00" <= ch <= "\u9fff" for ch in text) >= min_cjk:
+            return encoding
+    return None
 
 
 def polygonal_part(geom: BaseGeometry) -> MultiPolygon:
@@ -103,7 +183,7 @@ def _check_geometry(
 ) -> tuple[MultiPolygon | None, str | None, bool]:
     """(geometry in WGS-84, problem, repaired)."""
     if geom is None or not isinstance(geom, BaseGeometry) or geom.is_empty:
-        return None, "has no geometry", False
+        return None, "is empty or missing", False
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         return None, f"is a {geom.geom_type}, not a polygon", False
     coords = shapely.get_coordinates(geom)
@@ -140,9 +220,12 @@ def prepare(
 ) -> tuple[list[NewCell], list[str]]:
     """Read and check the whole file. Returns the cells to write and the repairs made."""
     source = str(path)
-    if opts.level is not None and opts.level < 1:
-        raise InputRejected(source, [f"--level must be 1 or more, got {opts.level}"])
-    rows, geoms, file_crs = _read(path, opts)
+    if opts.level is not None and not 1 <= opts.level <= MAX_LEVELS:
+        raise InputRejected(source, [f"--level must be 1 … {MAX_LEVELS}, got {opts.level}"])
+    rows, geoms, file_crs, read_as = _read(path, opts)
+    # Text decoded with a legacy single-byte encoding (GDAL's guess for a Shapefile without a
+    # .cpg) may be garbled Chinese.
+    guessed = None if opts.encoding or (read_as or "").upper() in ("UTF-8", "UTF8") else read_as
     if not rows:
         raise InputRejected(source, ["the layer has no features"])
     fields = set(rows[0])
@@ -181,6 +264,9 @@ def prepare(
         if code is None:
             problems.append(f"{label}: empty {opts.code_field!r}")
             continue
+        if len(code) > MAX_CODE:
+            problems.append(f"feature {i}: {opts.code_field} is longer than {MAX_CODE} characters")
+            continue
         if code in seen:
             problems.append(f"{label}: code already used by feature {seen[code]}")
             continue
@@ -188,11 +274,20 @@ def prepare(
         name = _text(row.get(opts.name_field))
         if name is None:
             problems.append(f"{label}: empty {opts.name_field!r}")
+        elif len(name) > MAX_NAME:
+            problems.append(f"{label}: {opts.name_field} is longer than {MAX_NAME} characters")
+        elif problem := formula_problem(opts.name_field, name):
+            problems.append(f"{label}: {problem}")
+        elif guessed and (really := _misread(name, guessed)):
+            problems.append(
+                f"{label}: {opts.name_field} {shorten(name)!r} looks like {really} text read as "
+                f"{guessed}; pass --encoding {really} (or --encoding {guessed} if it is right)"
+            )
         risk = "medium"
         if opts.risk_field:
             raw = _text(row.get(opts.risk_field))
             if raw is None or raw.lower() not in RISK_WORDS:
-                problems.append(f"{label}: risk {raw!r} is not high/medium/low")
+                problems.append(f"{label}: risk {shorten(raw or '')!r} is not high/medium/low")
             else:
                 risk = RISK_WORDS[raw.lower()]
         level = opts.level
@@ -200,7 +295,12 @@ def prepare(
             try:
                 level = int(str(_text(row["level"])))
             except ValueError:
-                problems.append(f"{label}: level {row['level']!r} is not a whole number")
+                problems.append(
+                    f"{label}: level {shorten(str(row['level']))!r} is not a whole number"
+                )
+            else:
+                if not 1 <= level <= MAX_LEVELS:
+                    problems.append(f"{label}: level {level} is not 1 … {MAX_LEVELS}")
         wgs, problem, was_repaired = _check_geometry(geom, convert, str(crs_label), opts.strict)
         if wgs is None:
             problems.append(f"{label}: geometry {problem}")
@@ -236,13 +336,17 @@ def _check_tree(session: Session, cells: list[NewCell], feature_of: dict[str, in
             )
         if c.parent_code and c.parent_code not in in_file and c.parent_code not in in_db:
             problems.append(
-                f"{label}: parent {c.parent_code!r} is neither in the file nor in the grid"
+                f"{label}: parent {shorten(c.parent_code)!r} is neither in the file nor in the grid"
             )
-        # Walk up inside the file to catch cycles (a parent chain that comes back).
+        # Walk up inside the file to catch cycles (a parent chain that comes back) and chains
+        # too deep to be a grid.
         steps, cur = 0, c.parent_code
-        while cur in in_file and steps <= len(in_file):
+        while cur in in_file:
             if cur == c.code:
                 problems.append(f"{label}: parent chain loops back to itself")
+                break
+            if steps == MAX_LEVELS - 1:  # cur is the ancestor MAX_LEVELS levels up
+                problems.append(f"{label}: parent chain is more than {MAX_LEVELS} levels deep")
                 break
             cur, steps = in_file[cur].parent_code, steps + 1
     return problems

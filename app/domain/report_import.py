@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.domain import audit
 from app.domain.audit import file_sha256
 from app.domain.categories import CATEGORIES
-from app.domain.csvfile import read_csv
+from app.domain.csvfile import read_csv, shorten
 from app.domain.errors import DomainError, InputRejected
 from app.domain.intake import ReportData, file_report
 from app.domain.progress import NoProgress, Progress
@@ -58,10 +58,10 @@ def _number(
     try:
         value = float(raw)
     except ValueError:
-        problems.append(f"line {line}: {name} {raw!r} is not a number")
+        problems.append(f"line {line}: {name} {shorten(raw)!r} is not a number")
         return None
     if not math.isfinite(value) or not low <= value <= high:
-        problems.append(f"line {line}: {name} {raw} is outside {low:g} … {high:g}")
+        problems.append(f"line {line}: {name} {shorten(raw)} is outside {low:g} … {high:g}")
         return None
     return value
 
@@ -73,9 +73,9 @@ def _parse(
     try:
         report_id = uuid.UUID(raw["id"])
     except ValueError:
-        problems.append(f"line {line}: id {raw['id']!r} is not a UUID")
+        problems.append(f"line {line}: id {shorten(raw['id'])!r} is not a UUID")
     if raw["username"] not in persons:
-        problems.append(f"line {line}: no person with username {raw['username']!r}")
+        problems.append(f"line {line}: no person with username {shorten(raw['username'])!r}")
     lat = _number(raw["lat"], "lat", -90, 90, problems, line)
     lon = _number(raw["lon"], "lon", -180, 180, problems, line)
     accuracy = _number(raw["accuracy_m"], "accuracy_m", 0, 1e6, problems, line, optional=True)
@@ -86,9 +86,9 @@ def _parse(
     except ValueError as exc:
         problems.append(f"line {line}: observed_at {exc}")
     if raw["kind"] not in ("patrol", "issue"):
-        problems.append(f"line {line}: kind {raw['kind']!r} is not patrol or issue")
+        problems.append(f"line {line}: kind {shorten(raw['kind'])!r} is not patrol or issue")
     if raw["category"] and raw["category"] not in CATEGORIES:
-        problems.append(f"line {line}: unknown category {raw['category']!r}")
+        problems.append(f"line {line}: unknown category {shorten(raw['category'])!r}")
     if len(raw["description"]) > 4000:
         problems.append(f"line {line}: description longer than 4000 characters")
     if len(problems) > before or lat is None or lon is None:

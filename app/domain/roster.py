@@ -20,7 +20,7 @@ from app.domain import audit
 from app.domain.accounts import USERNAME, person_facts
 from app.domain.audit import file_sha256
 from app.domain.cells import existing_cells
-from app.domain.csvfile import read_csv
+from app.domain.csvfile import formula_problem, read_csv, shorten
 from app.domain.errors import InputRejected
 from app.domain.progress import NoProgress, Progress
 from app.domain.timeparse import parse_instant
@@ -29,6 +29,7 @@ from app.models.people import DUTIES
 
 COLUMNS = ("cell_code", "duty", "username", "name", "phone", "valid_from", "valid_to")
 DUTY_WORDS = {"网格长": "leader", "网格员": "member", "巡查员": "patroller", "监督员": "supervisor"}
+MAX_NAME = 200
 
 
 @dataclass
@@ -54,15 +55,22 @@ def _parse(line: int, raw: dict[str, str], problems: list[str]) -> RosterRow | N
     before = len(problems)
     duty = DUTY_WORDS.get(raw["duty"], raw["duty"].lower())
     if duty not in DUTIES:
-        problems.append(f"line {line}: duty {raw['duty']!r} is not one of {', '.join(DUTIES)}")
+        problems.append(
+            f"line {line}: duty {shorten(raw['duty'])!r} is not one of {', '.join(DUTIES)}"
+        )
     if not USERNAME.match(raw["username"]):
         problems.append(
-            f"line {line}: username {raw['username']!r} must be 2–64 letters, digits or _ . @ -"
+            f"line {line}: username {shorten(raw['username'])!r} must be 2–64 letters, digits "
+            "or _ . @ -"
         )
     if not raw["cell_code"]:
         problems.append(f"line {line}: empty cell_code")
     if not raw["name"]:
         problems.append(f"line {line}: empty name")
+    elif len(raw["name"]) > MAX_NAME:
+        problems.append(f"line {line}: name is longer than {MAX_NAME} characters")
+    elif problem := formula_problem("name", raw["name"]):
+        problems.append(f"line {line}: {problem}")
     bounds: list[datetime | None] = []
     for col in ("valid_from", "valid_to"):
         try:
@@ -99,7 +107,7 @@ def import_roster(
     seen: dict[tuple[str, str, str, datetime | None], int] = {}
     for r in rows:
         if r.cell_code not in cells:
-            problems.append(f"line {r.line}: no cell with code {r.cell_code!r}")
+            problems.append(f"line {r.line}: no cell with code {shorten(r.cell_code)!r}")
         row_key = (r.cell_code, r.username, r.duty, r.valid_from)
         if row_key in seen:
             problems.append(
