@@ -67,5 +67,12 @@ bench-province: db
 	$(BIN)/python -m bench.generate $(GEN_ARGS)
 	$(BIN)/python -m bench.province
 
+# Load test (issue 8): 50 phones + 5 supervisors over loopback HTTP for 600 s on its own
+# database gridwatch_load; exits non-zero on any error or a lost report. E.g.
+# LOAD_ARGS="--seconds 60". Not part of `make test`.
+LOAD_ARGS ?=
+bench-load: venv
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
+
 clean:
 	rm -rf $(VENV) map_ui/node_modules .pytest_cache .mypy_cache .ruff_cache

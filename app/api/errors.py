@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from app.domain.errors import DomainError, InputRejected
+
+log = logging.getLogger("gridwatch.errors")
 
 
 def clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -75,7 +78,17 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def database_down(_: Request, exc: OperationalError) -> JSONResponse:
+    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # Also deadlocks, serialisation failures and statement timeouts: say which in the log,
+        # so that a 503 under load can be traced (the SQL state, never the parameters).
+        state = getattr(exc.orig, "sqlstate", None)
+        log.warning(
+            "503 for %s %s: database error %s: %s",
+            request.method,
+            request.url.path,
+            state or "(no connection)",
+            str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__,
+        )
         return JSONResponse(
             {"detail": "the database is unavailable; retry shortly"},
             status_code=503,
