@@ -113,11 +113,15 @@ def _person_text(duty: Any, name: Any, phone: Any, username: Any, lang: str) -> 
     return f"{label} {name} {phone or '-'} ({username})"
 
 
-LAPSE_COLUMNS = (
+# Where a row's cell lies: every export starts (or nearly) with these.
+PLACE_COLUMNS = (
     Column("cell_code", "网格编码", "Cell code", width=18),
     Column("cell_name", "网格名称", "Cell name", width=22),
     Column("district", "区县", "District", width=12),
     Column("street", "街道乡镇", "Street", width=14),
+)
+LAPSE_COLUMNS = (
+    *PLACE_COLUMNS,
     Column("lapse", "失职类型", "Lapse", width=16),
     Column("start", "开始时间", "Start", "datetime", 17),
     Column("end", "结束时间", "End", "datetime", 17),
@@ -220,10 +224,7 @@ def _on_duty_at(
 
 MISSED_COLUMNS = (
     Column("hotspot_id", "问题编号", "Hotspot", width=38),
-    Column("cell_code", "网格编码", "Cell code", width=18),
-    Column("cell_name", "网格名称", "Cell name", width=22),
-    Column("district", "区县", "District", width=12),
-    Column("street", "街道乡镇", "Street", width=14),
+    *PLACE_COLUMNS,
     Column("source", "发现渠道", "Found by", width=12),
     Column("category", "类别", "Category", width=12),
     Column("description", "问题描述", "Description", width=40),
@@ -289,10 +290,7 @@ def _missed_rows(session: Session, batch: list[Any], places: Places, lang: str) 
 FALSE_COLUMNS = (
     Column("report_id", "上报编号", "Report", width=38),
     Column("reporter", "上报人", "Reporter", width=24),
-    Column("cell_code", "网格编码", "Cell code", width=18),
-    Column("cell_name", "网格名称", "Cell name", width=22),
-    Column("district", "区县", "District", width=12),
-    Column("street", "街道乡镇", "Street", width=14),
+    *PLACE_COLUMNS,
     Column("observed_at", "上报时间", "Observed at", "datetime", 17),
     Column("flags", "作假特征", "Fraud signs", width=28),
     Column("review", "审核结果", "Review", width=12),
