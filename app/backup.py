@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -51,9 +52,12 @@ def _tool(name: str) -> str:
     return found
 
 
-def _libpq(url: str) -> str:
-    """psycopg/SQLAlchemy URL → a plain libpq URL for the command-line tools."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+def _libpq(url: str) -> tuple[str, dict[str, str]]:
+    """A plain libpq URL for the command-line tools, without the password (which would show
+    in `ps`), and the environment that carries it instead."""
+    parsed = make_url(url).set(drivername="postgresql")
+    env = {"PGPASSWORD": parsed.password} if parsed.password else {}
+    return parsed.set(password=None).render_as_string(hide_password=False), env
 
 
 def _sha256(path: Path) -> str:
@@ -64,21 +68,36 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run(args: list[str]) -> None:
+def _run(args: list[str], extra_env: dict[str, str]) -> None:
     # Never wait for ever on a lock held by a running server: fail and say so.
-    env = {**os.environ, "PGOPTIONS": "-c lock_timeout=30s"}
+    env = {**os.environ, "PGOPTIONS": "-c lock_timeout=30s", **extra_env}
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise DomainError(f"{Path(args[0]).name} failed: {' | '.join(tail)}")
 
 
+def _stored_photos(store: Path) -> list[Path]:
+    """The photo files (not uploads still being written, which start with a dot)."""
+    if not store.exists():
+        return []
+    return sorted(
+        p
+        for p in store.rglob("*")
+        if PHOTO_NAME.fullmatch(f"photos/{p.relative_to(store).as_posix()}") and p.is_file()
+    )
+
+
 def backup(url: str, target: Path, audit_seq: int, audit_head: str) -> BackupSummary:
     store = get_settings().photo_store
     with tempfile.TemporaryDirectory(prefix="gridwatch-backup-") as tmp:
         dump = Path(tmp) / "database.dump"
-        _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(dump), _libpq(url)])
-        photos = sorted(p for p in store.rglob("*") if p.is_file()) if store.exists() else []
+        target_url, env = _libpq(url)
+        _run(
+            [_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(dump), target_url],
+            env,
+        )
+        photos = _stored_photos(store)
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "created_at": datetime.now(UTC).isoformat(),
@@ -101,9 +120,15 @@ def backup(url: str, target: Path, audit_seq: int, audit_head: str) -> BackupSum
         return BackupSummary(target, dump.stat().st_size, len(photos), audit_seq, audit_head)
 
 
-def _safe_member(name: str) -> bool:
-    parts = Path(name).parts
-    return bool(parts) and not Path(name).is_absolute() and ".." not in parts
+# The only names a backup holds: anything else (a path out of the store, a config file of
+# the cluster) is refused before a byte is written.
+PHOTO_NAME = re.compile(r"photos/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.(jpg|png|webp)")
+FILE_NAMES = {"manifest.json", "database.dump"}
+DIRECTORY = re.compile(r"photos(/[0-9a-f]{2}){0,2}")
+
+
+def _allowed_file(name: str) -> bool:
+    return name in FILE_NAMES or PHOTO_NAME.fullmatch(name) is not None
 
 
 def restore(url: str, source: Path) -> dict[str, Any]:
@@ -116,8 +141,12 @@ def restore(url: str, source: Path) -> dict[str, Any]:
         try:
             with tarfile.open(source, "r") as tar:
                 members = tar.getmembers()
-                bad = [m.name for m in members if not _safe_member(m.name) or not m.isfile()]
-                bad = [n for n in bad if not (n.startswith("photos") and not Path(n).suffix)]
+                bad = [
+                    m.name
+                    for m in members
+                    if not (m.isfile() and _allowed_file(m.name))
+                    and not (m.isdir() and DIRECTORY.fullmatch(m.name))
+                ]
                 if bad:
                     raise DomainError(f"{source}: unexpected entries {bad[:3]}")
                 tar.extractall(root, filter="data")
@@ -126,13 +155,22 @@ def restore(url: str, source: Path) -> dict[str, Any]:
         manifest_path = root / "manifest.json"
         if not manifest_path.exists():
             raise DomainError(f"{source}: no manifest.json, not a gridwatch backup")
-        manifest = json.loads(manifest_path.read_text())
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            items = [manifest["database"], *manifest["photos"]]
+            paths = [str(item["path"]) for item in items]
+            hashes = [str(item["sha256"]) for item in items]
+        except (ValueError, KeyError, TypeError):
+            raise DomainError(f"{source}: manifest.json is damaged") from None
         if manifest.get("format") != FORMAT:
             raise DomainError(f"{source}: unknown backup format {manifest.get('format')!r}")
-        for item in [manifest["database"], *manifest["photos"]]:
-            path = root / item["path"]
-            if not path.is_file() or _sha256(path) != item["sha256"]:
-                raise DomainError(f"{source}: {item['path']} is missing or damaged")
+        if paths[0] != "database.dump" or not all(PHOTO_NAME.fullmatch(p) for p in paths[1:]):
+            raise DomainError(f"{source}: manifest.json names files a backup never holds")
+        for name, digest in zip(paths, hashes, strict=True):
+            path = root / name
+            if not path.is_file() or _sha256(path) != digest:
+                raise DomainError(f"{source}: {name} is missing or damaged")
+        target_url, env = _libpq(url)
         _run(
             [
                 _tool("pg_restore"),
@@ -142,9 +180,10 @@ def restore(url: str, source: Path) -> dict[str, Any]:
                 "--exit-on-error",
                 "--single-transaction",
                 "--dbname",
-                _libpq(url),
+                target_url,
                 str(root / "database.dump"),
-            ]
+            ],
+            env,
         )
         store = get_settings().photo_store
         for item in manifest["photos"]:

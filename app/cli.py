@@ -442,6 +442,16 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API and pages."""
     import uvicorn
 
+    from app.config import DEFAULT_SECRET
+
+    if (
+        host not in ("127.0.0.1", "localhost", "::1")
+        and get_settings().secret_key == DEFAULT_SECRET
+    ):
+        fail(
+            f"refusing to serve on {host} with the built-in development secret (anyone could "
+            "forge a sign-in): set GRIDWATCH_SECRET_KEY to 32+ random characters"
+        )
     url = ensure_database()
     from app.main import create_app
 

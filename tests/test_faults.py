@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -71,7 +72,7 @@ def test_database_down_and_back_answers_503_then_stores_every_report_once(
     answers: dict[str, list[int]] = {b["id"]: [] for b in bodies}  # type: ignore[misc]
     health_while_down: list[int] = []
     with serve_in_thread(create_app(own_cluster)) as url, httpx.Client(base_url=url) as client:
-        sent = threading.Event()
+        sent, down = threading.Event(), threading.Event()
 
         def phone() -> None:
             for i, body in enumerate(bodies):
@@ -86,11 +87,13 @@ def test_database_down_and_back_answers_503_then_stores_every_report_once(
                     time.sleep(0.1)
                 if i == 9:
                     sent.set()
+                    down.wait(60)  # the rest is sent into the outage
 
         t = threading.Thread(target=phone)
         t.start()
         assert sent.wait(60)
         localdb.stop()
+        down.set()
         time.sleep(1.5)
         health_while_down.append(client.get("/healthz").status_code)
         localdb.start()
@@ -105,6 +108,21 @@ def test_database_down_and_back_answers_503_then_stores_every_report_once(
         assert audit.verify(session).ok
     assert sorted(map(str, stored)) == sorted(answers) and visits == len(bodies)
     engine.dispose()
+
+
+def _wait_for_a_writing_transaction(database_url: str, seconds: float = 20) -> bool:
+    """True once another session of the database holds a transaction that has written."""
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            busy = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if busy and busy[0]:
+                return True
+            time.sleep(0.02)
+    return False
 
 
 def _free_port() -> int:
@@ -155,8 +173,8 @@ def test_sigkill_mid_batch_leaves_no_partial_item_and_a_resend_stores_it_once(
             done.set()
 
         threading.Thread(target=send, daemon=True).start()
-        time.sleep(0.4)
-        killed_mid_batch = not done.is_set()
+        writing = _wait_for_a_writing_transaction(database_url)
+        killed_mid_batch = writing and not done.is_set()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         if killed_mid_batch:

@@ -3,6 +3,8 @@ map_ui/node_modules at setup): government intranets have no CDN."""
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -44,10 +46,22 @@ def docs() -> HTMLResponse:
     )
 
 
+class VendorFiles(StaticFiles):
+    """npm packages, but only what pages load (scripts, styles, images, fonts): never their
+    demo or coverage HTML pages, which would run on gridwatch's origin."""
+
+    ALLOWED = (".js", ".css", ".map", ".png", ".svg", ".gif", ".woff", ".woff2", ".ttf")
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if not path.lower().endswith(self.ALLOWED) or "/node_modules/" in f"/{path}":
+            return "", None
+        return super().lookup_path(path)
+
+
 def install(app: FastAPI) -> None:
     """The docs page and the static assets: npm-installed libraries under /static/vendor,
     gridwatch's own page scripts and styles under /static/app."""
     app.include_router(router)
     if VENDOR.exists():
-        app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
+        app.mount("/static/vendor", VendorFiles(directory=VENDOR), name="vendor")
     app.mount("/static/app", StaticFiles(directory=APP_STATIC), name="app-static")

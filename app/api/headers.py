@@ -37,6 +37,7 @@ COMMON = [
     (b"permissions-policy", b"geolocation=(self), camera=(self), microphone=()"),
 ]
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+SAFE_HOST = re.compile(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?")
 
 
 def tile_sources(settings: Settings) -> list[str]:
@@ -48,10 +49,14 @@ def tile_sources(settings: Settings) -> list[str]:
         return ["https://tile.openstreetmap.org"]
     if kind == "tianditu":
         return ["https://*.tianditu.gov.cn"]
-    parts = urlsplit(kind.replace("{s}", "x"))
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return []
-    host = parts.netloc.replace("x.", "*.", 1) if "{s}." in kind else parts.netloc
+    parts = urlsplit(kind)
+    labels = parts.netloc.split(".")
+    # {s} may only stand in the first label: CSP allows a wildcard there and nowhere else.
+    if labels and "{s}" in labels[0]:
+        labels[0] = "*"
+    host = ".".join(labels)
+    if parts.scheme not in ("http", "https") or not SAFE_HOST.fullmatch(host):
+        return []  # no basemap rather than a broken or injected policy; the map still works
     return [f"{parts.scheme}://{host}"]
 
 

@@ -10,6 +10,7 @@ and are recorded without revealing whether the name exists."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -50,7 +51,8 @@ def authenticate(session: Session, username: str, password: str, address: str) -
     if person is None or account is None:
         dummy_verify()
         # Never the typed name itself: people type passwords into the username field.
-        typed = hashlib.sha256(username.encode()).hexdigest()[:16]
+        key = settings.secret_key.encode()
+        typed = hmac.new(key, username.encode(), hashlib.sha256).hexdigest()[:16]
         audit.record(session, "auth.failed", "username-sha256", typed, after={"from": address})
         session.commit()
         raise SignInRefused("wrong username or password")

@@ -121,6 +121,9 @@ def test_page_csp_allows_exactly_the_pages_inline_scripts() -> None:
             "https://tiles.intranet.gov.cn:8443",
         ),
         ("http://{s}.tiles.local/{z}/{x}/{y}.png", "http://*.tiles.local"),
+        ("https://t{s}.maps.gov.cn/{z}/{x}/{y}.png", "https://*.maps.gov.cn"),
+        ("https://mapbox.{s}.example.com/{z}/{x}/{y}.png", None),  # no wildcard mid-host
+        ("https://a.example.com;script-src *;/{z}/{x}/{y}.png", None),
     ],
 )
 def test_the_basemap_host_is_allowed_for_images(basemap: str, source: str | None) -> None:
@@ -168,3 +171,13 @@ def test_a_cookie_carries_no_authority_on_requests_from_another_site(
     r = client.get("/api/v1/cells", headers={"Sec-Fetch-Site": "cross-site"})
     assert r.status_code == 403
     assert client.get("/api/v1/cells", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+
+
+def test_vendor_packages_serve_assets_but_never_their_html_pages(client: TestClient) -> None:
+    assert client.get("/static/vendor/leaflet/dist/leaflet.js").status_code == 200
+    for page in (
+        "/static/vendor/leaflet.markercluster/example/geojson.html",
+        "/static/vendor/swagger-ui-dist/index.html",
+        "/static/vendor/leaflet/package.json",
+    ):
+        assert client.get(page).status_code == 404, page

@@ -132,3 +132,33 @@ def test_a_damaged_archive_is_refused_and_nothing_changes(
     assert result.exit_code == 1 and "not a gridwatch backup" in result.output
     assert db.scalar(text("SELECT count(*) FROM audit_log")) == before[3]
     db.rollback()
+
+
+def test_an_archive_naming_files_outside_the_store_is_refused(
+    field: Field, db: Session, tmp_path: Path
+) -> None:
+    import io
+    import json
+
+    evil = tmp_path / "evil.tar"
+    conf = b"archive_command = 'touch /tmp/pwned'\n"
+    manifest = {
+        "format": "gridwatch-backup/1",
+        "audit_seq": 0,
+        "audit_head": "0" * 64,
+        "database": {"path": "database.dump", "sha256": "0" * 64},
+        "photos": [{"path": "photos/../pg/postgresql.auto.conf", "sha256": "0" * 64}],
+    }
+    with tarfile.open(evil, "w") as tar:
+        for name, data in (
+            ("manifest.json", json.dumps(manifest).encode()),
+            ("pg/postgresql.auto.conf", conf),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    before = counts(db)
+    result = run_cli("restore", evil, "--yes")
+    assert result.exit_code == 1 and "unexpected entries" in result.output
+    assert counts(db) == before
+    assert not (get_settings().photo_store.parent / "pg").exists()
