@@ -4,9 +4,11 @@ The routes come from the app's own OpenAPI document: a new endpoint without a ru
 `test_every_route_has_a_rule`. Outside its scope a role gets 401/403/404 — or, for lists and
 tiles, an answer that names nothing of the other district (no IDOR through ids or filters).
 
-The world: district 410702 with unit cell A (inspector `insp` and leader `boss` on duty),
-district 410703 with unit cell B (`insp2`, `boss2`); supervisor, command office and
-discipline scoped to 410702; an admin. "in" targets live in A, "out" targets in B.
+The world: district 410702 with unit cell A (inspector `insp` and leader `boss` on duty) and
+its neighbour N (`insp3`), district 410703 with unit cell B (`insp2`, `boss2`); supervisor,
+command office and discipline scoped to 410702; an admin. "in" targets live in A, "near"
+targets in N (the district's officers may see them, A's inspector and leader may not), "out"
+targets in B.
 """
 
 from __future__ import annotations
@@ -43,8 +45,15 @@ from tests.factories import (
 )
 
 A = UNITS[0]
+N = UNITS[1]  # "near": A's neighbour in the same district, where insp and boss hold no duty
 B = "410703001001001"
 B_CENTRE = (114.205, 35.305)
+# side → (cell, its reporter, where its points lie, `within=` for lists, a source name)
+SIDES = {
+    "in": (A, "insp", CENTRES[A], "410702", "排口"),
+    "near": (N, "insp3", CENTRES[N], N, "东北排口"),
+    "out": (B, "insp2", B_CENTRE, "410703", "卫滨排口"),
+}
 ROLES = ("inspector", "leader", "supervisor", "command", "discipline", "admin", "anonymous")
 USER = {
     "inspector": "insp",
@@ -85,32 +94,31 @@ class World:
 
     # Fresh objects for writes that change state (each role acts on its own copy).
     def report(self, side: str, **extra: Any) -> dict[str, Any]:
-        cell, user = (A, "insp") if side == "in" else (B, "insp2")
-        body = report_body(A, **extra)
-        if side == "out":
-            body |= {"lon": B_CENTRE[0], "lat": B_CENTRE[1]}
+        _, user, (lon, lat), *_ = SIDES[side]
+        body = report_body(A, **extra) | {"lon": lon, "lat": lat}
         return self.post("/api/v1/reports", user, json=body)
 
     def hotspot(self, side: str) -> dict[str, Any]:
-        body = hotspot_body(A)
-        if side == "out":
-            body |= {"lon": B_CENTRE[0], "lat": B_CENTRE[1]}
-        return self.post("/api/v1/hotspots", "admin", json=body)
+        lon, lat = self.point(side)
+        return self.post(
+            "/api/v1/hotspots", "admin", json=hotspot_body(A) | {"lon": lon, "lat": lat}
+        )
 
     def source(self, side: str) -> dict[str, Any]:
-        lon, lat = CENTRES[A] if side == "in" else B_CENTRE
-        name = "排口" if side == "in" else "卫滨排口"
-        body = {"type": "outfall", "name": name, "lat": lat, "lon": lon}
+        lon, lat = self.point(side)
+        body = {"type": "outfall", "name": SIDES[side][4], "lat": lat, "lon": lon}
         return self.post("/api/v1/sources", "admin", json=body)
 
     def point(self, side: str) -> tuple[float, float]:
-        return CENTRES[A] if side == "in" else B_CENTRE
+        return SIDES[side][2]
 
 
 @pytest.fixture
 def world(client: TestClient, db: Session, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setattr(get_settings(), "photo_dir", tmp_path / "photos")
     monkeypatch.setattr(get_settings(), "open311_keys", "hotline-key")
+    # Every role signs in from the same test address here; the throttle is tested elsewhere.
+    monkeypatch.setattr(get_settings(), "login_attempts_per_minute", 1000)
     two_by_two(db)
     make_cells(
         db,
@@ -124,6 +132,7 @@ def world(client: TestClient, db: Session, tmp_path: Any, monkeypatch: pytest.Mo
             ("boss", "leader", None),
             ("insp2", "inspector", None),
             ("boss2", "leader", None),
+            ("insp3", "inspector", None),
             ("sup", "supervisor", "410702"),
             ("cmd", "command", "410702"),
             ("disc", "discipline", "410702"),
@@ -135,15 +144,16 @@ def world(client: TestClient, db: Session, tmp_path: Any, monkeypatch: pytest.Mo
         ("boss", A, "leader"),
         ("insp2", B, "member"),
         ("boss2", B, "leader"),
+        ("insp3", N, "member"),
     ]:
         give_duty(db, people[name], cell, duty, valid_from=SINCE)
     w = World(client, db)
-    for side in ("in", "out"):
+    for side in SIDES:
         report = w.report(side)
         photo = w.client.post(
             f"/api/v1/reports/{report['id']}/photos",
             files={"file": ("p.jpg", jpeg((len(side), 9, 9)), "image/jpeg")},
-            headers=w.headers("insp" if side == "in" else "insp2"),
+            headers=w.headers(SIDES[side][1]),
         ).json()
         lon, lat = w.point(side)
         form = {"api_key": "hotline-key", "service_code": "dust", "lat": lat, "long": lon}
@@ -174,6 +184,7 @@ class Rule:
     outside: frozenset[str]
     public: bool = False
     listing: bool = False  # a list or tile: may answer 200 if it names nothing out of scope
+    near: frozenset[str] = frozenset()  # set from `inside` below unless a rule differs
 
 
 def get(url: Callable[[World, str], str]) -> Callable[[World, str], Request]:
@@ -181,11 +192,7 @@ def get(url: Callable[[World, str], str]) -> Callable[[World, str], Request]:
 
 
 def within(path: str) -> Callable[[World, str], Request]:
-    return get(
-        lambda w, side: (
-            f"{path}{'&' if '?' in path else '?'}within={'410702' if side == 'in' else '410703'}"
-        )
-    )
+    return get(lambda w, side: f"{path}{'&' if '?' in path else '?'}within={SIDES[side][3]}")
 
 
 def obj(kind: str, key: str = "id") -> Callable[[World, str], str]:
@@ -193,7 +200,7 @@ def obj(kind: str, key: str = "id") -> Callable[[World, str], str]:
 
 
 def cell(side: str) -> str:
-    return A if side == "in" else B
+    return SIDES[side][0]
 
 
 PERIOD = "from=2026-01-01&to=2026-02-01"
@@ -390,7 +397,25 @@ LISTINGS = {
     ("GET", "/api/v1/audit"),
     ("GET", "/tiles/cells/{z}/{x}/{y}.pbf"),
 }
-RULES = {k: replace(v, listing=k in LISTINGS) for k, v in RULES.items()}
+# "near" (another cell of the same district): the district's supervisor, command office and
+# discipline as inside, but inspectors and leaders only where they hold a duty (SPEC §7) —
+# except where a role acts as itself anywhere (filing reports and patrols) or nowhere.
+NEAR_EXCEPTIONS = {
+    ("POST", "/api/v1/reports"): REPORTERS,
+    ("POST", "/api/v1/reports/batch"): REPORTERS,
+    ("POST", "/api/v1/patrols"): REPORTERS,
+    ("POST", "/api/v1/reports/{report_id}/photos"): NOBODY,  # only its reporter, insp3
+}
+RULES = {
+    k: replace(
+        v,
+        listing=k in LISTINGS,
+        near=NEAR_EXCEPTIONS.get(
+            k, v.inside if v.public else v.inside - {"inspector", "leader"} | (v.outside & v.inside)
+        ),
+    )
+    for k, v in RULES.items()
+}
 
 
 def test_every_route_has_a_rule(database_url: str) -> None:
@@ -399,17 +424,17 @@ def test_every_route_has_a_rule(database_url: str) -> None:
     assert routes == set(RULES), "a route without a permission rule, or a rule without a route"
 
 
-def markers(w: World) -> list[str]:
-    """Strings that name objects of district 410703: none may reach a refused viewer."""
-    out = w.objects["out"]
+def markers(w: World, side: str) -> list[str]:
+    """Strings that name the side's objects: none may reach a viewer refused there."""
+    objects = w.objects[side]
+    cell, reporter, _, _, source_name = SIDES[side]
     return [
-        B,
-        "卫滨一号",
-        str(out["report"]["id"]),
-        str(out["hotspot"]["id"]),
-        str(out["photo"]["id"]),
-        "卫滨排口",
-        "insp2名",
+        cell,
+        str(objects["report"]["id"]),
+        str(objects["hotspot"]["id"]),
+        str(objects["photo"]["id"]),
+        source_name,
+        f"{reporter}名",
     ]
 
 
@@ -418,9 +443,9 @@ def call(w: World, rule: Rule, role: str, side: str) -> Response:
     return w.client.request(method, url, headers=w.headers(role), **kwargs)
 
 
-def leaks(w: World, r: Response) -> list[str]:
+def leaks(w: World, r: Response, side: str) -> list[str]:
     body = r.content.decode("utf-8", "replace")
-    found = [m for m in markers(w) if m in body]
+    found = [m for m in markers(w, side) if m in body]
     if "/reports/heat" in str(r.request.url) and r.status_code == 200 and r.json()["points"]:
         found.append("heat points")
     return found
@@ -434,7 +459,7 @@ def test_route_answers_each_role_inside_and_outside_its_scope(
     wrong: list[str] = []
     for role in ROLES:
         expect_anon = rule.public
-        for side, allowed in (("in", rule.inside), ("out", rule.outside)):
+        for side, allowed in (("in", rule.inside), ("near", rule.near), ("out", rule.outside)):
             r = call(world, rule, role, side)
             ok = role in allowed or (role == "anonymous" and expect_anon)
             if r.status_code >= 500:
@@ -444,9 +469,9 @@ def test_route_answers_each_role_inside_and_outside_its_scope(
             elif (
                 not ok
                 and r.status_code < 400
-                and (side == "in" or not rule.listing or leaks(world, r))
+                and (side == "in" or not rule.listing or leaks(world, r, side))
             ):
-                wrong.append(f"{role}/{side}: allowed {r.status_code} {leaks(world, r)}")
+                wrong.append(f"{role}/{side}: allowed {r.status_code} {leaks(world, r, side)}")
             elif not ok and r.status_code >= 400 and r.status_code not in DENIED:
                 wrong.append(f"{role}/{side}: {r.status_code} is not a refusal")
     assert wrong == []
