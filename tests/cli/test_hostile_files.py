@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from app.domain.cells import get_cell
 from app.domain.crs import from_wgs84, parse_crs, transform
+from app.domain.report_import import COLUMNS as report_columns
+from app.domain.roster import COLUMNS as roster_columns
 from app.models import Cell, Duty, Person, Report
 from tests.cli.helpers import run_cli, write_layer
 from tests.factories import CENTRES, UNITS, X0, Y0, make_user, square, two_by_two
@@ -333,18 +335,8 @@ def test_overlong_codes_and_names_and_markup_like_text(tmp_path: Path, db: Sessi
 
 # --- import-roster and import-reports ------------------------------------------------------
 
-ROSTER = ("cell_code", "duty", "username", "name", "phone", "valid_from", "valid_to")
-REPORTS = (
-    "id",
-    "username",
-    "lat",
-    "lon",
-    "accuracy_m",
-    "observed_at",
-    "kind",
-    "category",
-    "description",
-)
+ROSTER = roster_columns
+REPORTS = report_columns
 
 
 def csv_text(header: tuple[str, ...], rows: list[dict[str, str]]) -> str:
