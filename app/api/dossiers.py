@@ -265,7 +265,7 @@ def hotspot_dossier(
     spool, dossier = _open()
     detail = hotspot_detail(session, h).model_dump(mode="json")
     if cell is not None:
-        district, street = Places(session, Selection(None, None)).of(cell.path)
+        district, street = Places(session, cell.path).of(cell.path)
         detail["cell"] = {
             "code": cell.code,
             "name": cell.name,
@@ -329,7 +329,7 @@ def cell_dossier(
         raise DomainError(f"cell {code} is not a unit cell; a dossier is per unit cell")
     spool, dossier = _open()
     seq, head_hash = audit.head(session)
-    district, street = Places(session, Selection(None, None)).of(cell.path)
+    district, street = Places(session, cell.path).of(cell.path)
     dossier.add_json(
         "cell.json",
         {

@@ -103,42 +103,51 @@ def write_cells(
                 ids[code] = cell_id
             inserted += len(chunk)
             progress.advance(len(chunk))
+        codes = [str(row["code"]) for row in changed_rows]
+        before = _cell_facts(session, codes)
         for row in changed_rows:
-            code = str(row["code"])
-            before = _cell_facts(session, code)
             session.execute(
                 update(Cell)
                 .where(Cell.code == row["code"])
                 .values({k: v for k, v in row.items() if k != "code"})
             )
+            updated += 1
+            progress.advance()
+        after = _cell_facts(session, codes)
+        for code in codes:
             audit.record(
                 session,
                 "cell.update",
                 "cell",
                 code,
                 cell_id=ids[code],
-                before=before,
-                after=_cell_facts(session, code),
+                before=before[code],
+                after=after[code],
             )
-            updated += 1
-            progress.advance()
     return inserted, updated
 
 
-def _cell_facts(session: Session, code: str) -> dict[str, Any]:
-    """What the audit log keeps of a cell: its attributes and its shape's hash and area."""
-    row = session.execute(
-        select(
-            Cell.name,
-            Cell.level,
-            Cell.parent_id,
-            Cell.risk,
-            Cell.patrol_interval_hours,
-            func.encode(func.sha256(func.ST_AsBinary(Cell.geom)), "hex").label("geom_sha256"),
-            func.round(func.ST_Area(func.Geography(Cell.geom))).label("area_m2"),
-        ).where(Cell.code == code)
-    ).one()
-    return dict(row._mapping)
+def _cell_facts(session: Session, codes: list[str]) -> dict[str, dict[str, Any]]:
+    """What the audit log keeps of each cell: its attributes and its shape's hash and area
+    (read in chunks: a province re-import changes many cells at once)."""
+    facts: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(codes), CHUNK):
+        rows = session.execute(
+            select(
+                Cell.code,
+                Cell.name,
+                Cell.level,
+                Cell.parent_id,
+                Cell.risk,
+                Cell.patrol_interval_hours,
+                func.encode(func.sha256(func.ST_AsBinary(Cell.geom)), "hex").label("geom_sha256"),
+                func.round(func.ST_Area(func.Geography(Cell.geom))).label("area_m2"),
+            ).where(Cell.code.in_(codes[i : i + CHUNK]))
+        )
+        for row in rows:
+            code, *_ = row
+            facts[code] = {k: v for k, v in row._mapping.items() if k != "code"}
+    return facts
 
 
 def get_cell(session: Session, code: str) -> Cell:

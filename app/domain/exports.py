@@ -70,8 +70,11 @@ class Places:
     district is the deepest ancestor with a six-digit code (GB/T 2260), else level 2; a street
     the deepest with nine digits, else level 3."""
 
-    def __init__(self, session: Session, selection: Selection) -> None:
+    def __init__(self, session: Session, path: str | None = None) -> None:
+        """Every non-leaf cell, or (given one leaf's path) just that leaf's ancestors."""
         stmt = select(Cell.id, Cell.code, Cell.name, Cell.level).where(not_(Cell.is_leaf))
+        if path is not None:
+            stmt = stmt.where(Cell.id.in_([int(i) for i in path.split(".")[:-1]]))
         self.cells = {r.id: r for r in session.execute(stmt)}
 
     def of(self, path: str) -> tuple[str, str]:
@@ -134,7 +137,7 @@ LAPSE_COLUMNS = (
 def accountability(
     session: Session, selection: Selection, start: datetime, end: datetime, lang: str
 ) -> Table:
-    places = Places(session, selection)
+    places = Places(session)
 
     def rows() -> Iterator[Row]:
         for x in iter_lapses(session, selection, start, end, CHUNK):
@@ -245,7 +248,7 @@ def missed_problems(
     session: Session, selection: Selection, start: datetime, end: datetime, lang: str
 ) -> Table:
     """漏报: hotspots found by others in a cell whose grid had not reported them (SPEC §4)."""
-    places = Places(session, selection)
+    places = Places(session)
 
     def rows() -> Iterator[Row]:
         stmt = (
@@ -308,7 +311,7 @@ def false_reports(
     session: Session, selection: Selection, start: datetime, end: datetime, lang: str
 ) -> Table:
     """Reports that carry a fraud flag and do not count (not accepted on review)."""
-    places = Places(session, selection)
+    places = Places(session)
 
     def rows() -> Iterator[Row]:
         stmt = (
