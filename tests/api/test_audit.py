@@ -370,12 +370,13 @@ def test_verify_and_export_headers_hold_while_others_write(field: Field) -> None
     export names its own entry."""
     stop = threading.Event()
     problems: list[str] = []
+    # Tokens first: making one reads the shared test session, which threads must not share.
+    insp = field.headers("insp")
+    field.headers("admin"), field.headers("disc")
 
     def write() -> None:
         while not stop.is_set():
-            r = field.client.post(
-                "/api/v1/reports", json=report_body(), headers=field.headers("insp")
-            )
+            r = field.client.post("/api/v1/reports", json=report_body(), headers=insp)
             if r.status_code != 201:
                 problems.append(r.text)
 
