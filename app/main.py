@@ -52,7 +52,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     )
     # Added first, so it sits inside GZip and sees pages uncompressed (to hash their scripts).
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    # Level 5: large JSON answers (a province's gaps) compress ~3x faster than at 9, ~5 % larger.
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
     errors.install(app)
     open311.install(app)
     docs.install(app)

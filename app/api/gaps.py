@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import func, select
 
 from app.api.deps import Accountable, CurrentViewer, require_roles
 from app.api.params import AsOf, Instant, Within
 from app.db import SessionDep
 from app.domain.coverage import coverage as cell_coverage
-from app.domain.gaps import REASONS, find_gaps, rollup, selection_for
+from app.domain.gaps import REASONS, find_gaps, gaps_document, rollup, selection_for
 from app.domain.indicators import indicators
 from app.domain.lapses import find_lapses
 from app.domain.scope import Viewer
@@ -20,9 +20,10 @@ from app.domain.spotcheck import plan
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1", tags=["gaps"])
+JSON = "application/json"
 
 
-@router.get("/gaps")
+@router.get("/gaps", response_model=dict[str, Any])
 def gaps(
     session: SessionDep,
     viewer: CurrentViewer,
@@ -31,9 +32,13 @@ def gaps(
     reason: Annotated[Literal[REASONS] | None, Query()] = None,  # type: ignore[valid-type]
     format: Literal["json", "geojson"] = "json",
     coverage: Annotated[bool, Query(description="add coverage quality per cell")] = False,
-) -> dict[str, Any]:
+) -> Any:
     """Every leaf cell with at least one gap reason at `as_of` (SPEC §5), and a summary."""
-    result = find_gaps(session, selection_for(session, viewer, within), as_of, reason)
+    selection = selection_for(session, viewer, within)
+    if format == "json" and not coverage:
+        # The common (and province-sized) case: the database writes the document.
+        return Response(gaps_document(session, selection, as_of, reason), media_type=JSON)
+    result = find_gaps(session, selection, as_of, reason)
     ids = [c.id for c in result.cells]
     quality = cell_coverage(session, ids, result.as_of) if coverage else {}
     cells = [

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Integer, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    FetchedValue,
+    Float,
+    ForeignKey,
+    Integer,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at_column
@@ -47,3 +56,7 @@ class Source(Base):
     inspection_interval_hours: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at_column()
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The newest counted patrol within 50 m, kept by database triggers (migration 0005).
+    inspected_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=FetchedValue(), server_onupdate=FetchedValue()
+    )

@@ -1,7 +1,9 @@
 -- The gap engine (SPEC §5): for an instant t and a set of leaf cells, every reason.
--- Current instants (current = true) read the maintained summaries (cell_status); past instants read
--- the counted-patrol history by (cell_id, observed_at) and the hotspot event log. This file is
--- the shared CTE chain `g`; gaps_cells.sql and gaps_rollup.sql add the final SELECT.
+-- Current instants (current = true) read the maintained summaries only (cell_status, kept by
+-- app/domain/status.py and the triggers of migration 0005, and sources.inspected_at): one
+-- row per leaf, no history. Past instants read the counted-patrol history by
+-- (cell_id, observed_at), the duties, and the hotspot event log. This file is the shared CTE
+-- chain `g`; gaps_cells.sql, gaps_rollup.sql and the tile queries add the final SELECT.
 WITH leaves AS MATERIALIZED (
     SELECT c.id, c.code, c.name, c.path, c.patrol_interval_hours AS interval_hours,
            make_interval(hours => c.patrol_interval_hours) AS span
@@ -15,8 +17,8 @@ WITH leaves AS MATERIALIZED (
        AND (c.valid_to IS NULL OR c.valid_to > :t)
 ),
 patrol AS (
-    -- The summary holds the newest counted patrol; only when that lies after t is the
-    -- history consulted (one index probe per such cell).
+    -- The past: the summary holds the newest counted patrol; only when that lies after t is
+    -- the history consulted (one index probe per such cell).
     SELECT l.id,
            CASE WHEN s.last_patrol_at IS NULL THEN NULL
                 WHEN s.last_patrol_at <= :t THEN s.last_patrol_at
@@ -25,13 +27,7 @@ patrol AS (
            END AS last_patrol_at
       FROM leaves l
       LEFT JOIN cell_status s ON s.cell_id = l.id
-),
-hot_now AS (
-    SELECT l.id, s.open_hotspots,
-           (SELECT count(*) FROM unnest(s.running_deadlines) d WHERE d < :t) AS overdue_hotspots
-      FROM leaves l
-      JOIN cell_status s ON s.cell_id = l.id
-     WHERE CAST(:current AS boolean)
+     WHERE NOT CAST(:current AS boolean)
 ),
 hot_then AS (
     -- Each hotspot's status and deadline as of t, from its event log.
@@ -57,7 +53,8 @@ staff AS (
            bool_or(d.duty IN ('member', 'patroller')) AS has_member
       FROM duties d
       JOIN leaves l ON l.id = d.cell_id
-     WHERE (d.valid_from IS NULL OR d.valid_from <= :t)
+     WHERE NOT CAST(:current AS boolean)
+       AND (d.valid_from IS NULL OR d.valid_from <= :t)
        AND (d.valid_to IS NULL OR d.valid_to > :t)
      GROUP BY d.cell_id
 ),
@@ -67,7 +64,8 @@ src AS (
     SELECT s.cell_id AS id, count(*) AS uninspected_sources
       FROM sources s
       JOIN leaves l ON l.id = s.cell_id
-     WHERE s.created_at <= :t
+     WHERE NOT CAST(:current AS boolean)
+       AND s.created_at <= :t
        AND (s.retired_at IS NULL OR s.retired_at > :t)
        AND NOT EXISTS (
            SELECT 1
@@ -80,11 +78,24 @@ src AS (
               AND ST_DWithin(v.geom::geography, s.geom::geography, 50))
      GROUP BY s.cell_id
 ),
+src_now AS (
+    -- Now: sources whose newest patrol within 50 m (sources.inspected_at) is too old.
+    SELECT s.cell_id AS id, count(*) AS uninspected_sources
+      FROM sources s
+      JOIN leaves l ON l.id = s.cell_id
+     WHERE CAST(:current AS boolean)
+       AND s.created_at <= :t
+       AND (s.retired_at IS NULL OR s.retired_at > :t)
+       AND (s.inspected_at IS NULL
+            OR s.inspected_at <= :t - make_interval(hours => s.inspection_interval_hours))
+     GROUP BY s.cell_id
+),
 missed AS (
     SELECT h.cell_id AS id, count(*) AS missed_problems
       FROM hotspots h
       JOIN leaves l ON l.id = h.cell_id
-     WHERE h.missed_by_grid AND h.created_at <= :t
+     WHERE NOT CAST(:current AS boolean)
+       AND h.missed_by_grid AND h.created_at <= :t
        AND h.found_at <= :t AND h.found_at > :t - interval '30 days'
        -- a complaint rejected as unfounded (不予立案) was nothing the grid missed
        AND NOT EXISTS (SELECT 1 FROM hotspot_events ev
@@ -93,31 +104,72 @@ missed AS (
      GROUP BY h.cell_id
 ),
 r AS (
+    -- Now: one summary row per leaf (a patrol observed a few minutes ahead of the clock is
+    -- looked up in the history).
+    SELECT l.id, l.code, l.name, l.path, l.interval_hours, l.span,
+           CASE WHEN s.last_patrol_at IS NULL OR s.last_patrol_at <= :t THEN s.last_patrol_at
+                ELSE (SELECT max(v.observed_at) FROM cell_visits v
+                       WHERE v.cell_id = l.id AND v.observed_at <= :t)
+           END AS last_patrol_at,
+           coalesce(s.open_hotspots, 0) AS open_hotspots,
+           CASE WHEN s.next_deadline IS NULL OR s.next_deadline >= :t THEN 0
+                ELSE (SELECT count(*) FROM unnest(s.running_deadlines) d WHERE d < :t)
+           END AS overdue_hotspots,
+           -- the staffing summary holds until its cell's next duty change
+           CASE WHEN s.has_leader IS NOT NULL
+                     AND (s.staff_until IS NULL OR s.staff_until > :t)
+                THEN s.has_leader AND s.has_member
+                ELSE (SELECT coalesce(bool_or(d.duty = 'leader'), false)
+                             AND coalesce(bool_or(d.duty IN ('member', 'patroller')), false)
+                        FROM duties d
+                       WHERE d.cell_id = l.id
+                         AND (d.valid_from IS NULL OR d.valid_from <= :t)
+                         AND (d.valid_to IS NULL OR d.valid_to > :t))
+           END AS staffed,
+           coalesce(sn.uninspected_sources, 0) AS uninspected_sources,
+           CASE WHEN cardinality(s.missed_until) > 0
+                THEN (SELECT count(*) FROM unnest(s.missed_until) m WHERE m > :t)
+                ELSE 0 END AS missed_problems
+      FROM leaves l
+      LEFT JOIN cell_status s ON s.cell_id = l.id
+      LEFT JOIN src_now sn ON sn.id = l.id
+     WHERE CAST(:current AS boolean)
+    UNION ALL
     SELECT l.id, l.code, l.name, l.path, l.interval_hours, l.span, p.last_patrol_at,
-           coalesce(hn.open_hotspots, ht.open_hotspots, 0) AS open_hotspots,
-           coalesce(hn.overdue_hotspots, ht.overdue_hotspots, 0) AS overdue_hotspots,
-           coalesce(st.has_leader, false) AS has_leader,
-           coalesce(st.has_member, false) AS has_member,
-           coalesce(sr.uninspected_sources, 0) AS uninspected_sources,
-           coalesce(m.missed_problems, 0) AS missed_problems
+           coalesce(ht.open_hotspots, 0), coalesce(ht.overdue_hotspots, 0),
+           coalesce(st.has_leader AND st.has_member, false),
+           coalesce(sr.uninspected_sources, 0), coalesce(m.missed_problems, 0)
       FROM leaves l
       JOIN patrol p ON p.id = l.id
-      LEFT JOIN hot_now hn ON hn.id = l.id
       LEFT JOIN hot_then ht ON ht.id = l.id
       LEFT JOIN staff st ON st.id = l.id
       LEFT JOIN src sr ON sr.id = l.id
       LEFT JOIN missed m ON m.id = l.id
+     WHERE NOT CAST(:current AS boolean)
+),
+flags AS (
+    SELECT r.*,
+           last_patrol_at IS NULL AS never_patrolled,
+           coalesce(last_patrol_at <= CAST(:t AS timestamptz) - span, false) AS unpatrolled,
+           open_hotspots > 0 AS open_hotspot,
+           overdue_hotspots > 0 AS overdue_hotspot,
+           NOT staffed AS unstaffed,
+           uninspected_sources > 0 AS uninspected_source,
+           missed_problems > 0 AS missed_problem
+      FROM r
 ),
 g AS MATERIALIZED (
-    SELECT r.*,
+    SELECT f.*,
+           (never_patrolled OR unpatrolled OR open_hotspot OR overdue_hotspot OR unstaffed
+            OR uninspected_source OR missed_problem) AS has_gap,
            array_remove(ARRAY[
-               CASE WHEN last_patrol_at IS NULL THEN 'never_patrolled' END,
-               CASE WHEN last_patrol_at <= CAST(:t AS timestamptz) - span THEN 'unpatrolled' END,
-               CASE WHEN open_hotspots > 0 THEN 'open_hotspot' END,
-               CASE WHEN overdue_hotspots > 0 THEN 'overdue_hotspot' END,
-               CASE WHEN NOT (has_leader AND has_member) THEN 'unstaffed' END,
-               CASE WHEN uninspected_sources > 0 THEN 'uninspected_source' END,
-               CASE WHEN missed_problems > 0 THEN 'missed_problem' END
+               CASE WHEN never_patrolled THEN 'never_patrolled' END,
+               CASE WHEN unpatrolled THEN 'unpatrolled' END,
+               CASE WHEN open_hotspot THEN 'open_hotspot' END,
+               CASE WHEN overdue_hotspot THEN 'overdue_hotspot' END,
+               CASE WHEN unstaffed THEN 'unstaffed' END,
+               CASE WHEN uninspected_source THEN 'uninspected_source' END,
+               CASE WHEN missed_problem THEN 'missed_problem' END
            ], NULL) AS reasons
-      FROM r
+      FROM flags f
 )

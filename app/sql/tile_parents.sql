@@ -6,9 +6,9 @@
 , parents AS (
     SELECT ltree2text(subpath(g.path, least(:idx, nlevel(g.path) - 1), 1))::bigint AS id,
            count(*) AS leaf_cells,
-           count(*) FILTER (WHERE cardinality(g.reasons) > 0) AS with_gaps,
-           count(*) FILTER (WHERE 'overdue_hotspot' = ANY (g.reasons)) AS overdue,
-           count(*) FILTER (WHERE 'never_patrolled' = ANY (g.reasons)) AS never_patrolled
+           count(*) FILTER (WHERE g.has_gap) AS with_gaps,
+           count(*) FILTER (WHERE g.overdue_hotspot) AS overdue,
+           count(*) FILTER (WHERE g.never_patrolled) AS never_patrolled
       FROM g
      GROUP BY 1
 ),
