@@ -10,12 +10,12 @@ NPM_STAMP := map_ui/node_modules/.installed-$(shell cat map_ui/package.json map_
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help deps system-deps venv assets db run test lint typecheck pytest bench bench-province clean
+.PHONY: help deps system-deps venv assets db run test lint typecheck pytest bench bench-quick bench-demo bench-load clean
 
 help:
 	@echo "make run    install what is missing, start the embedded PostGIS, migrate, seed the demo city, serve http://$(HOST):$(PORT)"
 	@echo "make test   install what is missing, then ruff, mypy and pytest against a real PostGIS"
-	@echo "make bench  benchmarks (bench/)"
+	@echo "make bench  the province benchmarks (bench/README.md); make bench-quick: a 5-minute run"
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -56,16 +56,20 @@ pytest: deps
 
 test: deps lint typecheck pytest
 
+# Issue 9's suite (bench/suite.py): ingest, gaps, lapses, XLSX, tiles (with tipg), map, with
+# the baselines in the same run; writes bench/results/<date>-<name>.json and its table in
+# bench/README.md. `bench` uses the full province (generated once into <db>_province, ~5 min);
+# `bench-quick` a small one (<db>_quick), in under 5 minutes.
 bench: db
+	$(BIN)/python -m bench.suite province
+
+bench-quick: db
+	$(BIN)/python -m bench.suite quick
+
+# The demo city's grid-registry benchmarks and the phone page's weight.
+bench-demo: db
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.pageweight
-
-# A generated province (100k unit cells, 10M reports; ~30 min to build on 2 cores), then the
-# province benchmarks. Scale down with e.g. GEN_ARGS="--cells 20000 --reports 1000000".
-GEN_ARGS ?=
-bench-province: db
-	$(BIN)/python -m bench.generate $(GEN_ARGS)
-	$(BIN)/python -m bench.province
 
 # Load test (issue 8): 50 phones + 5 supervisors over loopback HTTP for 600 s on its own
 # database gridwatch_load; exits non-zero on any error or a lost report. E.g.

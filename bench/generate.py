@@ -26,7 +26,7 @@ SIZE = 0.01  # unit cell edge, degrees (~1 km × 0.9 km here)
 X0, Y0 = 112.0, 32.0
 
 
-def bench_url(base: str, suffix: str = "bench") -> str:
+def bench_url(base: str, suffix: str = "province") -> str:
     """The province database `<configured name>_<suffix>` on the configured server."""
     url = make_url(base.replace("postgresql+psycopg://", "postgresql://"))
     return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
@@ -362,7 +362,10 @@ def generate(url: str, cells: int, reports: int, staff: int, hotspots: int) -> N
             """
             INSERT INTO cell_status (cell_id, last_patrol_at, last_patrol_by_id)
             SELECT DISTINCT ON (cell_id) cell_id, observed_at, person_id
-              FROM cell_visits ORDER BY cell_id, observed_at DESC""",
+              FROM cell_visits ORDER BY cell_id, observed_at DESC
+            ON CONFLICT (cell_id) DO UPDATE
+               SET last_patrol_at = excluded.last_patrol_at,
+                   last_patrol_by_id = excluded.last_patrol_by_id""",
         )
         generate_hotspots(conn, hotspots, staff)
         conn.execute("SET session_replication_role = origin")
@@ -379,6 +382,8 @@ def generate(url: str, cells: int, reports: int, staff: int, hotspots: int) -> N
             "SELECT gridwatch_refresh_inspection(array_agg(id)) FROM sources",
         )
         conn.execute("DROP TABLE bench_units, bench_leaves")
+        # Marks a complete province (bench/suite.py regenerates one without it).
+        conn.execute("CREATE TABLE bench_generated AS SELECT now() AS at")
         step(conn, "analyze", "ANALYZE")
         conn.commit()
 
@@ -390,7 +395,7 @@ def main() -> None:
     parser.add_argument("--staff", type=int, default=30_000)
     parser.add_argument("--hotspots", type=int, default=200_000)
     parser.add_argument(
-        "--name", default="bench", help="database suffix: <configured database>_<name>"
+        "--name", default="province", help="database suffix: <configured database>_<name>"
     )
     args = parser.parse_args()
     url = bench_url(ensure_database(), args.name)

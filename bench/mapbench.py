@@ -1,4 +1,4 @@
-"""Map benchmarks shared by bench/run.py (demo city) and bench/province.py: vector-tile
+"""Map benchmarks shared by bench/run.py (demo city) and bench/suite.py: vector-tile
 latency per zoom level, and the coverage map's first paint in headless Chromium."""
 
 from __future__ import annotations
@@ -54,13 +54,13 @@ def first_paint_ms(database_url: str, username: str, password: str, repeat: int 
         page.get_by_test_id("login-password").fill(password)
         page.get_by_test_id("login-submit").click()
         page.wait_for_function(
-            "window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0", timeout=120_000
+            "() => window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0", timeout=120_000
         )
         for _ in range(repeat):
             page.goto(base + "/map")
             page.wait_for_function(
-                "window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0", timeout=120_000
+                "() => window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0", timeout=120_000
             )
-            samples.append(page.evaluate("performance.now()") / 1000)
+            samples.append(page.evaluate("() => performance.now()") / 1000)
         browser.close()
     return samples

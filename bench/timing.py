@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ def summary(name: str, samples: list[float], per: int = 1) -> dict[str, object]:
         "name": name,
         "n": len(samples),
         "median_ms": round(statistics.median(ordered) * 1000, 3),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
+        # nearest rank: the smallest sample at or above 95 % of them
+        "p95_ms": round(ordered[math.ceil(0.95 * len(ordered)) - 1] * 1000, 3),
         "per_second": round(per * len(samples) / sum(samples), 1),
     }

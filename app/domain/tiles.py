@@ -30,13 +30,15 @@ _ENVELOPE = text("""
                    (20037508.342789244 * 2 / 2 ^ :z) * 64 / 4096 AS pad) tile
 """)
 _PARENTS_IN_TILE = text("""
-    -- The ancestor at depth idx, or the leaf itself where the tree is shallower there.
-    SELECT DISTINCT ltree2text(subpath(c.path, 0, least(:idx + 1, nlevel(c.path)))) AS path
+    -- The cells at depth idx meeting the tile (or a leaf where the tree is shallower there),
+    -- through the spatial index; and the box around them all, to find their leaves by.
+    SELECT c.path, ST_AsEWKT(ST_Extent(c.geom) OVER ()) AS extent
       FROM cells c
-     WHERE c.is_leaf
-       AND c.geom && ST_GeomFromEWKT(:bbox)
+     WHERE c.geom && ST_GeomFromEWKT(:bbox)
+       AND (nlevel(c.path) = :idx + 1 OR (c.is_leaf AND nlevel(c.path) < :idx + 1))
        AND (CAST(:root_path AS ltree) IS NULL OR c.path <@ CAST(:root_path AS ltree))
-       AND (CAST(:cell_ids AS bigint[]) IS NULL OR c.id = ANY (CAST(:cell_ids AS bigint[])))
+       AND (c.valid_to IS NULL OR c.valid_to > :t)
+       AND (c.valid_from IS NULL OR c.valid_from <= :t)
 """)
 
 
@@ -58,8 +60,9 @@ def cells_tile(
         return bytes(tile or b"")
     root_depth = len(selection.root_path.split(".")) if selection.root_path else 0
     idx = max(PARENT_DEPTH[z], root_depth)
-    paths = list(session.scalars(_PARENTS_IN_TILE, {**base, "bbox": bbox, "idx": idx}))
-    if not paths:
+    parents = session.execute(_PARENTS_IN_TILE, {**base, "bbox": bbox, "idx": idx}).all()
+    if not parents:
         return b""
-    tile = session.scalar(load("tile_parents"), {**base, "under": paths, "idx": idx})
+    under = {"under": [p.path for p in parents], "bbox": parents[0].extent, "idx": idx}
+    tile = session.scalar(load("tile_parents"), {**base, **under})
     return bytes(tile or b"")
