@@ -116,7 +116,7 @@ def generate_hotspots(conn: psycopg.Connection, n: int, staff: int) -> None:
     step(
         conn,
         "hotspot rows",
-        """
+        f"""
         INSERT INTO hotspots (id, cell_id, geom, lat, lon, category, description, source,
                               found_at, status, assignee_id, deadline, missed_by_grid,
                               closed_at, body_hash, created_at, updated_at)
@@ -128,8 +128,11 @@ def generate_hotspots(conn: psycopg.Connection, n: int, staff: int) -> None:
                     THEN b.found_at + interval '9 days' END,
                b.src = 'complaint' AND b.missed,
                CASE WHEN b.final = 'closed' THEN b.found_at + interval '5 days' END,
-               'bench', b.found_at, b.found_at
-          FROM bench_hotspots b""",
+               'bench', b.found_at,
+               -- the last step of its lifecycle (LIFECYCLES: one a day)
+               least(b.found_at + make_interval(days => cardinality(p.path) - 1), now())
+          FROM bench_hotspots b
+          JOIN (VALUES {paths}) p(final, path) ON p.final = b.final""",
     )
     step(
         conn,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from app.api.deps import Accountable, CurrentViewer, require_roles
@@ -14,13 +18,14 @@ from app.db import SessionDep
 from app.domain.coverage import coverage as cell_coverage
 from app.domain.gaps import REASONS, find_gaps, gaps_document, rollup, selection_for
 from app.domain.indicators import indicators
-from app.domain.lapses import find_lapses
+from app.domain.lapses import Lapse, iter_lapses
 from app.domain.scope import Viewer
 from app.domain.spotcheck import plan
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1", tags=["gaps"])
 JSON = "application/json"
+SPOOL_BYTES = 8 * 1024 * 1024
 
 
 @router.get("/gaps", response_model=dict[str, Any])
@@ -128,42 +133,55 @@ def indicator_table(
     return {"from": from_.isoformat(), "to": to.isoformat(), "by": by, "rows": rows}
 
 
-@router.get("/lapses")
+@router.get("/lapses", response_model=dict[str, Any])
 def lapses(
     session: SessionDep,
     viewer: Accountable,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
     within: Within = None,
-) -> dict[str, Any]:
+) -> StreamingResponse:
     """Every maximal unpatrolled, overdue and unstaffed period of each leaf cell in [from, to),
     with every person whose duty overlapped it (SPEC §5)."""
-    found = find_lapses(session, selection_for(session, viewer, within), from_, to)
-    return {
-        "from": from_.isoformat(),
-        "to": to.isoformat(),
-        "lapses": [
-            {
-                "cell_code": x.cell_code,
-                "cell_name": x.cell_name,
-                "lapse": x.lapse,
-                "start": x.start.isoformat(),
-                "end": x.end.isoformat(),
-                "hours": x.hours,
-                "last_patrol_at": x.last_patrol_at.isoformat() if x.last_patrol_at else None,
-                "hotspots": [str(h) for h in x.hotspots],
-                "responsible": [
-                    {
-                        "duty": r.duty,
-                        "username": r.username,
-                        "name": r.name,
-                        "phone": r.phone,
-                        "start": r.start.isoformat(),
-                        "end": r.end.isoformat(),
-                    }
-                    for r in x.responsible
-                ],
-            }
-            for x in found
-        ],
-    }
+    selection = selection_for(session, viewer, within)
+    # A province-month is ~300k lapses: written lapse by lapse to a spooled file (memory stays
+    # flat), then streamed once the database work is done.
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    head = {"from": from_.isoformat(), "to": to.isoformat()}
+    try:
+        spool.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "lapses": [')
+        for i, x in enumerate(iter_lapses(session, selection, from_, to)):
+            spool.write(b", " + lapse_json(x) if i else lapse_json(x))
+        spool.write(b"]}")
+    except BaseException:
+        spool.close()
+        raise
+    session.close()  # no transaction stays open while the answer streams
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while block := spool.read(256 * 1024):
+                yield block
+        finally:
+            spool.close()
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
+def lapse_json(x: Lapse) -> bytes:
+    """One lapse as JSON (orjson writes datetimes as isoformat does, and the Responsible
+    dataclasses field by field: duty, username, name, phone, start, end)."""
+    return orjson.dumps(
+        {
+            "cell_code": x.cell_code,
+            "cell_name": x.cell_name,
+            "lapse": x.lapse,
+            "start": x.start,
+            "end": x.end,
+            "hours": x.hours,
+            "last_patrol_at": x.last_patrol_at,
+            "hotspots": x.hotspots,
+            "responsible": x.responsible,
+        }
+    )

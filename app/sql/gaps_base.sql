@@ -45,6 +45,8 @@ hot_then AS (
                             AND ev.deadline IS NOT NULL
                           ORDER BY ev.at DESC, ev.id DESC LIMIT 1) dl ON true
      WHERE NOT CAST(:current AS boolean) AND h.created_at <= :t
+       -- finished and untouched since before t: finished at t too (no event log to read)
+       AND NOT (h.status IN ('closed', 'rejected') AND h.updated_at <= :t)
      GROUP BY h.cell_id
 ),
 staff AS (
@@ -67,15 +69,19 @@ src AS (
      WHERE NOT CAST(:current AS boolean)
        AND s.created_at <= :t
        AND (s.retired_at IS NULL OR s.retired_at > :t)
-       AND NOT EXISTS (
-           SELECT 1
-             FROM cells nc
-             JOIN cell_visits v ON v.cell_id = nc.id
-                  AND v.observed_at <= :t
-                  AND v.observed_at > :t - make_interval(hours => s.inspection_interval_hours)
-            WHERE nc.is_leaf
-              AND nc.geom && ST_Expand(s.geom, 0.002)
-              AND ST_DWithin(v.geom::geography, s.geom::geography, 50))
+       AND (-- the newest patrol near it ever is too old: no need to search the history
+            s.inspected_at IS NULL
+            OR s.inspected_at <= :t - make_interval(hours => s.inspection_interval_hours)
+            OR NOT EXISTS (
+               SELECT 1
+                 FROM cells nc
+                 JOIN cell_visits v ON v.cell_id = nc.id
+                      AND v.observed_at <= :t
+                      AND v.observed_at > :t - make_interval(hours => s.inspection_interval_hours)
+                WHERE nc.is_leaf
+                  AND nc.geom && ST_Expand(s.geom, 0.002)
+                  AND v.geom && ST_Expand(s.geom, 0.001)
+                  AND ST_DWithin(v.geom::geography, s.geom::geography, 50)))
      GROUP BY s.cell_id
 ),
 src_now AS (

@@ -23,10 +23,12 @@ before AS (
 pts AS (
     SELECT id, observed_at FROM before
     UNION ALL
-    SELECT v.cell_id, v.observed_at
-      FROM cell_visits v
-      JOIN leaves l ON l.id = v.cell_id
-     WHERE v.observed_at >= l.lo AND v.observed_at < l.hi
+    -- one index range scan per cell: a chunk of cells never scans the whole history
+    SELECT l.id, v.observed_at
+      FROM leaves l
+     CROSS JOIN LATERAL (SELECT v.observed_at FROM cell_visits v
+                          WHERE v.cell_id = l.id AND v.observed_at >= l.lo
+                            AND v.observed_at < l.hi) v
 ),
 seq AS (
     SELECT id, observed_at, lead(observed_at) OVER (PARTITION BY id ORDER BY observed_at) AS next_at
@@ -39,7 +41,9 @@ raw AS (
       JOIN leaves l ON l.id = s.id
     UNION ALL
     SELECT l.id, l.lo,
-           coalesce((SELECT min(p.observed_at) FROM pts p WHERE p.id = l.id), l.hi), NULL
+           coalesce((SELECT min(v.observed_at) FROM cell_visits v
+                      WHERE v.cell_id = l.id AND v.observed_at >= l.lo
+                        AND v.observed_at < l.hi), l.hi), NULL
       FROM leaves l
      WHERE NOT EXISTS (SELECT 1 FROM before b WHERE b.id = l.id)
 )
