@@ -72,16 +72,28 @@ src AS (
        AND (-- the newest patrol near it ever is too old: no need to search the history
             s.inspected_at IS NULL
             OR s.inspected_at <= :t - make_interval(hours => s.inspection_interval_hours)
-            OR NOT EXISTS (
-               SELECT 1
-                 FROM cells nc
-                 JOIN cell_visits v ON v.cell_id = nc.id
-                      AND v.observed_at <= :t
-                      AND v.observed_at > :t - make_interval(hours => s.inspection_interval_hours)
-                WHERE nc.is_leaf
-                  AND nc.geom && ST_Expand(s.geom, 0.002)
-                  AND v.geom && ST_Expand(s.geom, 0.001)
-                  AND ST_DWithin(v.geom::geography, s.geom::geography, 50)))
+            -- its own cell first (the usual case), then the cells around it
+            OR NOT (EXISTS (
+                        SELECT 1
+                          FROM cell_visits v
+                         WHERE v.cell_id = s.cell_id
+                           AND v.observed_at <= :t
+                           AND v.observed_at
+                               > :t - make_interval(hours => s.inspection_interval_hours)
+                           AND v.geom && ST_Expand(s.geom, 0.001)
+                           AND ST_DWithin(v.geom::geography, s.geom::geography, 50))
+                    OR EXISTS (
+                        SELECT 1
+                          FROM cells nc
+                          JOIN cell_visits v ON v.cell_id = nc.id
+                               AND v.observed_at <= :t
+                               AND v.observed_at
+                                   > :t - make_interval(hours => s.inspection_interval_hours)
+                         WHERE nc.is_leaf
+                           AND nc.id <> s.cell_id
+                           AND nc.geom && ST_Expand(s.geom, 0.002)
+                           AND v.geom && ST_Expand(s.geom, 0.001)
+                           AND ST_DWithin(v.geom::geography, s.geom::geography, 50))))
      GROUP BY s.cell_id
 ),
 src_now AS (
