@@ -6,7 +6,14 @@ SELECT json_build_object(
            'as_of', CAST(:as_of AS text),
            'cells', coalesce((
                SELECT json_agg(x ORDER BY x.code)
-                 FROM (SELECT g.code, g.name, g.reasons, g.last_patrol_at,
+                 FROM (SELECT g.code, g.name, g.reasons,
+                              -- as Python's isoformat writes it (the other answers' format)
+                              to_char(g.last_patrol_at AT TIME ZONE 'UTC',
+                                      CASE WHEN extract(microseconds FROM g.last_patrol_at)::bigint
+                                                % 1000000 = 0
+                                           THEN 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'
+                                           ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"' END)
+                                  AS last_patrol_at,
                               g.interval_hours AS patrol_interval_hours, g.open_hotspots,
                               g.overdue_hotspots, g.uninspected_sources, g.missed_problems
                          FROM g

@@ -13,7 +13,7 @@
                'missed_problem', count(*) FILTER (WHERE missed_problem),
                'patrolled_share', round(coalesce(
                    avg(CASE WHEN last_patrol_at > CAST(:t AS timestamptz) - span
-                            THEN 1.0 ELSE 0.0 END), 0), 4)
+                            THEN 1.0 ELSE 0.0 END), 0), 4)::float8
            ) AS summary
       FROM g
 )

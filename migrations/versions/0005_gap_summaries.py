@@ -19,9 +19,7 @@ Create Date: 2026-11-27 07:00:00
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -29,24 +27,29 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FUNCTIONS = """
-CREATE FUNCTION gridwatch_lock_cells(cells bigint[]) RETURNS void
+CREATE OR REPLACE FUNCTION gridwatch_lock_cells(cells bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE c bigint;
+DECLARE
+    c bigint;
+    distinct_cells bigint[] := ARRAY(SELECT DISTINCT x FROM unnest(cells) x
+                                      WHERE x IS NOT NULL ORDER BY 1);
 BEGIN
-    -- Many cells at once: lock the summary table rather than each cell (a transaction holds
-    -- a limited number of locks).
-    IF cardinality(cells) > 256 THEN
-        LOCK TABLE cell_status IN SHARE ROW EXCLUSIVE MODE;
+    -- The protocol app/domain/status.py:lock_cell follows too: every writer of a summary
+    -- first holds the summary lock (7302, 0) shared, then each cell's lock (7301, cell) in
+    -- cell order. Many cells at once take the summary lock exclusively instead (a transaction
+    -- can hold only so many locks): no other writer is then between its locks.
+    IF cardinality(distinct_cells) > 256 THEN
+        PERFORM pg_advisory_xact_lock(7302, 0);
         RETURN;
     END IF;
-    FOR c IN SELECT DISTINCT x FROM unnest(cells) x WHERE x IS NOT NULL ORDER BY 1 LOOP
-        -- the key app/domain/status.py:lock_cell uses
+    PERFORM pg_advisory_xact_lock_shared(7302, 0);
+    FOREACH c IN ARRAY distinct_cells LOOP
         PERFORM pg_advisory_xact_lock(7301, ((c + 2147483648) % 4294967296 - 2147483648)::int);
     END LOOP;
 END $$;
 
 -- Staffing of `cells` now, and until when that holds.
-CREATE FUNCTION gridwatch_refresh_staff(cells bigint[]) RETURNS void
+CREATE OR REPLACE FUNCTION gridwatch_refresh_staff(cells bigint[]) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO cell_status AS s (cell_id, has_leader, has_member, staff_until, updated_at)
     SELECT c.id,
@@ -68,7 +71,7 @@ LANGUAGE sql AS $$
 $$;
 
 -- Missed problems of `cells`: when each stops counting (SPEC §5: found within 30 days).
-CREATE FUNCTION gridwatch_refresh_missed(cells bigint[]) RETURNS void
+CREATE OR REPLACE FUNCTION gridwatch_refresh_missed(cells bigint[]) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO cell_status AS s (cell_id, missed_until, updated_at)
     SELECT c.id,
@@ -86,7 +89,7 @@ LANGUAGE sql AS $$
 $$;
 
 -- The newest counted patrol within 50 m of each of `ids`, from the history.
-CREATE FUNCTION gridwatch_refresh_inspection(ids bigint[]) RETURNS void
+CREATE OR REPLACE FUNCTION gridwatch_refresh_inspection(ids bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     -- Lock first: the recomputation below then sees every visit committed before it.
@@ -103,7 +106,7 @@ BEGIN
      WHERE s.id = ANY (ids);
 END $$;
 
-CREATE FUNCTION gridwatch_duties_changed() RETURNS trigger
+CREATE OR REPLACE FUNCTION gridwatch_duties_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE cells bigint[];
 BEGIN
@@ -122,7 +125,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION gridwatch_hotspots_changed() RETURNS trigger
+CREATE OR REPLACE FUNCTION gridwatch_hotspots_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE cells bigint[];
 BEGIN
@@ -145,7 +148,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION gridwatch_hotspot_rejected() RETURNS trigger
+CREATE OR REPLACE FUNCTION gridwatch_hotspot_rejected() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE cells bigint[];
 BEGIN
@@ -159,23 +162,26 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- New counted patrols advance the sources they pass within 50 m of (commutative: no lock).
-CREATE FUNCTION gridwatch_visits_added() RETURNS trigger
+-- New counted patrols advance the sources they pass within 50 m of. Every such source row is
+-- updated (and so locked) even when its time does not move: a concurrent recomputation
+-- (a patrol voided nearby) then waits for this one and sees its patrol.
+CREATE OR REPLACE FUNCTION gridwatch_visits_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE sources s
-       SET inspected_at = v.at
+       SET inspected_at = GREATEST(s.inspected_at, v.at)
       FROM (SELECT s2.id, max(n.observed_at) AS at
               FROM new_rows n
               JOIN sources s2 ON s2.geom && ST_Expand(n.geom, 0.001)
                              AND ST_DWithin(s2.geom::geography, n.geom::geography, 50)
-             GROUP BY s2.id) v
-     WHERE s.id = v.id AND (s.inspected_at IS NULL OR s.inspected_at < v.at);
+             GROUP BY s2.id
+             ORDER BY s2.id) v
+     WHERE s.id = v.id;
     RETURN NULL;
 END $$;
 
 -- Removed patrols (a report stopped counting): recompute the sources near them.
-CREATE FUNCTION gridwatch_visits_removed() RETURNS trigger
+CREATE OR REPLACE FUNCTION gridwatch_visits_removed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE ids bigint[];
 BEGIN
@@ -190,7 +196,7 @@ BEGIN
 END $$;
 
 -- A new or moved source: which patrols passed within 50 m of it.
-CREATE FUNCTION gridwatch_source_placed() RETURNS trigger
+CREATE OR REPLACE FUNCTION gridwatch_source_placed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.inspected_at := (
@@ -206,6 +212,15 @@ END $$;
 """
 
 TRIGGERS = """
+DROP TRIGGER IF EXISTS duties_inserted ON duties;
+DROP TRIGGER IF EXISTS duties_updated ON duties;
+DROP TRIGGER IF EXISTS duties_deleted ON duties;
+DROP TRIGGER IF EXISTS hotspots_inserted ON hotspots;
+DROP TRIGGER IF EXISTS hotspots_updated ON hotspots;
+DROP TRIGGER IF EXISTS hotspot_events_inserted ON hotspot_events;
+DROP TRIGGER IF EXISTS cell_visits_inserted ON cell_visits;
+DROP TRIGGER IF EXISTS cell_visits_deleted ON cell_visits;
+DROP TRIGGER IF EXISTS sources_placed ON sources;
 CREATE TRIGGER duties_inserted AFTER INSERT ON duties
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION gridwatch_duties_changed();
@@ -266,19 +281,16 @@ DROP FUNCTION gridwatch_lock_cells(bigint[]);
 
 
 def upgrade() -> None:
-    op.add_column("cell_status", sa.Column("has_leader", sa.Boolean(), nullable=True))
-    op.add_column("cell_status", sa.Column("has_member", sa.Boolean(), nullable=True))
-    op.add_column("cell_status", sa.Column("staff_until", sa.DateTime(timezone=True)))
-    op.add_column(
-        "cell_status",
-        sa.Column(
-            "missed_until",
-            postgresql.ARRAY(sa.DateTime(timezone=True)),
-            server_default="{}",
-            nullable=False,
-        ),
-    )
-    op.add_column("sources", sa.Column("inspected_at", sa.DateTime(timezone=True)))
+    # IF NOT EXISTS / OR REPLACE throughout: a restore of an older backup (pg_restore --clean
+    # drops tables, not functions) can be migrated again.
+    op.execute("""
+        ALTER TABLE cell_status ADD COLUMN IF NOT EXISTS has_leader boolean,
+                                ADD COLUMN IF NOT EXISTS has_member boolean,
+                                ADD COLUMN IF NOT EXISTS staff_until timestamptz,
+                                ADD COLUMN IF NOT EXISTS missed_until timestamptz[]
+                                    NOT NULL DEFAULT '{}';
+        ALTER TABLE sources ADD COLUMN IF NOT EXISTS inspected_at timestamptz;
+    """)
     op.execute(FUNCTIONS)
     op.execute(TRIGGERS)
     op.execute(BACKFILL)
