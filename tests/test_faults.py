@@ -110,14 +110,18 @@ def test_database_down_and_back_answers_503_then_stores_every_report_once(
     engine.dispose()
 
 
-def _wait_for_a_writing_transaction(database_url: str, seconds: float = 20) -> bool:
-    """True once another session of the database holds a transaction that has written."""
+def _wait_for_a_writer_waiting_on_a_lock(
+    database_url: str, holder_pid: int, seconds: float = 30
+) -> bool:
+    """True once a session other than `holder_pid` has written and waits for a lock."""
     deadline = time.monotonic() + seconds
     with psycopg.connect(database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             busy = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                "AND backend_xid IS NOT NULL AND wait_event_type = 'Lock' "
+                "AND pid NOT IN (pg_backend_pid(), %s)",
+                (holder_pid,),
             ).fetchone()
             if busy and busy[0]:
                 return True
@@ -160,12 +164,19 @@ def test_sigkill_mid_batch_leaves_no_partial_item_and_a_resend_stores_it_once(
     db.rollback()
     batch = [report_body(UNITS[0]) for _ in range(500)]
     ids = [str(b["id"]) for b in batch]
-    killed_mid_batch = False
-    for _attempt in range(3):
+    # Hold the audit chain's head: the batch writes every row, then waits for the head at its
+    # commit — killed there, mid-transaction, however fast the batch is.
+    with psycopg.connect(database_url) as holder:
+        holder.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT DO NOTHING",
+            (audit.GENESIS,),
+        )
+        holder.commit()
+        holder.execute("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
         proc, url = _server(database_url)
         done = threading.Event()
 
-        def send(url: str = url, done: threading.Event = done) -> None:
+        def send() -> None:
             try:
                 httpx.post(url + "/api/v1/reports/batch", json=batch, headers=headers, timeout=60)
             except httpx.TransportError:
@@ -173,13 +184,12 @@ def test_sigkill_mid_batch_leaves_no_partial_item_and_a_resend_stores_it_once(
             done.set()
 
         threading.Thread(target=send, daemon=True).start()
-        writing = _wait_for_a_writing_transaction(database_url)
-        killed_mid_batch = writing and not done.is_set()
+        waiting = _wait_for_a_writer_waiting_on_a_lock(database_url, holder.info.backend_pid)
+        killed_mid_batch = waiting and not done.is_set()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        if killed_mid_batch:
-            break
-    assert killed_mid_batch, "the batch finished before the kill three times"
+        holder.rollback()
+    assert killed_mid_batch, "the batch never waited for the audit head"
     stored = db.scalar(select(func.count()).select_from(Report).where(Report.id.in_(ids)))
     visits = db.scalar(select(func.count()).select_from(CellVisit))
     db.rollback()

@@ -4,6 +4,8 @@ patrols, supervisor review, and scope-limited reading (SPEC §4, §6, §7)."""
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -21,7 +23,14 @@ from app.config import get_settings
 from app.db import SessionDep
 from app.domain.cells import get_cell
 from app.domain.errors import DomainError, NotFound
-from app.domain.intake import ReportData, file_report, review_report
+from app.domain.intake import (
+    Filed,
+    NewReport,
+    ReportData,
+    file_report,
+    file_reports,
+    review_report,
+)
 from app.domain.photos import add_photo, extension_of, photo_path
 from app.domain.scope import Viewer, can_see_report, oversees, sees_everything, visible_cells
 from app.domain.tracks import TrackData, file_track
@@ -60,15 +69,46 @@ def _data(body: ReportIn) -> ReportData:
     )
 
 
+def reports_out(session: Session, reports: Sequence[Report]) -> list[ReportOut]:
+    """The answers for stored reports; their cells, reporters and photos are read in three
+    queries however many reports there are."""
+    if not reports:
+        return []
+    cell_ids = {r.cell_id for r in reports if r.cell_id is not None}
+    cells = select(Cell.id, Cell.code).where(Cell.id.in_(cell_ids))
+    codes: dict[int, str] = (
+        {cell_id: code for cell_id, code in session.execute(cells)} if cell_ids else {}
+    )
+    reporter_ids = {r.reporter_id for r in reports}
+    usernames: dict[int, str] = {
+        person_id: username
+        for person_id, username in session.execute(
+            select(Person.id, Person.username).where(Person.id.in_(reporter_ids))
+        )
+    }
+    photos: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for report_id, photo_id in session.execute(
+        select(Photo.report_id, Photo.id)
+        .where(Photo.report_id.in_({r.id for r in reports}))
+        .order_by(Photo.uploaded_at)
+    ):
+        photos[report_id].append(photo_id)
+    return [
+        _out(r, codes.get(r.cell_id) if r.cell_id else None, usernames[r.reporter_id], photos[r.id])
+        for r in reports
+    ]
+
+
 def report_out(session: Session, report: Report) -> ReportOut:
-    cell = session.get(Cell, report.cell_id) if report.cell_id else None
-    reporter = session.get_one(Person, report.reporter_id)
-    photos = session.scalars(
-        select(Photo.id).where(Photo.report_id == report.id).order_by(Photo.uploaded_at)
-    ).all()
+    return reports_out(session, [report])[0]
+
+
+def _out(
+    report: Report | NewReport, cell_code: str | None, reporter: str, photos: list[uuid.UUID]
+) -> ReportOut:
     return ReportOut(
         id=report.id,
-        cell_code=cell.code if cell else None,
+        cell_code=cell_code,
         counted=report.counted,
         flags=report.flags,
         observed_at=report.observed_at,
@@ -79,31 +119,31 @@ def report_out(session: Session, report: Report) -> ReportOut:
         lat=report.lat,
         lon=report.lon,
         accuracy_m=report.accuracy_m,
-        reporter=reporter.username,
+        reporter=reporter,
         review_status=report.review_status,
-        photos=list(photos),
+        photos=photos,
     )
 
 
-def _file_one(session: Session, viewer: Viewer, body: ReportIn, origin: str) -> tuple[int, Report]:
-    """Insert one report in a savepoint; (201|200, report). Domain errors propagate. When the
-    same id was filed concurrently and committed first, the second try answers from what is
-    stored."""
-    for attempt in (1, 2):
-        try:
-            with session.begin_nested():
-                filed = file_report(
-                    session,
-                    person_id=viewer.person_id,
-                    data=_data(body),
-                    received_at=datetime.now(UTC),
-                    origin=origin,
-                )
-            break
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    return (201 if filed.created else 200), filed.report
+def filed_out(session: Session, viewer: Viewer, filed: Sequence[Filed]) -> list[ReportOut]:
+    """Answers for what intake filed: a new report from what was inserted (no photos yet, the
+    viewer is its reporter), a re-sent one as stored."""
+    stored = iter(reports_out(session, [f.report for f in filed if isinstance(f.report, Report)]))
+    return [
+        _out(f.report, f.cell_code, viewer.username, [])
+        if isinstance(f.report, NewReport)
+        else next(stored)
+        for f in filed
+    ]
+
+
+class _Refused(DomainError):
+    """A batch item the database refused: a value it cannot store (422), or a report stored
+    concurrently under the same id (409)."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 @router.post("/reports", status_code=201, responses={200: {"model": ReportOut}})
@@ -112,10 +152,13 @@ def post_report(
 ) -> ReportOut:
     """File a report as the signed-in person. 201 first time, 200 for an identical re-send,
     409 for a different body under an existing id."""
-    status, report = _file_one(session, viewer, body, "api")
+    filed = file_report(
+        session, person_id=viewer.person_id, data=_data(body), received_at=datetime.now(UTC)
+    )
     session.commit()
-    response.status_code = status
-    return report_out(session, report)
+    response.status_code = 201 if filed.created else 200
+    [answer] = filed_out(session, viewer, [filed])
+    return answer
 
 
 @router.post("/reports/batch")
@@ -125,49 +168,63 @@ def post_batch(items: list[Any], session: SessionDep, viewer: Reporter) -> Batch
     limit = get_settings().batch_max_items
     if len(items) > limit:
         raise HTTPException(413, detail=f"a batch holds at most {limit} reports, got {len(items)}")
-    results: list[BatchItemOut] = []
+    answers: dict[int, BatchItemOut] = {}
+    valid: list[tuple[int, str | None, ReportData]] = []
     for index, raw in enumerate(items):
         raw_id = str(raw.get("id"))[:64] if isinstance(raw, dict) and "id" in raw else None
         try:
-            body = _report_item.validate_python(raw)
-            status, report = _file_one(session, viewer, body, "batch")
-            results.append(
-                BatchItemOut(
-                    index=index,
-                    id=str(report.id),
-                    status=status,
-                    report=report_out(session, report),
-                )
-            )
+            valid.append((index, raw_id, _data(_report_item.validate_python(raw))))
         except ValidationError as exc:
-            results.append(
-                BatchItemOut(
-                    index=index,
-                    id=raw_id,
-                    status=422,
-                    detail=clean_errors(exc.errors()),
-                )
+            detail = clean_errors(exc.errors())
+            answers[index] = BatchItemOut(index=index, id=raw_id, status=422, detail=detail)
+    reports = [data for _, _, data in valid]
+    received_at = datetime.now(UTC)
+    try:
+        outcomes = file_reports(
+            session,
+            person_id=viewer.person_id,
+            items=reports,
+            received_at=received_at,
+            origin="batch",
+        )
+    except (DataError, IntegrityError):
+        # The database refused something: file the items one by one instead, each in a
+        # savepoint, so that only the item at fault fails.
+        session.rollback()
+        outcomes = [_file_alone(session, viewer, data, received_at) for data in reports]
+    stored = iter(filed_out(session, viewer, [o for o in outcomes if isinstance(o, Filed)]))
+    for (index, raw_id, _), outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, Filed):
+            status = 201 if outcome.created else 200
+            answers[index] = BatchItemOut(
+                index=index, id=str(outcome.report.id), status=status, report=next(stored)
             )
-        except IntegrityError:  # the same id filed concurrently twice over; the client retries
-            results.append(
-                BatchItemOut(
-                    index=index,
-                    id=raw_id,
-                    status=409,
-                    detail="filed concurrently by another request; send it again",
-                )
-            )
-        except DataError as exc:  # a value the database cannot store, e.g. a NUL character
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
-            results.append(
-                BatchItemOut(index=index, id=raw_id, status=422, detail=f"refused: {reason}")
-            )
-        except DomainError as exc:
-            results.append(
-                BatchItemOut(index=index, id=raw_id, status=exc.status_code, detail=exc.message)
+        else:
+            answers[index] = BatchItemOut(
+                index=index, id=raw_id, status=outcome.status_code, detail=outcome.message
             )
     session.commit()
-    return BatchOut(results=results)
+    return BatchOut(results=[answers[index] for index in range(len(items))])
+
+
+def _file_alone(
+    session: Session, viewer: Viewer, data: ReportData, received_at: datetime
+) -> Filed | DomainError:
+    try:
+        with session.begin_nested():
+            [outcome] = file_reports(
+                session,
+                person_id=viewer.person_id,
+                items=[data],
+                received_at=received_at,
+                origin="batch",
+            )
+    except IntegrityError:  # e.g. the same id filed concurrently twice over; the client retries
+        return _Refused(409, "filed concurrently by another request; send it again")
+    except DataError as exc:  # a value the database cannot store, e.g. a NUL character
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return _Refused(422, f"refused: {reason}")
+    return outcome
 
 
 def visible_report(session: Session, viewer: Viewer, report_id: uuid.UUID) -> Report:
@@ -221,7 +278,7 @@ def list_reports(
         offset,
     )
     return {
-        "reports": [report_out(session, r).model_dump(mode="json") for r in rows],
+        "reports": [r.model_dump(mode="json") for r in reports_out(session, rows)],
         "offset": offset,
         "limit": limit,
         "next_offset": next_offset,

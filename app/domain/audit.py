@@ -1,9 +1,11 @@
 """The audit trail (SPEC §7: every write lands in it — who, what, when, before/after).
 
 Domain code calls `record(session, ...)` next to the write it describes. Entries wait on the
-session and are appended when the outermost transaction commits — chained, in one INSERT,
-just before COMMIT, so the chain's one-row lock is held for as short a time as possible and an
-entry exists exactly when its write does (a rolled-back savepoint drops its entries).
+session and are appended when the outermost transaction commits — chained in one statement
+just before COMMIT (the database hashes each entry's canonical JSON, built here, with the
+sequence number and time it takes under the chain's one-row lock), so that lock is held for as
+short a time as possible and an entry exists exactly when its write does (a rolled-back
+savepoint drops its entries).
 
 Entry hash = SHA-256(previous hash + "\\n" + canonical JSON of the entry's other fields).
 `verify` recomputes the chain and names the first entry that does not match.
@@ -26,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.models import AuditEntry, AuditHead
@@ -124,10 +126,13 @@ def _canon_floats(value: Any) -> Any:
     return value
 
 
+_PLAIN = json.JSONEncoder(default=_plain)
+
+
 def jsonable(value: Any) -> Any:
     if value is None:
         return None
-    return _canon_floats(json.loads(json.dumps(value, default=_plain)))
+    return _canon_floats(json.loads(_PLAIN.encode(value)))
 
 
 def canonical(
@@ -155,9 +160,17 @@ def canonical(
         "before": _canon_floats(before),
         "after": _canon_floats(after),
     }
-    return json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    return _dump(body).encode()
+
+
+# One encoder for every canonical dump (json.dumps would build a new one per call).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def _dump(value: Any) -> str:
+    return _CANONICAL.encode(value)
 
 
 def chain(prev_hash: str, body: bytes) -> str:
@@ -194,6 +207,85 @@ def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
         session.info[PENDING] = [p for p in pending if not _descends(p.tag, previous)]
 
 
+# Appends the pending entries in one statement: lock the head, chain the entries (each hash
+# over the previous hash and the entry's canonical JSON, pieced together around the `at` and
+# `seq` that only the locked head decides), insert them, move the head. The head's row lock is
+# taken by this, the transaction's last statement, and released by the COMMIT right after it.
+_APPEND = text("""
+    WITH RECURSIVE head AS MATERIALIZED (
+        SELECT seq, hash, clock_timestamp() AS at FROM audit_head WHERE id = 1 FOR UPDATE
+    ), stamp AS MATERIALIZED (
+        SELECT at, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') AS iso
+          FROM head
+    ), entry AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(CAST(:entries AS json))
+                 AS e(n bigint, head text, middle text, tail text, actor text, actor_id bigint,
+                      action text, target_type text, target_id text, cell_id bigint,
+                      before text, after text)
+    ), piece AS MATERIALIZED (  -- as arrays: the recursion below picks one per step
+        SELECT count(*) AS entries, array_agg(head ORDER BY n) AS heads,
+               array_agg(middle ORDER BY n) AS middles, array_agg(tail ORDER BY n) AS tails
+          FROM entry
+    ), chain (n, seq, prev_hash, hash) AS (
+        SELECT 0::bigint, seq, NULL::text, hash FROM head
+        UNION ALL
+        SELECT c.n + 1, c.seq + 1, c.hash,
+               encode(sha256(convert_to(c.hash || chr(10) || p.heads[c.n + 1] || s.iso
+                                        || p.middles[c.n + 1] || (c.seq + 1)::text
+                                        || p.tails[c.n + 1], 'UTF8')), 'hex')
+          FROM chain c CROSS JOIN piece p CROSS JOIN stamp s
+         WHERE c.n < p.entries
+    ), appended AS (
+        INSERT INTO audit_log (seq, at, actor, actor_id, action, target_type, target_id,
+                               cell_id, before, after, prev_hash, hash)
+        SELECT c.seq, s.at, e.actor, e.actor_id, e.action, e.target_type, e.target_id,
+               e.cell_id, CAST(e.before AS jsonb), CAST(e.after AS jsonb), c.prev_hash, c.hash
+          FROM chain c JOIN entry e ON e.n = c.n CROSS JOIN stamp s
+         ORDER BY c.seq
+    )
+    UPDATE audit_head h SET seq = last.seq, hash = last.hash
+      FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) last
+     WHERE h.id = 1
+    RETURNING h.seq
+""")
+_START_CHAIN = text(
+    "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis) ON CONFLICT DO NOTHING"
+)
+
+
+def pieces(
+    *,
+    actor: str,
+    actor_id: int | None,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    cell_id: int | None,
+    before: Any,
+    after: Any,
+) -> tuple[str, str, str]:
+    """An entry's `canonical` JSON in three pieces around its `at` and `seq`, which only the
+    chain's head decides: canonical == (head + ISO-8601 `at` (UTC, µs) + middle + seq +
+    tail), UTF-8 encoded."""
+    values = {
+        "actor": actor,
+        "actor_id": actor_id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "cell_id": cell_id,
+        "before": _canon_floats(before),
+        "after": _canon_floats(after),
+    }
+    keys = sorted([*values, "at", "seq"])  # canonical's member order
+    members = [f'"{k}":' + (_dump(values[k]) if k in values else "") for k in keys]
+    at, seq = keys.index("at"), keys.index("seq")
+    head = "{" + ",".join(members[:at] + ['"at":"'])
+    middle = '"' + "".join("," + m for m in members[at + 1 : seq]) + ',"seq":'
+    tail = "".join("," + m for m in members[seq + 1 :]) + "}"
+    return head, middle, tail
+
+
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.get(PENDING):
@@ -201,45 +293,41 @@ def _append_pending(session: Session) -> None:
     # Flush first: row locks the ORM takes must come before the chain's lock, never after.
     session.flush()
     pending: list[_Pending] = session.info.pop(PENDING)
-    conn = session.connection()
-    head = conn.execute(
-        text("SELECT seq, hash, clock_timestamp() AS now FROM audit_head WHERE id = 1 FOR UPDATE")
-    ).first()
-    if head is None:
-        conn.execute(
-            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :g) ON CONFLICT DO NOTHING"),
-            {"g": GENESIS},
+    entries = []
+    for n, p in enumerate(pending, 1):
+        head, middle, tail = pieces(
+            actor=p.actor.name,
+            actor_id=p.actor.person_id,
+            action=p.action,
+            target_type=p.target_type,
+            target_id=p.target_id,
+            cell_id=p.cell_id,
+            before=p.before,
+            after=p.after,
         )
-        head = conn.execute(
-            text(
-                "SELECT seq, hash, clock_timestamp() AS now FROM audit_head WHERE id = 1 FOR UPDATE"
-            )
-        ).one()
-    seq, prev, at = head.seq, head.hash, head.now
-    rows = []
-    for p in pending:
-        seq += 1
-        fields = {
-            "seq": seq,
-            "at": at,
-            "actor": p.actor.name,
-            "actor_id": p.actor.person_id,
-            "action": p.action,
-            "target_type": p.target_type,
-            "target_id": p.target_id,
-            "cell_id": p.cell_id,
-            "before": p.before,
-            "after": p.after,
-        }
-        digest = chain(prev, canonical(**fields))
-        rows.append(fields | {"prev_hash": prev, "hash": digest})
-        prev = digest
-    conn.execute(insert(AuditEntry), rows)
-    session.info[ASSIGNED] = [r["seq"] for r in rows]
-    conn.execute(
-        text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
-        {"seq": seq, "hash": prev},
-    )
+        entries.append(
+            {
+                "n": n,
+                "head": head,
+                "middle": middle,
+                "tail": tail,
+                "actor": p.actor.name,
+                "actor_id": p.actor.person_id,
+                "action": p.action,
+                "target_type": p.target_type,
+                "target_id": p.target_id,
+                "cell_id": p.cell_id,
+                "before": json.dumps(p.before),
+                "after": json.dumps(p.after),
+            }
+        )
+    params = {"entries": json.dumps(entries)}
+    conn = session.connection()
+    last = conn.execute(_APPEND, params).scalar()
+    if last is None:  # the very first entry: start the chain, then append
+        conn.execute(_START_CHAIN, {"genesis": GENESIS})
+        last = conn.execute(_APPEND, params).scalar_one()
+    session.info[ASSIGNED] = list(range(last - len(pending) + 1, last + 1))
 
 
 def head(session: Session) -> tuple[int, str]:

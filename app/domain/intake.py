@@ -7,21 +7,22 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from bisect import bisect_right, insort
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.domain import audit
-from app.domain.cells import leaf_cell_at
-from app.domain.crs import point_to_wgs84
+from app.domain.crs import CrsError, point_to_wgs84
 from app.domain.errors import Conflict, DomainError, NotFound
-from app.domain.scope import holds_duty
-from app.domain.status import record_visit, remove_report_visits
-from app.models import Report, Source
+from app.domain.intake_queries import distance_m, ewkt, insert_reports, lookup
+from app.domain.status import Visit, record_visit, record_visits, remove_report_visits
+from app.models import Cell, Report, Source
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,42 @@ class ReportData:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    """A report as intake inserted it: the reports of one call are inserted together in one
+    statement, not through the ORM (see `file_reports`)."""
+
+    id: uuid.UUID
+    reporter_id: int
+    cell_id: int | None
+    lat: float  # WGS-84, after any gcj02/bd09 conversion
+    lon: float
+    accuracy_m: float | None
+    observed_at: datetime
+    received_at: datetime
+    kind: str
+    category: str | None
+    description: str | None
+    source_id: int | None
+    flags: list[str]
+    counted: bool
+    body_hash: str
+    origin: str
+    review_status: str | None = None  # nobody has reviewed a new report
+
+
 @dataclass
 class Filed:
-    report: Report
+    report: Report | NewReport  # as stored before (a re-send), or as just inserted
     created: bool
     cell_code: str | None
 
 
+_FINGERPRINT = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def fingerprint(parts: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(_FINGERPRINT.encode(parts).encode()).hexdigest()
 
 
 def counts(flags: list[str], accepted_flags: list[str] | None, cell_id: int | None) -> bool:
@@ -72,16 +100,6 @@ def counts(flags: list[str], accepted_flags: list[str] | None, cell_id: int | No
     if cell_id is None:
         return False
     return not flags or (accepted_flags is not None and set(flags) <= set(accepted_flags))
-
-
-_PREVIOUS_VISIT = text("""
-    SELECT observed_at,
-           ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)
-      FROM cell_visits
-     WHERE person_id = :person_id AND observed_at <= :at
-     ORDER BY observed_at DESC
-     LIMIT 1
-""")
 
 
 def speed_kmh(metres: float, seconds: float) -> float:
@@ -98,33 +116,30 @@ def timing_flags(observed_at: datetime, received_at: datetime, late_sync: bool) 
     return flags
 
 
-def compute_flags(
-    session: Session,
+def voiding_flags(
     *,
-    person_id: int,
     cell_id: int | None,
-    lon: float,
-    lat: float,
+    on_duty: bool,
     accuracy_m: float | None,
     observed_at: datetime,
     received_at: datetime,
-    late_sync: bool = True,
+    late_sync: bool,
+    previous: tuple[datetime, float] | None,
 ) -> list[str]:
+    """SPEC §4's flags known at intake; `previous` is the reporter's previous counted patrol
+    (when, and how many metres from this report)."""
     settings = get_settings()
     flags: list[str] = []
     if cell_id is None:
         flags.append("outside_cells")
-    elif not holds_duty(session, person_id, cell_id, observed_at):
+    elif not on_duty:
         flags.append("not_on_duty")
     if accuracy_m is not None and accuracy_m > settings.max_accuracy_m:
         flags.append("low_accuracy")
     flags += timing_flags(observed_at, received_at, late_sync)
-    previous = session.execute(
-        _PREVIOUS_VISIT, {"person_id": person_id, "at": observed_at, "lon": lon, "lat": lat}
-    ).first()
     if previous is not None:
         seconds = (observed_at - previous[0]).total_seconds()
-        if speed_kmh(float(previous[1]), seconds) > settings.max_speed_kmh:
+        if speed_kmh(previous[1], seconds) > settings.max_speed_kmh:
             flags.append("impossible_speed")
     return flags
 
@@ -140,66 +155,264 @@ def file_report(
 ) -> Filed:
     """Store a report once. An identical re-send returns the stored report (created=False); a
     different body under the same id raises Conflict. Runs in the caller's transaction."""
-    digest = data.fingerprint()
-    existing = session.get(Report, data.id)
-    if existing is not None:
-        if existing.body_hash != digest or existing.reporter_id != person_id:
-            raise Conflict(f"report {data.id} was already filed with a different body")
-        return Filed(existing, False, _cell_code(session, existing.cell_id))
-    if data.kind not in ("patrol", "issue"):
-        raise DomainError(f"kind must be patrol or issue, got {data.kind!r}")
-    if data.source_id is not None and session.get(Source, data.source_id) is None:
-        raise NotFound(f"no pollution source with id {data.source_id}")
-    lon, lat = data.lon, data.lat
-    if data.crs != "wgs84":
-        lon, lat = point_to_wgs84(lon, lat, data.crs)
-    found = leaf_cell_at(session, lon, lat, data.observed_at)
-    cell_id = found[0] if found else None
-    flags = compute_flags(
+    [outcome] = file_reports(
         session,
         person_id=person_id,
-        cell_id=cell_id,
-        lon=lon,
-        lat=lat,
-        accuracy_m=data.accuracy_m,
-        observed_at=data.observed_at,
+        items=[data],
         received_at=received_at,
+        origin=origin,
         late_sync=late_sync,
     )
-    report = Report(
-        id=data.id,
-        reporter_id=person_id,
-        cell_id=cell_id,
-        geom=f"SRID=4326;POINT({lon} {lat})",
-        lat=lat,
-        lon=lon,
-        accuracy_m=data.accuracy_m,
-        observed_at=data.observed_at,
-        received_at=received_at,
-        kind=data.kind,
-        category=data.category,
-        description=data.description,
-        source_id=data.source_id,
-        flags=flags,
-        counted=counts(flags, None, cell_id),
-        body_hash=digest,
-        origin=origin,
-    )
-    session.add(report)
-    session.flush()
-    audit.record(
-        session, "report.create", "report", report.id, cell_id=cell_id, after=report_facts(report)
-    )
-    if report.counted and cell_id is not None:
-        record_visit(
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def file_reports(
+    session: Session,
+    *,
+    person_id: int,
+    items: Sequence[ReportData],
+    received_at: datetime,
+    origin: str = "api",
+    late_sync: bool = True,
+) -> list[Filed | DomainError]:
+    """Store one person's reports in the caller's transaction, each exactly as `file_report`
+    would one after the other (so a report's previous counted patrol may be an earlier item),
+    with a fixed number of statements however many there are. Each item's outcome is its
+    Filed or the DomainError it was refused with; database errors (a value PostgreSQL
+    refuses) propagate and leave the transaction to the caller."""
+    if not items:
+        return []
+    intake = _Intake(session, person_id, items, received_at, late_sync, origin)
+    outcomes = intake.decide()
+    fresh = intake.created
+    if not fresh:
+        return outcomes
+    stored = insert_reports(session, fresh, origin)
+    if len(stored) < len(fresh):  # ids another request committed meanwhile: answer from those
+        outcomes = intake.answer_raced(outcomes, {r.id for r in fresh if r.id not in stored})
+    kept = [r for r in fresh if r.id in stored]
+    for report in kept:
+        audit.record(
             session,
-            cell_id=cell_id,
-            person_id=person_id,
-            observed_at=data.observed_at,
-            geom=report.geom,
-            report_id=report.id,
+            "report.create",
+            "report",
+            report.id,
+            cell_id=report.cell_id,
+            after=report_facts(report),
         )
-    return Filed(report, True, found[1] if found else None)
+    record_visits(
+        session,
+        [
+            Visit(r.cell_id, person_id, r.observed_at, ewkt(r.lon, r.lat), report_id=r.id)
+            for r in kept
+            if r.counted and r.cell_id is not None
+        ],
+    )
+    return outcomes
+
+
+def _different_body(report_id: uuid.UUID) -> Conflict:
+    return Conflict(f"report {report_id} was already filed with a different body")
+
+
+def _wgs84(data: ReportData) -> tuple[float, float] | CrsError:
+    if data.crs == "wgs84":
+        return data.lon, data.lat
+    try:
+        return point_to_wgs84(data.lon, data.lat, data.crs)
+    except CrsError as exc:
+        return exc
+
+
+def _latest_before(
+    items: Sequence[ReportData], points: Sequence[tuple[float, float] | CrsError]
+) -> list[int | None]:
+    """For each item, the earlier item (by position) latest in time at or before it: its
+    previous counted patrol among the items, if every earlier item counts."""
+    seen: list[tuple[datetime, int]] = []
+    before: list[int | None] = []
+    for k, data in enumerate(items):
+        pos = bisect_right(seen, (data.observed_at, len(items)))
+        before.append(seen[pos - 1][1] if pos else None)
+        if not isinstance(points[k], CrsError):
+            insort(seen, (data.observed_at, k))
+    return before
+
+
+class _Intake:
+    """What `file_report` would decide for each item in turn, from one lookup for them all."""
+
+    def __init__(
+        self,
+        session: Session,
+        person_id: int,
+        items: Sequence[ReportData],
+        received_at: datetime,
+        late_sync: bool,
+        origin: str,
+    ) -> None:
+        self.session, self.person_id, self.items = session, person_id, items
+        self.received_at, self.late_sync, self.origin = received_at, late_sync, origin
+        self.created: list[NewReport] = []
+        self.digests = [d.fingerprint() for d in items]
+        self.points = [_wgs84(d) for d in items]
+        self.before = _latest_before(items, self.points)
+        self.rows = lookup(
+            session,
+            person_id=person_id,
+            ids=[d.id for d in items],
+            points=[None if isinstance(p, CrsError) else p for p in self.points],
+            times=[d.observed_at for d in items],
+            befores=self.before,
+        )
+        wanted = {d.source_id for d in items if d.source_id is not None}
+        self.sources = (
+            set(session.scalars(select(Source.id).where(Source.id.in_(wanted))))
+            if wanted
+            else set()
+        )
+
+    def decide(self) -> list[Filed | DomainError]:
+        """Each item's outcome; the new reports to insert are then in `created`."""
+        outcomes: list[Filed | DomainError | None] = []  # None: stored before, loaded below
+        holder: dict[uuid.UUID, int] = {}  # id → the item whose outcome holds that report
+        new: dict[int, NewReport] = {}
+        counted: list[tuple[datetime, int]] = []  # (observed_at, item) of new counted ones
+        for k, data in enumerate(self.items):
+            row, twin = self.rows[k], holder.get(data.id)
+            if twin is not None or row.stored_hash is not None:
+                outcome = self._resent(k, twin, outcomes)
+                outcomes.append(outcome)
+                if not isinstance(outcome, DomainError):
+                    holder.setdefault(data.id, k)
+                continue
+            refused = self._refusal(data)
+            if refused is not None:
+                outcomes.append(refused)
+                continue
+            point = self.points[k]
+            if isinstance(point, CrsError):
+                outcomes.append(point)
+                continue
+            report = self._new_report(k, point, self._previous(k, point, new, counted))
+            outcomes.append(Filed(report, True, row.cell_code))
+            holder[data.id], new[k] = k, report
+            self.created.append(report)
+            if report.counted:
+                insort(counted, (data.observed_at, k))
+        return self._with_stored(outcomes)
+
+    def _resent(
+        self, k: int, twin: int | None, outcomes: list[Filed | DomainError | None]
+    ) -> Filed | DomainError | None:
+        """An id stored before (None: answered below) or earlier among the items."""
+        data, row = self.items[k], self.rows[k]
+        if twin is None:
+            same = row.stored_hash == self.digests[k] and row.stored_reporter_id == self.person_id
+        else:
+            same = self.digests[twin] == self.digests[k]
+        if not same:
+            return _different_body(data.id)
+        earlier = outcomes[twin] if twin is not None else None
+        return (
+            Filed(earlier.report, False, earlier.cell_code) if isinstance(earlier, Filed) else None
+        )
+
+    def _refusal(self, data: ReportData) -> DomainError | None:
+        if data.kind not in ("patrol", "issue"):
+            return DomainError(f"kind must be patrol or issue, got {data.kind!r}")
+        if data.source_id is not None and data.source_id not in self.sources:
+            return NotFound(f"no pollution source with id {data.source_id}")
+        return None
+
+    def _previous(
+        self,
+        k: int,
+        point: tuple[float, float],
+        new: dict[int, NewReport],
+        counted: list[tuple[datetime, int]],
+    ) -> tuple[datetime, float] | None:
+        """The reporter's previous counted patrol before item k (when, how far): the latest of
+        the history's and the earlier items' that counted."""
+        row, at = self.rows[k], self.items[k].observed_at
+        pos = bisect_right(counted, (at, len(self.items)))
+        if pos and (row.previous_at is None or counted[pos - 1][0] >= row.previous_at):
+            before = new[counted[pos - 1][1]]
+            if counted[pos - 1][1] == self.before[k]:
+                return before.observed_at, float(row.before_m)
+            return before.observed_at, distance_m(self.session, (before.lon, before.lat), point)
+        if row.previous_at is None:
+            return None
+        return row.previous_at, float(row.previous_m)
+
+    def _new_report(
+        self, k: int, point: tuple[float, float], previous: tuple[datetime, float] | None
+    ) -> NewReport:
+        data, row = self.items[k], self.rows[k]
+        lon, lat = point
+        flags = voiding_flags(
+            cell_id=row.cell_id,
+            on_duty=row.on_duty,
+            accuracy_m=data.accuracy_m,
+            observed_at=data.observed_at,
+            received_at=self.received_at,
+            late_sync=self.late_sync,
+            previous=previous,
+        )
+        return NewReport(
+            id=data.id,
+            reporter_id=self.person_id,
+            cell_id=row.cell_id,
+            lat=lat,
+            lon=lon,
+            accuracy_m=data.accuracy_m,
+            observed_at=data.observed_at,
+            received_at=self.received_at,
+            kind=data.kind,
+            category=data.category,
+            description=data.description,
+            source_id=data.source_id,
+            flags=flags,
+            counted=counts(flags, None, row.cell_id),
+            body_hash=self.digests[k],
+            origin=self.origin,
+        )
+
+    def _with_stored(self, outcomes: list[Filed | DomainError | None]) -> list[Filed | DomainError]:
+        """Fill in the answers from reports stored before (one query for them all)."""
+        missing = [k for k, o in enumerate(outcomes) if o is None]
+        stored = self.load({self.items[k].id for k in missing})
+        return [stored[self.items[k].id] if o is None else o for k, o in enumerate(outcomes)]
+
+    def load(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, Filed]:
+        if not ids:
+            return {}
+        rows = self.session.execute(
+            select(Report, Cell.code)
+            .outerjoin(Cell, Cell.id == Report.cell_id)
+            .where(Report.id.in_(ids))
+        ).all()
+        return {r.id: Filed(r, False, code) for r, code in rows}
+
+    def answer_raced(
+        self, outcomes: list[Filed | DomainError], raced: set[uuid.UUID]
+    ) -> list[Filed | DomainError]:
+        """Items whose id another request stored between the lookup and the insert: answered
+        from that report, as a re-send would be."""
+        stored = self.load(raced)
+        answers: list[Filed | DomainError] = []
+        for k, outcome in enumerate(outcomes):
+            if isinstance(outcome, Filed) and outcome.report.id in raced:
+                twin = stored[outcome.report.id]
+                same = (
+                    twin.report.body_hash == self.digests[k]
+                    and twin.report.reporter_id == self.person_id
+                )
+                outcome = twin if same else _different_body(self.items[k].id)
+            answers.append(outcome)
+        return answers
 
 
 def review_report(
@@ -230,7 +443,7 @@ def review_report(
     )
 
 
-def report_facts(report: Report) -> dict[str, Any]:
+def report_facts(report: Report | NewReport) -> dict[str, Any]:
     """What the audit log keeps of a report."""
     return {
         "reporter_id": report.reporter_id,
@@ -282,9 +495,3 @@ def refresh_counting(session: Session, report: Report) -> None:
         )
     else:
         remove_report_visits(session, report.id)
-
-
-def _cell_code(session: Session, cell_id: int | None) -> str | None:
-    if cell_id is None:
-        return None
-    return session.scalar(text("SELECT code FROM cells WHERE id = :id"), {"id": cell_id})

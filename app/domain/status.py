@@ -4,11 +4,13 @@ summaries; history queries read `cell_visits` by `(cell_id, observed_at)`."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from geoalchemy2 import WKBElement
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from app.models import CellVisit
@@ -42,9 +44,32 @@ _RECOMPUTE_HOTSPOTS = text("""
 """)
 
 
-_ADVANCE_PATROL = text("""
+# Counted patrols, any number in one statement: take each cell's lock (as lock_cell does; in
+# ascending id order, like the database's gridwatch_lock_cells, so that two writers of the same
+# cells never wait on each other in a circle; all of them before any summary is touched: the
+# scalar subquery counting them runs first), append the patrols to the history and advance
+# each cell's summary to its newest one. Of several patrols at the same instant in one cell,
+# the first given is the one recorded as the last patrol (as if added one by one).
+_ADD_VISITS = text("""
+    WITH visit AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(CAST(:visits AS json))
+                 AS v(n bigint, cell_id bigint, person_id bigint, observed_at timestamptz,
+                      geom text, report_id uuid, patrol_id uuid)
+    ), locked AS MATERIALIZED (
+        SELECT pg_advisory_xact_lock(:namespace, k)
+          FROM (SELECT DISTINCT cell_id,
+                       CAST((cell_id + 2147483648) % 4294967296 - 2147483648 AS integer) AS k
+                  FROM visit ORDER BY cell_id) cells
+    ), added AS (
+        INSERT INTO cell_visits (cell_id, person_id, observed_at, geom, report_id, patrol_id)
+        SELECT cell_id, person_id, observed_at, ST_GeomFromEWKT(geom), report_id, patrol_id
+          FROM visit ORDER BY n
+    )
     INSERT INTO cell_status AS s (cell_id, last_patrol_at, last_patrol_by_id, updated_at)
-    VALUES (:cell_id, :at, :person_id, now())
+    SELECT DISTINCT ON (cell_id) cell_id, observed_at, person_id, now()
+      FROM visit
+     WHERE (SELECT count(*) FROM locked) > 0
+     ORDER BY cell_id, observed_at DESC, n
     ON CONFLICT (cell_id) DO UPDATE
        SET last_patrol_by_id = CASE WHEN s.last_patrol_at IS NULL OR excluded.last_patrol_at
                                          > s.last_patrol_at
@@ -62,10 +87,42 @@ LOCK_NAMESPACE = 7301  # an arbitrary number reserved for cell_status
 
 
 def lock_cell(session: Session, cell_id: int) -> None:
-    # The two-int form takes 32-bit keys; ids past 2^31 wrap, which only widens a lock.
+    # The two-int form takes 32-bit keys; ids past 2^31 wrap, which only widens a lock
+    # (_ADD_VISITS and the database's gridwatch_lock_cells compute the same key).
     session.execute(
         _LOCK_CELL, {"namespace": LOCK_NAMESPACE, "cell_id": (cell_id + 2**31) % 2**32 - 2**31}
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A counted patrol in a cell: a counted report, or a counted point of a GPS track."""
+
+    cell_id: int
+    person_id: int
+    observed_at: datetime
+    geom: str  # EWKT, e.g. "SRID=4326;POINT(113.9 35.3)"
+    report_id: uuid.UUID | None = None
+    patrol_id: uuid.UUID | None = None
+
+
+def record_visits(session: Session, visits: Sequence[Visit]) -> None:
+    """Counted patrols: append them to the history and advance their cells' summaries."""
+    if not visits:
+        return
+    rows = [
+        {
+            "n": n,
+            "cell_id": v.cell_id,
+            "person_id": v.person_id,
+            "observed_at": v.observed_at.isoformat(),
+            "geom": v.geom,
+            "report_id": None if v.report_id is None else str(v.report_id),
+            "patrol_id": None if v.patrol_id is None else str(v.patrol_id),
+        }
+        for n, v in enumerate(visits, 1)
+    ]
+    session.execute(_ADD_VISITS, {"namespace": LOCK_NAMESPACE, "visits": json.dumps(rows)})
 
 
 def record_visit(
@@ -74,34 +131,25 @@ def record_visit(
     cell_id: int,
     person_id: int,
     observed_at: datetime,
-    geom: WKBElement | str,
+    geom: str,
     report_id: uuid.UUID | None = None,
     patrol_id: uuid.UUID | None = None,
 ) -> None:
     """A counted patrol in `cell_id`: append to the history, advance the summary."""
-    lock_cell(session, cell_id)
-    session.add(
-        CellVisit(
-            cell_id=cell_id,
-            person_id=person_id,
-            observed_at=observed_at,
-            geom=geom,
-            report_id=report_id,
-            patrol_id=patrol_id,
-        )
-    )
-    session.execute(
-        _ADVANCE_PATROL, {"cell_id": cell_id, "at": observed_at, "person_id": person_id}
-    )
+    record_visits(session, [Visit(cell_id, person_id, observed_at, geom, report_id, patrol_id)])
 
 
 def remove_report_visits(session: Session, report_id: uuid.UUID) -> None:
-    """A report stopped counting: drop its history rows and recompute the summary."""
-    cells = session.scalars(
-        delete(CellVisit).where(CellVisit.report_id == report_id).returning(CellVisit.cell_id)
-    ).all()
-    for cell_id in sorted(set(cells)):
+    """A report stopped counting: drop its history rows and recompute the summary. The cells
+    are locked before the rows go: deleting them locks the sources nearby (migration 0005's
+    trigger), and intake takes the same locks in that order — cell, then sources."""
+    cells = sorted(
+        set(session.scalars(select(CellVisit.cell_id).where(CellVisit.report_id == report_id)))
+    )
+    for cell_id in cells:
         lock_cell(session, cell_id)
+    session.execute(delete(CellVisit).where(CellVisit.report_id == report_id))
+    for cell_id in cells:
         session.execute(_RECOMPUTE_PATROL, {"cell_id": cell_id})
 
 
