@@ -359,6 +359,8 @@ def generate(url: str, cells: int, reports: int, staff: int, hotspots: int) -> N
             SELECT cell_id, reporter_id, observed_at, geom, id FROM reports WHERE counted""",
         )
         restore_indexes(conn, indexes)
+        # Statistics before the summary steps: without them the planner scans the history.
+        step(conn, "analyze", "ANALYZE")
         step(
             conn,
             "cell summaries",
