@@ -44,22 +44,18 @@ _RECOMPUTE_HOTSPOTS = text("""
 """)
 
 
-# Counted patrols, any number in one statement: take each cell's lock (as lock_cell does; in
-# ascending id order, like the database's gridwatch_lock_cells, so that two writers of the same
-# cells never wait on each other in a circle; all of them before any summary is touched: the
-# scalar subquery counting them runs first), append the patrols to the history and advance
-# each cell's summary to its newest one. Of several patrols at the same instant in one cell,
-# the first given is the one recorded as the last patrol (as if added one by one).
+# Counted patrols, any number in one statement: take the locks (gridwatch_lock_cells, all of
+# them before any summary is touched: the scalar subquery reading `locked` runs first), append
+# the patrols to the history and advance each cell's summary to its newest one. Of several
+# patrols at the same instant in one cell, the first given is the one recorded as the last
+# patrol (as if added one by one).
 _ADD_VISITS = text("""
     WITH visit AS MATERIALIZED (
         SELECT * FROM json_to_recordset(CAST(:visits AS json))
                  AS v(n bigint, cell_id bigint, person_id bigint, observed_at timestamptz,
                       geom text, report_id uuid, patrol_id uuid)
     ), locked AS MATERIALIZED (
-        SELECT pg_advisory_xact_lock(:namespace, k)
-          FROM (SELECT DISTINCT cell_id,
-                       CAST((cell_id + 2147483648) % 4294967296 - 2147483648 AS integer) AS k
-                  FROM visit ORDER BY cell_id) cells
+        SELECT gridwatch_lock_cells(array_agg(cell_id)) IS NOT NULL AS done FROM visit
     ), added AS (
         INSERT INTO cell_visits (cell_id, person_id, observed_at, geom, report_id, patrol_id)
         SELECT cell_id, person_id, observed_at, ST_GeomFromEWKT(geom), report_id, patrol_id
@@ -68,7 +64,7 @@ _ADD_VISITS = text("""
     INSERT INTO cell_status AS s (cell_id, last_patrol_at, last_patrol_by_id, updated_at)
     SELECT DISTINCT ON (cell_id) cell_id, observed_at, person_id, now()
       FROM visit
-     WHERE (SELECT count(*) FROM locked) > 0
+     WHERE (SELECT done FROM locked)
      ORDER BY cell_id, observed_at DESC, n
     ON CONFLICT (cell_id) DO UPDATE
        SET last_patrol_by_id = CASE WHEN s.last_patrol_at IS NULL OR excluded.last_patrol_at
@@ -80,18 +76,21 @@ _ADD_VISITS = text("""
 """)
 
 
-# Every write to a cell's summary first takes this transaction-scoped lock on the cell, so two
-# transactions never recompute it from snapshots that miss each other's rows.
-_LOCK_CELL = text("SELECT pg_advisory_xact_lock(:namespace, CAST(:cell_id AS integer))")
-LOCK_NAMESPACE = 7301  # an arbitrary number reserved for cell_status
+# Every write to a cell's summary first takes the cell's transaction-scoped lock, so two
+# transactions never recompute it from snapshots that miss each other's rows. The protocol is
+# the database's (migration 0005, also used by its triggers): the summary lock shared, then
+# each cell's lock in ascending id order (two writers of the same cells never wait on each
+# other in a circle), or for many cells the summary lock alone, exclusively.
+_LOCK_CELLS = text("SELECT gridwatch_lock_cells(CAST(:cells AS bigint[]))")
+
+
+def lock_cells(session: Session, cell_ids: Sequence[int]) -> None:
+    if cell_ids:
+        session.execute(_LOCK_CELLS, {"cells": list(cell_ids)})
 
 
 def lock_cell(session: Session, cell_id: int) -> None:
-    # The two-int form takes 32-bit keys; ids past 2^31 wrap, which only widens a lock
-    # (_ADD_VISITS and the database's gridwatch_lock_cells compute the same key).
-    session.execute(
-        _LOCK_CELL, {"namespace": LOCK_NAMESPACE, "cell_id": (cell_id + 2**31) % 2**32 - 2**31}
-    )
+    lock_cells(session, [cell_id])
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +121,7 @@ def record_visits(session: Session, visits: Sequence[Visit]) -> None:
         }
         for n, v in enumerate(visits, 1)
     ]
-    session.execute(_ADD_VISITS, {"namespace": LOCK_NAMESPACE, "visits": json.dumps(rows)})
+    session.execute(_ADD_VISITS, {"visits": json.dumps(rows)})
 
 
 def record_visit(
@@ -146,8 +145,7 @@ def remove_report_visits(session: Session, report_id: uuid.UUID) -> None:
     cells = sorted(
         set(session.scalars(select(CellVisit.cell_id).where(CellVisit.report_id == report_id)))
     )
-    for cell_id in cells:
-        lock_cell(session, cell_id)
+    lock_cells(session, cells)
     session.execute(delete(CellVisit).where(CellVisit.report_id == report_id))
     for cell_id in cells:
         session.execute(_RECOMPUTE_PATROL, {"cell_id": cell_id})

@@ -86,3 +86,41 @@ def test_a_report_stored_meanwhile_by_another_request_is_answered_from_it(
         assert isinstance(answer, Conflict)
     assert (count(db, Report), count(db, CellVisit), count(db, AuditEntry)) == (1, 1, 1)
     assert audit.verify(db).ok
+
+
+def test_a_counted_report_waits_while_a_bulk_change_holds_the_summaries(
+    engine: Engine, db: Session
+) -> None:
+    """Intake follows the database's lock protocol (gridwatch_lock_cells): the summary lock
+    shared before the cells' locks, so a bulk change holding it exclusively goes first."""
+    two_by_two(db)
+    insp = make_user(db, "insp", "inspector")
+    give_duty(db, insp, UNITS[0], valid_from=SINCE)
+    lon, lat = CENTRES[UNITS[0]]
+    data = ReportData(
+        id=uuid.uuid4(), lat=lat, lon=lon, observed_at=datetime.now(UTC), kind="patrol"
+    )
+    bulk = make_sessionmaker(engine)()
+    bulk.execute(
+        text("SELECT gridwatch_lock_cells(CAST(:cells AS bigint[]))"),
+        {"cells": list(range(1, 300))},
+    )
+    filed: list[Filed] = []
+
+    def report() -> None:
+        with make_sessionmaker(engine)() as session:
+            audit.act_as(session, audit.Actor("insp", insp.id))
+            filed.append(
+                file_report(session, person_id=insp.id, data=data, received_at=datetime.now(UTC))
+            )
+            session.commit()
+
+    reporter = threading.Thread(target=report)
+    reporter.start()
+    wait_until_blocked(db)
+    assert not filed
+    bulk.commit()
+    bulk.close()
+    reporter.join(timeout=30)
+    assert filed and filed[0].report.counted
+    assert count(db, CellVisit) == 1
