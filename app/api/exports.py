@@ -44,6 +44,16 @@ def scope_of(session: Session, selection: Selection, viewer: Viewer) -> tuple[st
     return "全域 everything", None
 
 
+def spooled(spool: IO[bytes]) -> Iterator[bytes]:
+    """A finished spooled file, from its start, in blocks; closed at the end."""
+    spool.seek(0)
+    try:
+        while block := spool.read(256 * 1024):
+            yield block
+    finally:
+        spool.close()
+
+
 def deliver(
     session: Session,
     spool: IO[bytes],
@@ -69,17 +79,8 @@ def deliver(
     session.commit()
     (seq,) = audit.last_assigned(session)
     session.close()  # nothing more to read: no transaction stays open while the file streams
-    spool.seek(0)
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            while block := spool.read(256 * 1024):
-                yield block
-        finally:
-            spool.close()
-
     return StreamingResponse(
-        chunks(),
+        spooled(spool),
         media_type=media_type,
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -13,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from app.api.deps import Accountable, CurrentViewer, require_roles
+from app.api.exports import spooled
 from app.api.params import AsOf, Instant, Within
 from app.db import SessionDep
 from app.domain.coverage import coverage as cell_coverage
@@ -157,16 +157,7 @@ def lapses(
         spool.close()
         raise
     session.close()  # no transaction stays open while the answer streams
-    spool.seek(0)
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            while block := spool.read(256 * 1024):
-                yield block
-        finally:
-            spool.close()
-
-    return StreamingResponse(chunks(), media_type="application/json")
+    return StreamingResponse(spooled(spool), media_type="application/json")
 
 
 def lapse_json(x: Lapse) -> bytes:
