@@ -211,16 +211,27 @@ BEGIN
 END $$;
 """
 
+# The triggers TRIGGERS creates, with their tables: dropped before they are created again
+# (a re-run after a restore) and on downgrade.
+TRIGGER_TABLES = [
+    ("duties_inserted", "duties"),
+    ("duties_updated", "duties"),
+    ("duties_deleted", "duties"),
+    ("hotspots_inserted", "hotspots"),
+    ("hotspots_updated", "hotspots"),
+    ("hotspot_events_inserted", "hotspot_events"),
+    ("cell_visits_inserted", "cell_visits"),
+    ("cell_visits_deleted", "cell_visits"),
+    ("sources_placed", "sources"),
+]
+
+
+def drop_triggers(if_exists: bool) -> str:
+    guard = "IF EXISTS " if if_exists else ""
+    return "".join(f"DROP TRIGGER {guard}{name} ON {table};\n" for name, table in TRIGGER_TABLES)
+
+
 TRIGGERS = """
-DROP TRIGGER IF EXISTS duties_inserted ON duties;
-DROP TRIGGER IF EXISTS duties_updated ON duties;
-DROP TRIGGER IF EXISTS duties_deleted ON duties;
-DROP TRIGGER IF EXISTS hotspots_inserted ON hotspots;
-DROP TRIGGER IF EXISTS hotspots_updated ON hotspots;
-DROP TRIGGER IF EXISTS hotspot_events_inserted ON hotspot_events;
-DROP TRIGGER IF EXISTS cell_visits_inserted ON cell_visits;
-DROP TRIGGER IF EXISTS cell_visits_deleted ON cell_visits;
-DROP TRIGGER IF EXISTS sources_placed ON sources;
 CREATE TRIGGER duties_inserted AFTER INSERT ON duties
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION gridwatch_duties_changed();
@@ -258,15 +269,6 @@ SELECT gridwatch_refresh_inspection(array_agg(id)) FROM sources;
 """
 
 DROP = """
-DROP TRIGGER duties_inserted ON duties;
-DROP TRIGGER duties_updated ON duties;
-DROP TRIGGER duties_deleted ON duties;
-DROP TRIGGER hotspots_inserted ON hotspots;
-DROP TRIGGER hotspots_updated ON hotspots;
-DROP TRIGGER hotspot_events_inserted ON hotspot_events;
-DROP TRIGGER cell_visits_inserted ON cell_visits;
-DROP TRIGGER cell_visits_deleted ON cell_visits;
-DROP TRIGGER sources_placed ON sources;
 DROP FUNCTION gridwatch_source_placed();
 DROP FUNCTION gridwatch_visits_removed();
 DROP FUNCTION gridwatch_visits_added();
@@ -292,12 +294,12 @@ def upgrade() -> None:
         ALTER TABLE sources ADD COLUMN IF NOT EXISTS inspected_at timestamptz;
     """)
     op.execute(FUNCTIONS)
-    op.execute(TRIGGERS)
+    op.execute(drop_triggers(if_exists=True) + TRIGGERS)
     op.execute(BACKFILL)
 
 
 def downgrade() -> None:
-    op.execute(DROP)
+    op.execute(drop_triggers(if_exists=False) + DROP)
     op.drop_column("sources", "inspected_at")
     for column in ("missed_until", "staff_until", "has_member", "has_leader"):
         op.drop_column("cell_status", column)
