@@ -4,6 +4,9 @@ every test so tests never depend on each other.
 The database server is, in order: GRIDWATCH_TEST_DATABASE_URL, the server of
 GRIDWATCH_DATABASE_URL, or the embedded cluster (started if needed). The test database is
 `<name>_test` on that server, dropped and re-created at the start of the run.
+
+The clock is the suite's own (tests/clock.py): GRIDWATCH_TEST_NOW moves the whole run, the
+`time_machine` fixture moves one test, and the database follows either.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -22,6 +26,28 @@ from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade
+from tests import clock
+
+_run_clock: time_machine.travel | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _run_clock
+    clock.install_database_follower()
+    start = clock.destination()
+    if start is not None:
+        _run_clock = time_machine.travel(start, tick=True)
+        _run_clock.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _run_clock is not None:
+        _run_clock.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    start = clock.destination()
+    return f"test clock: {'real time' if start is None else start.isoformat()} ({clock.ENV})"
 
 
 def _server_url() -> str:

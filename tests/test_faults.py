@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -29,6 +30,7 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.models import CellVisit, Report
 from app.serving import serve_in_thread
+from tests import clock
 from tests.factories import (
     SINCE,
     UNITS,
@@ -138,8 +140,10 @@ def _free_port() -> int:
 def _server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "GRIDWATCH_DATABASE_URL": database_url}
+    if clock.offset():  # the server lives on the suite's clock
+        env[clock.ENV] = datetime.now(UTC).isoformat()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)],
+        [sys.executable, "-m", "tests.serve_on_test_clock", str(port)],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

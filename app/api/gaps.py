@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
+from app import clock
 from app.api.deps import Accountable, CurrentViewer, require_roles
 from app.api.exports import spooled
 from app.api.params import AsOf, Instant, Within
@@ -99,7 +100,7 @@ def gaps_rollup(
     are in each state and the share patrolled within their interval."""
     selection = selection_for(session, viewer, within)
     rows = rollup(session, selection, as_of, depth)
-    return {"as_of": (as_of or session.scalar(select(func.now()))), "parents": rows}
+    return {"as_of": (as_of or clock.now()), "parents": rows}
 
 
 @router.get("/spot-checks")

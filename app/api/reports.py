@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, func, literal, or_, select, true
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.api.deps import CurrentViewer, require_roles
 from app.api.errors import clean_errors
 from app.api.params import Bbox, page_of, parse_bbox
@@ -300,7 +301,7 @@ def report_heat(
     conditions = [
         _visible_reports(viewer),
         Report.counted,
-        Report.observed_at > func.now() - func.make_interval(0, 0, 0, days),
+        Report.observed_at > clock.now() - timedelta(days=days),
         Report.geom.intersects(func.ST_MakeEnvelope(*box, 4326)),
     ]
     if within is not None:

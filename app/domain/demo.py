@@ -10,9 +10,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
@@ -23,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.config import PROJECT_ROOT
 from app.domain import audit
 from app.domain.accounts import create_or_update_user
@@ -285,13 +287,20 @@ def seed(session: Session, progress: Progress | None = None) -> SeedSummary:
     return summary
 
 
+def _days_ago(tz: ZoneInfo, days: int) -> datetime:
+    """Local midnight `days` days before today (app/clock.py)."""
+    today = clock.now().astimezone(tz).date()
+    return datetime.combine(today - timedelta(days=days), time(0), tzinfo=tz)
+
+
 def _roster(session: Session, units: list[NewCell], progress: Progress) -> tuple[int, int]:
     """One member per unit cell, a leader per community, a patroller per street and a
     supervisor per district, with some history and a few deliberately unstaffed cells."""
     tz = local_zone()
-    start = datetime(2026, 1, 1, tzinfo=tz)
-    handover = datetime(2026, 9, 1, tzinfo=tz)
-    lapsed = datetime(2026, 10, 15, tzinfo=tz)
+    # Dates relative to today, so the demo city tells the same story whenever it is seeded:
+    # the roster began eleven months ago, a handover three months ago, and some leaders
+    # left six weeks ago without a successor.
+    start, handover, lapsed = (_days_ago(tz, days) for days in (330, 90, 45))
     ids = {code: c.id for code, c in existing_cells(session, [u.code for u in units]).items()}
     people: dict[str, dict[str, object]] = {}
 
@@ -314,7 +323,7 @@ def _roster(session: Session, units: list[NewCell], progress: Progress) -> tuple
             continue  # never staffed: shows up as `unstaffed` with nobody to blame
         demo_cell = u.parent_code == first_community
         member = person("inspector" if demo_cell and i < 3 else f"gy{u.code}")
-        if i % 23 == 11:  # a handover: the old member's duty ended on 1 September
+        if i % 23 == 11:  # a handover: the old member's duty ended at `handover`
             duties.append((u.code, "member", person(f"gy{u.code}x"), start, handover))
             duties.append((u.code, "member", member, handover, None))
         else:
@@ -365,7 +374,7 @@ def _sources(session: Session) -> int:
         near = Point(on_river.x, on_river.y + offset)
         point = transform(near if city.contains(near) else on_river, back)
         assert isinstance(point, Point)
-        found = leaf_cell_at(session, point.x, point.y, datetime.now(tz))
+        found = leaf_cell_at(session, point.x, point.y, clock.now().astimezone(tz))
         surveyor = None
         if found is not None:
             surveyor = session.scalar(
@@ -382,7 +391,7 @@ def _sources(session: Session) -> int:
                 lon=point.x,
                 cell_id=found[0] if found else None,
                 surveyed_by_id=surveyor,
-                surveyed_at=datetime(2026, 3, 1 + i, 10, tzinfo=tz),
+                surveyed_at=_days_ago(tz, 270 - i) + timedelta(hours=10),
                 inspection_interval_hours=INSPECTION_HOURS[kind],
             )
         )
@@ -415,7 +424,7 @@ def _activity(session: Session, progress: Progress) -> tuple[int, int]:
     Clean synthetic patrols are bulk-loaded; the flagged and the hotspots go through the
     domain rules like real ones."""
     rng = np.random.default_rng(2026)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = clock.now().replace(microsecond=0)
     members = session.execute(_MEMBERS).all()
     reports, visits = [], []
     for i, m in enumerate(members):

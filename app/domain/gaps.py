@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.domain.cells import get_cell
 from app.domain.errors import DomainError, Forbidden
 from app.domain.scope import DUTY_ROLES, Viewer, duty_active_at, sees_everything
@@ -96,8 +97,7 @@ def _under(path: str, ancestor: str) -> bool:
 
 def instant_and_mode(session: Session, as_of: datetime | None) -> tuple[datetime, bool]:
     """(T, whether the maintained summaries answer for T: T is now or later)."""
-    now = session.scalar(select(func.now()))
-    assert now is not None
+    now = clock.now()
     if as_of is None:
         return now, True
     if as_of.tzinfo is None:

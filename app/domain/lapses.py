@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Uuid, any_, func, literal, select
+from sqlalchemy import BigInteger, Uuid, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.domain import lifecycle
 from app.domain.errors import DomainError
 from app.domain.gaps import Selection
@@ -184,9 +185,8 @@ def uuids(values: list[uuid.UUID]) -> Any:
 
 
 def db_now(session: Session) -> datetime:
-    now = session.scalar(select(func.now()))
-    assert now is not None
-    return now
+    """The present as the rules see it (app/clock.py)."""
+    return clock.now()
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pyproj import Geod
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.domain.errors import DomainError
 from app.domain.gaps import Selection
 from app.sql import load
@@ -86,7 +87,9 @@ def plan(session: Session, selection: Selection, n: int, seed: int | None) -> di
         raise DomainError(f"n must be between 1 and {MAX_STOPS}")
     used_seed = seed if seed is not None else secrets.randbits(48)
     candidates = []
-    for r in session.execute(load("spot_check_candidates"), selection.params()):
+    for r in session.execute(
+        load("spot_check_candidates"), selection.params() | {"now": clock.now()}
+    ):
         weight, why = weight_of(r.staleness, r.flagged, r.risk)
         candidates.append(Stop(r.kind, r.ref, r.name, float(r.lon), float(r.lat), weight, why))
     candidates.sort(key=lambda s: (s.kind, s.ref))  # same input order → same draw for a seed

@@ -7,18 +7,18 @@ WITH leaves AS (
      WHERE c.is_leaf
        AND (CAST(:root_path AS ltree) IS NULL OR c.path <@ CAST(:root_path AS ltree))
        AND (CAST(:cell_ids AS bigint[]) IS NULL OR c.id = ANY (CAST(:cell_ids AS bigint[])))
-       AND (c.valid_to IS NULL OR c.valid_to > now())
+       AND (c.valid_to IS NULL OR c.valid_to > CAST(:now AS timestamptz))
 )
 SELECT 'cell' AS kind, l.code AS ref, l.name, l.risk, ST_X(l.spot) AS lon, ST_Y(l.spot) AS lat,
-       extract(epoch FROM now() - s.last_patrol_at) / 3600 / l.interval_hours AS staleness,
+       extract(epoch FROM CAST(:now AS timestamptz) - s.last_patrol_at) / 3600 / l.interval_hours AS staleness,
        (SELECT count(*) FROM reports r
-         WHERE r.cell_id = l.id AND r.observed_at > now() - interval '30 days'
+         WHERE r.cell_id = l.id AND r.observed_at > CAST(:now AS timestamptz) - interval '30 days'
            AND cardinality(r.flags) > 0) AS flagged
   FROM leaves l
   LEFT JOIN cell_status s ON s.cell_id = l.id
 UNION ALL
 SELECT 'source', src.id::text, src.name, l.risk, src.lon, src.lat,
-       extract(epoch FROM now() - greatest(src.surveyed_at,
+       extract(epoch FROM CAST(:now AS timestamptz) - greatest(src.surveyed_at,
            (SELECT max(v.observed_at) FROM cell_visits v
              WHERE v.cell_id = src.cell_id
                AND ST_DWithin(v.geom::geography, src.geom::geography, 50))))

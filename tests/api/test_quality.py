@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -46,7 +47,12 @@ def test_spatial_coverage_is_the_area_within_150_m_of_recent_patrols(field: Fiel
     assert stale["spatial_share"] == 0
 
 
-def test_night_and_weekend_shares_use_local_time(field: Field) -> None:
+def test_night_and_weekend_shares_use_local_time(
+    field: Field, time_machine: time_machine.TimeMachineFixture
+) -> None:
+    # The patrols are filed on the Thursday after them (within the late-sync limit) whatever
+    # today's date: the server's clock is the test's.
+    time_machine.move_to(datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI))
     saturday_night = datetime(2026, 11, 21, 22, 30, tzinfo=SHANGHAI)  # a Saturday
     tuesday_noon = datetime(2026, 11, 24, 12, 0, tzinfo=SHANGHAI)
     wednesday_early = datetime(2026, 11, 25, 5, 30, tzinfo=SHANGHAI)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from app.db import make_engine, make_sessionmaker
 from app.domain.demo import seed
 from app.main import create_app
 from app.serving import CHROMIUM, CHROMIUM_ARGS, serve_in_thread
+from tests import clock
 from tests.conftest import empty_all_tables
 
 
@@ -47,6 +50,17 @@ def playwright() -> Iterator[Playwright]:
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    new_context = b.new_context
+
+    def context_on_test_clock(**options: Any) -> BrowserContext:
+        """Every page's clock reads what the server's does: a run moved by GRIDWATCH_TEST_NOW
+        files reports from phones living on the same date."""
+        context = new_context(**options)
+        if clock.offset():
+            context.clock.install(time=datetime.now(UTC))
+        return context
+
+    b.new_context = context_on_test_clock  # type: ignore[method-assign]
     yield b
     b.close()
 

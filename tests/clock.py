@@ -1,0 +1,64 @@
+"""The test suite's clock. Tests never read the calendar: the server's "now" (app/clock.py) is
+Python's clock, which time-machine moves, and the database follows it through the session
+setting gridwatch.clock_offset that `gridwatch_now()` adds to now() (migration 0006).
+
+`GRIDWATCH_TEST_NOW` moves the whole run: an ISO-8601 instant, or `+365d` / `-30d` relative
+to the real date, e.g. `GRIDWATCH_TEST_NOW=+365d make pytest` runs the suite a year ahead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import time_machine
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
+
+ENV = "GRIDWATCH_TEST_NOW"
+
+
+def real_now() -> datetime:
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.datetime.datetime.now(UTC)
+    return datetime.now(UTC)
+
+
+def offset() -> timedelta:
+    """How far the (possibly travelling) Python clock is from the real one."""
+    if not time_machine.escape_hatch.is_travelling():
+        return timedelta(0)
+    return datetime.now(UTC) - real_now()
+
+
+def destination(spec: str | None = None) -> datetime | None:
+    """The instant the run starts at, from GRIDWATCH_TEST_NOW (None: the real clock)."""
+    spec = (spec if spec is not None else os.environ.get(ENV, "")).strip()
+    if not spec:
+        return None
+    relative = re.fullmatch(r"([+-]\d+)d", spec)
+    if relative:
+        return real_now() + timedelta(days=int(relative.group(1)))
+    at = datetime.fromisoformat(spec)
+    if at.tzinfo is None:
+        raise ValueError(f"{ENV}={spec!r} needs a time-zone offset")
+    return at
+
+
+def _follow_python_clock(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """On checkout, tell the connection how far the test clock is from the real one (whole
+    seconds; only when that changed since the connection last heard it)."""
+    value = f"{round(offset().total_seconds())} seconds"
+    if record.info.get("clock_offset", "0 seconds") == value:
+        return
+    with dbapi_connection.cursor() as cur:
+        cur.execute("SELECT set_config('gridwatch.clock_offset', %s, false)", (value,))
+    dbapi_connection.commit()
+    record.info["clock_offset"] = value
+
+
+def install_database_follower() -> None:
+    if not event.contains(Pool, "checkout", _follow_python_clock):
+        event.listen(Pool, "checkout", _follow_python_clock)
