@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     exif_max_distance_m: float = Field(default=500.0, gt=0)
     photo_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     batch_max_items: int = Field(default=500, gt=0)
+    # Request bodies, refused with 413 while they are read (app/api/limits.py): most routes,
+    # and the offline batch and GPS tracks (500 reports or 20,000 track points).
+    body_max_bytes: int = Field(default=1024 * 1024, gt=0)
+    bulk_body_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     # Signing in: lock an account after this many wrong passwords in a row, for this long;
     # and at most this many attempts per minute from one client address.
     login_max_failures: int = Field(default=5, ge=1)

@@ -28,6 +28,7 @@ from app.api import (
     tiles,
 )
 from app.api.headers import SecurityHeaders
+from app.api.limits import BodyLimit
 from app.api.ratelimit import Throttle
 from app.db import make_engine, make_sessionmaker
 
@@ -50,7 +51,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
         docs_url=None,  # served by app/api/docs.py from local assets
         redoc_url=None,
     )
-    # Added first, so it sits inside GZip and sees pages uncompressed (to hash their scripts).
+    # Innermost: bodies are measured before any route, dependency or sign-in work runs.
+    app.add_middleware(BodyLimit)
+    # Added early, so it sits inside GZip and sees pages uncompressed (to hash their scripts).
     app.add_middleware(SecurityHeaders)
     # Level 5: large JSON answers (a province's gaps) compress ~3x faster than at 9, ~5 % larger.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
