@@ -235,6 +235,8 @@ def import_grid(
         result = run(session, path, opts, bar)
     for note in result.repaired:
         err.print(f"repaired {note}", highlight=False)
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False)
     out.print(
         f"{path}: {result.inserted} cells added, {result.updated} updated, "
         f"{len(result.repaired)} geometries repaired",

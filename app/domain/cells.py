@@ -21,6 +21,7 @@ from app.domain.progress import NoProgress, Progress
 from app.models import Cell
 
 CHUNK = 2000
+DEFAULT_RISK = "medium"  # a leaf cell whose risk is not given (SPEC §2)
 
 
 @dataclass
@@ -30,7 +31,7 @@ class NewCell:
     level: int | None  # None: parent's level + 1, or 1 for a root
     parent_code: str | None
     geom: MultiPolygon  # WGS-84
-    risk: str = "medium"
+    risk: str = DEFAULT_RISK
     patrol_interval_hours: int | None = None  # None: the default for the risk
 
 

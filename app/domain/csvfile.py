@@ -10,10 +10,9 @@ import io
 from pathlib import Path
 
 from app.domain.errors import InputRejected
+from app.domain.formulas import formula_start
 
 MAX_FIELD = 4000  # characters in one cell; the longest column (a description) allows this
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def formula_problem(column: str, value: str) -> str | None:
@@ -21,11 +20,12 @@ def formula_problem(column: str, value: str) -> str | None:
 
     A name never needs to start with = + - or @; a phone number or a description may, and
     exports neutralise those instead."""
-    if not value.startswith(FORMULA_STARTS):
+    start = formula_start(value)
+    if start is None:
         return None
     return (
-        f"{column} {shorten(value)!r} starts with {value[0]!r}: a name may not start with "
-        "= + - or @ (a spreadsheet would run it as a formula)"
+        f"{column} {shorten(value)!r} starts with {start!r}: a name may not start with "
+        "= + - or @, nor their full-width forms (a spreadsheet would run it as a formula)"
     )
 
 

@@ -30,7 +30,7 @@ from app.domain import audit
 from app.domain.accounts import create_or_update_user
 from app.domain.cells import NewCell, existing_cells, get_cell, leaf_cell_at, write_cells
 from app.domain.crs import from_wgs84, parse_crs, to_wgs84, transform
-from app.domain.grid_import import polygonal_part
+from app.domain.grid_geometry import polygonal_part
 from app.domain.gridgen import lattice_cells, metric_crs_for
 from app.domain.hotspots import Actor, HotspotData, Step, apply_step, create_hotspot
 from app.domain.intake import ReportData, file_report

@@ -2,8 +2,9 @@
 
 Rows stream from the table's generator straight into the file (XLSX through openpyxl's
 write-only mode), so memory stays flat whatever the size. Text that a spreadsheet would run
-as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) is neutralised: in CSV with a leading
-`'`, in XLSX by storing it as a string with the quote-prefix style.
+as a formula (app/domain/formulas.py: `=` `+` `-` `@` or their full-width forms as the first
+non-blank character, or a leading tab, CR or LF) is neutralised: in CSV with a leading `'`, in
+XLSX by storing it as a string with the quote-prefix style. Number columns stay numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from app.domain.exports import Row, Table, cell_shapes
+from app.domain.formulas import formula_start
 from app.domain.timeparse import local_zone
 
 FORMATS = {
@@ -33,7 +35,6 @@ FORMATS = {
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
     "geojson": ("application/geo+json", "geojson"),
 }
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 GEOMETRY_BATCH = 500
 
 
@@ -51,7 +52,7 @@ class Meta:
 
 
 def safe_text(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return "'" + value if formula_start(value) else value
 
 
 def _iso(value: Any) -> Any:
@@ -216,7 +217,7 @@ def text_cell(ws: Any, value: str) -> WriteOnlyCell:
     run), so the cell reads exactly like the JSON."""
     cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
     cell.data_type = "s"
-    if value.startswith(FORMULA_STARTS):
+    if formula_start(value):
         cell.quotePrefix = True
     return cell
 

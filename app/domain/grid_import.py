@@ -6,24 +6,22 @@ message names each bad feature (1-based, as GIS software counts) with its code a
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyogrio
-import shapely
 from pyproj import CRS
-from shapely.geometry import MultiPolygon, Polygon
-from shapely.geometry.base import BaseGeometry
-from shapely.validation import explain_validity
 from sqlalchemy.orm import Session
 
 from app.domain import audit
 from app.domain.audit import file_sha256
-from app.domain.cells import NewCell, existing_cells, write_cells
-from app.domain.crs import Converter, CrsError, parse_crs, to_wgs84, transform
+from app.domain.cells import DEFAULT_RISK, NewCell, existing_cells, write_cells
+from app.domain.crs import CrsError, parse_crs, to_wgs84
 from app.domain.csvfile import formula_problem, shorten
 from app.domain.errors import InputRejected
+from app.domain.grid_geometry import FeatureGeometry, check_geometry, decode
 from app.domain.progress import NoProgress, Progress
 
 RISK_WORDS = {
@@ -60,6 +58,23 @@ class GridImportResult:
     inserted: int
     updated: int
     repaired: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the user should know, e.g. defaults
+
+
+@dataclass
+class Layer:
+    rows: list[dict[str, object]]  # attributes, one dict per feature
+    geoms: list[FeatureGeometry]
+    crs: str | None  # as the file declares it
+    encoding: str | None  # what its text was read with
+    gdal_warnings: list[str]  # what GDAL said while reading, e.g. a geometry it dropped
+
+
+@dataclass
+class Prepared:
+    cells: list[NewCell]
+    repaired: list[str]
+    notes: list[str]
 
 
 def _sibling(path: Path, suffix: str) -> Path | None:
@@ -109,10 +124,7 @@ def _shapefile_problems(path: Path) -> list[str]:
     return problems
 
 
-def _read(
-    path: Path, opts: GridImportOptions
-) -> tuple[list[dict[str, object]], list[object], str | None, str | None]:
-    """(attribute rows, geometries, the file's CRS, the encoding its text was read with)."""
+def _read(path: Path, opts: GridImportOptions) -> Layer:
     if not path.exists():
         raise InputRejected(str(path), ["file not found"])
     if path.is_file():
@@ -121,10 +133,14 @@ def _read(
         if path.suffix.lower() == ".shp" and (problems := _shapefile_problems(path)):
             raise InputRejected(str(path), problems)
     try:
-        meta = pyogrio.read_info(path, layer=opts.layer, encoding=opts.encoding)
-        _, _, geometry, field_data = pyogrio.raw.read(
-            path, layer=opts.layer, encoding=opts.encoding
-        )
+        # GDAL's warnings (a geometry it could not parse and set to null, a ring it found
+        # open) are kept for the message instead of reaching the terminal as Python warnings.
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            meta = pyogrio.read_info(path, layer=opts.layer, encoding=opts.encoding)
+            _, _, geometry, field_data = pyogrio.raw.read(
+                path, layer=opts.layer, encoding=opts.encoding
+            )
     except Exception as exc:  # GDAL reports broken files in many ways; all are "cannot read"
         if "not recognized as being in a supported file format" in str(exc):
             raise InputRejected(
@@ -134,7 +150,15 @@ def _read(
         raise InputRejected(str(path), [f"cannot read the file: {exc}{hint}"]) from exc
     names = list(meta["fields"])
     rows = [{name: field_data[j][i] for j, name in enumerate(names)} for i in range(len(geometry))]
-    return rows, list(shapely.from_wkb(geometry)), meta.get("crs"), meta.get("encoding")
+    gdal_warnings = list(
+        dict.fromkeys(
+            str(w.message).strip()
+            for w in said
+            # An open ring is named per feature (grid_geometry), with no GDAL setting to try.
+            if "Non closed ring detected" not in str(w.message)
+        )
+    )
+    return Layer(rows, decode(geometry), meta.get("crs"), meta.get("encoding"), gdal_warnings)
 
 
 def _misread(value: str, read_as: str) -> str | None:
@@ -156,21 +180,11 @@ def _misread(value: str, read_as: str) -> str | None:
     return None
 
 
-def polygonal_part(geom: BaseGeometry) -> MultiPolygon:
-    parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and not p.is_empty]
-    if not parts:
-        # make_valid may return a collection holding polygons among lines and points.
-        parts = [
-            q
-            for p in shapely.get_parts(geom)
-            for q in shapely.get_parts(p)
-            if isinstance(q, Polygon) and not q.is_empty
-        ]
-    return MultiPolygon(parts)
-
-
 def _text(value: object) -> str | None:
+    """An attribute as text; None when it is not given: null, NaN, NaT, empty or blank."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.datetime64) and np.isnat(value):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -178,51 +192,14 @@ def _text(value: object) -> str | None:
     return s or None
 
 
-def _check_geometry(
-    geom: object, convert: Converter, crs_label: str, strict: bool
-) -> tuple[MultiPolygon | None, str | None, bool]:
-    """(geometry in WGS-84, problem, repaired)."""
-    if geom is None or not isinstance(geom, BaseGeometry) or geom.is_empty:
-        return None, "is empty or missing", False
-    if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        return None, f"is a {geom.geom_type}, not a polygon", False
-    coords = shapely.get_coordinates(geom)
-    if not np.isfinite(coords).all():
-        return None, "has non-finite coordinates", False
-    try:
-        wgs = transform(geom, convert)
-    except Exception as exc:  # pyproj raises ProjError, prcoords ValueError
-        return None, f"cannot be converted from {crs_label}: {exc}", False
-    lonlat = shapely.get_coordinates(wgs)
-    if (
-        not np.isfinite(lonlat).all()
-        or (np.abs(lonlat[:, 0]) > 180).any()
-        or (np.abs(lonlat[:, 1]) > 90).any()
-    ):
-        return (
-            None,
-            (f"lies outside the globe after conversion from {crs_label} (is --src-crs right?)"),
-            False,
-        )
-    if wgs.is_valid:
-        return polygonal_part(wgs), None, False
-    reason = explain_validity(wgs)
-    if strict:
-        return None, f"is invalid: {reason}", False
-    fixed = polygonal_part(shapely.make_valid(wgs))
-    if fixed.is_empty:
-        return None, f"is invalid ({reason}) and repairing it leaves no area", False
-    return fixed, reason, True
-
-
-def prepare(
-    session: Session, path: Path, opts: GridImportOptions
-) -> tuple[list[NewCell], list[str]]:
-    """Read and check the whole file. Returns the cells to write and the repairs made."""
+def prepare(session: Session, path: Path, opts: GridImportOptions) -> Prepared:
+    """Read and check the whole file. Returns the cells to write, the repairs made and notes
+    for the user."""
     source = str(path)
     if opts.level is not None and not 1 <= opts.level <= MAX_LEVELS:
         raise InputRejected(source, [f"--level must be 1 … {MAX_LEVELS}, got {opts.level}"])
-    rows, geoms, file_crs, read_as = _read(path, opts)
+    layer = _read(path, opts)
+    rows, read_as = layer.rows, layer.encoding
     # Text decoded with a legacy single-byte encoding (GDAL's guess for a Shapefile without a
     # .cpg) may be garbled Chinese.
     guessed = None if opts.encoding or (read_as or "").upper() in ("UTF-8", "UTF8") else read_as
@@ -242,7 +219,7 @@ def prepare(
                 for m in missing
             ],
         )
-    crs_name = opts.src_crs or file_crs
+    crs_name = opts.src_crs or layer.crs
     if crs_name is None:
         raise InputRejected(source, ["the file has no CRS; pass --src-crs (e.g. EPSG:4547)"])
     try:
@@ -258,7 +235,8 @@ def prepare(
     repaired: list[str] = []
     cells: list[NewCell] = []
     seen: dict[str, int] = {}
-    for i, (row, geom) in enumerate(zip(rows, geoms, strict=True), start=1):
+    without_risk: list[str] = []  # codes of cells whose risk field is blank
+    for i, (row, geom) in enumerate(zip(rows, layer.geoms, strict=True), start=1):
         code = _text(row.get(opts.code_field))
         label = f"feature {i}" + (f" (code {code})" if code else "")
         if code is None:
@@ -283,13 +261,20 @@ def prepare(
                 f"{label}: {opts.name_field} {shorten(name)!r} looks like {really} text read as "
                 f"{guessed}; pass --encoding {really} (or --encoding {guessed} if it is right)"
             )
-        risk = "medium"
-        if opts.risk_field:
-            raw = _text(row.get(opts.risk_field))
-            if raw is None or raw.lower() not in RISK_WORDS:
-                problems.append(f"{label}: risk {shorten(raw or '')!r} is not high/medium/low")
-            else:
-                risk = RISK_WORDS[raw.lower()]
+        # A blank risk is not given: a parent needs none (only leaves are patrolled) and a
+        # leaf gets the default, as when there is no risk field at all.
+        risk = DEFAULT_RISK
+        raw_risk = _text(row.get(opts.risk_field)) if opts.risk_field else None
+        if raw_risk is None:
+            if opts.risk_field:
+                without_risk.append(code)
+        elif raw_risk.lower() in RISK_WORDS:
+            risk = RISK_WORDS[raw_risk.lower()]
+        else:
+            problems.append(
+                f"{label}: {opts.risk_field} {shorten(raw_risk)!r} is not high/medium/low "
+                "(or 高/中/低; leave it blank for the default)"
+            )
         level = opts.level
         if level is None and "level" in row and _text(row["level"]):
             try:
@@ -301,7 +286,7 @@ def prepare(
             else:
                 if not 1 <= level <= MAX_LEVELS:
                     problems.append(f"{label}: level {level} is not 1 … {MAX_LEVELS}")
-        wgs, problem, was_repaired = _check_geometry(geom, convert, str(crs_label), opts.strict)
+        wgs, problem, was_repaired = check_geometry(geom, convert, str(crs_label), opts.strict)
         if wgs is None:
             problems.append(f"{label}: geometry {problem}")
             continue
@@ -316,8 +301,27 @@ def prepare(
 
     problems += _check_tree(session, cells, seen)
     if problems:
-        raise InputRejected(source, problems)
-    return cells, repaired
+        # GDAL's own words last: they explain a geometry it could not parse (now "missing").
+        raise InputRejected(source, problems + [f"GDAL: {w}" for w in layer.gdal_warnings])
+    notes = [f"GDAL: {w}" for w in layer.gdal_warnings]
+    if leaves := _leaves(session, cells, without_risk):
+        shown = ", ".join(f"feature {seen[c]} (code {c})" for c in leaves[:5])
+        more = f" and {len(leaves) - 5} more" if len(leaves) > 5 else ""
+        notes.append(
+            f"{len(leaves)} leaf cell(s) without a {opts.risk_field} value get the default "
+            f"risk {DEFAULT_RISK}: {shown}{more}"
+        )
+    return Prepared(cells, repaired, notes)
+
+
+def _leaves(session: Session, cells: list[NewCell], codes: list[str]) -> list[str]:
+    """Those of `codes` that are leaf cells: no cell in the file names them as parent, nor
+    is one of them a parent in the grid already."""
+    if not codes:
+        return []
+    parents = {c.parent_code for c in cells if c.parent_code}
+    in_db = existing_cells(session, codes)
+    return [c for c in codes if c not in parents and (c not in in_db or in_db[c].is_leaf)]
 
 
 def _check_tree(session: Session, cells: list[NewCell], feature_of: dict[str, int]) -> list[str]:
@@ -356,7 +360,8 @@ def import_grid(
     session: Session, path: Path, opts: GridImportOptions, progress: Progress | None = None
 ) -> GridImportResult:
     """Check the file, then write all its cells in the caller's transaction."""
-    cells, repaired = prepare(session, path, opts)
+    prepared = prepare(session, path, opts)
+    cells, repaired = prepared.cells, prepared.repaired
     inserted, updated = write_cells(session, cells, progress or NoProgress())
     audit.record(
         session,
@@ -370,6 +375,9 @@ def import_grid(
             "inserted": inserted,
             "updated": updated,
             "repaired": repaired,
+            "notes": prepared.notes,
         },
     )
-    return GridImportResult(inserted=inserted, updated=updated, repaired=repaired)
+    return GridImportResult(
+        inserted=inserted, updated=updated, repaired=repaired, notes=prepared.notes
+    )

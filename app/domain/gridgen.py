@@ -24,7 +24,7 @@ from app.domain import audit
 from app.domain.cells import NewCell, get_cell, write_cells
 from app.domain.crs import from_wgs84, to_wgs84, transform
 from app.domain.errors import Conflict, DomainError
-from app.domain.grid_import import polygonal_part
+from app.domain.grid_geometry import polygonal_part
 from app.domain.progress import Progress
 from app.models import Cell
 

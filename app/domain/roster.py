@@ -23,7 +23,7 @@ from app.domain.cells import existing_cells
 from app.domain.csvfile import formula_problem, read_csv, shorten
 from app.domain.errors import InputRejected
 from app.domain.progress import NoProgress, Progress
-from app.domain.timeparse import parse_instant
+from app.domain.timeparse import parse_plausible_instant
 from app.models import Duty, Person
 from app.models.people import DUTIES
 
@@ -53,12 +53,17 @@ class RosterResult:
 
 def _parse(line: int, raw: dict[str, str], problems: list[str]) -> RosterRow | None:
     before = len(problems)
+    # A blank cell (read_csv strips them) is not given: phone, valid_from and valid_to may be.
     duty = DUTY_WORDS.get(raw["duty"], raw["duty"].lower())
-    if duty not in DUTIES:
+    if not raw["duty"]:
+        problems.append(f"line {line}: empty duty")
+    elif duty not in DUTIES:
         problems.append(
             f"line {line}: duty {shorten(raw['duty'])!r} is not one of {', '.join(DUTIES)}"
         )
-    if not USERNAME.match(raw["username"]):
+    if not raw["username"]:
+        problems.append(f"line {line}: empty username")
+    elif not USERNAME.match(raw["username"]):
         problems.append(
             f"line {line}: username {shorten(raw['username'])!r} must be 2–64 letters, digits "
             "or _ . @ -"
@@ -74,9 +79,11 @@ def _parse(line: int, raw: dict[str, str], problems: list[str]) -> RosterRow | N
     bounds: list[datetime | None] = []
     for col in ("valid_from", "valid_to"):
         try:
-            bounds.append(parse_instant(raw[col]) if raw[col] else None)
+            bounds.append(parse_plausible_instant(raw[col]) if raw[col] else None)
         except ValueError as exc:
-            problems.append(f"line {line}: {col} {exc}")
+            # A "forever" date such as 9999-12-31 is how some HR systems say "no end".
+            hint = "; leave it empty for a duty without end" if col == "valid_to" else ""
+            problems.append(f"line {line}: {col} {exc}{hint}")
             bounds.append(None)
     if bounds[0] and bounds[1] and bounds[1] <= bounds[0]:
         problems.append(f"line {line}: valid_to must be after valid_from")

@@ -9,18 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from app.domain.categories import check_category
-
-EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
-LATEST = datetime.fromisoformat("2100-01-01T00:00:00+00:00")
-
-
-def plausible_instant(value: datetime) -> datetime:
-    # Bounded on both sides: a year-9999 time in a far-west offset would be stored but could
-    # not be read back (it overflows Python's datetime in UTC).
-    if not EARLIEST <= value < LATEST:
-        raise ValueError("must lie between 2000-01-01 and 2100-01-01")
-    return value
-
+from app.domain.timeparse import plausible_instant
 
 Instant = Annotated[AwareDatetime, AfterValidator(plausible_instant)]
 Category = Annotated[str | None, Field(max_length=64), AfterValidator(check_category)]
