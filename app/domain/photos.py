@@ -30,6 +30,7 @@ FORMATS = {
     "PNG": ("image/png", "png"),
     "WEBP": ("image/webp", "webp"),
 }
+PHOTO_TYPES = frozenset(content_type for content_type, _ in FORMATS.values())
 GEOD = Geod(ellps="WGS84")
 # The derived copy pages show: long side at most this many pixels, JPEG of this quality.
 DISPLAY_LONG_SIDE = 1600
