@@ -38,7 +38,13 @@ class Settings(BaseSettings):
     late_sync_days: float = Field(default=7.0, gt=0)
     max_speed_kmh: float = Field(default=120.0, gt=0)
     exif_max_distance_m: float = Field(default=500.0, gt=0)
-    photo_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Photos are kept byte-for-byte as taken (SPEC §6), so the cap is what a phone's camera
+    # makes at full resolution: 20 MB, and 65 megapixels — 12, 48, 50 and 64 MP sensors
+    # (64 MP is 9248 x 6936) pass, 108/200 MP modes and pixel floods do not. Decoding a photo
+    # to check it takes about 3 bytes per pixel, so the pixel cap also bounds that memory
+    # (~195 MB at 65 MP, where a 12000 x 12000 flood would need 432 MB).
+    photo_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    photo_max_megapixels: float = Field(default=65.0, gt=0)
     batch_max_items: int = Field(default=500, gt=0)
     # Request bodies, refused with 413 while they are read (app/api/limits.py): most routes,
     # and the offline batch and GPS tracks (500 reports or 20,000 track points).

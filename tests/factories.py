@@ -189,8 +189,9 @@ def jpeg(
     colour: tuple[int, int, int] = (200, 30, 30),
     gps: tuple[float, float] | None = None,
     fmt: str = "JPEG",
+    size: tuple[int, int] = (64, 48),
 ) -> bytes:
-    img = Image.new("RGB", (64, 48), colour)
+    img = Image.new("RGB", size, colour)
     exif = Image.Exif()
     if gps is not None:
         lon, lat = gps

@@ -14,6 +14,7 @@ from app.config import PROJECT_ROOT, get_settings
 from app.db import SessionDep
 from app.domain.categories import CATEGORIES
 from app.domain.gaps import selection_for
+from app.domain.photos import PHOTO_TYPES
 from app.domain.scope import Viewer
 from app.domain.signin import AccountLocked, SignInRefused, authenticate
 from app.models import Cell, Person, UserAccount
@@ -212,7 +213,16 @@ def phone_app(request: Request, session: SessionDep, lang: str | None = None) ->
     if viewer is None:
         return RedirectResponse(f"/login?next=/m/&lang={language}", status_code=303)
     labels = CATEGORIES if language == "zh" else {c: c.replace("_", " ") for c in CATEGORIES}
-    config = {"strings": STRINGS[language], "colours": STATUS_COLOURS, "username": viewer.username}
+    person = session.get(Person, viewer.person_id)
+    name = (person.name if person else "") or viewer.username
+    config = {
+        "strings": STRINGS[language],
+        "colours": STATUS_COLOURS,
+        "username": viewer.username,
+        # The phone refuses a photo over the limit before queueing it, never alters it.
+        "photo_max_bytes": get_settings().photo_max_bytes,
+        "photo_types": sorted(PHOTO_TYPES),
+    }
     response = templates.TemplateResponse(
         request,
         "phone.html",
@@ -220,6 +230,7 @@ def phone_app(request: Request, session: SessionDep, lang: str | None = None) ->
             "lang": language,
             "t": STRINGS[language],
             "username": viewer.username,
+            "name": name,
             "other": "en" if language == "zh" else "zh",
             "csrf": csrf_token_for(request.cookies.get(SESSION_COOKIE, "")),
             "categories": list(labels.items()),

@@ -1,5 +1,5 @@
-"""Patrol reports: single and batch intake (idempotent on the client's UUID), photos, track
-patrols, supervisor review, and scope-limited reading (SPEC §4, §6, §7)."""
+"""Patrol reports: single and batch intake (idempotent on the client's UUID), track patrols,
+supervisor review, and scope-limited reading (SPEC §4, §6, §7). Photos: app/api/photos.py."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, func, literal, or_, select, true
 from sqlalchemy.exc import DataError, IntegrityError
@@ -32,7 +31,6 @@ from app.domain.intake import (
     file_reports,
     review_report,
 )
-from app.domain.photos import add_photo, extension_of, photo_path
 from app.domain.scope import Viewer, can_see_report, oversees, sees_everything, visible_cells
 from app.domain.tracks import TrackData, file_track
 from app.models import Cell, Person, Photo, Report
@@ -40,7 +38,6 @@ from app.models.base import LTree
 from app.schemas.reports import (
     BatchItemOut,
     BatchOut,
-    PhotoOut,
     ReportIn,
     ReportOut,
     ReviewIn,
@@ -341,55 +338,6 @@ def review(
     )
     session.commit()
     return report_out(session, report)
-
-
-@router.post("/reports/{report_id}/photos", status_code=201)
-def upload_photo(
-    report_id: uuid.UUID,
-    session: SessionDep,
-    viewer: CurrentViewer,
-    response: Response,
-    file: Annotated[UploadFile, File(description="JPEG, PNG or WebP, at most 10 MB")],
-) -> PhotoOut:
-    report = visible_report(session, viewer, report_id)
-    if report.reporter_id != viewer.person_id:
-        raise HTTPException(403, detail="only the reporter may add photos to a report")
-    data = file.file.read(get_settings().photo_max_bytes + 1)
-    photo, created = add_photo(session, report, data, viewer.person_id)
-    session.commit()
-    response.status_code = 201 if created else 200
-    return PhotoOut(
-        id=photo.id,
-        report_id=report.id,
-        sha256=photo.sha256,
-        content_type=photo.content_type,
-        size_bytes=photo.size_bytes,
-        width=photo.width,
-        height=photo.height,
-        exif_lat=photo.exif_lat,
-        exif_lon=photo.exif_lon,
-        exif_taken_at=photo.exif_taken_at,
-        report_flags=report.flags,
-        report_counted=report.counted,
-    )
-
-
-@router.get("/reports/{report_id}/photos/{photo_id}", response_class=FileResponse)
-def get_photo(
-    report_id: uuid.UUID, photo_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer
-) -> FileResponse:
-    report = visible_report(session, viewer, report_id)
-    photo = session.get(Photo, photo_id)
-    if photo is None or photo.report_id != report.id:
-        raise NotFound(f"no photo {photo_id} on report {report_id}")
-    path = photo_path(photo.sha256, extension_of(photo))
-    if not path.exists():
-        raise HTTPException(503, detail="the photo file is missing from the photo store")
-    return FileResponse(
-        path,
-        media_type=photo.content_type,
-        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
-    )
 
 
 @router.post("/patrols", status_code=201, responses={200: {"model": TrackOut}})

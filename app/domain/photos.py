@@ -1,6 +1,7 @@
-"""Report photos: checked by content (JPEG/PNG/WebP, ≤ 10 MB), stored by SHA-256 outside the
-database, EXIF time/position read with Pillow; `duplicate_photo` and `exif_mismatch` flags are
-added to the report on upload (SPEC §4)."""
+"""Report photos: checked by content (JPEG/PNG/WebP, ≤ 20 MB, a megapixel cap, fully decoded
+once), kept byte-for-byte as the original by SHA-256 outside the database, with a display-size
+JPEG derived beside it for pages; EXIF time/position read with Pillow; `duplicate_photo` and
+`exif_mismatch` flags are added to the report on upload (SPEC §4, §6)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.ExifTags import GPS, IFD, Base
 from pyproj import Geod
 from sqlalchemy import select
@@ -29,7 +30,16 @@ FORMATS = {
     "PNG": ("image/png", "png"),
     "WEBP": ("image/webp", "webp"),
 }
+PHOTO_TYPES = frozenset(content_type for content_type, _ in FORMATS.values())
 GEOD = Geod(ellps="WGS84")
+# The derived copy pages show: long side at most this many pixels, JPEG of this quality.
+DISPLAY_LONG_SIDE = 1600
+DISPLAY_QUALITY = 82
+# A Huffman-coded JPEG spends at least one bit on every 8 x 8 block's DC value, so it cannot
+# hold a megapixel in fewer than ~2,000 bytes (grayscale; more in colour). A JPEG with fewer
+# bytes than this per megapixel claims pixels it does not carry: libjpeg would pad the missing
+# rows with grey and the full decode would "succeed" on a forged header.
+MIN_JPEG_BYTES_PER_MEGAPIXEL = 1000
 
 
 class PhotoTooLarge(DomainError):
@@ -79,8 +89,19 @@ def read_exif(image: Image.Image) -> Exif:
     return out
 
 
-def inspect(data: bytes) -> tuple[str, str, int, int, Exif]:
-    """(content type, extension, width, height, EXIF) or UnsupportedPhoto."""
+@dataclass
+class Inspected:
+    content_type: str
+    ext: str
+    width: int
+    height: int
+    exif: Exif
+    display: bytes  # the derived display-size JPEG
+
+
+def inspect(data: bytes, max_megapixels: float) -> Inspected:
+    """Check a photo by its content and decode it in full once (a forged header or a truncated
+    file fails here, not on a page later); PhotoTooLarge or UnsupportedPhoto otherwise."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = FORMATS.get(image.format or "")
@@ -88,21 +109,64 @@ def inspect(data: bytes) -> tuple[str, str, int, int, Exif]:
                 raise UnsupportedPhoto(
                     f"photos must be JPEG, PNG or WebP; this is {image.format or 'unknown'}"
                 )
+            _check_pixels(image.width, image.height, max_megapixels)  # before any decoding
+            if image.format == "JPEG":
+                _check_jpeg_density(len(data), image.width, image.height)
             image.verify()
         with Image.open(io.BytesIO(data)) as image:
-            return kind[0], kind[1], image.width, image.height, read_exif(image)
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        OSError,
-        SyntaxError,
-        ValueError,
-    ) as exc:
+            exif = read_exif(image)
+            image.load()
+            return Inspected(
+                kind[0], kind[1], image.width, image.height, exif, _display_copy(image)
+            )
+    except Image.DecompressionBombError as exc:
+        raise PhotoTooLarge(f"the photo has too many pixels ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedPhoto(f"not a readable JPEG, PNG or WebP image ({exc})") from None
 
 
+def _check_pixels(width: int, height: int, max_megapixels: float) -> None:
+    megapixels = width * height / 1_000_000
+    if megapixels > max_megapixels:
+        raise PhotoTooLarge(
+            f"the photo has {megapixels:,.1f} megapixels ({width} x {height}); "
+            f"at most {max_megapixels:g} are allowed"
+        )
+
+
+def _check_jpeg_density(size: int, width: int, height: int) -> None:
+    if size * 1_000_000 < width * height * MIN_JPEG_BYTES_PER_MEGAPIXEL:
+        raise UnsupportedPhoto(
+            f"the JPEG claims {width} x {height} pixels but has only {size:,} bytes, too few "
+            "for that many pixels: a forged or cut-off file"
+        )
+
+
+def _display_copy(image: Image.Image) -> bytes:
+    """A JPEG of at most DISPLAY_LONG_SIDE pixels, turned upright as the camera held it, with
+    transparency on white; it carries no EXIF (the original keeps it)."""
+    shown = ImageOps.exif_transpose(image)
+    if shown.mode in ("RGBA", "LA", "PA") or (shown.mode == "P" and "transparency" in shown.info):
+        rgba = shown.convert("RGBA")
+        shown = Image.new("RGB", rgba.size, (255, 255, 255))
+        shown.paste(rgba, mask=rgba.getchannel("A"))
+    elif shown.mode not in ("RGB", "L"):
+        shown = shown.convert("RGB")
+    shown.thumbnail((DISPLAY_LONG_SIDE, DISPLAY_LONG_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    shown.save(buf, "JPEG", quality=DISPLAY_QUALITY, optimize=True, progressive=True)
+    return buf.getvalue()
+
+
 def photo_path(sha256: str, ext: str) -> Path:
+    """The original, byte-for-byte as uploaded."""
     return get_settings().photo_store / sha256[:2] / sha256[2:4] / f"{sha256}.{ext}"
+
+
+def display_path(sha256: str) -> Path:
+    """The derived display copy, beside its original. Backups leave it out (it is derived):
+    `display_copy` makes it again when it is missing."""
+    return get_settings().photo_store / sha256[:2] / sha256[2:4] / f"{sha256}.display.jpg"
 
 
 def _store(data: bytes, path: Path) -> None:
@@ -143,14 +207,15 @@ def add_photo(
     same = session.scalar(select(Photo).where(Photo.report_id == report.id, Photo.sha256 == sha))
     if same is not None:
         return same, False
-    content_type, ext, width, height, exif = inspect(data)
+    checked = inspect(data, settings.photo_max_megapixels)
+    content_type, exif = checked.content_type, checked.exif
     photo = Photo(
         report_id=report.id,
         sha256=sha,
         content_type=content_type,
         size_bytes=len(data),
-        width=width,
-        height=height,
+        width=checked.width,
+        height=checked.height,
         exif_lat=exif.lat,
         exif_lon=exif.lon,
         exif_taken_at=exif.taken_at,
@@ -158,7 +223,8 @@ def add_photo(
     )
     session.add(photo)
     session.flush()  # the row is acceptable: only now write the file (no orphans)
-    _store(data, photo_path(sha, ext))
+    _store(data, photo_path(sha, checked.ext))
+    _store(checked.display, display_path(sha))
     flags_before = list(report.flags)
     review_before = report.review_status
     add_flags(session, report, photo_flags(session, report, photo))
@@ -215,3 +281,19 @@ def photo_flags(session: Session, report: Report, photo: Photo) -> list[str]:
 
 def extension_of(photo: Photo) -> str:
     return {v[0]: v[1] for v in FORMATS.values()}[photo.content_type]
+
+
+def display_copy(photo: Photo) -> Path | None:
+    """The path of `photo`'s display copy, derived again from the original if it is missing
+    (a photo stored before display copies existed, or a restored backup: backups hold the
+    originals only); None without the original. An original that no longer passes the checks
+    (stored before they existed) raises PhotoTooLarge or UnsupportedPhoto."""
+    path = display_path(photo.sha256)
+    if path.exists():
+        return path
+    try:
+        data = photo_path(photo.sha256, extension_of(photo)).read_bytes()
+    except OSError:
+        return None
+    _store(inspect(data, get_settings().photo_max_megapixels).display, path)
+    return path

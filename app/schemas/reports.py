@@ -77,8 +77,12 @@ class PhotoOut(BaseModel):
     exif_lat: float | None
     exif_lon: float | None
     exif_taken_at: str | None
+    # The report's verdict once this photo is on it (a photo can add duplicate_photo or
+    # exif_mismatch, which void a report the intake answer had counted).
     report_flags: list[str]
     report_counted: bool
+    url: str  # the original, byte-for-byte as uploaded
+    display_url: str  # the derived display-size JPEG that pages show
 
 
 class TrackIn(BaseModel):

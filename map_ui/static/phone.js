@@ -1,6 +1,8 @@
 /* gridwatch phone app: file a patrol in two taps, with or without signal.
  * Reports are kept in IndexedDB with their client UUID until the server has answered, so a
- * report made offline is sent once the network returns — and a re-send is harmless. */
+ * report made offline is sent once the network returns — and a re-send is harmless. Photos go
+ * as taken (bytes and EXIF untouched): the server keeps the original and derives what pages
+ * show. The last reports' final verdicts (photo flags included) are kept in the browser. */
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("config").textContent);
@@ -8,6 +10,8 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const state = { kind: "patrol", position: null, cell: null };
+  const fmt = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+  const megabytes = (bytes) => String(Math.round(bytes / 1048576 * 10) / 10);
 
   // --- the outbox (IndexedDB) ----------------------------------------------------------
   function db() {
@@ -28,21 +32,55 @@
       tx.onabort = () => reject(tx.error || new Error("storage full"));
     });
   }
-  const queue = (item) => store("readwrite", (s) => s.put(item));
+  const queue = (item) => store("readwrite", (s) => s.put(Object.assign({ made: Date.now() }, item)));
   const unqueue = (id) => store("readwrite", (s) => s.delete(id));
-  // Only this user's items: on a shared phone another user's reports are never sent as ours.
+  // Only this user's items (on a shared phone another user's reports are never sent as ours),
+  // oldest first: the last verdict said is the newest report's.
   const queued = async () => (await store("readonly", (s) => s.getAll()))
-    .filter((i) => i.owner === cfg.username);
+    .filter((i) => i.owner === cfg.username)
+    .sort((a, b) => (a.made || 0) - (b.made || 0));
   // 4xx answers other than "who are you / try later" are final: retrying cannot help.
   const final = (status) => status >= 400 && status < 500 && ![401, 403, 408, 429].includes(status);
   const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
     : "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
       (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)));
 
+  // --- the last reports and their final verdicts (localStorage, per user) -----------------
+  const HISTORY_KEY = "gridwatch-history:" + cfg.username;
+  const HISTORY_SIZE = 20;
+  function history() {
+    try { return JSON.parse(localStorage.getItem(HISTORY_KEY)) || []; } catch (err) { return []; }
+  }
+  function remember(entry) {
+    const list = [entry].concat(history().filter((e) => e.id !== entry.id)).slice(0, HISTORY_SIZE);
+    try { localStorage.setItem(HISTORY_KEY, JSON.stringify(list)); } catch (err) { /* a convenience only */ }
+  }
+  const flagWords = (flags) => flags.map((f) => t["flag_" + f] || f).join(t.list_sep);
+  function verdict(entry) {
+    if (entry.refused) return t.refused + " " + entry.refused;
+    let text;
+    if (entry.kind === "track" && entry.counted) text = t.track_sent + " " + (entry.cells.join(", ") || "—");
+    else if (entry.counted) text = t.sent_counted;
+    else text = t.sent_flagged + " " + flagWords(entry.flags);
+    if (entry.photo_error) text += " · " + t.photo_refused + " " + entry.photo_error;
+    return text;
+  }
+  const verdictClass = (entry) => (entry.counted && !entry.refused ? "counted" : "flagged");
+  function settled(entry) {
+    remember(entry);
+    say(verdict(entry), verdictClass(entry));
+  }
+
   function say(text, kind) {
     const el = $("status");
     el.textContent = text;
     el.className = kind || "";
+  }
+  // The server's words for a refusal: a message, or pydantic's list of field errors.
+  function detailText(detail) {
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) return detail.map((d) => (d && d.msg) || JSON.stringify(d)).join("; ");
+    return detail === undefined ? "" : JSON.stringify(detail);
   }
 
   async function post(url, body, isJson) {
@@ -51,8 +89,31 @@
       headers: Object.assign({ "X-CSRF-Token": csrf }, isJson ? { "Content-Type": "application/json" } : {}),
       body: isJson ? JSON.stringify(body) : body,
     });
-    if (!r.ok) { const err = new Error(String(r.status)); err.status = r.status; throw err; }
+    if (!r.ok) {
+      const err = new Error(String(r.status));
+      err.status = r.status;
+      try { err.detail = (await r.json()).detail; } catch (e) { err.detail = r.statusText; }
+      throw err;
+    }
     return r.json();
+  }
+
+  // A report's photo, after the report: the answer carries the report's verdict with the photo
+  // on it (a duplicate or a photo taken elsewhere voids a report the intake had counted).
+  // Returns false when it must be tried again later.
+  async function sendPhoto(item, entry) {
+    const form = new FormData();
+    form.append("file", item.photo, item.photoName || "photo");
+    try {
+      const out = await post("/api/v1/reports/" + item.id + "/photos", form, false);
+      entry.flags = out.report_flags;
+      entry.counted = out.report_counted;
+      entry.photo = { url: out.url, display_url: out.display_url };
+    } catch (err) {
+      if (!final(err.status)) return false;  // the report re-send on the next try is a no-op
+      entry.photo_error = t["photo_refused_" + err.status] || detailText(err.detail) || err.message;
+    }
+    return true;
   }
 
   // Send everything waiting: tracks, then reports in batches of at most 500 (idempotent on
@@ -62,21 +123,25 @@
   let again = false;
   async function flush() {
     if (flushing) { again = true; return; }
-    if (!navigator.onLine) return;
+    if (!navigator.onLine) { await showOutbox(); return; }
     flushing = true;
     let waiting = false;
+    let sent = false;
     try {
       const all = await queued();
       for (const item of all.filter((i) => i.track)) {
+        const entry = { id: item.id, kind: "track", at: item.track.ended_at, flags: [], cells: [] };
         try {
           const out = await post("/api/v1/patrols", item.track, true);
-          await unqueue(item.id);
-          say(t.track_sent + " " + (out.cells.join(", ") || "—"), out.counted ? "counted" : "flagged");
+          Object.assign(entry, { counted: out.counted, flags: out.flags, cells: out.cells });
+          sent = true;
         } catch (err) {
           if (!final(err.status)) { waiting = true; continue; }
-          await unqueue(item.id);
-          say(t.refused + " " + err.message, "flagged");
+          entry.refused = detailText(err.detail) || err.message;
         }
+        await unqueue(item.id);
+        settled(entry);
+        await showOutbox();
       }
       const items = all.filter((i) => i.report);
       for (let start = 0; start < items.length; start += 500) {
@@ -87,32 +152,28 @@
         } catch (err) { waiting = true; break; }
         for (const result of answer.results) {
           const item = chunk[result.index];
+          const entry = { id: item.id, kind: item.report.kind, at: item.report.observed_at,
+                          text: (item.report.description || "").slice(0, 40),
+                          flags: [], counted: false, photo: null };
           if (result.status === 200 || result.status === 201) {
-            if (item.photo) {
-              const form = new FormData();
-              form.append("file", item.photo, "photo.jpg");
-              try {
-                await post("/api/v1/reports/" + item.id + "/photos", form, false);
-              } catch (err) {
-                // Only a photo refused as too large or not an image is given up; otherwise
-                // the item stays and both are re-sent (the report re-send is a no-op).
-                if (err.status !== 413 && err.status !== 415) { waiting = true; continue; }
-              }
-            }
+            entry.flags = result.report.flags;
+            entry.counted = result.report.counted;
+            if (item.photo && !(await sendPhoto(item, entry))) { waiting = true; continue; }
             await unqueue(item.id);
+            sent = true;
             if (item.rectifies) {
               await queue({ id: "rectify-" + item.rectifies.id, owner: cfg.username,
                             rectify: { hotspot: item.rectifies, evidence: item.id } });
             }
-            const flags = result.report.flags;
-            if (result.report.counted) say(t.sent_counted, "counted");
-            else say(t.sent_flagged + " " + flags.map((f) => t["flag_" + f] || f).join(", "), "flagged");
           } else if (final(result.status)) {
             await unqueue(item.id);
-            say(t.refused + " " + JSON.stringify(result.detail), "flagged");
+            entry.refused = detailText(result.detail) || String(result.status);
           } else {
             waiting = true;
+            continue;
           }
+          settled(entry);
+          await showOutbox();
         }
       }
       for (const item of (await queued()).filter((i) => i.rectify)) {
@@ -122,7 +183,7 @@
         } catch (err) {
           if (!final(err.status)) { waiting = true; continue; }
           await unqueue(item.id);  // e.g. 409: the case has moved on
-          say(t.refused + " " + err.message, "flagged");
+          say(t.refused + " " + (detailText(err.detail) || err.message), "flagged");
         }
       }
     } catch (err) {
@@ -130,23 +191,68 @@
     } finally {
       flushing = false;
       if (waiting) say(t.queued, "queued");
-      showOutbox();
+      await showOutbox();
+      if (sent) home();  // the cells' last patrol and status have moved on
       if (again) { again = false; flush(); }
     }
   }
   setInterval(flush, 60000);  // a captive portal or a server restart ends without an event
   document.addEventListener("visibilitychange", () => { if (!document.hidden) flush(); });
 
+  const kindWord = (kind) => t["kind_" + kind] || kind;
+  const locale = document.documentElement.lang === "zh" ? "zh-CN" : "en-GB";
+  const when = (iso) => new Date(iso).toLocaleString(locale, { dateStyle: "short", timeStyle: "short" });
+
+  // What is waiting and what became of the last reports; built whole, then swapped in, so
+  // two refreshes at once cannot interleave their rows.
   async function showOutbox() {
-    const list = $("outbox");
-    list.replaceChildren();
-    for (const item of await queued()) {
+    let waiting = [];
+    try { waiting = await queued(); } catch (err) { /* no storage: nothing can be waiting */ }
+    const rows = [];
+    for (const item of waiting.filter((i) => i.report || i.track)) {
       const li = document.createElement("li");
-      const when = item.report ? item.report.observed_at
-        : item.track ? item.track.ended_at : new Date().toISOString();
-      li.textContent = t.waiting + " · " + new Date(when).toLocaleString();
-      list.appendChild(li);
+      li.className = "queued";
+      li.setAttribute("data-testid", "outbox-item");
+      li.dataset.reportId = item.id;
+      const kind = item.report ? item.report.kind : "track";
+      const at = item.report ? item.report.observed_at : item.track.ended_at;
+      li.textContent = t.waiting + " · " + kindWord(kind) + " · " + when(at)
+        + (item.photo ? " · " + t.with_photo : "");
+      rows.push(li);
     }
+    $("outbox").replaceChildren(...rows);
+    $("outbox-box").hidden = !rows.length;
+    const sentRows = history().map((entry) => {
+      const li = document.createElement("li");
+      li.className = verdictClass(entry);
+      li.setAttribute("data-testid", "history-item");
+      li.dataset.reportId = entry.id;
+      const head = document.createElement("div");
+      head.className = "when";
+      head.textContent = when(entry.at) + " · " + kindWord(entry.kind)
+        + (entry.text ? " · " + entry.text : "");
+      const body = document.createElement("div");
+      body.className = "verdict";
+      body.textContent = verdict(entry);
+      li.append(head, body);
+      if (entry.photo) {  // the derived copy, the original one tap away
+        const link = document.createElement("a");
+        link.href = entry.photo.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.title = t.original;
+        const img = document.createElement("img");
+        img.src = entry.photo.display_url;
+        img.alt = t.photo_alt;
+        img.loading = "lazy";
+        img.onerror = () => link.remove();  // offline: no broken picture
+        link.appendChild(img);
+        li.appendChild(link);
+      }
+      return li;
+    });
+    $("history").replaceChildren(...sentRows);
+    $("history-box").hidden = !sentRows.length;
   }
 
   // --- position ------------------------------------------------------------------------
@@ -177,21 +283,13 @@
                                         { enableHighAccuracy: true, maximumAge: 10000 });
   }
 
-  // --- photos: shrink on the phone before upload -----------------------------------------
-  function shrink(file) {
-    return new Promise((resolve) => {
-      const img = new Image();
-      img.onload = () => {
-        const scale = Math.min(1, 1600 / Math.max(img.width, img.height));
-        const canvas = document.createElement("canvas");
-        canvas.width = Math.round(img.width * scale);
-        canvas.height = Math.round(img.height * scale);
-        canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
-        canvas.toBlob((blob) => resolve(blob || file), "image/jpeg", 0.85);
-      };
-      img.onerror = () => resolve(file);
-      img.src = URL.createObjectURL(file);
-    });
+  // --- photos: sent as taken; one the server cannot take is refused here, before queueing --
+  function photoProblem(file) {
+    if (file.size > cfg.photo_max_bytes) {
+      return fmt(t.photo_too_large, { size: megabytes(file.size), max: megabytes(cfg.photo_max_bytes) });
+    }
+    if (file.type && !cfg.photo_types.includes(file.type)) return t.photo_wrong_type;
+    return null;
   }
 
   // --- a patrol with a GPS track (while this page is open) ---------------------------------
@@ -220,6 +318,7 @@
                                times: tr.times,
                                track: { type: "LineString", coordinates: tr.coordinates } } });
     say(t.queued, "queued");
+    await showOutbox();
     await flush();
   });
 
@@ -237,11 +336,17 @@
 
   // --- screens -----------------------------------------------------------------------------
   function show(form) { $("home").hidden = form; $("form").hidden = !form; }
+  function clearForm() {
+    $("category").value = "";
+    $("description").value = "";
+    $("photo").value = "";
+  }
   function openForm(hotspot) {
     state.rectifies = hotspot || null;
     $("rectifying").hidden = !hotspot;
     $("rectifying").textContent = hotspot ? t.rectify_for + " " + hotspot.description : "";
     setKind(hotspot ? "issue" : "patrol");
+    clearForm();  // nothing of the last report carries over
     say("");
     show(true);
   }
@@ -255,9 +360,12 @@
   $("submit").addEventListener("click", async () => {
     const button = $("submit");
     if (button.disabled) return;  // a double tap files one report
-    if (!state.position || Date.now() - state.fixedAt > 120000) { say(t.no_position, "flagged"); return; }
+    const refuse = (text) => { say(text, "flagged"); $("status").scrollIntoView({ block: "nearest" }); };
+    if (!state.position || Date.now() - state.fixedAt > 120000) { refuse(t.no_position); return; }
     const file = $("photo").files[0];
-    if (state.rectifies && !file) { say(t.need_photo, "flagged"); return; }
+    if (state.rectifies && !file) { refuse(t.need_photo); return; }
+    const problem = file ? photoProblem(file) : null;
+    if (problem) { refuse(problem); return; }  // the form stays, to pick another photo
     button.disabled = true;
     try {
       const id = uuid();
@@ -267,55 +375,71 @@
         observed_at: new Date().toISOString(), kind: state.kind,
         category: $("category").value || null, description: $("description").value || null,
       };
-      await queue({ id, owner: cfg.username, report, photo: file ? await shrink(file) : null,
+      // The photo's own bytes, read now: the outbox holds the original even if the picker's
+      // file goes away before the network returns.
+      const photo = file ? new Blob([await file.arrayBuffer()], { type: file.type }) : null;
+      await queue({ id, owner: cfg.username, report, photo, photoName: file ? file.name : null,
                     rectifies: state.rectifies ? { id: state.rectifies.id, status: state.rectifies.status } : null });
       state.rectifies = null;
       say(t.queued, "queued");
-      $("description").value = "";
-      $("photo").value = "";
+      clearForm();
       show(false);
+      window.scrollTo(0, 0);  // the verdict shows at the top
     } catch (err) {
       say(t.refused + " " + err.message, "flagged");  // e.g. no storage left on the phone
       return;
     } finally {
       button.disabled = false;
     }
+    await showOutbox();
     await flush();
   });
   window.addEventListener("online", flush);
 
-  async function home() {
+  // My cells with their status and last counted patrol, and my hotspots. A refresh that a
+  // newer one overtakes is dropped, and each list is swapped in whole.
+  let homeRun = 0;
+  async function cellRow(c) {
+    let card = null;
     try {
-      const cells = await (await fetch("/api/v1/gaps?coverage=false", { credentials: "same-origin" })).json();
-      const gaps = Object.fromEntries(cells.cells.map((c) => [c.code, c]));
+      const r = await fetch("/api/v1/cells/" + encodeURIComponent(c.code) + "/card", { credentials: "same-origin" });
+      if (r.ok) card = await r.json();
+    } catch (err) { /* one cell's card missing does not empty the list */ }
+    const li = document.createElement("li");
+    li.setAttribute("data-testid", "my-cell");
+    li.dataset.cellCode = c.code;
+    const dot = document.createElement("span");
+    dot.className = "dot";
+    const reasons = (card && card.reasons) || [];
+    // The colour of the worst reason: the legend's colours come most severe first.
+    const worst = Object.keys(cfg.colours).find((k) => reasons.includes(k));
+    dot.style.background = reasons.length ? (cfg.colours[worst] || "#b2182b") : cfg.colours.ok;
+    li.appendChild(dot);
+    const parts = [c.name];
+    if (card && card.last_patrol_at) {
+      const hours = Math.floor((Date.now() - new Date(card.last_patrol_at)) / 3600000);
+      parts.push(hours < 1 ? t.patrolled_recently : hours + " " + t.hours_ago);
+    } else if (card) {
+      parts.push(t.never_patrolled);
+    }
+    // "never patrolled" is said once, by the last-patrol part.
+    const rest = reasons.filter((r) => r !== "never_patrolled").map((r) => t[r] || r);
+    if (rest.length) parts.push(rest.join(t.list_sep));
+    li.appendChild(document.createTextNode(parts.join(" · ")));
+    return li;
+  }
+  async function home() {
+    const run = ++homeRun;
+    try {
       const mine = await (await fetch("/api/v1/cells?leaf=true", { credentials: "same-origin" })).json();
-      const list = $("cells");
-      list.replaceChildren();
-      for (const c of mine.cells) {
-        const li = document.createElement("li");
-        const dot = document.createElement("span");
-        dot.className = "dot";
-        const gap = gaps[c.code];
-        dot.style.background = gap ? (cfg.colours[gap.reasons[0]] || "#b2182b") : cfg.colours.ok;
-        li.appendChild(dot);
-        let card = {};
-        try {
-          card = await (await fetch("/api/v1/cells/" + encodeURIComponent(c.code) + "/card",
-                                    { credentials: "same-origin" })).json();
-        } catch (err) { /* one cell's card missing does not empty the list */ }
-        const hours = card.last_patrol_at
-          ? " · " + Math.round((Date.now() - new Date(card.last_patrol_at)) / 3600000) + " " + t.hours_ago
-          : " · " + t.never_patrolled;
-        li.appendChild(document.createTextNode(c.name + hours
-          + (gap ? " · " + gap.reasons.map((r) => t[r] || r).join(", ") : "")));
-        list.appendChild(li);
-      }
+      const cells = await Promise.all(mine.cells.map(cellRow));
       const hs = await (await fetch("/api/v1/hotspots?open=true", { credentials: "same-origin" })).json();
-      const hl = $("hotspots");
-      hl.replaceChildren();
+      if (run !== homeRun) return;
+      $("cells").replaceChildren(...cells);
+      const rows = [];
       for (const h of hs.hotspots.filter((x) => x.assignee === cfg.username)) {
         const li = document.createElement("li");
-        li.textContent = h.description + (h.deadline ? " · " + t.deadline + " " + new Date(h.deadline).toLocaleString() : "")
+        li.textContent = h.description + (h.deadline ? " · " + t.deadline + " " + when(h.deadline) : "")
           + (h.overdue ? " · " + t.overdue : "");
         if (h.status === "dispatched" || h.status === "rectifying") {
           const b = document.createElement("button");
@@ -326,8 +450,9 @@
           li.appendChild(document.createElement("br"));
           li.appendChild(b);
         }
-        hl.appendChild(li);
+        rows.push(li);
       }
+      $("hotspots").replaceChildren(...rows);
     } catch (err) { /* offline: the shell still works, the lists wait for the network */ }
   }
 

@@ -1,6 +1,6 @@
 /* The phone app's service worker: the app shell comes from the cache when there is no
  * network; API calls are never cached (the outbox in IndexedDB handles offline reports). */
-const SHELL = "gridwatch-shell-v2";
+const SHELL = "gridwatch-shell-v3";
 const FILES = ["/m/", "/static/app/phone.js", "/static/app/phone.css"];
 
 self.addEventListener("install", (e) => {

@@ -323,6 +323,15 @@ RULES: dict[tuple[str, str], Rule] = {
         EVERYONE,
         ADMIN,
     ),
+    ("GET", "/api/v1/reports/{report_id}/photos/{photo_id}/display"): Rule(
+        get(
+            lambda w, s: (
+                f"/api/v1/reports/{obj('report')(w, s)}/photos/{obj('photo')(w, s)}/display"
+            )
+        ),
+        EVERYONE,
+        ADMIN,
+    ),
     ("POST", "/api/v1/patrols"): Rule(_patrol, REPORTERS, REPORTERS),  # outside: not counted
     ("POST", "/api/v1/hotspots"): Rule(
         _hotspot, frozenset({"inspector", "leader", "supervisor", "command", "admin"}), ADMIN

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.domain.photos import display_path, photo_path
 from app.models import CellVisit
-from tests.factories import CENTRES, UNITS, X0, Y0, Field, jpeg, report_body, staffed_field
+from tests.factories import CENTRES, UNITS, X0, Y0, Field, dms, jpeg, report_body, staffed_field
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_wrong_type_too_large_and_foreign_uploads_are_refused(field: Field) -> N
     assert gif.status_code == 415 and "JPEG, PNG or WebP" in gif.json()["detail"]  # type: ignore[attr-defined]
     text = upload(field, report["id"], b"<script>alert(1)</script>", "x.jpg")
     assert text.status_code == 415  # type: ignore[attr-defined]
-    big = upload(field, report["id"], b"\xff\xd8" + b"0" * (10 * 1024 * 1024))
+    big = upload(field, report["id"], b"\xff\xd8" + b"0" * get_settings().photo_max_bytes)
     assert big.status_code == 413  # type: ignore[attr-defined]
     png = upload(field, report["id"], jpeg(fmt="PNG"), "p.png")
     webp = upload(field, report["id"], jpeg((5, 5, 250), fmt="WEBP"), "p.webp")
@@ -117,6 +118,111 @@ def test_wrong_type_too_large_and_foreign_uploads_are_refused(field: Field) -> N
     assert foreign.status_code == 403  # type: ignore[attr-defined]
     missing = upload(field, "00000000-0000-0000-0000-000000000000", jpeg())
     assert missing.status_code == 404  # type: ignore[attr-defined]
+
+
+def test_a_photo_over_20_mb_is_refused_with_413_and_nothing_is_stored(field: Field) -> None:
+    assert get_settings().photo_max_bytes == 20 * 1024 * 1024  # SPEC §6: ≤ 20 MB
+    report = new_report(field)
+    at_limit = jpeg(size=(640, 480))
+    at_limit += b"\0" * (20 * 1024 * 1024 - len(at_limit))  # bytes after the JPEG's end
+    assert upload(field, report["id"], at_limit).status_code == 201  # type: ignore[attr-defined]
+    over = jpeg((1, 1, 1), size=(640, 480))
+    over += b"\0" * (20 * 1024 * 1024 + 1 - len(over))
+    r = upload(field, report["id"], over)
+    assert r.status_code == 413 and "20,971,520" in r.json()["detail"]  # type: ignore[attr-defined]
+    assert len(list(get_settings().photo_store.rglob("*.jpg"))) == 2  # the first and its copy
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """An 8 x 8 JPEG whose frame header is rewritten to claim width x height pixels."""
+    data = bytearray(jpeg(size=(8, 8)))
+    sof = data.index(b"\xff\xc0")  # baseline frame: marker, length, precision, height, width
+    data[sof + 5 : sof + 7] = height.to_bytes(2, "big")
+    data[sof + 7 : sof + 9] = width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_pixel_floods_are_refused_before_they_are_decoded(field: Field) -> None:
+    report = new_report(field)
+    buf = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(buf, "PNG")
+    assert len(buf.getvalue()) < 20_000  # ~17 KB that would decode to 144 megapixels
+    png = upload(field, report["id"], buf.getvalue(), "flood.png")
+    assert png.status_code == 413  # type: ignore[attr-defined]
+    assert "144.0 megapixels (12000 x 12000)" in png.json()["detail"]  # type: ignore[attr-defined]
+    forged = jpeg_claiming(11000, 11000)
+    assert len(forged) < 1000
+    big = upload(field, report["id"], forged)
+    assert big.status_code == 413 and "121.0 megapixels" in big.json()["detail"]  # type: ignore[attr-defined]
+    # Under the cap, a header claiming pixels the file does not carry is refused as well.
+    small = upload(field, report["id"], jpeg_claiming(4000, 3000))
+    assert small.status_code == 415 and "forged" in small.json()["detail"]  # type: ignore[attr-defined]
+    cut = jpeg((40, 40, 40), size=(1200, 900))
+    cut = cut[: len(cut) // 2]
+    truncated = upload(field, report["id"], cut)
+    assert truncated.status_code == 415 and "truncated" in truncated.json()["detail"]  # type: ignore[attr-defined]
+    kept = field.client.get(f"/api/v1/reports/{report['id']}", headers=field.headers("insp"))
+    assert kept.json()["photos"] == [] and kept.json()["counted"] is True
+    assert not list(get_settings().photo_store.rglob("*.*"))
+
+
+def test_the_megapixel_cap_is_a_setting(field: Field, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_settings().photo_max_megapixels == 65  # a 64 MP phone sensor: 9248 x 6936
+    monkeypatch.setattr(get_settings(), "photo_max_megapixels", 1.0)
+    report = new_report(field)
+    over = upload(field, report["id"], jpeg(size=(1001, 1000)))
+    assert over.status_code == 413  # type: ignore[attr-defined]
+    assert "1.0 megapixels (1001 x 1000); at most 1 are allowed" in over.json()["detail"]  # type: ignore[attr-defined]
+    assert upload(field, report["id"], jpeg(size=(1000, 1000))).status_code == 201  # type: ignore[attr-defined]
+
+
+def test_a_photo_is_kept_byte_for_byte_and_pages_get_a_derived_display_copy(
+    field: Field,
+) -> None:
+    lon, lat = CENTRES[UNITS[0]]
+    img = Image.new("RGB", (3000, 2000), (90, 140, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the camera was held upright, turn 90° to show it
+    exif[IFD.GPSInfo] = {1: "N", 2: dms(lat), 3: "E", 4: dms(lon)}
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=95)
+    original = buf.getvalue()
+    report = new_report(field)
+    out = upload(field, report["id"], original).json()  # type: ignore[attr-defined]
+    assert (out["width"], out["height"]) == (3000, 2000) and out["report_counted"] is True
+    stored = photo_path(out["sha256"], "jpg")
+    assert stored.read_bytes() == original  # EXIF and all
+    got = field.client.get(out["url"], headers=field.headers("sup"))
+    assert got.content == original
+
+    shown = field.client.get(out["display_url"], headers=field.headers("sup"))
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    assert display_path(out["sha256"]).read_bytes() == shown.content
+    with Image.open(io.BytesIO(shown.content)) as copy:
+        assert copy.format == "JPEG" and copy.size == (1067, 1600)  # upright, long side 1600
+        assert not copy.getexif().get_ifd(IFD.GPSInfo)  # the position stays in the original
+    assert len(shown.content) < len(original) / 3
+    assert field.client.get(out["display_url"], headers=field.headers("other")).status_code == 404
+
+    # A display copy gone (a restored backup holds originals only) is derived again.
+    display_path(out["sha256"]).unlink()
+    again = field.client.get(out["display_url"], headers=field.headers("insp"))
+    assert again.status_code == 200 and again.content == shown.content
+
+
+def test_a_transparent_png_is_shown_on_white_and_kept_as_png(field: Field) -> None:
+    img = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
+    img.paste((200, 0, 0, 255), (0, 0, 200, 300))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    out = upload(field, new_report(field)["id"], buf.getvalue(), "p.png").json()  # type: ignore[attr-defined]
+    assert photo_path(out["sha256"], "png").read_bytes() == buf.getvalue()
+    shown = field.client.get(out["display_url"], headers=field.headers("insp"))
+    with Image.open(io.BytesIO(shown.content)) as copy:
+        assert copy.mode == "RGB" and copy.size == (400, 300)
+        assert copy.getpixel((350, 150)) == (255, 255, 255)
+        red = copy.getpixel((50, 150))
+        assert red[0] > 180 and red[1] < 40  # type: ignore[index]
 
 
 def test_unwritable_photo_store_is_503_and_keeps_the_report(

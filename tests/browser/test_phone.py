@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
+from PIL.ExifTags import GPS, IFD, Base
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+from pyproj import Geod
 from shapely.geometry import shape
 
+from app.config import get_settings
+from app.db import make_engine, make_sessionmaker
+from app.domain.accounts import create_or_update_user
+from app.domain.cells import get_cell
+from app.domain.photos import photo_path
+from app.models import Duty
 from tests.browser.conftest import Server
+from tests.factories import dms, jpeg
 
 pytestmark = pytest.mark.browser
 
 
+_tokens: dict[tuple[str, str], dict[str, str]] = {}
+
+
 def token(server: Server, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(
-        f"{server.url}/api/v1/auth/token", data={"username": username, "password": password}
-    )
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    """A bearer token, signed in once per server and user: the server allows only so many
+    sign-ins a minute from one address, and the pages sign in too."""
+    key = (server.url, username)
+    if key not in _tokens:
+        r = httpx.post(
+            f"{server.url}/api/v1/auth/token", data={"username": username, "password": password}
+        )
+        _tokens[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return _tokens[key]
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +78,16 @@ def phone(browser: Browser, pixel7: dict, my_cell: dict) -> Iterator[BrowserCont
     context.close()
 
 
-def open_app(context: BrowserContext, server: Server) -> Page:
+def open_app(
+    context: BrowserContext,
+    server: Server,
+    username: str = "inspector",
+    password: str = "demo-inspector-2026",
+) -> Page:
     page = context.new_page()
     page.goto(server.url + "/m/")
-    page.get_by_test_id("login-username").fill("inspector")
-    page.get_by_test_id("login-password").fill("demo-inspector-2026")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
     page.get_by_test_id("login-submit").click()
     page.get_by_test_id("patrol-here").wait_for()
     page.wait_for_function("() => document.getElementById('where').textContent.includes('±')")
@@ -168,6 +195,318 @@ def test_the_form_fits_a_360_px_screen(
             box = page.get_by_test_id(hook).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, hook
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    finally:
+        context.close()
+
+
+# --- photos as taken, final verdicts, the outbox and history ---------------------------------
+
+OUTBOX_COUNT = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("gridwatch");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    const all = db.transaction("outbox").objectStore("outbox").getAll();
+    all.onsuccess = () => { resolve(all.result.length); db.close(); };
+  };
+})"""
+
+
+@pytest.fixture
+def photo_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(get_settings(), "photo_dir", tmp_path / "photos")
+    return tmp_path / "photos"
+
+
+def camera_photo(
+    lat: float, lon: float, colour: tuple[int, int, int], size: tuple[int, int] = (4000, 3000)
+) -> bytes:
+    """A 12 MP JPEG as a phone's camera writes it: EXIF with the GPS position and the time."""
+    img = Image.new("RGB", size, colour)
+    exif = Image.Exif()
+    exif[Base.Make] = "gridwatch-test"
+    exif[IFD.GPSInfo] = {
+        GPS.GPSLatitudeRef: "N",
+        GPS.GPSLatitude: dms(lat),
+        GPS.GPSLongitudeRef: "E",
+        GPS.GPSLongitude: dms(lon),
+    }
+    exif[IFD.Exif] = {Base.DateTimeOriginal: datetime.now(UTC).strftime("%Y:%m:%d %H:%M:%S")}
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=90)
+    return buf.getvalue()
+
+
+def status_becomes(page: Page, kind: str) -> str:
+    page.wait_for_function(
+        "(kind) => document.querySelector('[data-testid=report-status]').classList.contains(kind)",
+        arg=kind,
+        timeout=20_000,
+    )
+    return page.get_by_test_id("report-status").inner_text()
+
+
+def file_with_photo(page: Page, photo: bytes, kind: str = "patrol") -> None:
+    page.get_by_test_id("patrol-here").tap()
+    page.get_by_test_id(f"report-kind-{kind}").tap()
+    page.get_by_test_id("report-photo").set_input_files(
+        files=[{"name": "IMG_20260101_101010.jpg", "mimeType": "image/jpeg", "buffer": photo}]
+    )
+    page.get_by_test_id("report-submit").tap()
+
+
+def test_a_photo_taken_17_km_away_is_kept_as_taken_and_the_report_does_not_count(
+    phone: BrowserContext, live_server: Server, my_cell: dict, photo_store: Path
+) -> None:
+    far_lat = my_cell["lat"] + 0.153
+    _, _, metres = Geod(ellps="WGS84").inv(my_cell["lon"], my_cell["lat"], my_cell["lon"], far_lat)
+    assert 16_500 < metres < 17_500
+    taken = camera_photo(far_lat, my_cell["lon"], (120, 90, 60))
+    page = open_app(phone, live_server)
+    before = {r["id"] for r in reports_in(live_server, my_cell["code"])}
+    page.get_by_test_id("patrol-here").tap()
+    page.get_by_test_id("report-kind-issue").tap()
+    page.get_by_test_id("report-description").fill("河道漂浮垃圾")
+    page.get_by_test_id("report-photo").set_input_files(
+        files=[{"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": taken}]
+    )
+    page.get_by_test_id("report-submit").tap()
+    text = status_becomes(page, "flagged")
+    assert "未计入" in text and "照片拍摄地点与上报位置不符" in text, text
+
+    [report] = [r for r in reports_in(live_server, my_cell["code"]) if r["id"] not in before]
+    assert report["kind"] == "issue" and report["counted"] is False
+    assert "exif_mismatch" in report["flags"] and len(report["photos"]) == 1
+    sha = hashlib.sha256(taken).hexdigest()
+    assert photo_path(sha, "jpg").read_bytes() == taken  # byte for byte, EXIF and all
+    original_url = f"/api/v1/reports/{report['id']}/photos/{report['photos'][0]}"
+    admin = token(live_server, "admin", "demo-admin-2026")
+    assert httpx.get(live_server.url + original_url, headers=admin).content == taken
+
+    # The history shows the verdict and the derived copy; the original is one tap away.
+    item = page.locator(f"[data-testid=history-item][data-report-id='{report['id']}']")
+    assert "照片拍摄地点与上报位置不符" in item.inner_text()
+    assert item.locator("a").get_attribute("href") == original_url
+    assert item.locator("img").get_attribute("src") == original_url + "/display"
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth === 1600",
+        arg=item.locator("img").element_handle(),
+    )
+
+
+def test_the_same_photo_filed_twice_counts_only_the_first_time(
+    phone: BrowserContext, live_server: Server, my_cell: dict, photo_store: Path
+) -> None:
+    shot = camera_photo(my_cell["lat"], my_cell["lon"], (12, 80, 160), size=(1200, 900))
+    page = open_app(phone, live_server)
+    file_with_photo(page, shot)
+    assert status_becomes(page, "counted") == "已发送，已计入巡查"
+    file_with_photo(page, shot)
+    text = status_becomes(page, "flagged")
+    assert "未计入" in text and "照片重复" in text, text
+
+    items = page.get_by_test_id("history-item")
+    assert items.count() == 2
+    second, first = items.nth(0), items.nth(1)  # newest first
+    assert "照片重复" in second.inner_text() and "flagged" in (second.get_attribute("class") or "")
+    assert "已计入" in first.inner_text() and "counted" in (first.get_attribute("class") or "")
+    admin = token(live_server, "admin", "demo-admin-2026")
+    stored = [
+        httpx.get(
+            f"{live_server.url}/api/v1/reports/{item.get_attribute('data-report-id')}",
+            headers=admin,
+        ).json()
+        for item in (first, second)
+    ]
+    assert stored[0]["counted"] is True and stored[0]["flags"] == []
+    assert stored[1]["counted"] is False and stored[1]["flags"] == ["duplicate_photo"]
+
+
+def test_a_photo_over_20_mb_is_refused_on_the_phone_before_it_is_queued(
+    phone: BrowserContext, live_server: Server, my_cell: dict, tmp_path: Path
+) -> None:
+    big = tmp_path / "IMG_big.jpg"
+    data = jpeg(size=(640, 480))
+    big.write_bytes(data + b"\0" * (21 * 1024 * 1024 - len(data)))
+    page = open_app(phone, live_server)
+    before = {r["id"] for r in reports_in(live_server, my_cell["code"])}
+    page.get_by_test_id("patrol-here").tap()
+    page.get_by_test_id("report-photo").set_input_files(big)
+    page.get_by_test_id("report-submit").tap()
+    text = status_becomes(page, "flagged")
+    assert "照片 21 MB，超过 20 MB 上限" in text and "未保存" in text, text
+    assert page.get_by_test_id("report-submit").is_visible()  # still on the form
+    page.wait_for_timeout(1000)
+    assert page.evaluate(OUTBOX_COUNT) == 0
+    assert page.get_by_test_id("outbox-item").count() == 0
+    assert {r["id"] for r in reports_in(live_server, my_cell["code"])} == before
+
+    # The server refuses the same bytes on its own too.
+    mine = token(live_server, "inspector", "demo-inspector-2026")
+    body = {
+        "id": str(uuid.uuid4()),
+        "lat": my_cell["lat"],
+        "lon": my_cell["lon"],
+        "accuracy_m": 8,
+        "observed_at": datetime.now(UTC).isoformat(),
+        "kind": "patrol",
+    }
+    assert (
+        httpx.post(f"{live_server.url}/api/v1/reports", json=body, headers=mine).status_code == 201
+    )
+    r = httpx.post(
+        f"{live_server.url}/api/v1/reports/{body['id']}/photos",
+        files={"file": ("IMG_big.jpg", big.read_bytes(), "image/jpeg")},
+        headers=mine,
+        timeout=60,
+    )
+    assert r.status_code == 413
+
+
+def test_offline_reports_show_in_the_outbox_at_once_and_each_verdict_after_sync(
+    phone: BrowserContext, live_server: Server, my_cell: dict
+) -> None:
+    page = open_app(phone, live_server)
+    count = "(hook) => document.querySelectorAll(`[data-testid=${hook}]`).length"
+    phone.set_offline(True)
+    page.get_by_test_id("patrol-here").tap()
+    page.get_by_test_id("report-submit").tap()
+    page.wait_for_function(count + " === 1", arg="outbox-item", timeout=5_000)
+    assert "待发送" in page.get_by_test_id("outbox-item").inner_text()
+
+    # 2 km east, outside the inspector's cells, a problem with a category.
+    phone.set_geolocation(
+        {"latitude": my_cell["lat"], "longitude": my_cell["lon"] + 0.02, "accuracy": 8}
+    )
+    page.wait_for_function(
+        "(name) => !document.getElementById('where').textContent.includes(name)",
+        arg=my_cell["name"],
+    )
+    page.get_by_test_id("patrol-here").tap()
+    page.get_by_test_id("report-kind-issue").tap()
+    page.locator("#category").select_option(index=1)
+    page.get_by_test_id("report-description").fill("离线发现的问题")
+    page.get_by_test_id("report-submit").tap()
+    page.wait_for_function(count + " === 2", arg="outbox-item", timeout=5_000)
+    assert page.get_by_test_id("history-item").count() == 0
+
+    phone.set_offline(False)
+    page.wait_for_function(count + " === 2", arg="history-item", timeout=20_000)
+    page.wait_for_function(count + " === 0", arg="outbox-item", timeout=5_000)
+    issue, patrol = (page.get_by_test_id("history-item").nth(i) for i in range(2))
+    assert "发现问题" in issue.inner_text() and "未计入" in issue.inner_text()
+    assert "非本人责任网格" in issue.inner_text() or "不在网格内" in issue.inner_text()
+    assert "例行巡查" in patrol.inner_text() and "已发送，已计入巡查" in patrol.inner_text()
+    admin = token(live_server, "admin", "demo-admin-2026")
+    for item, counted in ((issue, False), (patrol, True)):
+        report_id = item.get_attribute("data-report-id")
+        got = httpx.get(f"{live_server.url}/api/v1/reports/{report_id}", headers=admin).json()
+        assert got["counted"] is counted
+
+    # The next report starts afresh: no category carried over.
+    page.get_by_test_id("patrol-here").tap()
+    assert page.locator("#category").input_value() == ""
+    assert page.get_by_test_id("report-description").input_value() == ""
+
+
+def test_a_never_patrolled_cell_says_so_once_and_is_fresh_after_a_patrol(
+    browser: Browser, pixel7: dict, live_server: Server, database_url: str
+) -> None:
+    admin = token(live_server, "admin", "demo-admin-2026")
+    never = httpx.get(
+        f"{live_server.url}/api/v1/gaps",
+        headers=admin,
+        params={"reason": "never_patrolled", "coverage": False},
+    ).json()["cells"]
+    code = never[0]["code"]
+    detail = httpx.get(f"{live_server.url}/api/v1/cells/{code}", headers=admin).json()
+    point = shape(detail["geometry"]).representative_point()
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        person, _ = create_or_update_user(
+            session,
+            username="patroller-zhou",
+            role="inspector",
+            password="a-new-patroller-pw",
+            name="巡查员周新",
+            phone="13900000001",
+        )
+        duty = Duty(
+            cell_id=get_cell(session, code).id,
+            person_id=person.id,
+            duty="patroller",
+            valid_from=datetime.now(UTC) - timedelta(days=1),
+        )
+        session.add(duty)
+    context = browser.new_context(
+        **pixel7,
+        permissions=["geolocation"],
+        geolocation={"latitude": point.y, "longitude": point.x, "accuracy": 8},
+    )
+    try:
+        page = open_app(context, live_server, "patroller-zhou", "a-new-patroller-pw")
+        assert page.get_by_test_id("person-name").inner_text() == "巡查员周新"
+        row = page.locator(f"[data-testid=my-cell][data-cell-code='{code}']")
+        row.wait_for()
+        assert row.inner_text().count("从未巡查") == 1, row.inner_text()
+        page.get_by_test_id("patrol-here").tap()
+        page.get_by_test_id("report-submit").tap()
+        status_becomes(page, "counted")
+        page.wait_for_function(
+            "(code) => { const row = document.querySelector("
+            "`[data-testid=my-cell][data-cell-code='${code}']`);"
+            " return row && row.textContent.includes('1 小时内已巡查')"
+            " && !row.textContent.includes('从未巡查'); }",
+            arg=code,
+            timeout=10_000,
+        )
+    finally:
+        context.close()
+        with make_sessionmaker(engine)() as session, session.begin():
+            ended = session.get(Duty, duty.id)
+            assert ended is not None
+            ended.valid_to = datetime.now(UTC)
+        engine.dispose()
+
+
+def test_the_phone_after_filing_reads_well_at_360_px(
+    browser: Browser, live_server: Server, my_cell: dict, photo_store: Path
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 360, "height": 640},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+        permissions=["geolocation"],
+        geolocation={"latitude": my_cell["lat"], "longitude": my_cell["lon"], "accuracy": 8},
+    )
+    try:
+        page = open_app(context, live_server)
+        page.get_by_test_id("patrol-here").tap()
+        page.get_by_test_id("report-kind-issue").tap()
+        page.locator("#category").select_option(index=2)
+        page.get_by_test_id("report-description").fill("工地裸土未苫盖，扬尘明显")
+        page.get_by_test_id("report-photo").set_input_files(
+            files=[
+                {
+                    "name": "IMG_0360.jpg",
+                    "mimeType": "image/jpeg",
+                    "buffer": camera_photo(my_cell["lat"], my_cell["lon"], (150, 120, 70)),
+                }
+            ]
+        )
+        page.get_by_test_id("report-submit").tap()
+        status_becomes(page, "counted")
+        item = page.get_by_test_id("history-item").first
+        page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 0",
+            arg=item.locator("img").element_handle(),
+        )
+        page.screenshot(path="/tmp/gridwatch-phone-360.png")
+        page.screenshot(path="/tmp/gridwatch-phone-360-full.png", full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        box = item.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
     finally:
         context.close()
 

@@ -49,8 +49,13 @@ def counts(db: Session) -> tuple[int, int, int, int]:
 
 
 def photo_files() -> dict[str, bytes]:
+    """The originals: display copies are derived from them, and left out of backups."""
     store = get_settings().photo_store
-    return {p.name: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    return {
+        p.name: p.read_bytes()
+        for p in store.rglob("*")
+        if p.is_file() and not p.name.endswith(".display.jpg")
+    }
 
 
 def verify(field: Field) -> dict:

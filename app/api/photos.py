@@ -1,0 +1,99 @@
+"""Report photos (SPEC §6): the upload, kept byte-for-byte as the original, and the two ways to
+read it back — the original, and the display-size copy that pages show."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, Response, UploadFile
+from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+
+from app.api.deps import CurrentViewer
+from app.api.reports import visible_report
+from app.config import get_settings
+from app.db import SessionDep
+from app.domain.errors import NotFound
+from app.domain.photos import add_photo, display_copy, extension_of, photo_path
+from app.domain.scope import Viewer
+from app.models import Photo
+from app.schemas.reports import PhotoOut
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+
+@router.post("/reports/{report_id}/photos", status_code=201)
+def upload_photo(
+    report_id: uuid.UUID,
+    session: SessionDep,
+    viewer: CurrentViewer,
+    response: Response,
+    file: Annotated[
+        UploadFile,
+        File(description="JPEG, PNG or WebP as taken, at most 20 MB (photo_max_bytes)"),
+    ],
+) -> PhotoOut:
+    """Add a photo, kept byte-for-byte; the answer carries the report's flags and whether it
+    still counts with this photo on it (duplicate_photo, exif_mismatch)."""
+    report = visible_report(session, viewer, report_id)
+    if report.reporter_id != viewer.person_id:
+        raise HTTPException(403, detail="only the reporter may add photos to a report")
+    data = file.file.read(get_settings().photo_max_bytes + 1)
+    photo, created = add_photo(session, report, data, viewer.person_id)
+    session.commit()
+    response.status_code = 201 if created else 200
+    return PhotoOut(
+        id=photo.id,
+        report_id=report.id,
+        sha256=photo.sha256,
+        content_type=photo.content_type,
+        size_bytes=photo.size_bytes,
+        width=photo.width,
+        height=photo.height,
+        exif_lat=photo.exif_lat,
+        exif_lon=photo.exif_lon,
+        exif_taken_at=photo.exif_taken_at,
+        report_flags=report.flags,
+        report_counted=report.counted,
+        url=f"/api/v1/reports/{report.id}/photos/{photo.id}",
+        display_url=f"/api/v1/reports/{report.id}/photos/{photo.id}/display",
+    )
+
+
+def _visible_photo(
+    session: Session, viewer: Viewer, report_id: uuid.UUID, photo_id: uuid.UUID
+) -> Photo:
+    report = visible_report(session, viewer, report_id)
+    photo = session.get(Photo, photo_id)
+    if photo is None or photo.report_id != report.id:
+        raise NotFound(f"no photo {photo_id} on report {report_id}")
+    return photo
+
+
+PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+
+
+@router.get("/reports/{report_id}/photos/{photo_id}", response_class=FileResponse)
+def get_photo(
+    report_id: uuid.UUID, photo_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer
+) -> FileResponse:
+    """The original photo, byte-for-byte as uploaded (EXIF included)."""
+    photo = _visible_photo(session, viewer, report_id, photo_id)
+    path = photo_path(photo.sha256, extension_of(photo))
+    if not path.exists():
+        raise HTTPException(503, detail="the photo file is missing from the photo store")
+    return FileResponse(path, media_type=photo.content_type, headers=PHOTO_HEADERS)
+
+
+@router.get("/reports/{report_id}/photos/{photo_id}/display", response_class=FileResponse)
+def get_photo_display(
+    report_id: uuid.UUID, photo_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer
+) -> FileResponse:
+    """The display-size JPEG derived from the original (at most 1600 px, upright, no EXIF):
+    what pages show, with the original one link away."""
+    photo = _visible_photo(session, viewer, report_id, photo_id)
+    path = display_copy(photo)
+    if path is None:
+        raise HTTPException(503, detail="the photo file is missing from the photo store")
+    return FileResponse(path, media_type="image/jpeg", headers=PHOTO_HEADERS)
