@@ -258,7 +258,9 @@
   // --- position ------------------------------------------------------------------------
   async function locate(pos) {
     state.position = pos.coords;
-    state.fixedAt = pos.timestamp || Date.now();
+    // The page's clock, not pos.timestamp: some phones stamp fixes with GPS time, which can
+    // differ from the clock that dates the reports (and the freshness check below).
+    state.fixedAt = Date.now();
     if (state.track && state.track.coordinates.length < 20000) {
       const last = state.track.times.length ? state.track.times[state.track.times.length - 1] : "";
       const at = new Date(state.fixedAt).toISOString();
