@@ -9,8 +9,8 @@ a supervisor duty of `sup`) and its neighbour N (`insp3`), district 410703 with 
 (`insp2`, `boss2`); supervisor, command office and discipline scoped to 410702; an admin.
 "in" targets live in A, "near" targets in N (the district's officers may see them, A's
 inspector and leader may not), "out" targets in B. Where a route's body decides who may
-(a patrol case or an inspection case), VARIANTS hold a rule for each further kind of
-request.
+(a patrol case or an inspection case; a source's name or its interval), VARIANTS hold a rule
+for each further kind of request.
 """
 
 from __future__ import annotations
@@ -225,6 +225,16 @@ def _patch_source(w: World, side: str) -> Request:
     return ("PATCH", f"/api/v1/sources/{s['id']}", {"json": {"name": "新名"}})
 
 
+def _patch_source_rules(w: World, side: str) -> Request:
+    s = w.source(side)
+    return ("PATCH", f"/api/v1/sources/{s['id']}", {"json": {"inspection_interval_hours": 24}})
+
+
+def _source_with_rules(w: World, side: str) -> Request:
+    method, url, kwargs = _source(w, side)
+    return (method, url, {"json": kwargs["json"] | {"inspection_interval_hours": 24}})
+
+
 def _delete_source(w: World, side: str) -> Request:
     return ("DELETE", f"/api/v1/sources/{w.source(side)['id']}", {})
 
@@ -433,11 +443,21 @@ RULES = {
 
 
 # More requests to some routes, where the body decides who may (SPEC §7 has a row for each).
+OFFICERS = frozenset({"command", "admin"})
 VARIANTS: dict[str, tuple[tuple[str, str], Rule]] = {
     # "create hotspot from own `issue` report, in own cells"
     "patrol case": (
         ("POST", "/api/v1/hotspots"),
         Rule(_patrol_hotspot, REPORTERS, NOBODY, near=NOBODY, acting=True),
+    ),
+    # "edit source ledger rules (interval, survey)"
+    "source interval": (
+        ("PATCH", "/api/v1/sources/{source_id}"),
+        Rule(_patch_source_rules, OFFICERS, ADMIN, near=OFFICERS),
+    ),
+    "new source with an interval": (
+        ("POST", "/api/v1/sources"),
+        Rule(_source_with_rules, OFFICERS, ADMIN, near=OFFICERS),
     ),
 }
 
