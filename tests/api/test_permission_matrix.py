@@ -459,6 +459,11 @@ VARIANTS: dict[str, tuple[tuple[str, str], Rule]] = {
         ("POST", "/api/v1/sources"),
         Rule(_source_with_rules, OFFICERS, ADMIN, near=OFFICERS),
     ),
+    # Re-verifying the whole chain, past its checkpoints, is the admin's.
+    "full audit verify": (
+        ("GET", "/api/v1/audit/verify"),
+        Rule(get(lambda w, s: "/api/v1/audit/verify?full=true"), ADMIN, ADMIN, near=ADMIN),
+    ),
 }
 
 
