@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app import localdb
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, plain_database_url
-from app.domain import audit
+from app.domain import audit, audit_verify
 from app.domain.errors import DomainError
 
 app = typer.Typer(
@@ -421,7 +421,7 @@ def restore(
     except DomainError as exc:
         fail(exc.message)
     with transaction() as session:
-        verdict = audit.verify(session)
+        verdict = audit_verify.verify(session, full=True)
         recorded = session.scalar(
             select(AuditEntry.hash).where(AuditEntry.seq == manifest["audit_seq"])
         )

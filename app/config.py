@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     require_photo_evidence: bool = False
     missed_radius_m: float = Field(default=200.0, gt=0)
     missed_days: float = Field(default=7.0, gt=0)
+    # A case opened from a report lies at most this far from the report's point (geodesic).
+    hotspot_report_radius_m: float = Field(default=200.0, gt=0)
     # Open311 GeoReport v2: comma-separated API keys of the complaint channels allowed to POST.
     open311_keys: str = ""
     # The map's basemap: "none", "osm", "tianditu" (needs tianditu_key) or a tile URL template

@@ -52,7 +52,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from app.db import make_engine, make_sessionmaker
-from app.domain import audit
+from app.domain import audit, audit_verify
 from app.domain.accounts import create_or_update_user
 from app.domain.scope import duty_active_at
 from app.models import Duty
@@ -498,7 +498,7 @@ def verify_stored(url: str, acknowledged: list[uuid.UUID]) -> dict[str, Any]:
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as session:
-            verdict = audit.verify(session)
+            verdict = audit_verify.verify(session, full=True)
     finally:
         engine.dispose()
     return {

@@ -55,7 +55,7 @@ from sqlalchemy.engine import make_url
 
 from app.cli import ensure_database
 from app.db import make_engine, make_sessionmaker
-from app.domain import audit
+from app.domain import audit, audit_verify
 from app.domain.accounts import create_or_update_user
 from app.domain.demo import CITY_CODE, DEMO_USERS, seed
 from app.migrate import upgrade
@@ -657,7 +657,7 @@ def database_facts(url: str, sent: set[uuid.UUID]) -> dict[str, Any]:
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as session:
-            verdict = audit.verify(session)
+            verdict = audit_verify.verify(session, full=True)
     finally:
         engine.dispose()
     return {

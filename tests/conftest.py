@@ -95,10 +95,17 @@ def empty_all_tables(engine: Engine) -> None:
                 "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')"
             )
         ).all()
-        # The audit log refuses TRUNCATE by trigger; only its owner can lift that, here.
-        conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate"))
+        # The audit log and its checkpoints refuse TRUNCATE by trigger; only their owner can
+        # lift that, here.
+        guarded = [
+            ("audit_log", "audit_log_no_truncate"),
+            ("audit_checkpoints", "audit_checkpoints_no_truncate"),
+        ]
+        for table, trigger in guarded:
+            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_truncate"))
+        for table, trigger in guarded:
+            conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}"))
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app import localdb
 from app.config import PROJECT_ROOT, get_settings
 from app.db import make_engine, make_sessionmaker
-from app.domain import audit
+from app.domain import audit, audit_verify
 from app.main import create_app
 from app.migrate import upgrade
 from app.models import CellVisit, Report
@@ -107,7 +107,7 @@ def test_database_down_and_back_answers_503_then_stores_every_report_once(
     with make_sessionmaker(engine)() as session:
         stored = session.scalars(select(Report.id).where(Report.id.in_(list(answers)))).all()
         visits = session.scalar(select(func.count()).select_from(CellVisit)) or 0
-        assert audit.verify(session).ok
+        assert audit_verify.verify(session).ok
     assert sorted(map(str, stored)) == sorted(answers) and visits == len(bodies)
     engine.dispose()
 
@@ -213,7 +213,7 @@ def test_sigkill_mid_batch_leaves_no_partial_item_and_a_resend_stores_it_once(
         ids
     )
     db.rollback()
-    assert audit.verify(db).ok
+    assert audit_verify.verify(db).ok
 
 
 @pytest.fixture

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, select
 
+from app import clock
 from app.api.deps import Accountable
 from app.api.params import Instant
 from app.db import SessionDep
-from app.domain import audit
+from app.domain.audit_verify import FULL_VERIFIERS, verify
+from app.domain.errors import Forbidden
 from app.domain.scope import Viewer, sees_everything, visible_cells
 from app.models import AuditEntry, Cell
 
@@ -93,7 +94,19 @@ def list_entries(
 
 
 @router.get("/verify")
-def verify_chain(session: SessionDep, viewer: Accountable) -> dict[str, Any]:
-    """Recompute the whole hash chain. `ok` false names the first broken entry and why."""
-    verdict = audit.verify(session)
-    return verdict.as_dict() | {"checked_at": datetime.now().astimezone().isoformat()}
+def verify_chain(
+    session: SessionDep,
+    viewer: Accountable,
+    full: Annotated[
+        bool,
+        Query(description="recompute from the first entry, past every checkpoint (admin)"),
+    ] = False,
+) -> dict[str, Any]:
+    """Recompute the hash chain from the newest verified checkpoint (`checked_from`), or
+    from the first entry with `full=true`. `ok` false names the first broken entry and why."""
+    if full and viewer.role not in FULL_VERIFIERS:
+        raise Forbidden(
+            f"full=true: re-verifying the whole chain is for {', '.join(FULL_VERIFIERS)}"
+        )
+    verdict = verify(session, full=full)
+    return verdict.as_dict() | {"checked_at": clock.now().astimezone().isoformat()}

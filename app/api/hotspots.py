@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
+from app import clock
 from app.api.deps import CurrentViewer
 from app.api.params import Bbox, page_of, parse_bbox
 from app.db import SessionDep
@@ -39,7 +39,7 @@ def _username(session: Session, person_id: int | None) -> str | None:
 
 
 def hotspot_out(session: Session, h: Hotspot) -> HotspotOut:
-    now = datetime.now(UTC)
+    now = clock.now()
     cell = session.get(Cell, h.cell_id) if h.cell_id else None
     return HotspotOut(
         id=h.id,
@@ -155,7 +155,7 @@ def list_hotspots(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = clock.now()
     conditions = [_visible(viewer)]
     if within is not None:
         root = get_cell(session, within)

@@ -8,7 +8,7 @@ short a time as possible and an entry exists exactly when its write does (a roll
 savepoint drops its entries).
 
 Entry hash = SHA-256(previous hash + "\\n" + canonical JSON of the entry's other fields).
-`verify` recomputes the chain and names the first entry that does not match.
+app/domain/audit_verify.py recomputes the chain and names the first entry that does not match.
 
 Actions: report.create, report.review, photo.create, patrol.create, hotspot.create,
 hotspot.transition, source.create, source.update, source.inspect, roster.import,
@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,7 +30,7 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.models import AuditEntry, AuditHead
+from app.models import AuditHead
 
 GENESIS = "0" * 64
 PENDING = "gridwatch.audit.pending"
@@ -334,75 +333,6 @@ def head(session: Session) -> tuple[int, str]:
     """The chain's latest (seq, hash); (0, GENESIS) when empty."""
     row = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
     return (row.seq, row.hash) if row else (0, GENESIS)
-
-
-@dataclass
-class Verdict:
-    ok: bool
-    entries: int
-    head: str
-    first_broken: int | None = None
-    problem: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "entries": self.entries,
-            "head": self.head,
-            "first_broken": self.first_broken,
-            "problem": self.problem,
-        }
-
-
-def verify(session: Session) -> Verdict:
-    """Recompute the whole chain; the first entry whose fields, link or number do not match.
-
-    Reads the head and the entries from one snapshot (REPEATABLE READ, on a connection of its
-    own): entries committed meanwhile by other requests are neither seen nor missed."""
-    with session.get_bind().engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            row = conn.execute(
-                select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
-            ).first()
-            head_seq, head_hash = (row.seq, row.hash) if row else (0, GENESIS)
-            rows = conn.execution_options(stream_results=True, yield_per=5000).execute(
-                select(AuditEntry.__table__).order_by(AuditEntry.seq)
-            )
-            return _check(rows, head_seq, head_hash)
-
-
-def _check(rows: Iterable[Any], head_seq: int, head_hash: str) -> Verdict:
-    prev, expected, n = GENESIS, 1, 0
-    for e in rows:
-        if e.seq != expected:
-            problem = f"entries {expected}–{e.seq - 1} are missing (deleted)"
-            return Verdict(False, n, head_hash, expected, problem)
-        if e.prev_hash != prev:
-            return Verdict(False, n, head_hash, e.seq, "its link to the previous entry changed")
-        if e.hash != chain(prev, _body_of(e)):
-            problem = "its content does not match its hash: it was edited after it was written"
-            return Verdict(False, n, head_hash, e.seq, problem)
-        prev, expected, n = e.hash, expected + 1, n + 1
-    if n != head_seq or prev != head_hash:
-        problem = f"the chain ends at entry {n} but its head says {head_seq}: entries were removed"
-        return Verdict(False, n, head_hash, n + 1, problem)
-    return Verdict(True, n, head_hash)
-
-
-def _body_of(e: Any) -> bytes:
-    return canonical(
-        seq=e.seq,
-        at=e.at,
-        actor=e.actor,
-        actor_id=e.actor_id,
-        action=e.action,
-        target_type=e.target_type,
-        target_id=e.target_id,
-        cell_id=e.cell_id,
-        before=e.before,
-        after=e.after,
-    )
 
 
 def last_assigned(session: Session) -> list[int]:

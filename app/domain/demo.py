@@ -35,7 +35,7 @@ from app.domain.gridgen import lattice_cells, metric_crs_for
 from app.domain.hotspots import Actor, HotspotData, Step, apply_step, create_hotspot
 from app.domain.intake import ReportData, file_report
 from app.domain.progress import NoProgress, Progress
-from app.domain.scope import Viewer
+from app.domain.scope import Viewer, holds_duty
 from app.domain.sources import INSPECTION_HOURS
 from app.domain.status import refresh_hotspot_counts
 from app.domain.timeparse import local_zone
@@ -494,11 +494,22 @@ def _activity(session: Session, progress: Progress) -> tuple[int, int]:
 
 def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:
     admin = session.scalar(select(Person).where(Person.username == "admin"))
-    assignee = session.scalar(select(Person).where(Person.username == "inspector"))
+    inspector = session.scalar(select(Person).where(Person.username == "inspector"))
     supervisor = session.scalar(select(Person).where(Person.username == "supervisor"))
-    if admin is None or assignee is None or supervisor is None:
+    if admin is None or inspector is None or supervisor is None:
         return 0
     actor, checker = Viewer.of(admin), Viewer.of(supervisor)
+    # Cases go to the member on duty in their cell (SPEC §7); the demo inspector's own cells
+    # hold the grid's own case and one the inspector works on (the phone app shows it).
+    own = [m for m in members if m.person_id == inspector.id] or list(members)
+
+    def on_duty(candidates: Sequence[Any], start: int) -> Any:
+        for i in range(len(candidates)):
+            m = candidates[(start + i) % len(candidates)]
+            if holds_duty(session, m.person_id, m.id, now):
+                return m
+        raise LookupError("the demo city has no member on duty")
+
     plans = [  # (source, category, description, steps to walk, overdue)
         ("inspection", "dust", "督察发现：工地裸土未苫盖", ["accepted", "dispatched"], True),
         (
@@ -522,12 +533,15 @@ def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:
     ]
     count = 0
     for k, (source, category, description, steps, overdue) in enumerate(plans):
-        m = members[(k * 211 + 40) % len(members)]
-        report_id = None
-        if source == "patrol":
+        mine = source == "patrol" or "rectifying" in steps[-1:]
+        m = on_duty(own, k) if mine else on_duty(members, k * 211 + 40)
+        member = session.get_one(Person, m.person_id).username
+        report_id, creator = None, Actor("admin", actor)
+        if source == "patrol":  # filed by the inspector, from their own `issue` report
+            creator = Actor("inspector", Viewer.of(inspector))
             filed = file_report(
                 session,
-                person_id=assignee.id,
+                person_id=inspector.id,
                 received_at=now,
                 data=ReportData(
                     id=uuid.UUID(int=1000 + k),
@@ -543,7 +557,7 @@ def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:
             report_id = filed.report.id
         hotspot, _ = create_hotspot(
             session,
-            actor=Actor("admin", actor),
+            actor=creator,
             data=HotspotData(
                 id=uuid.UUID(int=2000 + k),
                 lat=m.lat,
@@ -552,7 +566,7 @@ def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:
                 description=description,
                 source=source,
                 report_id=report_id,
-                found_at=now - timedelta(days=k),
+                found_at=None if report_id else now - timedelta(days=k),
             ),
         )
         for to in steps:
@@ -564,7 +578,7 @@ def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:
                 step=Step(
                     to=to,
                     note="演示" if to in ("rectified", "rejected") else None,
-                    assignee="inspector" if to == "dispatched" else None,
+                    assignee=member if to == "dispatched" else None,
                     deadline=now + timedelta(days=3) if to == "dispatched" else None,
                 ),
             )

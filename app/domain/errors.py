@@ -26,6 +26,12 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class Unprocessable(DomainError):
+    """Well-formed input that breaks a domain rule; the message names the field."""
+
+    status_code = 422
+
+
 class InputRejected(DomainError):
     """A file or request that cannot be taken; nothing of it was stored.
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select, text
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.config import get_settings
-from app.domain import audit, lifecycle
+from app.domain import audit, case_rules, lifecycle
 from app.domain.accounts import get_person
 from app.domain.cells import leaf_cell_at
 from app.domain.crs import point_to_wgs84
@@ -22,7 +23,6 @@ from app.domain.scope import (
     Viewer,
     can_see_cell,
     can_see_report,
-    holds_duty,
     oversees,
     sees_everything,
 )
@@ -31,7 +31,6 @@ from app.models import Hotspot, HotspotEvent, Photo, Report
 from app.models.hotspots import SOURCES
 
 MISSABLE = ("inspection", "complaint", "fire_point")
-CREATORS = ("inspector", "leader", "supervisor", "command", "admin")
 
 
 @dataclass(frozen=True)
@@ -108,8 +107,9 @@ def create_hotspot(
     contact: dict[str, str] | None = None,
 ) -> tuple[Hotspot, bool]:
     """Returns (hotspot, created). An identical re-send with the same id returns the stored
-    hotspot; a different body under that id is a Conflict."""
-    now = datetime.now(UTC)
+    hotspot; a different body under that id is a Conflict. Who may open which case where:
+    app/domain/case_rules.py."""
+    now = clock.now()
     hotspot_id = data.id or uuid.uuid4()
     digest = fingerprint(
         {
@@ -133,32 +133,24 @@ def create_hotspot(
     if data.source not in SOURCES:
         raise DomainError(f"source must be one of {', '.join(SOURCES)}, got {data.source!r}")
     viewer = actor.viewer
-    if viewer is not None and viewer.role not in CREATORS:
-        raise Forbidden(f"role {viewer.role!r} may not create hotspots")
+    case_rules.check_source_role(viewer, data.source)
     lon, lat = data.lon, data.lat
     if data.crs != "wgs84":
         lon, lat = point_to_wgs84(lon, lat, data.crs)
-    found_at = data.found_at or now
-    if found_at > now + timedelta(minutes=get_settings().future_tolerance_minutes):
-        raise DomainError("found_at lies in the future")
     report = None
     if data.report_id is not None:
         report = session.get(Report, data.report_id)
-        if report is None or (viewer is not None and not can_see_report(session, viewer, report)):
-            raise NotFound(f"no report with id {data.report_id}")
-    if data.source == "patrol" and (report is None or report.kind != "issue"):
-        raise DomainError("a hotspot from a patrol needs report_id of an `issue` report")
+        if report is None or viewer is None or not can_see_report(session, viewer, report):
+            raise NotFound(f"report_id: no report with id {data.report_id}")
+    if data.source == case_rules.PATROL:
+        report = case_rules.check_patrol_report(viewer, report)
+    found_at = case_rules.found_at_for(data.found_at, report, now)
     found = leaf_cell_at(session, lon, lat, found_at)
     cell_id = found[0] if found else None
-    if viewer is not None:
-        own_report = report is not None and report.reporter_id == viewer.person_id
-        allowed = (
-            oversees(session, viewer, cell_id)
-            or own_report
-            or (cell_id is not None and holds_duty(session, viewer.person_id, cell_id))
-        )
-        if not allowed:
-            raise Forbidden("this position lies outside the cells you are responsible for")
+    if data.source != case_rules.PATROL:
+        case_rules.check_official_scope(session, viewer, cell_id)
+    if report is not None:
+        case_rules.check_report_link(session, report, cell_id, lon, lat)
     missed = (
         data.source in MISSABLE
         and cell_id is not None
@@ -278,7 +270,7 @@ def apply_step(session: Session, *, viewer: Viewer, hotspot_id: uuid.UUID, step:
     lifecycle.check_step(before, step.to)
     _check_permission(session, viewer, hotspot, step.to)
     facts_before = hotspot_facts(hotspot)
-    now = datetime.now(UTC)
+    now = clock.now()
     event = HotspotEvent(
         hotspot_id=hotspot.id,
         at=now,
@@ -355,6 +347,7 @@ def _dispatch(session: Session, hotspot: Hotspot, step: Step, now: datetime) -> 
     person = get_person(session, step.assignee)
     if person is None:
         raise NotFound(f"no person with username {step.assignee!r}")
+    case_rules.check_assignee(session, person, hotspot.cell_id, now)
     hotspot.assignee_id, hotspot.deadline = person.id, step.deadline
     return person.id
 

@@ -4,15 +4,17 @@ signs for it ("谁排查谁画押")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import clock
+from app.config import get_settings
 from app.domain import audit
 from app.domain.cells import leaf_cell_at
 from app.domain.crs import point_to_wgs84
-from app.domain.errors import DomainError, Forbidden, NotFound
+from app.domain.errors import DomainError, Forbidden, NotFound, Unprocessable
 from app.domain.scope import Viewer, holds_duty, oversees
 from app.models import Source
 from app.models.sources import SOURCE_TYPES
@@ -30,6 +32,15 @@ INSPECTION_HOURS = {
     "open_bbq": 72,
     "muck_truck_site": 168,
 }
+
+
+# A source's ledger rules: how often it must be inspected and when (and by whom) it was
+# surveyed. Relaxing them hides a source from the gaps, so only the command office (within its
+# scope) and admins set them (SPEC §7); anyone else gets the type's interval and "now".
+RULE_FIELDS = ("inspection_interval_hours", "surveyed_at")
+RULE_SETTERS = ("command", "admin")
+# Changing these re-surveys the source: whoever does it signs for it ("谁排查谁画押").
+SURVEY_FIELDS = ("name", "description", "lat", "lon", "surveyed_at")
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,28 @@ def may_manage(session: Session, viewer: Viewer, cell_id: int | None) -> bool:
     return cell_id is not None and holds_duty(session, viewer.person_id, cell_id)
 
 
+def check_rule_changes(
+    session: Session, viewer: Viewer, cell_id: int | None, changes: dict[str, object]
+) -> None:
+    """Only the command office in scope and admins set ledger rules; and a survey is never
+    dated in the future (beyond the tolerance reports get)."""
+    named = [key for key in RULE_FIELDS if changes.get(key) is not None]
+    if named and not (viewer.role in RULE_SETTERS and oversees(session, viewer, cell_id)):
+        raise Forbidden(
+            f"{', '.join(named)}: a source's ledger rules (inspection interval, survey) are "
+            "set by the command office within its scope or an admin"
+        )
+    surveyed_at = changes.get("surveyed_at")
+    tolerance = timedelta(minutes=get_settings().future_tolerance_minutes)
+    if isinstance(surveyed_at, datetime) and surveyed_at > clock.now() + tolerance:
+        raise Unprocessable(f"surveyed_at: {surveyed_at.isoformat()} lies in the future")
+
+
 def _place(session: Session, source: Source, lon: float, lat: float, crs: str) -> None:
     """Set position (WGS-84) and the unit cell it lies in now."""
     if crs != "wgs84":
         lon, lat = point_to_wgs84(lon, lat, crs)
-    found = leaf_cell_at(session, lon, lat, datetime.now(UTC))
+    found = leaf_cell_at(session, lon, lat, clock.now())
     source.lon, source.lat = lon, lat
     source.geom = f"SRID=4326;POINT({lon} {lat})"  # type: ignore[assignment]
     source.cell_id = found[0] if found else None
@@ -71,12 +99,13 @@ def create_source(session: Session, viewer: Viewer, data: SourceData) -> Source:
         name=data.name,
         description=data.description,
         surveyed_by_id=viewer.person_id,
-        surveyed_at=data.surveyed_at or datetime.now(UTC),
+        surveyed_at=data.surveyed_at or clock.now(),
         inspection_interval_hours=data.inspection_interval_hours or INSPECTION_HOURS[data.type],
     )
     _place(session, source, data.lon, data.lat, data.crs)
     if not may_manage(session, viewer, source.cell_id):
         raise Forbidden("this position lies outside the cells you are responsible for")
+    check_rule_changes(session, viewer, source.cell_id, {k: getattr(data, k) for k in RULE_FIELDS})
     session.add(source)
     session.flush()
     audit.record(
@@ -115,6 +144,7 @@ def update_source(
         raise DomainError(f"source {source.id} was retired; it cannot be changed")
     if not may_manage(session, viewer, source.cell_id):
         raise Forbidden("this source lies outside the cells you are responsible for")
+    check_rule_changes(session, viewer, source.cell_id, changes)
     before = facts(source)
     if changes.get("lat") is not None or changes.get("lon") is not None:
         lon = changes.get("lon") if changes.get("lon") is not None else source.lon
@@ -125,9 +155,10 @@ def update_source(
     for key in ("name", "description", "inspection_interval_hours"):
         if key in changes and changes[key] is not None:
             setattr(source, key, changes[key])
-    # Whoever re-surveys the source signs for it.
-    source.surveyed_by_id = viewer.person_id
-    source.surveyed_at = changes.get("surveyed_at") or datetime.now(UTC)  # type: ignore[assignment]
+    if any(changes.get(key) is not None for key in SURVEY_FIELDS):
+        # Whoever re-surveys the source signs for it; a new interval alone is no survey.
+        source.surveyed_by_id = viewer.person_id
+        source.surveyed_at = changes.get("surveyed_at") or clock.now()  # type: ignore[assignment]
     session.flush()
     audit.record(
         session,
@@ -146,7 +177,7 @@ def retire_source(session: Session, viewer: Viewer, source: Source) -> None:
         raise Forbidden("only a supervisor, the command office or an admin may retire a source")
     if source.retired_at is None:
         before = facts(source)
-        source.retired_at = datetime.now(UTC)
+        source.retired_at = clock.now()
         audit.record(
             session,
             "source.retire",

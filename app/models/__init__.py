@@ -1,6 +1,6 @@
 """ORM tables. Importing this package registers every table on `Base.metadata`."""
 
-from app.models.audit import AuditEntry, AuditHead
+from app.models.audit import AuditCheckpoint, AuditEntry, AuditHead
 from app.models.base import Base
 from app.models.grid import Cell
 from app.models.hotspots import Hotspot, HotspotEvent
@@ -9,6 +9,7 @@ from app.models.reports import CellStatus, CellVisit, Patrol, Photo, Report
 from app.models.sources import Source
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEntry",
     "AuditHead",
     "Base",

@@ -2,7 +2,11 @@
 
 `audit_head` holds the chain's latest sequence number and hash; appending locks that one row,
 so entries get gap-free sequence numbers in commit order. A trigger (migration 0003) refuses
-UPDATE, DELETE and TRUNCATE on `audit_log` for every role."""
+UPDATE, DELETE and TRUNCATE on `audit_log` for every role.
+
+`audit_checkpoints` records verified prefixes of the chain, so a verification recomputes only
+what was appended since (app/domain/audit_verify.py). Append-only the same way (migration
+0006), and the database takes a checkpoint only for an entry with exactly its stored hash."""
 
 from __future__ import annotations
 
@@ -47,3 +51,16 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(Text)
+
+
+class AuditCheckpoint(Base):
+    """Entries 1..`seq` were recomputed and found whole; entry `seq` had hash `hash`."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(Text)
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The first entry that verification recomputed (1, or the checkpoint it started from).
+    verified_from: Mapped[int] = mapped_column(BigInteger)
+    verified_by: Mapped[str] = mapped_column(Text)

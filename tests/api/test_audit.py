@@ -47,8 +47,10 @@ def entries(field: Field, user: str = "admin", **params: object) -> list[dict]:
     return r.json()["entries"]
 
 
-def verify(field: Field) -> dict:
-    r = field.client.get("/api/v1/audit/verify", headers=field.headers("admin"))
+def verify(field: Field, full: bool = False) -> dict:
+    r = field.client.get(
+        "/api/v1/audit/verify", params={"full": full}, headers=field.headers("admin")
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -203,6 +205,10 @@ def test_resends_and_refused_items_write_nothing(field: Field) -> None:
         "head": None,
         "first_broken": None,
         "problem": None,
+        "checked_from": 1,
+        "checked": len(entries(field)),
+        "checkpoint": None,
+        "full": False,
         "checked_at": None,
     }
 
@@ -265,14 +271,14 @@ def _three_entries(field: Field) -> None:
         ("DELETE FROM audit_log WHERE seq = 3", 3, "removed"),
     ],
 )
-def test_a_superusers_edit_is_named_by_verify(
+def test_a_superusers_edit_is_named_by_the_full_verify(
     field: Field, engine: Engine, sql: str, broken: int, words: str
 ) -> None:
-    _three_entries(field)
+    _three_entries(field)  # verified: a checkpoint at entry 3
     _as_superuser(engine, sql)
-    verdict = verify(field)
+    verdict = verify(field, full=True)
     assert verdict["ok"] is False and verdict["first_broken"] == broken
-    assert words in verdict["problem"]
+    assert words in verdict["problem"] and verdict["checked_from"] == 1
 
 
 def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(
@@ -280,8 +286,129 @@ def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(
 ) -> None:
     _three_entries(field)
     _as_superuser(engine, "UPDATE audit_log SET hash = repeat('a', 64) WHERE seq = 2")
-    verdict = verify(field)
+    verdict = verify(field, full=True)
     assert verdict["ok"] is False and verdict["first_broken"] == 2
+
+
+# --- checkpoints: a call recomputes what was appended since the last one -----------------------
+
+
+def checkpoints(db: Session) -> list[int]:
+    return list(db.scalars(text("SELECT seq FROM audit_checkpoints ORDER BY seq")))
+
+
+def test_a_call_recomputes_only_the_entries_since_the_checkpoint(field: Field, db: Session) -> None:
+    _three_entries(field)
+    assert checkpoints(db) == [3]
+    _report(field)
+    _report(field)
+    since = verify(field)
+    assert since["ok"] is True and since["entries"] == 5
+    assert (since["checkpoint"], since["checked_from"], since["checked"]) == (3, 3, 3)
+    again = verify(field)  # nothing new: only the checkpoint's own entry is checked
+    assert (again["ok"], again["checkpoint"], again["checked"]) == (True, 5, 1)
+    full = verify(field, full=True)
+    assert (full["ok"], full["full"], full["checked_from"], full["checked"]) == (True, True, 1, 5)
+    assert full["checkpoint"] is None
+    assert checkpoints(db) == [3, 5]
+
+
+@pytest.mark.parametrize(
+    ("sql", "broken", "words"),
+    [
+        ("UPDATE audit_log SET after = after || '{\"counted\": false}' WHERE seq = 5", 5, "edited"),
+        ("UPDATE audit_log SET actor = 'someone' WHERE seq = 4", 4, "edited"),
+        ("UPDATE audit_log SET hash = repeat('a', 64) WHERE seq = 5", 5, "edited"),
+        ("DELETE FROM audit_log WHERE seq = 5", 5, "missing"),
+        ("DELETE FROM audit_log WHERE seq = 6", 6, "removed"),
+        # the checkpoint's own entry
+        ("UPDATE audit_log SET at = at - interval '1 day' WHERE seq = 3", 3, "edited"),
+        ("UPDATE audit_log SET hash = repeat('a', 64) WHERE seq = 3", 3, "checkpoint"),
+        ("DELETE FROM audit_log WHERE seq = 3", 3, "missing"),
+    ],
+)
+def test_an_edit_at_or_after_the_checkpoint_is_named_by_the_normal_call(
+    field: Field, engine: Engine, db: Session, sql: str, broken: int, words: str
+) -> None:
+    _three_entries(field)  # a checkpoint at entry 3
+    for _ in range(3):
+        _report(field)
+    _as_superuser(engine, sql)
+    verdict = verify(field)
+    assert verdict["ok"] is False and verdict["first_broken"] == broken, verdict
+    assert words in verdict["problem"] and verdict["checkpoint"] == 3
+    assert checkpoints(db) == [3]  # a broken chain gets no checkpoint
+
+
+def test_an_edit_before_the_checkpoint_is_named_by_the_full_verify(
+    field: Field, engine: Engine, db: Session
+) -> None:
+    _three_entries(field)
+    _report(field)
+    assert verify(field)["checkpoint"] == 3
+    _as_superuser(engine, "UPDATE audit_log SET actor = 'someone' WHERE seq = 2")
+    assert verify(field)["checked_from"] == 4  # the normal call starts at the checkpoint
+    full = verify(field, full=True)
+    assert full["ok"] is False and full["first_broken"] == 2 and "edited" in full["problem"]
+    assert checkpoints(db) == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        ("UPDATE audit_checkpoints SET hash = repeat('b', 64) WHERE seq = 3", "checkpoint"),
+        ("UPDATE audit_checkpoints SET seq = 4 WHERE seq = 3", "checkpoint"),
+        (
+            "INSERT INTO audit_checkpoints SELECT 9, hash, verified_at, 1, 'x' "
+            "FROM audit_checkpoints WHERE seq = 3",
+            "removed",
+        ),
+    ],
+)
+def test_a_superusers_edit_of_a_checkpoint_is_named(
+    field: Field, engine: Engine, sql: str, words: str
+) -> None:
+    _three_entries(field)
+    _report(field)
+    _as_superuser(engine, sql)
+    verdict = verify(field)
+    assert verdict["ok"] is False and words in verdict["problem"], verdict
+
+
+@pytest.mark.parametrize(
+    ("sql", "refusal"),
+    [
+        ("UPDATE audit_checkpoints SET hash = repeat('b', 64)", "append-only"),
+        ("DELETE FROM audit_checkpoints", "append-only"),
+        ("TRUNCATE audit_checkpoints", "append-only"),
+        (
+            "INSERT INTO audit_checkpoints VALUES (2, repeat('b', 64), now(), 1, 'x')",
+            "no audit entry",
+        ),
+        (
+            "INSERT INTO audit_checkpoints SELECT 7, hash, now(), 1, 'x' "
+            "FROM audit_log WHERE seq = 3",
+            "no audit entry",
+        ),
+    ],
+)
+def test_the_applications_role_cannot_change_or_plant_a_checkpoint(
+    field: Field, engine: Engine, db: Session, sql: str, refusal: str
+) -> None:
+    _three_entries(field)
+    with make_sessionmaker(engine)() as session, pytest.raises(DBAPIError, match=refusal):
+        session.execute(text(sql))
+    assert checkpoints(db) == [3]
+
+
+@pytest.mark.parametrize("user", ["sup", "cmd", "disc"])
+def test_only_an_admin_asks_for_the_full_verify(field: Field, user: str) -> None:
+    _three_entries(field)
+    headers = field.headers(user)
+    full = field.client.get("/api/v1/audit/verify", params={"full": True}, headers=headers)
+    assert full.status_code == 403 and full.json()["detail"].startswith("full=true:")
+    normal = field.client.get("/api/v1/audit/verify", headers=headers)
+    assert normal.status_code == 200 and normal.json()["ok"] is True
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.domain.cells import NewCell
+from app.domain.cells import NewCell, get_cell
+from app.models import Person
 from tests.factories import (
     UNITS,
+    X0,
+    Y0,
     Field,
     hotspot_body,
     jpeg,
@@ -192,17 +196,26 @@ def test_who_may_take_a_dossier(field: Field) -> None:
 
 
 def test_a_scoped_reader_gets_nothing_of_another_district_through_a_dossier(field: Field) -> None:
+    # The other district borders ours: its unit cell lies just west of UNITS[0].
+    west = (X0 - 0.01, Y0 + 0.01)
     make_cells(
         field.db,
-        NewCell("410703", "卫滨区", 2, None, square(114.2, 35.3, 0.02)),
-        NewCell("410703001001001", "卫滨一号", 5, "410703", square(114.2, 35.3)),
+        NewCell("410703", "卫滨区", 2, None, square(*west)),
+        NewCell("410703001001001", "卫滨一号", 5, "410703", square(*west)),
     )
     make_user(field.db, "disc_hq", "discipline", scope="410702")
-    # A report filed in the other district, linked (by the admin) to a hotspot in ours.
+    # A report filed across the border, in the other district, opens a case ~90 m away in
+    # the reporter's own cell of ours.
+    edge_lat = Y0 + 0.015
     elsewhere = report_body(UNITS[0], kind="issue", description="卫滨的秘密")
-    elsewhere |= {"lon": 114.205, "lat": 35.305}
+    elsewhere |= {"lon": X0 - 0.0005, "lat": edge_lat}
     far = post(field, "/api/v1/reports", "insp", elsewhere)
-    h = post(field, "/api/v1/hotspots", "admin", hotspot_body(source="patrol", report_id=far["id"]))
+    ours = hotspot_body(source="patrol", report_id=far["id"]) | {
+        "lon": X0 + 0.0005,
+        "lat": edge_lat,
+    }
+    h = post(field, "/api/v1/hotspots", "insp", ours)
+    assert h["cell_code"] == UNITS[0]
     r = field.client.get(
         f"/api/v1/exports/hotspots/{h['id']}.zip", headers=field.headers("disc_hq")
     )
@@ -212,12 +225,19 @@ def test_a_scoped_reader_gets_nothing_of_another_district_through_a_dossier(fiel
     assert "卫滨的秘密" not in everything  # (the hotspot's own record keeps the link's id)
     assert far["id"] not in [r["id"] for r in json.loads(files["reports.json"])]
     assert far["id"] not in [e["target_id"] for e in json.loads(files["audit.json"])]
-    # Being the assignee of a case in another district opens the case, not its dossier.
-    theirs = hotspot_body() | {"lon": 114.205, "lat": 35.305}
+    # Being the assignee of a case in another district opens the case, not its dossier: the
+    # command officer got it while scoped there, and has moved to our district since.
+    theirs = hotspot_body() | {"lon": west[0] + 0.005, "lat": edge_lat}
     other = post(field, "/api/v1/hotspots", "admin", theirs)
     post(field, f"/api/v1/hotspots/{other['id']}/transitions", "admin", {"to": "accepted"}, 200)
+    cmd = field.db.scalar(select(Person).where(Person.username == "cmd"))
+    assert cmd is not None
+    cmd.scope_cell_id = get_cell(field.db, "410703").id
+    field.db.commit()
     step = {"to": "dispatched", "assignee": "cmd", "deadline": LATER}
     post(field, f"/api/v1/hotspots/{other['id']}/transitions", "admin", step, 200)
+    cmd.scope_cell_id = get_cell(field.db, "410702").id
+    field.db.commit()
     url = f"/api/v1/exports/hotspots/{other['id']}.zip"
     assert field.client.get(url, headers=field.headers("cmd")).status_code == 404
     assert field.client.get(url, headers=field.headers("disc")).status_code == 200

@@ -177,14 +177,17 @@ def test_create_permissions_and_idempotency(field: Field) -> None:
         ).status_code
         == 403
     )
-    theirs = field.client.post(
-        "/api/v1/hotspots", json=hotspot_body(UNITS[3]), headers=field.headers("insp")
-    )
-    assert theirs.status_code == 403  # not one of insp's cells
-    mine = field.client.post(
-        "/api/v1/hotspots", json=hotspot_body(UNITS[0]), headers=field.headers("insp")
-    )
-    assert mine.status_code == 201
+    # An inspector opens cases from their own `issue` reports, in their own cells only.
+    for cell, status in ((UNITS[3], 403), (UNITS[0], 201)):  # UNITS[3] is not one of insp's
+        issue = field.client.post(
+            "/api/v1/reports", json=report_body(cell, kind="issue"), headers=field.headers("insp")
+        ).json()
+        r = field.client.post(
+            "/api/v1/hotspots",
+            json=hotspot_body(cell, source="patrol", report_id=issue["id"]),
+            headers=field.headers("insp"),
+        )
+        assert r.status_code == status, r.text
     body = hotspot_body(id=str(uuid.uuid4()))
     first = field.client.post("/api/v1/hotspots", json=body, headers=field.headers("sup"))
     again = field.client.post("/api/v1/hotspots", json=body, headers=field.headers("sup"))

@@ -4,11 +4,13 @@ The routes come from the app's own OpenAPI document: a new endpoint without a ru
 `test_every_route_has_a_rule`. Outside its scope a role gets 401/403/404 — or, for lists and
 tiles, an answer that names nothing of the other district (no IDOR through ids or filters).
 
-The world: district 410702 with unit cell A (inspector `insp` and leader `boss` on duty) and
-its neighbour N (`insp3`), district 410703 with unit cell B (`insp2`, `boss2`); supervisor,
-command office and discipline scoped to 410702; an admin. "in" targets live in A, "near"
-targets in N (the district's officers may see them, A's inspector and leader may not), "out"
-targets in B.
+The world: district 410702 with unit cell A (inspector `insp` and leader `boss` on duty, and
+a supervisor duty of `sup`) and its neighbour N (`insp3`), district 410703 with unit cell B
+(`insp2`, `boss2`); supervisor, command office and discipline scoped to 410702; an admin.
+"in" targets live in A, "near" targets in N (the district's officers may see them, A's
+inspector and leader may not), "out" targets in B. Where a route's body decides who may
+(a patrol case or an inspection case; a source's name or its interval), VARIANTS hold a rule
+for each further kind of request.
 """
 
 from __future__ import annotations
@@ -93,10 +95,10 @@ class World:
         return r.json()
 
     # Fresh objects for writes that change state (each role acts on its own copy).
-    def report(self, side: str, **extra: Any) -> dict[str, Any]:
-        _, user, (lon, lat), *_ = SIDES[side]
+    def report(self, side: str, user: str | None = None, **extra: Any) -> dict[str, Any]:
+        _, reporter, (lon, lat), *_ = SIDES[side]
         body = report_body(A, **extra) | {"lon": lon, "lat": lat}
-        return self.post("/api/v1/reports", user, json=body)
+        return self.post("/api/v1/reports", user or reporter, json=body)
 
     def hotspot(self, side: str) -> dict[str, Any]:
         lon, lat = self.point(side)
@@ -145,6 +147,7 @@ def world(client: TestClient, db: Session, tmp_path: Any, monkeypatch: pytest.Mo
         ("insp2", B, "member"),
         ("boss2", B, "leader"),
         ("insp3", N, "member"),
+        ("sup", A, "supervisor"),  # the district supervisor also holds a duty on A
     ]:
         give_duty(db, people[name], cell, duty, valid_from=SINCE)
     w = World(client, db)
@@ -179,12 +182,13 @@ class Rule:
     an object in A / in B. Everyone else must be refused (401/403/404) — or, for a listing,
     may answer with a list that names nothing of B."""
 
-    make: Callable[[World, str], Request]
+    make: Callable[..., Request]
     inside: frozenset[str]
     outside: frozenset[str]
     public: bool = False
     listing: bool = False  # a list or tile: may answer 200 if it names nothing out of scope
     near: frozenset[str] = frozenset()  # set from `inside` below unless a rule differs
+    acting: bool = False  # `make(world, side, role)`: the request depends on who sends it
 
 
 def get(url: Callable[[World, str], str]) -> Callable[[World, str], Request]:
@@ -221,6 +225,16 @@ def _patch_source(w: World, side: str) -> Request:
     return ("PATCH", f"/api/v1/sources/{s['id']}", {"json": {"name": "新名"}})
 
 
+def _patch_source_rules(w: World, side: str) -> Request:
+    s = w.source(side)
+    return ("PATCH", f"/api/v1/sources/{s['id']}", {"json": {"inspection_interval_hours": 24}})
+
+
+def _source_with_rules(w: World, side: str) -> Request:
+    method, url, kwargs = _source(w, side)
+    return (method, url, {"json": kwargs["json"] | {"inspection_interval_hours": 24}})
+
+
 def _delete_source(w: World, side: str) -> Request:
     return ("DELETE", f"/api/v1/sources/{w.source(side)['id']}", {})
 
@@ -255,6 +269,15 @@ def _patrol(w: World, side: str) -> Request:
 def _hotspot(w: World, side: str) -> Request:
     lon, lat = w.point(side)
     return ("POST", "/api/v1/hotspots", {"json": hotspot_body(A) | {"lon": lon, "lat": lat}})
+
+
+def _patrol_hotspot(w: World, side: str, role: str) -> Request:
+    """A patrol case from the sender's own `issue` report at the side's point (those who file
+    no reports try with the side's reporter's)."""
+    report = w.report(side, USER[role] if role in REPORTERS else None, kind="issue")
+    lon, lat = w.point(side)
+    body = hotspot_body(A, source="patrol", report_id=report["id"]) | {"lon": lon, "lat": lat}
+    return ("POST", "/api/v1/hotspots", {"json": body})
 
 
 def _source(w: World, side: str) -> Request:
@@ -333,8 +356,9 @@ RULES: dict[tuple[str, str], Rule] = {
         ADMIN,
     ),
     ("POST", "/api/v1/patrols"): Rule(_patrol, REPORTERS, REPORTERS),  # outside: not counted
+    # An `inspection` case (SPEC §7: "create hotspot of source inspection/complaint/…").
     ("POST", "/api/v1/hotspots"): Rule(
-        _hotspot, frozenset({"inspector", "leader", "supervisor", "command", "admin"}), ADMIN
+        _hotspot, frozenset({"supervisor", "command", "admin"}), ADMIN
     ),
     ("GET", "/api/v1/hotspots"): Rule(within("/api/v1/hotspots"), EVERYONE, ADMIN),
     ("POST", "/api/v1/hotspots/{hotspot_id}/transitions"): Rule(
@@ -427,6 +451,31 @@ RULES = {
 }
 
 
+# More requests to some routes, where the body decides who may (SPEC §7 has a row for each).
+OFFICERS = frozenset({"command", "admin"})
+VARIANTS: dict[str, tuple[tuple[str, str], Rule]] = {
+    # "create hotspot from own `issue` report, in own cells"
+    "patrol case": (
+        ("POST", "/api/v1/hotspots"),
+        Rule(_patrol_hotspot, REPORTERS, NOBODY, near=NOBODY, acting=True),
+    ),
+    # "edit source ledger rules (interval, survey)"
+    "source interval": (
+        ("PATCH", "/api/v1/sources/{source_id}"),
+        Rule(_patch_source_rules, OFFICERS, ADMIN, near=OFFICERS),
+    ),
+    "new source with an interval": (
+        ("POST", "/api/v1/sources"),
+        Rule(_source_with_rules, OFFICERS, ADMIN, near=OFFICERS),
+    ),
+    # Re-verifying the whole chain, past its checkpoints, is the admin's.
+    "full audit verify": (
+        ("GET", "/api/v1/audit/verify"),
+        Rule(get(lambda w, s: "/api/v1/audit/verify?full=true"), ADMIN, ADMIN, near=ADMIN),
+    ),
+}
+
+
 def test_every_route_has_a_rule(database_url: str) -> None:
     paths = create_app(database_url).openapi()["paths"]
     routes = {(m.upper(), p) for p, ops in paths.items() for m in ops}
@@ -448,7 +497,7 @@ def markers(w: World, side: str) -> list[str]:
 
 
 def call(w: World, rule: Rule, role: str, side: str) -> Response:
-    method, url, kwargs = rule.make(w, side)
+    method, url, kwargs = rule.make(w, side, role) if rule.acting else rule.make(w, side)
     return w.client.request(method, url, headers=w.headers(role), **kwargs)
 
 
@@ -464,7 +513,17 @@ def leaks(w: World, r: Response, side: str) -> list[str]:
 def test_route_answers_each_role_inside_and_outside_its_scope(
     world: World, route: tuple[str, str]
 ) -> None:
-    rule = RULES[route]
+    assert wrong_answers(world, RULES[route]) == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_answers_each_role_inside_and_outside_its_scope(world: World, variant: str) -> None:
+    route, rule = VARIANTS[variant]
+    assert route in RULES
+    assert wrong_answers(world, rule) == []
+
+
+def wrong_answers(world: World, rule: Rule) -> list[str]:
     wrong: list[str] = []
     for role in ROLES:
         expect_anon = rule.public
@@ -483,4 +542,4 @@ def test_route_answers_each_role_inside_and_outside_its_scope(
                 wrong.append(f"{role}/{side}: allowed {r.status_code} {leaks(world, r, side)}")
             elif not ok and r.status_code >= 400 and r.status_code not in DENIED:
                 wrong.append(f"{role}/{side}: {r.status_code} is not a refusal")
-    assert wrong == []
+    return wrong

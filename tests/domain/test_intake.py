@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from app.db import make_sessionmaker
-from app.domain import audit
+from app.domain import audit, audit_verify
 from app.domain.errors import Conflict
 from app.domain.intake import Filed, ReportData, file_report
 from app.models import AuditEntry, CellVisit, Report
@@ -85,7 +85,7 @@ def test_a_report_stored_meanwhile_by_another_request_is_answered_from_it(
     else:
         assert isinstance(answer, Conflict)
     assert (count(db, Report), count(db, CellVisit), count(db, AuditEntry)) == (1, 1, 1)
-    assert audit.verify(db).ok
+    assert audit_verify.verify(db).ok
 
 
 def test_a_counted_report_waits_while_a_bulk_change_holds_the_summaries(
