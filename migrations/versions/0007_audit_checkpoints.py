@@ -5,8 +5,8 @@ Append-only like the log: UPDATE, DELETE and TRUNCATE are refused for every role
 taken only if it names an audit entry with exactly that entry's stored hash, so the
 application's role cannot plant a checkpoint that does not match the log.
 
-Revision ID: 0006_audit_checkpoints
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30 10:00:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_audit_checkpoints"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
