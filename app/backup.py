@@ -16,13 +16,12 @@ import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from app import localdb
+from app import clock, localdb
 from app.config import get_settings
 from app.domain.errors import DomainError
 
@@ -100,7 +99,7 @@ def backup(url: str, target: Path, audit_seq: int, audit_head: str) -> BackupSum
         photos = _stored_photos(store)
         manifest: dict[str, Any] = {
             "format": FORMAT,
-            "created_at": datetime.now(UTC).isoformat(),
+            "created_at": clock.now().isoformat(),
             "audit_seq": audit_seq,
             "audit_head": audit_head,
             "database": {"path": "database.dump", "sha256": _sha256(dump)},

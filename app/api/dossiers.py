@@ -13,7 +13,7 @@ import tempfile
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.api.audit import entry_out, visible_entries
 from app.api.deps import Accountable
 from app.api.exports import SPOOL_BYTES, deliver
@@ -184,7 +185,7 @@ def _finish(
     dossier.add("README.txt", README.encode())
     manifest = {
         "dossier": target,
-        "generated_at": datetime.now(UTC).isoformat(),
+        "generated_at": clock.now().isoformat(),
         "generated_by": viewer.username,
         "audit_seq": seq,
         "audit_head": head_hash,
@@ -237,7 +238,7 @@ def hotspot_dossier(
     if not in_scope:
         raise HTTPException(404, detail=f"no hotspot with id {hotspot_id}")
     cell = session.get(Cell, h.cell_id) if h.cell_id else None
-    until = h.closed_at or datetime.now(UTC)
+    until = h.closed_at or clock.now()
     linked = {h.report_id, h.evidence_report_id} | set(
         session.scalars(
             select(HotspotEvent.evidence_report_id).where(HotspotEvent.hotspot_id == h.id)
@@ -343,9 +344,7 @@ def cell_dossier(
             "to": to.isoformat(),
         },
     )
-    meta = Meta(
-        from_, to, f"{cell.code} {cell.name}", datetime.now(UTC), viewer.username, head_hash, seq
-    )
+    meta = Meta(from_, to, f"{cell.code} {cell.name}", clock.now(), viewer.username, head_hash, seq)
     lapses = io.BytesIO()  # one cell's lapses: small
     write(
         session,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import IO, Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -17,6 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.api.deps import Accountable
 from app.api.params import Instant, Within
 from app.db import SessionDep
@@ -118,7 +118,7 @@ def export_table(
     selection = selection_for(session, viewer, within)
     scope, scope_cell = scope_of(session, selection, viewer)
     head_seq, head_hash = audit.head(session)
-    meta = Meta(from_, to, scope, datetime.now(UTC), viewer.username, head_hash, head_seq)
+    meta = Meta(from_, to, scope, clock.now(), viewer.username, head_hash, head_seq)
     table = KINDS[kind](session, selection, from_, to, lang)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     sink = HashingWriter(spool)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -151,7 +151,7 @@ def post_report(
     """File a report as the signed-in person. 201 first time, 200 for an identical re-send,
     409 for a different body under an existing id."""
     filed = file_report(
-        session, person_id=viewer.person_id, data=_data(body), received_at=datetime.now(UTC)
+        session, person_id=viewer.person_id, data=_data(body), received_at=clock.now()
     )
     session.commit()
     response.status_code = 201 if filed.created else 200
@@ -176,7 +176,7 @@ def post_batch(items: list[Any], session: SessionDep, viewer: Reporter) -> Batch
             detail = clean_errors(exc.errors())
             answers[index] = BatchItemOut(index=index, id=raw_id, status=422, detail=detail)
     reports = [data for _, _, data in valid]
-    received_at = datetime.now(UTC)
+    received_at = clock.now()
     try:
         outcomes = file_reports(
             session,
@@ -354,9 +354,7 @@ def post_patrol(
         crs=body.crs,
         accuracy_m=body.accuracy_m,
     )
-    result = file_track(
-        session, person_id=viewer.person_id, data=data, received_at=datetime.now(UTC)
-    )
+    result = file_track(session, person_id=viewer.person_id, data=data, received_at=clock.now())
     session.commit()
     response.status_code = 201 if result.created else 200
     p = result.patrol

@@ -212,7 +212,8 @@ def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
 # taken by this, the transaction's last statement, and released by the COMMIT right after it.
 _APPEND = text("""
     WITH RECURSIVE head AS MATERIALIZED (
-        SELECT seq, hash, clock_timestamp() AS at FROM audit_head WHERE id = 1 FOR UPDATE
+        SELECT seq, hash, clock_timestamp() + gridwatch_clock_offset() AS at
+          FROM audit_head WHERE id = 1 FOR UPDATE
     ), stamp AS MATERIALIZED (
         SELECT at, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') AS iso
           FROM head

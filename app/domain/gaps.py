@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -78,7 +78,7 @@ def selection_for(session: Session, viewer: Viewer, within: str | None) -> Selec
         ids = list(
             session.scalars(
                 select(Duty.cell_id).where(
-                    Duty.person_id == viewer.person_id, duty_active_at(datetime.now(UTC))
+                    Duty.person_id == viewer.person_id, duty_active_at(clock.now())
                 )
             )
         )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.config import get_settings
 from app.domain import audit
 from app.domain.crs import CrsError, point_to_wgs84
@@ -429,7 +430,7 @@ def review_report(
     report.review_status = "accepted" if accept else "rejected"
     report.accepted_flags = list(report.flags) if accept else None
     report.reviewed_by_id = reviewer_id
-    report.reviewed_at = datetime.now(report.received_at.tzinfo)
+    report.reviewed_at = clock.now()
     report.review_note = note
     refresh_counting(session, report)
     audit.record(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.models import Cell, Duty, Person, Report
 
 SCOPED_ROLES = ("supervisor", "command", "discipline")
@@ -45,7 +46,7 @@ def visible_cells(viewer: Viewer, at: datetime | None = None) -> ColumnElement[b
         scope_path = select(Cell.path).where(Cell.id == viewer.scope_cell_id).scalar_subquery()
         return Cell.path.op("<@")(scope_path)
     on_duty = select(Duty.cell_id).where(
-        Duty.person_id == viewer.person_id, duty_active_at(at or datetime.now(UTC))
+        Duty.person_id == viewer.person_id, duty_active_at(at or clock.now())
     )
     return Cell.id.in_(on_duty)
 
@@ -60,7 +61,7 @@ def holds_duty(session: Session, person_id: int, cell_id: int, at: datetime | No
             select(Duty.id).where(
                 Duty.person_id == person_id,
                 Duty.cell_id == cell_id,
-                duty_active_at(at or datetime.now(UTC)),
+                duty_active_at(at or clock.now()),
             )
         )
         is not None

@@ -27,4 +27,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(source("fn_refresh_staff").replace("gridwatch_now()", "now()"))
-    op.execute("DROP FUNCTION gridwatch_now()")
+    op.execute("DROP FUNCTION gridwatch_now(); DROP FUNCTION gridwatch_clock_offset()")
