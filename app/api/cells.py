@@ -19,7 +19,7 @@ from app.domain.coverage import REACH_M, coverage
 from app.domain.crs import CHINESE_WEB_DATUMS, point_to_wgs84
 from app.domain.gaps import Selection, find_gaps
 from app.domain.hotspots import hotspots_as_of
-from app.domain.scope import can_see_cell, duty_active_at, visible_cells
+from app.domain.scope import can_see_cell, duty_active_at, visible_cell, visible_cells
 from app.models import Cell, CellVisit, Duty, Person
 from app.models.base import LTree
 from app.schemas.cells import CellAtPoint, CellDetail, CellOut, CellPage, DutyOut
@@ -134,9 +134,7 @@ def cell_card(
 ) -> dict[str, Any]:
     """What the map's popup shows: reasons now (or at `as_of`), last counted patrol, the roster
     of that time with phones, and the open hotspots."""
-    cell = get_cell(session, code)
-    if not can_see_cell(session, viewer, cell.id):
-        raise HTTPException(403, detail=f"cell {code} is outside your scope")
+    cell = visible_cell(session, viewer, code)
     result = find_gaps(session, Selection(None, [cell.id]), as_of)
     at = result.as_of
     found = result.cells[0] if result.cells else None
@@ -188,9 +186,7 @@ def cell_coverage(
 ) -> dict[str, Any]:
     """Coverage quality (SPEC §5): the share of the cell within 150 m of its counted patrols in
     the last interval, and the night/weekend share of its patrols over 30 days."""
-    cell = get_cell(session, code)
-    if not can_see_cell(session, viewer, cell.id):
-        raise HTTPException(403, detail=f"cell {code} is outside your scope")
+    cell = visible_cell(session, viewer, code)
     at = as_of or datetime.now(UTC)
     found = coverage(session, [cell.id], at)[cell.code]
     return {
@@ -205,9 +201,7 @@ def cell_coverage(
 
 @router.get("/{code}")
 def cell_detail(code: str, session: SessionDep, viewer: CurrentViewer) -> CellDetail:
-    cell = get_cell(session, code)
-    if not can_see_cell(session, viewer, cell.id):
-        raise HTTPException(403, detail=f"cell {code} is outside your scope")
+    cell = visible_cell(session, viewer, code)
     row = session.execute(
         select(*CELL_COLUMNS, func.ST_AsGeoJSON(Cell.geom, 7).label("geometry"))
         .outerjoin(Parent, Parent.id == Cell.parent_id)
