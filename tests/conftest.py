@@ -9,6 +9,7 @@ GRIDWATCH_DATABASE_URL, or the embedded cluster (started if needed). The test da
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 
 import psycopg
@@ -22,6 +23,11 @@ from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade
+
+# A signing secret for this run only: without one, gridwatch would generate one and keep it in
+# the data folder of this checkout. Tests of that generation point data_dir elsewhere.
+os.environ.setdefault("GRIDWATCH_SECRET_KEY", secrets.token_urlsafe(32))
+get_settings.cache_clear()
 
 
 def _server_url() -> str:

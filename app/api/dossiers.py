@@ -25,7 +25,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.api.audit import entry_out, visible_entries
-from app.api.deps import Accountable
+from app.api.deps import Exporter
 from app.api.exports import SPOOL_BYTES, deliver
 from app.api.hotspots import hotspot_detail
 from app.api.params import Instant
@@ -224,7 +224,7 @@ def _open() -> tuple[IO[bytes], Dossier]:
     responses={200: {"content": {"application/zip": {}}}},
 )
 def hotspot_dossier(
-    hotspot_id: uuid.UUID, session: SessionDep, viewer: Accountable
+    hotspot_id: uuid.UUID, session: SessionDep, viewer: Exporter
 ) -> StreamingResponse:
     """The hotspot's whole history, its reports (the one it came from, rectification
     evidence, and grid reports within 200 m from a week before it was found until it was
@@ -311,7 +311,7 @@ def hotspot_dossier(
 def cell_dossier(
     code: Annotated[str, Path(max_length=64)],
     session: SessionDep,
-    viewer: Accountable,
+    viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
 ) -> StreamingResponse:

@@ -91,14 +91,11 @@ def inspect(data: bytes) -> tuple[str, str, int, int, Exif]:
             image.verify()
         with Image.open(io.BytesIO(data)) as image:
             return kind[0], kind[1], image.width, image.height, read_exif(image)
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        OSError,
-        SyntaxError,
-        ValueError,
-    ) as exc:
-        raise UnsupportedPhoto(f"not a readable JPEG, PNG or WebP image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise UnsupportedPhoto("the image has too many pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        # Not the decoder's message: it may name Python objects and their addresses.
+        raise UnsupportedPhoto("not a readable JPEG, PNG or WebP image") from None
 
 
 def photo_path(sha256: str, ext: str) -> Path:
