@@ -338,7 +338,10 @@ def create_user(
         bool, typer.Option("--password-stdin", help="read the password from standard input")
     ] = False,
 ) -> None:
-    """Create or update a person with a login account."""
+    """Create or update a person with a login account.
+
+    Updating sets the new password, enables a disabled account and ends the user's
+    sessions."""
     from app.domain.accounts import create_or_update_user
 
     if not password_stdin:
@@ -346,7 +349,7 @@ def create_user(
             "pass --password-stdin and the password on standard input "
             "(passwords never go on the command line)"
         )
-    password = sys.stdin.readline().rstrip("\r\n")
+    password = read_password()
     with transaction() as session:
         _, created = create_or_update_user(
             session,
@@ -363,6 +366,45 @@ def create_user(
         + ")",
         highlight=False,
     )
+
+
+def read_password() -> str:
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@app.command("set-password")
+def set_password(
+    username: Annotated[str, typer.Argument(help="the account's username")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the new password from standard input")
+    ] = False,
+) -> None:
+    """Give an account a new password; every session signed in with the old one ends."""
+    from app.domain.accounts import set_password as change_password
+
+    if not password_stdin:
+        fail(
+            "pass --password-stdin and the password on standard input "
+            "(passwords never go on the command line)"
+        )
+    password = read_password()
+    with transaction() as session:
+        change = change_password(session, username=username, password=password)
+    out.print(change.describe("has a new password"), highlight=False)
+
+
+@app.command("disable-user")
+def disable_user(
+    username: Annotated[str, typer.Argument(help="the account's username")],
+) -> None:
+    """Disable an account: it cannot sign in, and all its sessions end now.
+
+    `create-user` with the same username enables it again."""
+    from app.domain.accounts import disable_user as disable
+
+    with transaction() as session:
+        change = disable(session, username=username)
+    out.print(change.describe("disabled"), highlight=False)
 
 
 @app.command("seed-demo")
@@ -440,24 +482,41 @@ def restore(
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the API and pages."""
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="server processes (they share sessions and limits)")
+    ] = 1,
+) -> None:
+    """Serve the API and pages.
+
+    Client addresses come from X-Forwarded-For only for the proxies in
+    GRIDWATCH_TRUSTED_PROXIES. The signing secret is GRIDWATCH_SECRET_KEY, or the one kept in
+    the data folder (generated on the first start)."""
     import uvicorn
 
-    from app.config import DEFAULT_SECRET
+    from app.secret import SecretFileError, signing_key
+    from app.serving import server_options
 
-    if (
-        host not in ("127.0.0.1", "localhost", "::1")
-        and get_settings().secret_key == DEFAULT_SECRET
-    ):
-        fail(
-            f"refusing to serve on {host} with the built-in development secret (anyone could "
-            "forge a sign-in): set GRIDWATCH_SECRET_KEY to 32+ random characters"
-        )
+    try:
+        signing_key()  # generated now if need be, before any worker starts
+    except SecretFileError as exc:
+        fail(str(exc))
     url = ensure_database()
-    from app.main import create_app
+    out.print(
+        f"serving http://{host}:{port} with {workers} worker(s); forwarded headers believed "
+        f"from: {get_settings().trusted_proxies or 'nobody'}",
+        highlight=False,
+    )
+    if workers == 1:
+        from app.main import create_app
 
-    uvicorn.run(create_app(url), host=host, port=port, proxy_headers=True)
+        uvicorn.run(create_app(url), **server_options(host, port))
+    else:  # each worker process builds its own app (and engine) from the same settings
+        uvicorn.run(
+            "app.main:create_app", factory=True, workers=workers, **server_options(host, port)
+        )
 
 
 def main() -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SECRET = "gridwatch-development-secret-change-me"
+MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -21,7 +22,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     data_dir: Path = PROJECT_ROOT / "data"
     photo_dir: Path | None = None
-    secret_key: str = DEFAULT_SECRET
+    # Signs tokens and CSRF proofs. Unset: a random one is generated on first start and kept
+    # in <data_dir>/secret_key (app/secret.py); there is no built-in value.
+    secret_key: SecretStr | None = None
     token_minutes: int = Field(default=12 * 60, ge=1)
     timezone: str = "Asia/Shanghai"
 
@@ -50,10 +53,15 @@ class Settings(BaseSettings):
     # and the offline batch and GPS tracks (500 reports or 20,000 track points).
     body_max_bytes: int = Field(default=1024 * 1024, gt=0)
     bulk_body_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
-    # Signing in: lock an account after this many wrong passwords in a row, for this long;
-    # and at most this many attempts per minute from one client address.
+    # Signing in (app/domain/signin.py): after this many wrong passwords in a row for one
+    # username, each further attempt waits a growing delay (backoff_seconds, doubling, at most
+    # backoff_max_seconds); an address that signed in to the account within
+    # known_address_days is let through with the right password. Failures are forgotten a
+    # day after the last one. And at most this many attempts per minute from one address.
     login_max_failures: int = Field(default=5, ge=1)
-    login_lock_minutes: float = Field(default=15.0, gt=0)
+    login_backoff_seconds: float = Field(default=2.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    login_known_address_days: float = Field(default=30.0, ge=0)
     login_attempts_per_minute: int = Field(default=20, ge=1)
     # Hotspots (SPEC §4).
     require_photo_evidence: bool = False
@@ -61,26 +69,47 @@ class Settings(BaseSettings):
     missed_days: float = Field(default=7.0, gt=0)
     # A case opened from a report lies at most this far from the report's point (geodesic).
     hotspot_report_radius_m: float = Field(default=200.0, gt=0)
-    # Open311 GeoReport v2: comma-separated API keys of the complaint channels allowed to POST.
+    # Open311 GeoReport v2: comma-separated API keys of the complaint channels allowed to POST;
+    # at most this many POSTs, and this many wrong keys, per minute from one address.
     open311_keys: str = ""
+    open311_posts_per_minute: int = Field(default=60, ge=1)
+    open311_wrong_keys_per_minute: int = Field(default=5, ge=1)
+    # Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed. Empty: nobody's (the peer's own address is the client).
+    trusted_proxies: str = ""
     # The map's basemap: "none", "osm", "tianditu" (needs tianditu_key) or a tile URL template
     # such as an intranet server's "https://tiles.example.gov.cn/{z}/{x}/{y}.png".
     basemap: str = "none"
-    # Mark session cookies Secure even when the app sees plain HTTP (behind a TLS proxy).
+    # Treat the site as HTTPS for cookies (Secure, `__Host-` names) even when the app sees
+    # plain HTTP: behind a TLS proxy not listed in trusted_proxies.
     secure_cookies: bool = False
     basemap_attribution: str = ""
     tianditu_key: str = ""
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        if self.env != "development" and self.secret_key == DEFAULT_SECRET:
+    def _refuse_short_secret(self) -> Settings:
+        if (
+            self.env != "development"
+            and self.secret_key is not None
+            and len(self.secret_key.get_secret_value()) < MIN_SECRET_LENGTH
+        ):
             raise ValueError(
-                "GRIDWATCH_SECRET_KEY is the built-in development secret; "
-                f"set a long random value before running with GRIDWATCH_ENV={self.env}"
+                f"GRIDWATCH_SECRET_KEY must have at least {MIN_SECRET_LENGTH} characters "
+                "(or leave it unset: gridwatch then generates one and keeps it with the data)"
             )
-        if self.env != "development" and len(self.secret_key) < 32:
-            raise ValueError("GRIDWATCH_SECRET_KEY must have at least 32 characters")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for item in _items(value):
+            try:
+                ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"GRIDWATCH_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR network"
+                ) from None
+        return value
 
     def patrol_interval_for(self, risk: str) -> int:
         return {
@@ -91,11 +120,19 @@ class Settings(BaseSettings):
 
     @property
     def open311_key_list(self) -> list[str]:
-        return [k.strip() for k in self.open311_keys.split(",") if k.strip()]
+        return _items(self.open311_keys)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _items(self.trusted_proxies)
 
     @property
     def photo_store(self) -> Path:
         return self.photo_dir or self.data_dir / "photos"
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 @lru_cache

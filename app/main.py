@@ -27,20 +27,23 @@ from app.api import (
     reports,
     sources,
     tiles,
+    users,
 )
 from app.api.headers import SecurityHeaders
 from app.api.limits import BodyLimit
-from app.api.ratelimit import Throttle
+from app.api.proxies import TrustedProxies
 from app.db import make_engine, make_sessionmaker
+from app.secret import signing_key
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The signing secret, generated on a first start (read afresh: a new process would).
+        signing_key(reload=True)
         engine = make_engine(database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.signin_throttle = Throttle()
         yield
         engine.dispose()
 
@@ -58,6 +61,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     # Level 5: large JSON answers (a province's gaps) compress ~3x faster than at 9, ~5 % larger.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    # Outermost: every other part sees the client's address and scheme as the proxy gave them.
+    app.add_middleware(TrustedProxies)
     errors.install(app)
     open311.install(app)
     docs.install(app)
@@ -75,6 +80,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         dossiers,
         audit,
         tiles,
+        users,
         open311,
         pages,
     ):

@@ -1,19 +1,25 @@
-"""Password hashing (argon2 through pwdlib) and bearer tokens (JWT, HS256)."""
+"""Password hashing (argon2 through pwdlib), bearer tokens (JWT, HS256) and the HMACs made
+with the signing secret (app/secret.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime, timedelta
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import jwt
 from pwdlib import PasswordHash
 
-from app.config import get_settings
+from app import clock
+from app.secret import signing_key
 
 _hasher = PasswordHash.recommended()  # argon2id
 ALGORITHM = "HS256"
 MIN_PASSWORD_LENGTH = 8
+# A token issued this far "in the future" is refused (clocks of several servers may differ).
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 def hash_password(password: str) -> str:
@@ -32,37 +38,82 @@ def dummy_verify() -> None:
 _DUMMY_HASH = _hasher.hash("gridwatch-timing-equaliser")
 
 
-def create_access_token(person_id: int) -> str:
-    settings = get_settings()
-    now = datetime.now(UTC)
+# --- tokens ---------------------------------------------------------------------------------
+# A token names a sign-in session (app/domain/sessions.py): it is only as good as that row,
+# which logout, a password change or disabling the account end.
+@dataclass(frozen=True)
+class TokenClaims:
+    person_id: int
+    session_id: uuid.UUID
+
+
+def create_access_token(
+    *, person_id: int, session_id: uuid.UUID, issued_at: datetime, expires_at: datetime
+) -> str:
     payload = {
         "sub": str(person_id),
-        "iat": now,
-        "exp": now + timedelta(minutes=settings.token_minutes),
+        "sid": str(session_id),
+        "iat": int(issued_at.timestamp()),
+        "exp": int(expires_at.timestamp()),
     }
-    return jwt.encode(payload, settings.secret_key, algorithm=ALGORITHM)
+    return jwt.encode(payload, signing_key(), algorithm=ALGORITHM)
 
 
-def person_id_from_token(token: str) -> int | None:
+def read_access_token(token: str) -> TokenClaims | None:
+    """The claims of a token signed with our secret, carrying sub, sid, iat and exp, not
+    expired (by app.clock) nor issued in the future; None for anything else."""
     try:
-        payload = jwt.decode(token, get_settings().secret_key, algorithms=[ALGORITHM])
-        return int(payload["sub"])
-    except (jwt.InvalidTokenError, KeyError, ValueError):
+        payload = jwt.decode(
+            token,
+            signing_key(),
+            algorithms=[ALGORITHM],
+            options={
+                "require": ["sub", "sid", "iat", "exp"],
+                # Times are checked below against the server's one clock.
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+        now = clock.now().timestamp()
+        issued, expires = float(payload["iat"]), float(payload["exp"])
+        if expires <= now or issued > now + CLOCK_SKEW.total_seconds():
+            return None
+        return TokenClaims(int(payload["sub"]), uuid.UUID(str(payload["sid"])))
+    except (jwt.InvalidTokenError, KeyError, ValueError, TypeError):
         return None
+
+
+# --- keyed hashes ---------------------------------------------------------------------------
+def keyed_hash(purpose: str, value: str) -> str:
+    """HMAC-SHA256 of `value` under the signing secret, separated by `purpose`."""
+    message = f"{purpose}\n{value}".encode()
+    return hmac.new(signing_key(), message, hashlib.sha256).hexdigest()
 
 
 # --- browser sessions ----------------------------------------------------------------------
 # Pages use an HttpOnly session cookie holding the same signed token as the bearer flow. Writes
 # authenticated by that cookie must also carry X-CSRF-Token: an HMAC of the session token,
-# readable by the page from the `gw_csrf` cookie but not forgeable by another site.
+# which the page gets in its HTML (and the CSRF cookie) but another site cannot forge.
+# Over HTTPS both cookies carry the `__Host-` prefix: the browser then only accepts them from
+# this very host, Secure, Path=/, without Domain — a sibling host or a plain-HTTP page on the
+# same host cannot plant ("toss") a session cookie of its choosing.
 SESSION_COOKIE = "gw_session"
 CSRF_COOKIE = "gw_csrf"
+HOST_PREFIX = "__Host-"
 CSRF_HEADER = "X-CSRF-Token"
 
 
+def session_cookie_name(secure: bool) -> str:
+    return HOST_PREFIX + SESSION_COOKIE if secure else SESSION_COOKIE
+
+
+def csrf_cookie_name(secure: bool) -> str:
+    return HOST_PREFIX + CSRF_COOKIE if secure else CSRF_COOKIE
+
+
 def csrf_token_for(session_token: str) -> str:
-    digest = hmac.new(get_settings().secret_key.encode(), session_token.encode(), hashlib.sha256)
-    return digest.hexdigest()[:40]
+    return keyed_hash("csrf", session_token)[:40]
 
 
 def csrf_ok(session_token: str, presented: str | None) -> bool:

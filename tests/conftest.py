@@ -12,6 +12,7 @@ The clock is the suite's own (tests/clock.py): GRIDWATCH_TEST_NOW moves the whol
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 
 import psycopg
@@ -48,6 +49,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     start = clock.destination()
     return f"test clock: {'real time' if start is None else start.isoformat()} ({clock.ENV})"
+
+
+# A signing secret for this run only: without one, gridwatch would generate one and keep it in
+# the data folder of this checkout. Tests of that generation point data_dir elsewhere.
+os.environ.setdefault("GRIDWATCH_SECRET_KEY", secrets.token_urlsafe(32))
+get_settings.cache_clear()
 
 
 def _server_url() -> str:

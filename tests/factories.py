@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.cells import NewCell, get_cell, write_cells
+from app.domain.sessions import open_session
 from app.models import Cell, Duty, Person, UserAccount
-from app.security import create_access_token, hash_password
+from app.security import hash_password
 
 # A 0.01° square near Xinxiang, WGS-84: about 910 m east-west, 1110 m north-south.
 X0, Y0 = 113.90, 35.30
@@ -76,7 +77,9 @@ def bearer(session: Session, username: str) -> dict[str, str]:
     """A valid token without the password round trip (auth is tested on its own)."""
     person = session.scalar(select(Person).where(Person.username == username))
     assert person is not None
-    return {"Authorization": f"Bearer {create_access_token(person.id)}"}
+    token = open_session(session, person.id, "testclient")
+    session.commit()
+    return {"Authorization": f"Bearer {token}"}
 
 
 def give_duty(

@@ -1,17 +1,18 @@
-"""POST /api/v1/auth/token — OAuth2 password flow (SPEC §6)."""
+"""POST /api/v1/auth/token — OAuth2 password flow (SPEC §6) — and POST /api/v1/auth/logout."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
+from app.api.deps import CurrentViewer
 from app.api.ratelimit import throttle
 from app.db import SessionDep
-from app.domain.signin import SignInRefused, authenticate
-from app.security import create_access_token
+from app.domain import audit, sessions
+from app.domain.signin import SignInRefused, sign_in
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -21,20 +22,32 @@ class Token(BaseModel):
     token_type: str = "bearer"
 
 
-@router.post("/token", responses={401: {}, 423: {}, 429: {}})
+@router.post("/token", responses={401: {}, 429: {}})
 def issue_token(
     session: SessionDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     address: Annotated[str, Depends(throttle)],
 ) -> Token:
-    """OAuth2 password flow. Wrong passwords lock the account for a while after
-    GRIDWATCH_LOGIN_MAX_FAILURES in a row (423); too many attempts from one address: 429."""
+    """OAuth2 password flow. The token names a new session, valid for
+    GRIDWATCH_TOKEN_MINUTES unless it ends earlier (logout, password change, account
+    disabled). After GRIDWATCH_LOGIN_MAX_FAILURES wrong passwords in a row for a username,
+    further attempts wait a growing delay (429 with Retry-After); so do more than
+    GRIDWATCH_LOGIN_ATTEMPTS_PER_MINUTE attempts from one address."""
     try:
-        person = authenticate(session, form.username, form.password, address)
+        token = sign_in(session, form.username, form.password, address)
     except SignInRefused as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail=exc.message,
             headers={"WWW-Authenticate": "Bearer"},
         ) from None
-    return Token(access_token=create_access_token(person.id))
+    return Token(access_token=token)
+
+
+@router.post("/logout", status_code=204, responses={401: {}})
+def logout(request: Request, session: SessionDep, viewer: CurrentViewer) -> Response:
+    """End the session of this token (or cookie): it is refused from now on."""
+    sessions.end_session(session, request.state.session_id, "logout")
+    audit.record(session, "auth.logout", "person", viewer.person_id, after={"sessions_ended": 1})
+    session.commit()
+    return Response(status_code=204)

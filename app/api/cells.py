@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
+from app import clock
 from app.api.deps import CurrentViewer
 from app.api.params import AsOf
 from app.db import SessionDep
@@ -19,7 +19,7 @@ from app.domain.coverage import REACH_M, coverage
 from app.domain.crs import CHINESE_WEB_DATUMS, point_to_wgs84
 from app.domain.gaps import Selection, find_gaps
 from app.domain.hotspots import hotspots_as_of
-from app.domain.scope import can_see_cell, duty_active_at, visible_cells
+from app.domain.scope import can_see_cell, duty_active_at, visible_cell, visible_cells
 from app.models import Cell, CellVisit, Duty, Person
 from app.models.base import LTree
 from app.schemas.cells import CellAtPoint, CellDetail, CellOut, CellPage, DutyOut
@@ -118,7 +118,7 @@ def locate(
         lon, lat = point_to_wgs84(lon, lat, crs)
     elif crs.lower() not in ("wgs84", "epsg:4326"):
         raise HTTPException(422, detail=f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
-    found = leaf_cell_at(session, lon, lat, as_of or datetime.now(UTC))
+    found = leaf_cell_at(session, lon, lat, as_of or clock.now())
     if found is None or not can_see_cell(session, viewer, found[0]):
         raise HTTPException(404, detail=f"({lat}, {lon}) lies in no unit cell you may see")
     cell = get_cell(session, found[1])
@@ -134,9 +134,7 @@ def cell_card(
 ) -> dict[str, Any]:
     """What the map's popup shows: reasons now (or at `as_of`), last counted patrol, the roster
     of that time with phones, and the open hotspots."""
-    cell = get_cell(session, code)
-    if not can_see_cell(session, viewer, cell.id):
-        raise HTTPException(403, detail=f"cell {code} is outside your scope")
+    cell = visible_cell(session, viewer, code)
     result = find_gaps(session, Selection(None, [cell.id]), as_of)
     at = result.as_of
     found = result.cells[0] if result.cells else None
@@ -188,10 +186,8 @@ def cell_coverage(
 ) -> dict[str, Any]:
     """Coverage quality (SPEC §5): the share of the cell within 150 m of its counted patrols in
     the last interval, and the night/weekend share of its patrols over 30 days."""
-    cell = get_cell(session, code)
-    if not can_see_cell(session, viewer, cell.id):
-        raise HTTPException(403, detail=f"cell {code} is outside your scope")
-    at = as_of or datetime.now(UTC)
+    cell = visible_cell(session, viewer, code)
+    at = as_of or clock.now()
     found = coverage(session, [cell.id], at)[cell.code]
     return {
         "code": cell.code,
@@ -205,9 +201,7 @@ def cell_coverage(
 
 @router.get("/{code}")
 def cell_detail(code: str, session: SessionDep, viewer: CurrentViewer) -> CellDetail:
-    cell = get_cell(session, code)
-    if not can_see_cell(session, viewer, cell.id):
-        raise HTTPException(403, detail=f"cell {code} is outside your scope")
+    cell = visible_cell(session, viewer, code)
     row = session.execute(
         select(*CELL_COLUMNS, func.ST_AsGeoJSON(Cell.geom, 7).label("geometry"))
         .outerjoin(Parent, Parent.id == Cell.parent_id)
@@ -218,7 +212,7 @@ def cell_detail(code: str, session: SessionDep, viewer: CurrentViewer) -> CellDe
             Duty.duty, Person.username, Person.name, Person.phone, Duty.valid_from, Duty.valid_to
         )
         .join(Person, Person.id == Duty.person_id)
-        .where(Duty.cell_id == cell.id, duty_active_at(datetime.now(UTC)))
+        .where(Duty.cell_id == cell.id, duty_active_at(clock.now()))
         .order_by(Duty.duty, Person.username)
     ).all()
     children = (

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.api.audit import entry_out, visible_entries
-from app.api.deps import Accountable
+from app.api.deps import Exporter
 from app.api.exports import SPOOL_BYTES, deliver
 from app.api.hotspots import hotspot_detail
 from app.api.params import Instant
@@ -225,7 +225,7 @@ def _open() -> tuple[IO[bytes], Dossier]:
     responses={200: {"content": {"application/zip": {}}}},
 )
 def hotspot_dossier(
-    hotspot_id: uuid.UUID, session: SessionDep, viewer: Accountable
+    hotspot_id: uuid.UUID, session: SessionDep, viewer: Exporter
 ) -> StreamingResponse:
     """The hotspot's whole history, its reports (the one it came from, rectification
     evidence, and grid reports within 200 m from a week before it was found until it was
@@ -312,7 +312,7 @@ def hotspot_dossier(
 def cell_dossier(
     code: Annotated[str, Path(max_length=64)],
     session: SessionDep,
-    viewer: Accountable,
+    viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
 ) -> StreamingResponse:

@@ -11,9 +11,31 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
-from app.domain.errors import DomainError, InputRejected
+from app.domain.errors import DomainError, InputRejected, TooManyAttempts
 
 log = logging.getLogger("gridwatch.errors")
+
+# What the database refused, by SQLSTATE, in our words: the database's own message names
+# internals (types, functions, sometimes the value) and is never sent to clients.
+REFUSED_VALUES = {
+    "22001": "a text is too long",
+    "22003": "a number is out of range",
+    "22007": "a date or time is malformed",
+    "22008": "a date or time is out of range",
+    "22021": "a text holds a character that cannot be stored (such as NUL)",
+    "22P02": "a value has the wrong form",
+    "22P05": "a text holds a character that cannot be stored",
+    "22023": "a value is not acceptable",
+}
+
+
+def refused_value(exc: DataError) -> str:
+    """Why the database refused a value, without the database's own words."""
+    state = getattr(exc.orig, "sqlstate", None)
+    log.info("a value was refused: SQLSTATE %s: %s", state, type(exc.orig).__name__)
+    if state is None and "NUL" in str(exc.orig):  # refused by the driver, before the server
+        state = "22021"
+    return REFUSED_VALUES.get(state or "", "a value cannot be stored")
 
 
 def clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
@@ -61,14 +83,18 @@ def install(app: FastAPI) -> None:
         detail: object = exc.message
         if isinstance(exc, InputRejected):
             detail = {"source": exc.source, "problems": exc.problems}
-        return JSONResponse({"detail": detail}, status_code=exc.status_code)
+        headers = None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(DataError)
     async def value_refused(_: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot store (a NUL character in text, a number out of range):
         # the request is wrong, not the server.
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
-        return JSONResponse({"detail": f"a value was refused: {reason}"}, status_code=422)
+        return JSONResponse(
+            {"detail": f"a value was refused: {refused_value(exc)}"}, status_code=422
+        )
 
     @app.exception_handler(IntegrityError)
     async def conflict(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.api.deps import Accountable
+from app.api.deps import Exporter
 from app.api.params import Instant, Within
 from app.db import SessionDep
 from app.domain import audit
@@ -99,7 +99,7 @@ def deliver(
 def export_table(
     kind: Literal["accountability", "missed-problems", "false-reports"],
     session: SessionDep,
-    viewer: Accountable,
+    viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
     within: Within = None,

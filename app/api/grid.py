@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import require_roles
 from app.db import SessionDep
-from app.domain.cells import get_cell
 from app.domain.defects import as_feature_collection, partition_defects
-from app.domain.scope import Viewer, can_see_cell
+from app.domain.scope import Viewer, visible_cell
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1/grid", tags=["grid"])
@@ -29,8 +28,6 @@ def defects(
     scope_root = within
     if within is None and viewer.scope_cell_id is not None and viewer.role != "admin":
         scope_root = session.get_one(Cell, viewer.scope_cell_id).code
-    if scope_root is not None and not can_see_cell(
-        session, viewer, get_cell(session, scope_root).id
-    ):
-        raise HTTPException(403, detail=f"cell {scope_root} is outside your scope")
+    if scope_root is not None:
+        visible_cell(session, viewer, scope_root)  # out of scope answers as missing: 404
     return as_feature_collection(partition_defects(session, scope_root))

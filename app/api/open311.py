@@ -3,25 +3,30 @@ complaints as hotspots with source `complaint` and read their status back (open/
 
 Open311 clients expect its own error shape, a list of {"code", "description"}; these routes
 answer errors that way (still with 4xx status codes). POST needs an `api_key` listed in the
-setting GRIDWATCH_OPEN311_KEYS."""
+setting GRIDWATCH_OPEN311_KEYS. POSTs are limited per client address
+(GRIDWATCH_OPEN311_POSTS_PER_MINUTE), and so are wrong keys
+(GRIDWATCH_OPEN311_WRONG_KEYS_PER_MINUTE: beyond it every POST from that address waits for the
+next minute), so keys cannot be guessed at speed."""
 
 from __future__ import annotations
 
 import hmac
 import math
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.api.ratelimit import client_address
 from app.config import get_settings
 from app.db import SessionDep
-from app.domain import audit, lifecycle
+from app.domain import audit, lifecycle, limits
 from app.domain.categories import CATEGORIES
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, TooManyAttempts
 from app.domain.hotspots import Actor, HotspotData, create_hotspot
 from app.domain.timeparse import parse_instant
 from app.models import Hotspot, HotspotEvent
@@ -31,16 +36,20 @@ MAX_FIELD = 4000
 
 
 class Open311Error(Exception):
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status, self.description = status, description
+        self.retry_after = retry_after
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(Open311Error)
     async def open311_error(_: Request, exc: Open311Error) -> JSONResponse:
+        headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
-            [{"code": exc.status, "description": exc.description}], status_code=exc.status
+            [{"code": exc.status, "description": exc.description}],
+            status_code=exc.status,
+            headers=headers,
         )
 
 
@@ -60,11 +69,53 @@ def services() -> list[dict[str, Any]]:
     ]
 
 
-def _channel(api_key: str) -> str:
+def _channel(api_key: str) -> str | None:
     for i, key in enumerate(get_settings().open311_key_list, start=1):
         if hmac.compare_digest(api_key.encode(), key.encode()):
             return f"open311:{i}"
-    raise Open311Error(403, "invalid api_key")
+    return None
+
+
+def _limited(request: Request, session: SessionDep) -> str:
+    """Count the POST against its address; refuse an address over its POST limit or its
+    wrong-key limit (429 with Retry-After). The client's address."""
+    settings = get_settings()
+    address = client_address(request)
+    try:
+        limits.count(
+            session,
+            limits.OPEN311_POST,
+            address,
+            settings.open311_posts_per_minute,
+            "Open311 requests",
+        )
+        limits.check(
+            session,
+            limits.OPEN311_WRONG_KEY,
+            address,
+            settings.open311_wrong_keys_per_minute,
+            "wrong api_keys",
+        )
+    except TooManyAttempts as exc:
+        raise Open311Error(429, exc.message, exc.retry_after) from None
+    finally:
+        session.commit()
+    return address
+
+
+def _count_wrong_key(session: Session, address: str) -> None:
+    try:
+        limits.count(
+            session,
+            limits.OPEN311_WRONG_KEY,
+            address,
+            get_settings().open311_wrong_keys_per_minute,
+            "wrong api_keys",
+        )
+    except TooManyAttempts:
+        pass  # this one is answered 403 all the same; the next waits
+    finally:
+        session.commit()
 
 
 def _float(form: dict[str, str], name: str, low: float, high: float) -> float:
@@ -81,13 +132,18 @@ def _float(form: dict[str, str], name: str, low: float, high: float) -> float:
 
 
 @router.post("/requests.json", status_code=201)
-async def post_request(request: Request, session: SessionDep) -> list[dict[str, Any]]:
+async def post_request(
+    request: Request, session: SessionDep, address: Annotated[str, Depends(_limited)]
+) -> list[dict[str, Any]]:
     try:
         raw_form = await request.form()
     except Exception:  # malformed multipart or urlencoded bodies
         raise Open311Error(400, "the body must be application/x-www-form-urlencoded") from None
     form = {k: v for k, v in raw_form.items() if isinstance(v, str)}
     channel = _channel(form.get("api_key", ""))
+    if channel is None:
+        await run_in_threadpool(_count_wrong_key, session, address)
+        raise Open311Error(403, "invalid api_key")
     audit.act_as(session, audit.Actor(channel))
     code = form.get("service_code", "")
     if code not in CATEGORIES:

@@ -4,28 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, literal, select
 
+from app.api.deps import secure_request, session_cookie, viewer_for
 from app.api.ratelimit import throttle
 from app.config import PROJECT_ROOT, get_settings
 from app.db import SessionDep
+from app.domain import audit, sessions
 from app.domain.categories import CATEGORIES
+from app.domain.errors import TooManyAttempts
 from app.domain.gaps import selection_for
 from app.domain.photos import PHOTO_TYPES
 from app.domain.scope import Viewer
-from app.domain.signin import AccountLocked, SignInRefused, authenticate
-from app.models import Cell, Person, UserAccount
+from app.domain.signin import SignInRefused, sign_in
+from app.models import Cell, Person
 from app.models.base import LTree
 from app.security import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
-    create_access_token,
+    csrf_cookie_name,
     csrf_ok,
     csrf_token_for,
-    person_id_from_token,
+    read_access_token,
+    session_cookie_name,
 )
 from map_ui.builder import MapContext, build_map, script_json
 from map_ui.i18n import STATUS_COLOURS, STRINGS, pick
@@ -48,15 +50,8 @@ def _safe_next(target: str | None) -> str:
 
 
 def page_viewer(request: Request, session: SessionDep) -> Viewer | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    person_id = person_id_from_token(token) if token else None
-    if person_id is None:
-        return None
-    person = session.get(Person, person_id)
-    account = session.get(UserAccount, person_id)
-    if person is None or account is None or not account.is_active:
-        return None
-    return Viewer.of(person)
+    token = session_cookie(request)
+    return viewer_for(session, read_access_token(token)) if token else None
 
 
 def _login_page(
@@ -101,16 +96,14 @@ def login(
         # Login CSRF: another site must not sign this browser into an account of its choice.
         return HTMLResponse("sign-in from another site refused", status_code=403)
     try:
-        address = throttle(request)
-        person = authenticate(session, username, password, address)
-    except HTTPException as exc:  # too many attempts from this address
-        return _login_page(
-            request, lang, _safe_next(next), str(exc.detail), username=username, status=429
+        address = throttle(request, session)
+        token = sign_in(session, username, password, address)
+    except TooManyAttempts as exc:  # from this address, or for this username
+        page = _login_page(
+            request, lang, _safe_next(next), exc.message, username=username, status=429
         )
-    except AccountLocked as exc:
-        return _login_page(
-            request, lang, _safe_next(next), exc.message, username=username, status=423
-        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     except SignInRefused:
         return _login_page(
             request,
@@ -120,12 +113,13 @@ def login(
             username=username,
             status=401,
         )
-    token = create_access_token(person.id)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    secure = request.url.scheme == "https" or get_settings().secure_cookies
+    secure = secure_request(request)
     max_age = get_settings().token_minutes * 60
+    # Over HTTPS the names carry the __Host- prefix, which the browser accepts only with
+    # Secure, Path=/ and no Domain (set exactly so here).
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie_name(secure),
         token,
         max_age=max_age,
         httponly=True,
@@ -134,7 +128,7 @@ def login(
         path="/",
     )
     response.set_cookie(
-        CSRF_COOKIE,
+        csrf_cookie_name(secure),
         csrf_token_for(token),
         max_age=max_age,
         httponly=False,
@@ -146,13 +140,26 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
+def logout(
+    request: Request, session: SessionDep, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    """End this browser's session (the token is refused from now on) and drop its cookies."""
+    token = session_cookie(request)
     if token and not csrf_ok(token, csrf):
         return HTMLResponse("CSRF proof missing", status_code=403)
+    claims = read_access_token(token) if token else None
+    viewer = viewer_for(session, claims)
+    if viewer is not None and claims is not None:
+        audit.act_as(session, audit.Actor(viewer.username, viewer.person_id))
+        sessions.end_session(session, claims.session_id, "logout")
+        audit.record(
+            session, "auth.logout", "person", viewer.person_id, after={"sessions_ended": 1}
+        )
+        session.commit()
+    secure = secure_request(request)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    for name in (session_cookie_name(secure), csrf_cookie_name(secure)):
+        response.delete_cookie(name, path="/", secure=secure)
     return response
 
 
@@ -189,7 +196,7 @@ def coverage_map(request: Request, session: SessionDep, lang: str | None = None)
             .order_by(Cell.code)
         )
     ]
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = session_cookie(request) or ""
     html = build_map(
         get_settings(),
         MapContext(
@@ -232,7 +239,7 @@ def phone_app(request: Request, session: SessionDep, lang: str | None = None) ->
             "username": viewer.username,
             "name": name,
             "other": "en" if language == "zh" else "zh",
-            "csrf": csrf_token_for(request.cookies.get(SESSION_COOKIE, "")),
+            "csrf": csrf_token_for(session_cookie(request) or ""),
             "categories": list(labels.items()),
             "config": script_json(config),
         },

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.api.deps import CurrentViewer, require_roles
-from app.api.errors import clean_errors
+from app.api.errors import clean_errors, refused_value
 from app.api.params import Bbox, page_of, parse_bbox
 from app.config import get_settings
 from app.db import SessionDep
@@ -220,8 +220,7 @@ def _file_alone(
     except IntegrityError:  # e.g. the same id filed concurrently twice over; the client retries
         return _Refused(409, "filed concurrently by another request; send it again")
     except DataError as exc:  # a value the database cannot store, e.g. a NUL character
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
-        return _Refused(422, f"refused: {reason}")
+        return _Refused(422, f"refused: {refused_value(exc)}")
     return outcome
 
 

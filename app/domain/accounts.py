@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import audit
+from app import clock
+from app.domain import audit, sessions
 from app.domain.cells import get_cell
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, NotFound
 from app.models import Person, UserAccount
 from app.models.people import ROLES
 from app.security import MIN_PASSWORD_LENGTH, hash_password
@@ -42,8 +44,7 @@ def create_or_update_user(
     check_username(username)
     if role not in ROLES:
         raise DomainError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password)
     scope_cell = get_cell(session, scope) if scope else None
     person = get_person(session, username)
     created = person is None
@@ -60,12 +61,15 @@ def create_or_update_user(
     person.scope_cell_id = scope_cell.id if scope_cell else None
     session.flush()
     account = session.get(UserAccount, person.id)
+    ended = 0
     if account is None:
         session.add(UserAccount(person_id=person.id, password_hash=hash_password(password)))
     else:
         account.password_hash = hash_password(password)
+        account.password_changed_at = clock.now()
         account.is_active = True
-        account.failed_logins = 0
+        # A new password ends the sessions signed in with the old one.
+        ended = sessions.end_sessions_of(session, person.id, "password changed")
     session.flush()
     audit.record(
         session,
@@ -73,9 +77,68 @@ def create_or_update_user(
         "person",
         person.id,
         before=before,
-        after=person_facts(person) | {"password_set": True},
+        after=person_facts(person) | {"password_set": True, "sessions_ended": ended},
     )
     return person, created
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _account_of(session: Session, username: str) -> tuple[Person, UserAccount]:
+    person = get_person(session, username)
+    account = session.get(UserAccount, person.id) if person is not None else None
+    if person is None or account is None:
+        raise NotFound(f"no account with username {username!r}")
+    return person, account
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    username: str
+    active: bool
+    sessions_ended: int
+
+    def describe(self, done: str) -> str:
+        state = "" if self.active else " (account disabled)"
+        return f"user {self.username} {done}; {self.sessions_ended} session(s) ended{state}"
+
+
+def set_password(session: Session, *, username: str, password: str) -> AccountChange:
+    """Give the account a new password and end all its sessions."""
+    check_password(password)
+    person, account = _account_of(session, username)
+    account.password_hash = hash_password(password)
+    account.password_changed_at = clock.now()
+    ended = sessions.end_sessions_of(session, person.id, "password changed")
+    audit.record(
+        session,
+        "user.password",
+        "person",
+        person.id,
+        after={"username": username, "password_set": True, "sessions_ended": ended},
+    )
+    return AccountChange(username, account.is_active, ended)
+
+
+def disable_user(session: Session, *, username: str) -> AccountChange:
+    """Disable the account: it cannot sign in, and all its sessions end.
+    (`gridwatch create-user` for the same username enables it again.)"""
+    person, account = _account_of(session, username)
+    was_active = account.is_active
+    account.is_active = False
+    ended = sessions.end_sessions_of(session, person.id, "account disabled")
+    audit.record(
+        session,
+        "user.disable",
+        "person",
+        person.id,
+        before={"username": username, "active": was_active},
+        after={"username": username, "active": False, "sessions_ended": ended},
+    )
+    return AccountChange(username, False, ended)
 
 
 def person_facts(person: Person) -> dict[str, Any]:

@@ -50,3 +50,13 @@ class InputRejected(DomainError):
         if more:
             lines.append(f"  … and {more} more")
         super().__init__("\n".join(lines))
+
+
+class TooManyAttempts(DomainError):
+    """A limit on attempts was reached; `retry_after` seconds until the next is weighed."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.domain.cells import get_cell
-from app.domain.errors import DomainError, Forbidden
+from app.domain.errors import DomainError, NotFound
 from app.domain.scope import DUTY_ROLES, Viewer, duty_active_at, sees_everything
 from app.models import Cell, Duty
 from app.sql import load
@@ -88,7 +88,8 @@ def selection_for(session: Session, viewer: Viewer, within: str | None) -> Selec
         return Selection((root or scope).path, None)
     if _under(scope.path, root.path):
         return Selection(scope.path, None)
-    raise Forbidden(f"cell {within} is outside your scope")
+    # Out of scope answers as a missing code would, so codes cannot be probed.
+    raise NotFound(f"no cell with code {within!r}")
 
 
 def _under(path: str, ancestor: str) -> bool:

@@ -119,10 +119,11 @@ def inspect(data: bytes, max_megapixels: float) -> Inspected:
             return Inspected(
                 kind[0], kind[1], image.width, image.height, exif, _display_copy(image)
             )
-    except Image.DecompressionBombError as exc:
-        raise PhotoTooLarge(f"the photo has too many pixels ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnsupportedPhoto(f"not a readable JPEG, PNG or WebP image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise PhotoTooLarge("the photo has too many pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        # Not the decoder's message: it may name Python objects and their addresses.
+        raise UnsupportedPhoto("not a readable JPEG, PNG or WebP image") from None
 
 
 def _check_pixels(width: int, height: int, max_megapixels: float) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from app import clock
+from app.domain.errors import NotFound
 from app.models import Cell, Duty, Person, Report
 
 SCOPED_ROLES = ("supervisor", "command", "discipline")
@@ -53,6 +54,17 @@ def visible_cells(viewer: Viewer, at: datetime | None = None) -> ColumnElement[b
 
 def can_see_cell(session: Session, viewer: Viewer, cell_id: int) -> bool:
     return bool(session.scalar(select(Cell.id).where(Cell.id == cell_id, visible_cells(viewer))))
+
+
+def visible_cell(session: Session, viewer: Viewer, code: str) -> Cell:
+    """The cell, if the viewer may see it. A cell out of scope is answered exactly as a
+    missing one (NotFound, same words), so codes cannot be probed for existence."""
+    from app.domain.cells import get_cell
+
+    cell = get_cell(session, code)
+    if not can_see_cell(session, viewer, cell.id):
+        raise NotFound(f"no cell with code {code!r}")
+    return cell
 
 
 def holds_duty(session: Session, person_id: int, cell_id: int, at: datetime | None = None) -> bool:

@@ -1,5 +1,6 @@
 """ORM tables. Importing this package registers every table on `Base.metadata`."""
 
+from app.models.access import RateLimitHit, SignInBackoff, SignInSession
 from app.models.audit import AuditCheckpoint, AuditEntry, AuditHead
 from app.models.base import Base
 from app.models.grid import Cell
@@ -22,7 +23,10 @@ __all__ = [
     "Patrol",
     "Person",
     "Photo",
+    "RateLimitHit",
     "Report",
+    "SignInBackoff",
+    "SignInSession",
     "Source",
     "UserAccount",
 ]

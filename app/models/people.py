@@ -10,7 +10,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    Integer,
     Text,
     UniqueConstraint,
 )
@@ -51,9 +50,8 @@ class UserAccount(Base):
 
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
     password_hash: Mapped[str] = mapped_column(Text)  # argon2id, via pwdlib
+    # False: disabled — cannot sign in, and every session of the account has ended.
     is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
-    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     password_changed_at: Mapped[datetime] = created_at_column()
 

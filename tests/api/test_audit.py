@@ -142,6 +142,25 @@ def _open311(field: Field) -> None:
     assert r.status_code == 201, r.text
 
 
+def _logout(field: Field) -> None:
+    r = field.client.post("/api/v1/auth/logout", headers=field.headers("insp"))
+    assert r.status_code == 204, r.text
+
+
+def _disable(field: Field) -> None:
+    r = field.client.post("/api/v1/users/other/disable", headers=field.headers("admin"))
+    assert r.status_code == 200, r.text
+
+
+def _set_password(field: Field) -> None:
+    r = field.client.post(
+        "/api/v1/users/other/password",
+        json={"password": "a-new-long-password"},
+        headers=field.headers("admin"),
+    )
+    assert r.status_code == 200, r.text
+
+
 WRITES: dict[tuple[str, str], tuple[str, str, Callable[[Field], object]]] = {
     ("post", "/api/v1/reports"): ("insp", "report.create", _report),
     ("post", "/api/v1/reports/batch"): ("insp", "report.create", _batch),
@@ -158,6 +177,9 @@ WRITES: dict[tuple[str, str], tuple[str, str, Callable[[Field], object]]] = {
     ("patch", "/api/v1/sources/{source_id}"): ("insp", "source.update", _source_patch),
     ("delete", "/api/v1/sources/{source_id}"): ("sup", "source.retire", _source_delete),
     ("post", "/open311/v2/requests.json"): ("open311:1", "hotspot.create", _open311),
+    ("post", "/api/v1/auth/logout"): ("insp", "auth.logout", _logout),
+    ("post", "/api/v1/users/{username}/disable"): ("admin", "user.disable", _disable),
+    ("post", "/api/v1/users/{username}/password"): ("admin", "user.password", _set_password),
 }
 # Writes that change no domain data: signing in (recorded by the sign-in rules, issue 8).
 NOT_DATA_WRITES = {("post", "/api/v1/auth/token")}

@@ -52,7 +52,24 @@ def test_inspector_sees_only_cells_with_a_current_duty(client: TestClient, db: S
 
     assert codes(client.get("/api/v1/cells", headers=h)) == [UNITS[0]]
     assert client.get(f"/api/v1/cells/{UNITS[0]}", headers=h).status_code == 200
-    assert client.get(f"/api/v1/cells/{UNITS[1]}", headers=h).status_code == 403
+    assert client.get(f"/api/v1/cells/{UNITS[1]}", headers=h).status_code == 404
+
+
+def test_a_cell_out_of_scope_answers_exactly_as_a_missing_code(
+    client: TestClient, db: Session
+) -> None:
+    """403 for an existing code and 404 for a made-up one would tell which codes exist."""
+    two_by_two(db)
+    inspector = make_user(db, "insp", "inspector")
+    give_duty(db, inspector, UNITS[0])
+    h = sign_in(client, "insp")
+    for suffix in ("", "/card", "/coverage"):
+        hidden = client.get(f"/api/v1/cells/{UNITS[1]}{suffix}", headers=h)
+        missing = client.get(f"/api/v1/cells/410702001009999{suffix}", headers=h)
+        assert hidden.status_code == missing.status_code == 404, suffix
+        assert hidden.json()["detail"].replace(UNITS[1], "X") == missing.json()["detail"].replace(
+            "410702001009999", "X"
+        )
 
 
 def test_scoped_command_sees_its_subtree_only(client: TestClient, db: Session) -> None:
@@ -60,7 +77,7 @@ def test_scoped_command_sees_its_subtree_only(client: TestClient, db: Session) -
     make_user(db, "cmd", "command", scope="410702001")
     h = sign_in(client, "cmd")
     assert codes(client.get("/api/v1/cells", headers=h)) == ["410702001", *UNITS]
-    assert client.get("/api/v1/cells/410702", headers=h).status_code == 403
+    assert client.get("/api/v1/cells/410702", headers=h).status_code == 404
 
 
 def test_cell_detail_carries_the_current_roster(client: TestClient, db: Session) -> None:

@@ -303,6 +303,20 @@ def _open311_post(w: World, side: str) -> Request:
     return ("POST", "/open311/v2/requests.json", {"data": form})
 
 
+def _logout(w: World, side: str) -> Request:
+    # Each call ends the session it is made with: every call gets fresh tokens.
+    w._headers.clear()
+    return ("POST", "/api/v1/auth/logout", {})
+
+
+def _account(action: str) -> Callable[[World, str], Request]:
+    def make(w: World, side: str) -> Request:
+        body = {"json": {"password": "another-long-password"}} if action == "password" else {}
+        return ("POST", f"/api/v1/users/{SIDES[side][1]}/{action}", body)
+
+    return make
+
+
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(get(lambda w, s: "/healthz"), EVERYONE, EVERYONE, public=True),
     ("POST", "/api/v1/auth/token"): Rule(
@@ -315,6 +329,9 @@ RULES: dict[tuple[str, str], Rule] = {
         EVERYONE,
         public=True,
     ),
+    ("POST", "/api/v1/auth/logout"): Rule(_logout, EVERYONE, EVERYONE),
+    ("POST", "/api/v1/users/{username}/disable"): Rule(_account("disable"), ADMIN, ADMIN),
+    ("POST", "/api/v1/users/{username}/password"): Rule(_account("password"), ADMIN, ADMIN),
     ("GET", "/api/v1/cells"): Rule(within("/api/v1/cells"), EVERYONE, ADMIN),
     ("GET", "/api/v1/cells/locate"): Rule(
         get(lambda w, s: "/api/v1/cells/locate?lon={}&lat={}".format(*w.point(s))), EVERYONE, ADMIN

@@ -6,7 +6,7 @@ from app.domain.cells import get_cell
 from app.domain.defects import partition_defects
 from app.models import Cell, Duty, Person, Source
 from tests.cli.helpers import run_cli
-from tests.factories import sign_in, two_by_two
+from tests.factories import PASSWORD, make_user, sign_in, two_by_two
 
 
 def test_create_user_reads_the_password_from_stdin_and_updates(
@@ -58,6 +58,44 @@ def test_create_user_rejects_bad_role_scope_and_short_password(db: Session) -> N
     no_stdin = run_cli("create-user", "u1", "--role", "admin")
     assert no_stdin.exit_code == 1 and "--password-stdin" in no_stdin.output
     assert db.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_set_password_ends_the_users_sessions(client: TestClient, db: Session) -> None:
+    make_user(db, "zhang", "inspector")
+    old = [sign_in(client, "zhang") for _ in range(2)]
+    r = run_cli("set-password", "zhang", "--password-stdin", input="new-password-1\n")
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == "user zhang has a new password; 2 session(s) ended"
+    for headers in old:
+        assert client.get("/api/v1/cells", headers=headers).status_code == 401
+    sign_in(client, "zhang", "new-password-1")
+    row = db.execute(text("SELECT actor, action FROM audit_log WHERE action = 'user.password'"))
+    assert row.one().actor.startswith("cli:")
+    no_stdin = run_cli("set-password", "zhang")
+    assert no_stdin.exit_code == 1 and "--password-stdin" in no_stdin.output
+    nobody = run_cli("set-password", "nobody", "--password-stdin", input="new-password-1\n")
+    assert nobody.exit_code == 1 and "no account with username 'nobody'" in nobody.output
+
+
+def test_disable_user_ends_the_sessions_and_refuses_sign_in(
+    client: TestClient, db: Session
+) -> None:
+    make_user(db, "zhang", "inspector")
+    headers = sign_in(client, "zhang")
+    r = run_cli("disable-user", "zhang")
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == "user zhang disabled; 1 session(s) ended (account disabled)"
+    assert client.get("/api/v1/cells", headers=headers).status_code == 401
+    refused = client.post("/api/v1/auth/token", data={"username": "zhang", "password": PASSWORD})
+    assert refused.status_code == 401
+    row = db.execute(text("SELECT actor, action FROM audit_log WHERE action = 'user.disable'"))
+    assert row.one().actor.startswith("cli:")
+    # create-user enables the account again.
+    again = run_cli(
+        "create-user", "zhang", "--role", "inspector", "--password-stdin", input=PASSWORD + "\n"
+    )
+    assert again.exit_code == 0
+    sign_in(client, "zhang")
 
 
 def test_check_grid_exits_4_and_lists_defects(db: Session) -> None:
