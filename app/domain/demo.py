@@ -550,7 +550,9 @@ def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:
                     accuracy_m=8,
                     kind="issue",
                     category=category,
-                    observed_at=now,
+                    # hours ago, not now: a demo patrol filed next from another cell must
+                    # not look like a jump at impossible speed
+                    observed_at=now - timedelta(hours=6),
                     description=description,
                 ),
             )

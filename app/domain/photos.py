@@ -9,6 +9,7 @@ import errno
 import hashlib
 import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,9 +122,15 @@ def inspect(data: bytes, max_megapixels: float) -> Inspected:
             )
     except Image.DecompressionBombError:
         raise PhotoTooLarge("the photo has too many pixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        # Not the decoder's message: it may name Python objects and their addresses.
-        raise UnsupportedPhoto("not a readable JPEG, PNG or WebP image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnsupportedPhoto(f"not a readable JPEG, PNG or WebP image ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The decoder's words ("image file is truncated"), without the Python objects and memory
+    addresses some of its messages name."""
+    words = re.sub(r"<[^>]*>", "", str(exc)).strip(" :;,")
+    return words[:200] or type(exc).__name__
 
 
 def _check_pixels(width: int, height: int, max_megapixels: float) -> None:
