@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from app import localdb
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, plain_database_url
-from app.domain import audit, audit_verify
+from app.domain import audit
+from app.domain.accountability import verify as audit_verify
 from app.domain.errors import DomainError
 
 app = typer.Typer(
@@ -217,8 +218,8 @@ def import_grid(
     strict: Annotated[bool, typer.Option(help="reject invalid geometries, do not repair")] = False,
 ) -> None:
     """Import grid cells from GeoJSON, GeoPackage or Shapefile; all or nothing."""
-    from app.domain.grid_import import GridImportOptions
-    from app.domain.grid_import import import_grid as run
+    from app.domain.grid.imports import GridImportOptions
+    from app.domain.grid.imports import import_grid as run
 
     opts = GridImportOptions(
         layer=layer,
@@ -252,7 +253,7 @@ def generate_grid(
     risk: Annotated[str, typer.Option(help="risk class of the new cells")] = "medium",
 ) -> None:
     """Fill a cell with unit cells of a regular lattice, coded per GB/T 30428.1."""
-    from app.domain.gridgen import generate_grid as run
+    from app.domain.grid.generate import generate_grid as run
 
     if risk not in ("high", "medium", "low"):
         fail(f"--risk must be high, medium or low, got {risk!r}")
@@ -268,7 +269,7 @@ def check_grid(
 ) -> None:
     """List partition defects: gaps between sibling cells, overlaps, cells outside parents.
     Exits 4 when there are defects."""
-    from app.domain.defects import partition_defects
+    from app.domain.grid.defects import partition_defects
 
     with transaction() as session:
         defects = partition_defects(session, within, min_area_m2)
@@ -296,7 +297,7 @@ def import_roster(
     encoding: Annotated[str, typer.Option(help="file encoding, e.g. GBK")] = "utf-8-sig",
 ) -> None:
     """Import duty assignments (cell_code,duty,username,name,phone,valid_from,valid_to)."""
-    from app.domain.roster import import_roster as run
+    from app.domain.people.roster import import_roster as run
 
     with transaction() as session, progress_bar() as bar:
         r = run(session, path, encoding, bar)
@@ -314,7 +315,7 @@ def import_reports(
 ) -> None:
     """Import historical reports (id,username,lat,lon,accuracy_m,observed_at,kind,category,
     description) with the API's rules and flags, except late_sync; all or nothing."""
-    from app.domain.report_import import import_reports as run
+    from app.domain.reports.imports import import_reports as run
 
     with transaction() as session, progress_bar() as bar:
         r = run(session, path, encoding, bar)
@@ -342,7 +343,7 @@ def create_user(
 
     Updating sets the new password, enables a disabled account and ends the user's
     sessions."""
-    from app.domain.accounts import create_or_update_user
+    from app.domain.people.accounts import create_or_update_user
 
     if not password_stdin:
         fail(
@@ -380,7 +381,7 @@ def set_password(
     ] = False,
 ) -> None:
     """Give an account a new password; every session signed in with the old one ends."""
-    from app.domain.accounts import set_password as change_password
+    from app.domain.people.accounts import set_password as change_password
 
     if not password_stdin:
         fail(
@@ -400,7 +401,7 @@ def disable_user(
     """Disable an account: it cannot sign in, and all its sessions end now.
 
     `create-user` with the same username enables it again."""
-    from app.domain.accounts import disable_user as disable
+    from app.domain.people.accounts import disable_user as disable
 
     with transaction() as session:
         change = disable(session, username=username)
@@ -410,7 +411,7 @@ def disable_user(
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo city (Xinxiang urban districts): grid, roster, sources, one user per role."""
-    from app.domain.demo import seed
+    from app.demo.seed import seed
 
     with transaction() as session, progress_bar() as bar:
         summary = seed(session, bar)

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError
-from app.domain.gaps import Selection, instant_and_mode
+from app.domain.supervision.gaps import Selection, instant_and_mode
 from app.sql import load
 
 LEAF_ZOOM = 13

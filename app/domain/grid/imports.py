@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from app.domain import audit
 from app.domain.audit import file_sha256
-from app.domain.cells import DEFAULT_RISK, NewCell, existing_cells, write_cells
-from app.domain.crs import CrsError, parse_crs, to_wgs84
 from app.domain.csvfile import formula_problem, shorten
 from app.domain.errors import InputRejected
-from app.domain.grid_geometry import FeatureGeometry, check_geometry, decode
+from app.domain.grid.cells import DEFAULT_RISK, NewCell, existing_cells, write_cells
+from app.domain.grid.crs import CrsError, parse_crs, to_wgs84
+from app.domain.grid.geometry import FeatureGeometry, check_geometry, decode
 from app.domain.progress import NoProgress, Progress
 
 RISK_WORDS = {

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain import audit
-from app.domain.accounts import USERNAME, person_facts
 from app.domain.audit import file_sha256
-from app.domain.cells import existing_cells
 from app.domain.csvfile import formula_problem, read_csv, shorten
 from app.domain.errors import InputRejected
+from app.domain.grid.cells import existing_cells
+from app.domain.people.accounts import USERNAME, person_facts
 from app.domain.progress import NoProgress, Progress
 from app.domain.timeparse import parse_plausible_instant
 from app.models import Duty, Person

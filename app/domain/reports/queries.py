@@ -1,4 +1,4 @@
-"""The statements of report intake (app/domain/intake.py), each for any number of reports at
+"""The statements of report intake (app/domain/reports/intake.py), each for any number of reports at
 once: look them up, measure a distance, insert them."""
 
 from __future__ import annotations
@@ -6,14 +6,37 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from app.domain.intake import NewReport
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    """A report as intake inserted it: the reports of one call are inserted together in one
+    statement, not through the ORM (see `file_reports`)."""
+
+    id: uuid.UUID
+    reporter_id: int
+    cell_id: int | None
+    lat: float  # WGS-84, after any gcj02/bd09 conversion
+    lon: float
+    accuracy_m: float | None
+    observed_at: datetime
+    received_at: datetime
+    kind: str
+    category: str | None
+    description: str | None
+    source_id: int | None
+    flags: list[str]
+    counted: bool
+    body_hash: str
+    origin: str
+    review_status: str | None = None  # nobody has reviewed a new report
+
 
 # The statements take their rows as one JSON array (json_to_recordset): one parameter however
 # many rows, instead of an array per column for the driver to adapt.

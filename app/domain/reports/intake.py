@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.config import get_settings
 from app.domain import audit
-from app.domain.crs import CrsError, point_to_wgs84
 from app.domain.errors import Conflict, DomainError, NotFound
-from app.domain.intake_queries import distance_m, ewkt, insert_reports, lookup
+from app.domain.grid.crs import CrsError, point_to_wgs84
+from app.domain.reports.queries import NewReport, distance_m, ewkt, insert_reports, lookup
 from app.domain.status import Visit, record_visit, record_visits, remove_report_visits
 from app.models import Cell, Report, Source
 
@@ -55,30 +55,6 @@ class ReportData:
                 "source_id": self.source_id,
             }
         )
-
-
-@dataclass(frozen=True, slots=True)
-class NewReport:
-    """A report as intake inserted it: the reports of one call are inserted together in one
-    statement, not through the ORM (see `file_reports`)."""
-
-    id: uuid.UUID
-    reporter_id: int
-    cell_id: int | None
-    lat: float  # WGS-84, after any gcj02/bd09 conversion
-    lon: float
-    accuracy_m: float | None
-    observed_at: datetime
-    received_at: datetime
-    kind: str
-    category: str | None
-    description: str | None
-    source_id: int | None
-    flags: list[str]
-    counted: bool
-    body_hash: str
-    origin: str
-    review_status: str | None = None  # nobody has reviewed a new report
 
 
 @dataclass

@@ -24,9 +24,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError
-from app.domain.gaps import Selection
-from app.domain.intervals import overlap
-from app.domain.lapses import CellWindow, cells_in_window, db_now, duties_in_window, find_lapses
+from app.domain.supervision.gaps import Selection
+from app.domain.supervision.intervals import overlap
+from app.domain.supervision.lapses import (
+    CellWindow,
+    cells_in_window,
+    db_now,
+    duties_in_window,
+    find_lapses,
+)
 
 GROUPINGS = ("person", "cell", "district")
 

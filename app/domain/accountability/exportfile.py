@@ -25,7 +25,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
-from app.domain.exports import Row, Table, cell_shapes
+from app.domain.accountability.exports import Row, Table, cell_shapes
 from app.domain.formulas import formula_start
 from app.domain.timeparse import local_zone
 

@@ -4,7 +4,7 @@ then (accountability), hotspots the grid missed (漏报) and reports voided as f
 Each kind is a `Table`: bilingual columns and a generator of rows, read in chunks so a
 province-month streams through without being held in memory. The lapse rows come from the
 lapse engine (`iter_lapses`); nothing here re-derives a lapse. Writing them out as JSON, CSV,
-XLSX or GeoJSON is `app/domain/exportfile.py`.
+XLSX or GeoJSON is `app/domain/accountability/exportfile.py`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, literal, not_, select
 from sqlalchemy.orm import Session
 
-from app.domain.gaps import Selection
-from app.domain.lapses import Lapse, duties_in_window, iter_lapses
+from app.domain.supervision.gaps import Selection
+from app.domain.supervision.lapses import Lapse, duties_in_window, iter_lapses
 from app.domain.timeparse import local_zone
 from app.models import Cell, Hotspot, Person, Report
 from app.models.base import LTree

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.config import get_settings
 from app.domain import audit
-from app.domain.cells import leaf_cell_at
-from app.domain.crs import point_to_wgs84
 from app.domain.errors import DomainError, Forbidden, NotFound, Unprocessable
-from app.domain.scope import Viewer, holds_duty, oversees
+from app.domain.grid.cells import leaf_cell_at
+from app.domain.grid.crs import point_to_wgs84
+from app.domain.people.scope import Viewer, holds_duty, oversees
 from app.models import Source
 from app.models.sources import SOURCE_TYPES
 

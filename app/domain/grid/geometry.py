@@ -21,7 +21,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from app.domain.crs import Converter, transform
+from app.domain.grid.crs import Converter, transform
 
 # What GEOS says when it cannot build a geometry, and what that means to the user.
 _GEOS_READ_ERRORS = (

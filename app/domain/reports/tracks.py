@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.domain import audit
-from app.domain.crs import points_to_wgs84
 from app.domain.errors import Conflict, DomainError
-from app.domain.intake import fingerprint, speed_kmh, timing_flags
+from app.domain.grid.crs import points_to_wgs84
+from app.domain.reports.intake import fingerprint, speed_kmh, timing_flags
 from app.domain.status import record_visit
 from app.models import Patrol
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.domain.cells import get_cell
+from app.domain.grid.cells import get_cell
 from app.sql import load
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.domain.cells import get_cell
 from app.domain.errors import DomainError, NotFound
-from app.domain.scope import DUTY_ROLES, Viewer, duty_active_at, sees_everything
+from app.domain.grid.cells import get_cell
+from app.domain.people.scope import DUTY_ROLES, Viewer, duty_active_at, sees_everything
 from app.models import Cell, Duty
 from app.sql import load
 

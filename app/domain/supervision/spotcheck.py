@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.domain.errors import DomainError
-from app.domain.gaps import Selection
+from app.domain.supervision.gaps import Selection
 from app.sql import load
 
 GEOD = Geod(ellps="WGS84")

@@ -16,10 +16,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.domain import lifecycle
 from app.domain.errors import DomainError
-from app.domain.gaps import Selection
-from app.domain.intervals import Interval, clip, merge, overlap
+from app.domain.hotspots import lifecycle
+from app.domain.supervision.gaps import Selection
+from app.domain.supervision.intervals import Interval, clip, merge, overlap
 from app.models import Cell, Duty, Hotspot, HotspotEvent, Person
 from app.models.base import LTree
 from app.sql import load

@@ -1,5 +1,5 @@
 """Who may open a case of which source, where and from which report, and who may be given one
-(SPEC §4, §7). app/domain/hotspots.py applies these rules to every channel alike: the API,
+(SPEC §4, §7). app/domain/hotspots/cases.py applies these rules to every channel alike: the API,
 Open311 and the demo city.
 
 - A `patrol` case comes from the creator's own `issue` report, in a cell they held a duty on
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.domain.errors import DomainError, Forbidden, Unprocessable
-from app.domain.scope import Viewer, holds_duty, oversees
+from app.domain.people.scope import Viewer, holds_duty, oversees
 from app.models import Cell, Person, Report
 
 PATROL = "patrol"

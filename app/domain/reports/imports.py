@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.domain import audit
 from app.domain.audit import file_sha256
-from app.domain.categories import CATEGORIES
 from app.domain.csvfile import read_csv, shorten
 from app.domain.errors import DomainError, InputRejected
-from app.domain.intake import ReportData, file_report
 from app.domain.progress import NoProgress, Progress
+from app.domain.reports.categories import CATEGORIES
+from app.domain.reports.intake import ReportData, file_report
 from app.domain.timeparse import parse_plausible_instant
 from app.models import Person
 

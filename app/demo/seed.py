@@ -27,16 +27,16 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.config import PROJECT_ROOT
 from app.domain import audit
-from app.domain.accounts import create_or_update_user
-from app.domain.cells import NewCell, existing_cells, get_cell, leaf_cell_at, write_cells
-from app.domain.crs import from_wgs84, parse_crs, to_wgs84, transform
-from app.domain.grid_geometry import polygonal_part
-from app.domain.gridgen import lattice_cells, metric_crs_for
-from app.domain.hotspots import Actor, HotspotData, Step, apply_step, create_hotspot
-from app.domain.intake import ReportData, file_report
+from app.domain.grid.cells import NewCell, existing_cells, get_cell, leaf_cell_at, write_cells
+from app.domain.grid.crs import from_wgs84, parse_crs, to_wgs84, transform
+from app.domain.grid.generate import lattice_cells, metric_crs_for
+from app.domain.grid.geometry import polygonal_part
+from app.domain.hotspots.cases import Actor, HotspotData, Step, apply_step, create_hotspot
+from app.domain.hotspots.sources import INSPECTION_HOURS
+from app.domain.people.accounts import create_or_update_user
+from app.domain.people.scope import Viewer, holds_duty
 from app.domain.progress import NoProgress, Progress
-from app.domain.scope import Viewer, holds_duty
-from app.domain.sources import INSPECTION_HOURS
+from app.domain.reports.intake import ReportData, file_report
 from app.domain.status import refresh_hotspot_counts
 from app.domain.timeparse import local_zone
 from app.models import CellVisit, Duty, Person, Report, Source

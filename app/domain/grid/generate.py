@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain import audit
-from app.domain.cells import NewCell, get_cell, write_cells
-from app.domain.crs import from_wgs84, to_wgs84, transform
 from app.domain.errors import Conflict, DomainError
-from app.domain.grid_geometry import polygonal_part
+from app.domain.grid.cells import NewCell, get_cell, write_cells
+from app.domain.grid.crs import from_wgs84, to_wgs84, transform
+from app.domain.grid.geometry import polygonal_part
 from app.domain.progress import Progress
 from app.models import Cell
 

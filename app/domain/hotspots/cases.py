@@ -13,19 +13,21 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.config import get_settings
-from app.domain import audit, case_rules, lifecycle
-from app.domain.accounts import get_person
-from app.domain.cells import leaf_cell_at
-from app.domain.crs import point_to_wgs84
+from app.domain import audit
 from app.domain.errors import Conflict, DomainError, Forbidden, NotFound
-from app.domain.intake import fingerprint
-from app.domain.scope import (
+from app.domain.grid.cells import leaf_cell_at
+from app.domain.grid.crs import point_to_wgs84
+from app.domain.hotspots import lifecycle
+from app.domain.hotspots import rules as case_rules
+from app.domain.people.accounts import get_person
+from app.domain.people.scope import (
     Viewer,
     can_see_cell,
     can_see_report,
     oversees,
     sees_everything,
 )
+from app.domain.reports.intake import fingerprint
 from app.domain.status import refresh_hotspot_counts
 from app.models import Hotspot, HotspotEvent, Photo, Report
 from app.models.hotspots import SOURCES
@@ -108,7 +110,7 @@ def create_hotspot(
 ) -> tuple[Hotspot, bool]:
     """Returns (hotspot, created). An identical re-send with the same id returns the stored
     hotspot; a different body under that id is a Conflict. Who may open which case where:
-    app/domain/case_rules.py."""
+    app/domain/hotspots/rules.py."""
     now = clock.now()
     hotspot_id = data.id or uuid.uuid4()
     digest = fingerprint(

@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.domain import audit, sessions
-from app.domain.cells import get_cell
+from app.domain import audit
 from app.domain.errors import DomainError, NotFound
+from app.domain.grid.cells import get_cell
+from app.domain.people import sessions
 from app.models import Person, UserAccount
 from app.models.people import ROLES
 from app.security import MIN_PASSWORD_LENGTH, hash_password

@@ -59,7 +59,7 @@ def can_see_cell(session: Session, viewer: Viewer, cell_id: int) -> bool:
 def visible_cell(session: Session, viewer: Viewer, code: str) -> Cell:
     """The cell, if the viewer may see it. A cell out of scope is answered exactly as a
     missing one (NotFound, same words), so codes cannot be probed for existence."""
-    from app.domain.cells import get_cell
+    from app.domain.grid.cells import get_cell
 
     cell = get_cell(session, code)
     if not can_see_cell(session, viewer, cell.id):

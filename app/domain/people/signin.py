@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.config import get_settings
-from app.domain import audit, sessions
-from app.domain.accounts import get_person
+from app.domain import audit
 from app.domain.errors import DomainError, TooManyAttempts
+from app.domain.people import sessions
+from app.domain.people.accounts import get_person
 from app.models import Person, SignInBackoff, UserAccount
 from app.security import dummy_verify, keyed_hash, verify_password
 
