@@ -22,10 +22,10 @@ from app.domain.hotspots.cases import (
     Step,
     apply_step,
     can_see_hotspot,
-    create_hotspot,
     get_hotspot,
     is_overdue,
 )
+from app.domain.hotspots.opening import create_hotspot
 from app.domain.people.scope import Viewer, sees_everything, visible_cells
 from app.models import Cell, Hotspot, HotspotEvent, Person
 from app.models.base import LTree

@@ -30,8 +30,8 @@ from app.domain.reports.intake import (
     ReportData,
     file_report,
     file_reports,
-    review_report,
 )
+from app.domain.reports.review import review_report
 from app.domain.reports.tracks import TrackData, file_track
 from app.models import Cell, Person, Photo, Report
 from app.models.base import LTree

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.domain.errors import Forbidden
 from app.domain.grid.cells import NewCell, get_cell
-from app.domain.hotspots.cases import Actor, HotspotData, create_hotspot
+from app.domain.hotspots.cases import Actor, HotspotData
+from app.domain.hotspots.opening import create_hotspot
 from app.models import Duty, Person
 from tests.factories import (
     CENTRES,

@@ -320,7 +320,8 @@ def test_concurrent_hotspots_in_one_cell_keep_the_summary_exact(
     import time
 
     from app.db import make_sessionmaker
-    from app.domain.hotspots.cases import Actor, HotspotData, create_hotspot
+    from app.domain.hotspots.cases import Actor, HotspotData
+    from app.domain.hotspots.opening import create_hotspot
     from app.domain.people.scope import Viewer
     from app.models import Person
 

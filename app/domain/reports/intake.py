@@ -4,25 +4,22 @@ report counts, keep re-sends idempotent. Used by the API (single and batch) and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from bisect import bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import clock
-from app.config import get_settings
 from app.domain import audit
 from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.grid.crs import CrsError, point_to_wgs84
+from app.domain.reports.flags import counts, fingerprint, voiding_flags
 from app.domain.reports.queries import NewReport, distance_m, ewkt, insert_reports, lookup
-from app.domain.status import Visit, record_visit, record_visits, remove_report_visits
+from app.domain.reports.review import report_facts
+from app.domain.status import Visit, record_visits
 from app.models import Cell, Report, Source
 
 
@@ -62,63 +59,6 @@ class Filed:
     report: Report | NewReport  # as stored before (a re-send), or as just inserted
     created: bool
     cell_code: str | None
-
-
-_FINGERPRINT = json.JSONEncoder(sort_keys=True, default=str)
-
-
-def fingerprint(parts: dict[str, Any]) -> str:
-    return hashlib.sha256(_FINGERPRINT.encode(parts).encode()).hexdigest()
-
-
-def counts(flags: list[str], accepted_flags: list[str] | None, cell_id: int | None) -> bool:
-    """A report counts when it has no voiding flag, or a supervisor accepted exactly the flags
-    it has now (a flag that appears after the review voids it again)."""
-    if cell_id is None:
-        return False
-    return not flags or (accepted_flags is not None and set(flags) <= set(accepted_flags))
-
-
-def speed_kmh(metres: float, seconds: float) -> float:
-    return metres / max(seconds, 1.0) * 3.6
-
-
-def timing_flags(observed_at: datetime, received_at: datetime, late_sync: bool) -> list[str]:
-    settings = get_settings()
-    flags = []
-    if observed_at > received_at + timedelta(minutes=settings.future_tolerance_minutes):
-        flags.append("future_time")
-    if late_sync and received_at - observed_at > timedelta(days=settings.late_sync_days):
-        flags.append("late_sync")
-    return flags
-
-
-def voiding_flags(
-    *,
-    cell_id: int | None,
-    on_duty: bool,
-    accuracy_m: float | None,
-    observed_at: datetime,
-    received_at: datetime,
-    late_sync: bool,
-    previous: tuple[datetime, float] | None,
-) -> list[str]:
-    """SPEC §4's flags known at intake; `previous` is the reporter's previous counted patrol
-    (when, and how many metres from this report)."""
-    settings = get_settings()
-    flags: list[str] = []
-    if cell_id is None:
-        flags.append("outside_cells")
-    elif not on_duty:
-        flags.append("not_on_duty")
-    if accuracy_m is not None and accuracy_m > settings.max_accuracy_m:
-        flags.append("low_accuracy")
-    flags += timing_flags(observed_at, received_at, late_sync)
-    if previous is not None:
-        seconds = (observed_at - previous[0]).total_seconds()
-        if speed_kmh(previous[1], seconds) > settings.max_speed_kmh:
-            flags.append("impossible_speed")
-    return flags
 
 
 def file_report(
@@ -390,85 +330,3 @@ class _Intake:
                 outcome = twin if same else _different_body(self.items[k].id)
             answers.append(outcome)
         return answers
-
-
-def review_report(
-    session: Session, report: Report, *, reviewer_id: int, accept: bool, note: str | None
-) -> None:
-    """A supervisor's decision on a flagged report: accepted reports count from then on."""
-    if not report.flags:
-        raise Conflict(f"report {report.id} has no flags; there is nothing to review")
-    if report.review_status is not None:
-        raise Conflict(f"report {report.id} was already {report.review_status}")
-    if accept and report.cell_id is None:
-        raise Conflict(f"report {report.id} lies outside every cell and cannot count")
-    before = report_facts(report)
-    report.review_status = "accepted" if accept else "rejected"
-    report.accepted_flags = list(report.flags) if accept else None
-    report.reviewed_by_id = reviewer_id
-    report.reviewed_at = clock.now()
-    report.review_note = note
-    refresh_counting(session, report)
-    audit.record(
-        session,
-        "report.review",
-        "report",
-        report.id,
-        cell_id=report.cell_id,
-        before=before,
-        after=report_facts(report) | {"review_note": note},
-    )
-
-
-def report_facts(report: Report | NewReport) -> dict[str, Any]:
-    """What the audit log keeps of a report."""
-    return {
-        "reporter_id": report.reporter_id,
-        "kind": report.kind,
-        "category": report.category,
-        "description": report.description,
-        "lat": report.lat,
-        "lon": report.lon,
-        "accuracy_m": report.accuracy_m,
-        "observed_at": report.observed_at,
-        "received_at": report.received_at,
-        "cell_id": report.cell_id,
-        "flags": list(report.flags),
-        "counted": report.counted,
-        "review_status": report.review_status,
-        "origin": report.origin,
-        "source_id": report.source_id,
-    }
-
-
-def add_flags(session: Session, report: Report, new: list[str]) -> None:
-    """Flags found after intake (photos). A review that did not see them no longer holds."""
-    added = [f for f in new if f not in report.flags]
-    if not added:
-        return
-    report.flags = [*report.flags, *added]
-    if report.review_status is not None and not set(report.flags) <= set(
-        report.accepted_flags or []
-    ):
-        report.review_status = None  # back in the review queue
-    refresh_counting(session, report)
-
-
-def refresh_counting(session: Session, report: Report) -> None:
-    """Re-derive `counted` after flags or a review changed, and keep the history in step."""
-    now_counts = counts(report.flags, report.accepted_flags, report.cell_id)
-    if now_counts == report.counted:
-        return
-    report.counted = now_counts
-    session.flush()
-    if now_counts and report.cell_id is not None:
-        record_visit(
-            session,
-            cell_id=report.cell_id,
-            person_id=report.reporter_id,
-            observed_at=report.observed_at,
-            geom=f"SRID=4326;POINT({report.lon} {report.lat})",
-            report_id=report.id,
-        )
-    else:
-        remove_report_visits(session, report.id)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.domain import audit
 from app.domain.errors import DomainError
-from app.domain.reports.intake import add_flags
+from app.domain.reports.review import add_flags
 from app.models import Photo, Report
 
 FORMATS = {

@@ -18,7 +18,7 @@ from app.config import get_settings
 from app.domain import audit
 from app.domain.errors import Conflict, DomainError
 from app.domain.grid.crs import points_to_wgs84
-from app.domain.reports.intake import fingerprint, speed_kmh, timing_flags
+from app.domain.reports.flags import fingerprint, speed_kmh, timing_flags
 from app.domain.status import record_visit
 from app.models import Patrol
 
