@@ -47,6 +47,7 @@ run: db
 lint: venv
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy app

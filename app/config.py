@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # and the offline batch and GPS tracks (500 reports or 20,000 track points).
     body_max_bytes: int = Field(default=1024 * 1024, gt=0)
     bulk_body_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
-    # Signing in (app/domain/signin.py): after this many wrong passwords in a row for one
+    # Signing in (app/domain/people/signin.py): after this many wrong passwords in a row for one
     # username, each further attempt waits a growing delay (backoff_seconds, doubling, at most
     # backoff_max_seconds); an address that signed in to the account within
     # known_address_days is let through with the right password. Failures are forgotten a

@@ -39,7 +39,7 @@ _DUMMY_HASH = _hasher.hash("gridwatch-timing-equaliser")
 
 
 # --- tokens ---------------------------------------------------------------------------------
-# A token names a sign-in session (app/domain/sessions.py): it is only as good as that row,
+# A token names a sign-in session (app/domain/people/sessions.py): it is only as good as that row,
 # which logout, a password change or disabling the account end.
 @dataclass(frozen=True)
 class TokenClaims:

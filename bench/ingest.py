@@ -52,9 +52,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from app.db import make_engine, make_sessionmaker
-from app.domain import audit, audit_verify
-from app.domain.accounts import create_or_update_user
-from app.domain.scope import duty_active_at
+from app.domain import audit
+from app.domain.accountability import verify as audit_verify
+from app.domain.people.accounts import create_or_update_user
+from app.domain.people.scope import duty_active_at
 from app.models import Duty
 from bench.load import (
     Stats,

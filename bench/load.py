@@ -55,9 +55,10 @@ from sqlalchemy.engine import make_url
 
 from app.cli import ensure_database
 from app.db import make_engine, make_sessionmaker
-from app.domain import audit, audit_verify
-from app.domain.accounts import create_or_update_user
-from app.domain.demo import CITY_CODE, DEMO_USERS, seed
+from app.demo.seed import CITY_CODE, DEMO_USERS, seed
+from app.domain import audit
+from app.domain.accountability import verify as audit_verify
+from app.domain.people.accounts import create_or_update_user
 from app.migrate import upgrade
 from app.models import Duty
 

@@ -25,9 +25,9 @@ from fastapi.testclient import TestClient
 
 from app.cli import ensure_database
 from app.db import make_engine, make_sessionmaker
-from app.domain.cells import leaf_cell_at
-from app.domain.defects import partition_defects
-from app.domain.demo import seed
+from app.demo.seed import seed
+from app.domain.grid.cells import leaf_cell_at
+from app.domain.grid.defects import partition_defects
 from app.main import create_app
 from bench.mapbench import first_paint_ms, tile_latency
 from bench.timing import summary, timed

@@ -37,7 +37,7 @@ from sqlalchemy import text
 
 from app.cli import ensure_database
 from app.db import make_engine, make_sessionmaker
-from app.domain.accounts import create_or_update_user
+from app.domain.people.accounts import create_or_update_user
 from bench.generate import bench_url
 from bench.ingest import ingest_benchmarks, plain_url
 from bench.load import running_server, server_env

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from app.domain.tiles import LEAF_ZOOM, PARENT_DEPTH
+from app.domain.supervision.tiles import LEAF_ZOOM, PARENT_DEPTH
 from bench.load import free_port, wait_ready
 from bench.mapbench import tiles_around
 from bench.timing import summary

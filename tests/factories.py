@@ -16,8 +16,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.cells import NewCell, get_cell, write_cells
-from app.domain.sessions import open_session
+from app.domain.grid.cells import NewCell, get_cell, write_cells
+from app.domain.people.sessions import open_session
 from app.models import Cell, Duty, Person, UserAccount
 from app.security import hash_password
 

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from app import localdb
 from app.config import PROJECT_ROOT, get_settings
 from app.db import make_engine, make_sessionmaker
-from app.domain import audit, audit_verify
+from app.domain import audit
+from app.domain.accountability import verify as audit_verify
 from app.main import create_app
 from app.migrate import upgrade
 from app.models import CellVisit, Report

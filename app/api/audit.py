@@ -11,9 +11,9 @@ from app import clock
 from app.api.deps import Accountable
 from app.api.params import Instant
 from app.db import SessionDep
-from app.domain.audit_verify import FULL_VERIFIERS, verify
+from app.domain.accountability.verify import FULL_VERIFIERS, verify
 from app.domain.errors import Forbidden
-from app.domain.scope import Viewer, sees_everything, visible_cells
+from app.domain.people.scope import Viewer, sees_everything, visible_cells
 from app.models import AuditEntry, Cell
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])

@@ -11,8 +11,9 @@ from pydantic import BaseModel
 from app.api.deps import CurrentViewer
 from app.api.ratelimit import throttle
 from app.db import SessionDep
-from app.domain import audit, sessions
-from app.domain.signin import SignInRefused, sign_in
+from app.domain import audit
+from app.domain.people import sessions
+from app.domain.people.signin import SignInRefused, sign_in
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

@@ -13,13 +13,13 @@ from app import clock
 from app.api.deps import CurrentViewer
 from app.api.params import AsOf
 from app.db import SessionDep
-from app.domain import lifecycle
-from app.domain.cells import get_cell, leaf_cell_at
-from app.domain.coverage import REACH_M, coverage
-from app.domain.crs import CHINESE_WEB_DATUMS, point_to_wgs84
-from app.domain.gaps import Selection, find_gaps
-from app.domain.hotspots import hotspots_as_of
-from app.domain.scope import can_see_cell, duty_active_at, visible_cell, visible_cells
+from app.domain.grid.cells import get_cell, leaf_cell_at
+from app.domain.grid.crs import CHINESE_WEB_DATUMS, point_to_wgs84
+from app.domain.hotspots import lifecycle
+from app.domain.hotspots.cases import hotspots_as_of
+from app.domain.people.scope import can_see_cell, duty_active_at, visible_cell, visible_cells
+from app.domain.supervision.coverage import REACH_M, coverage
+from app.domain.supervision.gaps import Selection, find_gaps
 from app.models import Cell, CellVisit, Duty, Person
 from app.models.base import LTree
 from app.schemas.cells import CellAtPoint, CellDetail, CellOut, CellPage, DutyOut

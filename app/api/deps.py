@@ -14,7 +14,7 @@ from app import clock
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain import audit
-from app.domain.scope import Viewer
+from app.domain.people.scope import Viewer
 from app.models import Person, SignInSession, UserAccount
 from app.security import (
     CSRF_HEADER,

@@ -33,15 +33,15 @@ from app.api.params import Instant
 from app.api.reports import report_out
 from app.db import SessionDep
 from app.domain import audit
-from app.domain.cells import get_cell
+from app.domain.accountability.exportfile import Meta, write
+from app.domain.accountability.exports import Places, accountability
 from app.domain.errors import DomainError
-from app.domain.exportfile import Meta, write
-from app.domain.exports import Places, accountability
-from app.domain.gaps import Selection
-from app.domain.hotspots import get_hotspot
-from app.domain.lapses import MAX_SPAN, duties_in_window, responsible_during
-from app.domain.photos import extension_of, photo_path
-from app.domain.scope import Viewer, can_see_cell, can_see_report, sees_everything
+from app.domain.grid.cells import get_cell
+from app.domain.hotspots.cases import get_hotspot
+from app.domain.people.scope import Viewer, can_see_cell, can_see_report, sees_everything
+from app.domain.reports.photos import extension_of, photo_path
+from app.domain.supervision.gaps import Selection
+from app.domain.supervision.lapses import MAX_SPAN, duties_in_window, responsible_during
 from app.models import AuditEntry, Cell, Hotspot, HotspotEvent, Patrol, Photo, Report
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])

@@ -21,12 +21,12 @@ from app.api.deps import Exporter
 from app.api.params import Instant, Within
 from app.db import SessionDep
 from app.domain import audit
+from app.domain.accountability.exportfile import FORMATS, HashingWriter, Meta, write
+from app.domain.accountability.exports import KINDS
 from app.domain.errors import DomainError
-from app.domain.exportfile import FORMATS, HashingWriter, Meta, write
-from app.domain.exports import KINDS
-from app.domain.gaps import Selection, selection_for
-from app.domain.lapses import MAX_SPAN
-from app.domain.scope import Viewer
+from app.domain.people.scope import Viewer
+from app.domain.supervision.gaps import Selection, selection_for
+from app.domain.supervision.lapses import MAX_SPAN
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])

@@ -16,12 +16,12 @@ from app.api.deps import Accountable, CurrentViewer, require_roles
 from app.api.exports import spooled
 from app.api.params import AsOf, Instant, Within
 from app.db import SessionDep
-from app.domain.coverage import coverage as cell_coverage
-from app.domain.gaps import REASONS, find_gaps, gaps_document, rollup, selection_for
-from app.domain.indicators import indicators
-from app.domain.lapses import Lapse, iter_lapses
-from app.domain.scope import Viewer
-from app.domain.spotcheck import plan
+from app.domain.people.scope import Viewer
+from app.domain.supervision.coverage import coverage as cell_coverage
+from app.domain.supervision.gaps import REASONS, find_gaps, gaps_document, rollup, selection_for
+from app.domain.supervision.indicators import indicators
+from app.domain.supervision.lapses import Lapse, iter_lapses
+from app.domain.supervision.spotcheck import plan
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1", tags=["gaps"])

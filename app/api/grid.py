@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import require_roles
 from app.db import SessionDep
-from app.domain.defects import as_feature_collection, partition_defects
-from app.domain.scope import Viewer, visible_cell
+from app.domain.grid.defects import as_feature_collection, partition_defects
+from app.domain.people.scope import Viewer, visible_cell
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1/grid", tags=["grid"])

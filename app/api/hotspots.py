@@ -13,20 +13,20 @@ from app import clock
 from app.api.deps import CurrentViewer
 from app.api.params import Bbox, page_of, parse_bbox
 from app.db import SessionDep
-from app.domain import lifecycle
-from app.domain.cells import get_cell
 from app.domain.errors import NotFound
-from app.domain.hotspots import (
+from app.domain.grid.cells import get_cell
+from app.domain.hotspots import lifecycle
+from app.domain.hotspots.cases import (
     Actor,
     HotspotData,
     Step,
     apply_step,
     can_see_hotspot,
-    create_hotspot,
     get_hotspot,
     is_overdue,
 )
-from app.domain.scope import Viewer, sees_everything, visible_cells
+from app.domain.hotspots.opening import create_hotspot
+from app.domain.people.scope import Viewer, sees_everything, visible_cells
 from app.models import Cell, Hotspot, HotspotEvent, Person
 from app.models.base import LTree
 from app.schemas.hotspots import EventOut, HotspotDetail, HotspotIn, HotspotOut, TransitionIn

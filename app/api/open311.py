@@ -24,10 +24,13 @@ from sqlalchemy.orm import Session
 from app.api.ratelimit import client_address
 from app.config import get_settings
 from app.db import SessionDep
-from app.domain import audit, lifecycle, limits
-from app.domain.categories import CATEGORIES
+from app.domain import audit
 from app.domain.errors import DomainError, TooManyAttempts
-from app.domain.hotspots import Actor, HotspotData, create_hotspot
+from app.domain.hotspots import lifecycle
+from app.domain.hotspots.cases import Actor, HotspotData
+from app.domain.hotspots.opening import create_hotspot
+from app.domain.people import limits
+from app.domain.reports.categories import CATEGORIES
 from app.domain.timeparse import parse_instant
 from app.models import Hotspot, HotspotEvent
 

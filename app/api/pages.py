@@ -13,13 +13,14 @@ from app.api.deps import secure_request, session_cookie, viewer_for
 from app.api.ratelimit import throttle
 from app.config import PROJECT_ROOT, get_settings
 from app.db import SessionDep
-from app.domain import audit, sessions
-from app.domain.categories import CATEGORIES
+from app.domain import audit
 from app.domain.errors import TooManyAttempts
-from app.domain.gaps import selection_for
-from app.domain.photos import PHOTO_TYPES
-from app.domain.scope import Viewer
-from app.domain.signin import SignInRefused, sign_in
+from app.domain.people import sessions
+from app.domain.people.scope import Viewer
+from app.domain.people.signin import SignInRefused, sign_in
+from app.domain.reports.categories import CATEGORIES
+from app.domain.reports.photos import PHOTO_TYPES
+from app.domain.supervision.gaps import selection_for
 from app.models import Cell, Person
 from app.models.base import LTree
 from app.security import (

@@ -15,8 +15,8 @@ from app.api.reports import visible_report
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain.errors import NotFound
-from app.domain.photos import add_photo, display_copy, extension_of, photo_path
-from app.domain.scope import Viewer
+from app.domain.people.scope import Viewer
+from app.domain.reports.photos import add_photo, display_copy, extension_of, photo_path
 from app.models import Photo
 from app.schemas.reports import PhotoOut
 

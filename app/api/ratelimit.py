@@ -1,5 +1,5 @@
 """Per-address limits for routes that anyone may call: sign-in attempts, Open311 POSTs and
-wrong Open311 keys. Counted in PostgreSQL (app/domain/limits.py), so that every server
+wrong Open311 keys. Counted in PostgreSQL (app/domain/people/limits.py), so that every server
 process shares them.
 
 The client address is the connection's peer — or, for a peer listed in
@@ -12,7 +12,7 @@ from fastapi import Request
 
 from app.config import get_settings
 from app.db import SessionDep
-from app.domain import limits
+from app.domain.people import limits
 
 
 def client_address(request: Request) -> str:

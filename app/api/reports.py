@@ -21,18 +21,18 @@ from app.api.errors import clean_errors, refused_value
 from app.api.params import Bbox, page_of, parse_bbox
 from app.config import get_settings
 from app.db import SessionDep
-from app.domain.cells import get_cell
 from app.domain.errors import DomainError, NotFound
-from app.domain.intake import (
+from app.domain.grid.cells import get_cell
+from app.domain.people.scope import Viewer, can_see_report, oversees, sees_everything, visible_cells
+from app.domain.reports.intake import (
     Filed,
     NewReport,
     ReportData,
     file_report,
     file_reports,
-    review_report,
 )
-from app.domain.scope import Viewer, can_see_report, oversees, sees_everything, visible_cells
-from app.domain.tracks import TrackData, file_track
+from app.domain.reports.review import review_report
+from app.domain.reports.tracks import TrackData, file_track
 from app.models import Cell, Person, Photo, Report
 from app.models.base import LTree
 from app.schemas.reports import (

@@ -11,15 +11,15 @@ from sqlalchemy.orm import Session
 from app.api.deps import CurrentViewer
 from app.api.params import Bbox, parse_bbox
 from app.db import SessionDep
-from app.domain.cells import get_cell
-from app.domain.scope import Viewer, can_see_cell, sees_everything, visible_cells
-from app.domain.sources import (
+from app.domain.grid.cells import get_cell
+from app.domain.hotspots.sources import (
     SourceData,
     create_source,
     get_source,
     retire_source,
     update_source,
 )
+from app.domain.people.scope import Viewer, can_see_cell, sees_everything, visible_cells
 from app.models import Cell, Person, Source
 from app.models.base import LTree
 from app.models.sources import SOURCE_TYPES

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Response
 from app.api.deps import CurrentViewer
 from app.api.params import AsOf, Within
 from app.db import SessionDep
-from app.domain.gaps import selection_for
-from app.domain.tiles import MAX_ZOOM, cells_tile
+from app.domain.supervision.gaps import selection_for
+from app.domain.supervision.tiles import MAX_ZOOM, cells_tile
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"

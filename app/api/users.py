@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import Admin
 from app.db import SessionDep
-from app.domain.accounts import disable_user, set_password
+from app.domain.people.accounts import disable_user, set_password
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 Username = Annotated[str, Path(max_length=64)]

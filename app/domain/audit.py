@@ -8,7 +8,8 @@ short a time as possible and an entry exists exactly when its write does (a roll
 savepoint drops its entries).
 
 Entry hash = SHA-256(previous hash + "\\n" + canonical JSON of the entry's other fields).
-app/domain/audit_verify.py recomputes the chain and names the first entry that does not match.
+app/domain/accountability/verify.py recomputes the chain and names the first entry that does
+not match.
 
 Actions: report.create, report.review, photo.create, patrol.create, hotspot.create,
 hotspot.transition, source.create, source.update, source.inspect, roster.import,

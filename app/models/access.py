@@ -17,7 +17,7 @@ class SignInSession(Base):
     """One sign-in: a bearer token or a browser's session cookie names it by `id`. It ends at
     `expires_at`, or earlier at `ended_at` (logout, password change, account disabled). Rows
     are kept a while after they end: `signed_in_from` tells which addresses the account's
-    owner signs in from (app/domain/signin.py lets those through a back-off)."""
+    owner signs in from (app/domain/people/signin.py lets those through a back-off)."""
 
     __tablename__ = "signin_sessions"
     __table_args__ = (Index(None, "person_id", "created_at"),)

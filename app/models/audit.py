@@ -5,7 +5,7 @@ so entries get gap-free sequence numbers in commit order. A trigger (migration 0
 UPDATE, DELETE and TRUNCATE on `audit_log` for every role.
 
 `audit_checkpoints` records verified prefixes of the chain, so a verification recomputes only
-what was appended since (app/domain/audit_verify.py). Append-only the same way (migration
+what was appended since (app/domain/accountability/verify.py). Append-only the same way (migration
 0006), and the database takes a checkpoint only for an entry with exactly its stored hash."""
 
 from __future__ import annotations

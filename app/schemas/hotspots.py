@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from app.domain.categories import check_category
+from app.domain.reports.categories import check_category
 from app.schemas.reports import Crs, Instant, Lat, Lon
 
 

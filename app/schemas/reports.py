@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
-from app.domain.categories import check_category
+from app.domain.reports.categories import check_category
 from app.domain.timeparse import plausible_instant
 
 Instant = Annotated[AwareDatetime, AfterValidator(plausible_instant)]

@@ -1,5 +1,5 @@
 """Verified checkpoints of the audit chain: a verification recomputes only the entries appended
-since the newest one (app/domain/audit_verify.py).
+since the newest one (app/domain/accountability/verify.py).
 
 Append-only like the log: UPDATE, DELETE and TRUNCATE are refused for every role; and a row is
 taken only if it names an audit entry with exactly that entry's stored hash, so the

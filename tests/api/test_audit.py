@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.db import make_sessionmaker
 from app.domain import audit
-from app.domain.cells import NewCell
+from app.domain.grid.cells import NewCell
 from app.main import create_app
 from tests.factories import (
     CENTRES,
@@ -257,7 +257,7 @@ def test_concurrent_writers_keep_one_gap_free_chain(field: Field) -> None:
 
 
 def test_cli_writes_are_recorded_for_the_cli_user(db: Session) -> None:
-    from app.domain.accounts import create_or_update_user
+    from app.domain.people.accounts import create_or_update_user
 
     audit.act_as(db, audit.Actor("cli:tester"))
     create_or_update_user(db, username="zhang", role="inspector", password="long-enough-pw")

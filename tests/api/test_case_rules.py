@@ -1,5 +1,5 @@
 """Who may open which case where, from which report, and who may be given one (SPEC §4, §7;
-app/domain/case_rules.py): no forged "missed by the grid" cases, no dispatch to anyone."""
+app/domain/hotspots/rules.py): no forged "missed by the grid" cases, no dispatch to anyone."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,9 +9,10 @@ from httpx import Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.domain.cells import NewCell, get_cell
 from app.domain.errors import Forbidden
-from app.domain.hotspots import Actor, HotspotData, create_hotspot
+from app.domain.grid.cells import NewCell, get_cell
+from app.domain.hotspots.cases import Actor, HotspotData
+from app.domain.hotspots.opening import create_hotspot
 from app.models import Duty, Person
 from tests.factories import (
     CENTRES,

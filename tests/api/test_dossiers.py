@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.domain.cells import NewCell, get_cell
+from app.domain.grid.cells import NewCell, get_cell
 from app.models import Person
 from tests.factories import (
     UNITS,

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
-from app.domain.cells import NewCell
+from app.domain.grid.cells import NewCell
 from tests.factories import (
     UNITS,
     Field,

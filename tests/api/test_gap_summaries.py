@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.domain.cells import get_cell
-from app.domain.gaps import Selection
+from app.domain.grid.cells import get_cell
+from app.domain.supervision.gaps import Selection
 from app.models import Duty, Person
 from app.sql import load
 from tests.factories import (

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from app.domain import lifecycle
-from app.domain.cells import get_cell
+from app.domain.grid.cells import get_cell
+from app.domain.hotspots import lifecycle
 from app.models import CellStatus
 from app.models.hotspots import STATUSES
 from tests.factories import CENTRES, UNITS, Field, hotspot_body, report_body, staffed_field
@@ -320,8 +320,9 @@ def test_concurrent_hotspots_in_one_cell_keep_the_summary_exact(
     import time
 
     from app.db import make_sessionmaker
-    from app.domain.hotspots import Actor, HotspotData, create_hotspot
-    from app.domain.scope import Viewer
+    from app.domain.hotspots.cases import Actor, HotspotData
+    from app.domain.hotspots.opening import create_hotspot
+    from app.domain.people.scope import Viewer
     from app.models import Person
 
     sup = field.db.scalar(select(Person).where(Person.username == "sup"))

@@ -28,7 +28,7 @@ from httpx import Response
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.domain.cells import NewCell
+from app.domain.grid.cells import NewCell
 from app.main import create_app
 from tests.factories import (
     CENTRES,

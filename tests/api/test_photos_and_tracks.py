@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.domain.photos import display_path, photo_path
+from app.domain.reports.photos import display_path, photo_path
 from app.models import CellVisit
 from tests.factories import CENTRES, UNITS, X0, Y0, Field, dms, jpeg, report_body, staffed_field
 

@@ -133,7 +133,7 @@ def test_spot_checks_are_reproducible_with_a_seed_and_weighted(field: Field) -> 
 def test_weighting_prefers_stale_and_high_risk_cells() -> None:
     import random
 
-    from app.domain.spotcheck import Stop, sample, weight_of
+    from app.domain.supervision.spotcheck import Stop, sample, weight_of
 
     fresh, _ = weight_of(0.1, 0, "low")
     stale, why = weight_of(None, 3, "high")

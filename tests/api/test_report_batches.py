@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain import audit_verify
-from app.domain.cells import get_cell
+from app.domain.accountability import verify as audit_verify
+from app.domain.grid.cells import get_cell
 from app.models import AuditEntry, CellStatus, CellVisit, Report
 from tests.factories import (
     CENTRES,

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.cells import get_cell
+from app.domain.grid.cells import get_cell
 from app.models import CellStatus, CellVisit, Report
 from tests.factories import CENTRES, UNITS, X0, Y0, Field, report_body, staffed_field
 
@@ -184,7 +184,7 @@ def test_reporter_is_the_signed_in_user_and_roles_without_reports_are_refused(fi
 def test_gcj02_positions_are_converted(field: Field) -> None:
     import numpy as np
 
-    from app.domain.crs import from_wgs84
+    from app.domain.grid.crs import from_wgs84
 
     lon, lat = CENTRES[UNITS[0]]
     gcj = from_wgs84("gcj02")(np.array([[lon, lat]]))[0]

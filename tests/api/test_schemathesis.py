@@ -18,7 +18,7 @@ from schemathesis.checks import (
 
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
-from app.domain.demo import seed
+from app.demo.seed import seed
 from app.main import create_app
 from app.serving import serve_in_thread
 from tests.conftest import empty_all_tables

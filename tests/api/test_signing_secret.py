@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app import secret
 from app.config import PROJECT_ROOT, Settings, get_settings
-from app.domain.sessions import open_session
+from app.domain.people.sessions import open_session
 from app.main import create_app
 from app.secret import SecretFileError, signing_key
 from tests.factories import PASSWORD, make_user, sign_in

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.domain.cells import NewCell
+from app.domain.grid.cells import NewCell
 from tests.factories import (
     CENTRES,
     UNITS,

@@ -167,7 +167,7 @@ def test_world_tiles_do_not_wrap_across_the_antimeridian(field: Field) -> None:
     """The search box of a low-zoom tile covers that tile, not the rest of the world."""
     from sqlalchemy import text
 
-    from app.domain.tiles import _ENVELOPE
+    from app.domain.supervision.tiles import _ENVELOPE
 
     for z in (1, 2, 3):
         zz, x, y = tile_of(X0, Y0, z)

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from app.db import make_engine, make_sessionmaker
-from app.domain.demo import seed
+from app.demo.seed import seed
 from app.main import create_app
 from app.serving import CHROMIUM, CHROMIUM_ARGS, serve_in_thread
 from tests import clock

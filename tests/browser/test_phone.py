@@ -19,9 +19,9 @@ from shapely.geometry import shape
 
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
-from app.domain.accounts import create_or_update_user
-from app.domain.cells import get_cell
-from app.domain.photos import photo_path
+from app.domain.grid.cells import get_cell
+from app.domain.people.accounts import create_or_update_user
+from app.domain.reports.photos import photo_path
 from app.models import Duty
 from tests.browser.conftest import Server
 from tests.factories import dms, jpeg

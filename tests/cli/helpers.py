@@ -11,7 +11,7 @@ from shapely.geometry.base import BaseGeometry
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.domain.crs import from_wgs84, transform
+from app.domain.grid.crs import from_wgs84, transform
 
 
 def run_cli(*args: str, input: str | None = None) -> Result:

@@ -2,8 +2,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.domain.cells import get_cell
-from app.domain.defects import partition_defects
+from app.domain.grid.cells import get_cell
+from app.domain.grid.defects import partition_defects
 from app.models import Cell, Duty, Person, Source
 from tests.cli.helpers import run_cli
 from tests.factories import PASSWORD, make_user, sign_in, two_by_two

@@ -4,8 +4,8 @@ from shapely.geometry import MultiPolygon
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.domain.cells import NewCell, get_cell
-from app.domain.defects import partition_defects
+from app.domain.grid.cells import NewCell, get_cell
+from app.domain.grid.defects import partition_defects
 from app.models import Cell
 from tests.cli.helpers import run_cli
 from tests.factories import X0, Y0, make_cells

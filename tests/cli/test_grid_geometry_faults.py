@@ -16,7 +16,7 @@ from click.testing import Result
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.domain.cells import get_cell
+from app.domain.grid.cells import get_cell
 from app.models import AuditEntry, Cell
 from tests.cli.helpers import run_cli
 from tests.cli.rawgeo import BROKEN, SHAPES, write_geojson, write_shapefile

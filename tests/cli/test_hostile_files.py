@@ -21,10 +21,10 @@ from shapely.geometry import Polygon
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.cells import get_cell
-from app.domain.crs import from_wgs84, parse_crs, transform
-from app.domain.report_import import COLUMNS as report_columns
-from app.domain.roster import COLUMNS as roster_columns
+from app.domain.grid.cells import get_cell
+from app.domain.grid.crs import from_wgs84, parse_crs, transform
+from app.domain.people.roster import COLUMNS as roster_columns
+from app.domain.reports.imports import COLUMNS as report_columns
 from app.models import Cell, Duty, Person, Report
 from tests.cli.helpers import run_cli, write_layer
 from tests.factories import CENTRES, UNITS, X0, Y0, make_user, square, two_by_two

@@ -7,8 +7,8 @@ from shapely.geometry import LineString, Polygon
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.domain.cells import get_cell
-from app.domain.crs import from_wgs84, parse_crs, transform
+from app.domain.grid.cells import get_cell
+from app.domain.grid.crs import from_wgs84, parse_crs, transform
 from app.models import Cell
 from tests.cli.helpers import distance_m, run_cli, write_layer
 from tests.factories import X0, Y0, square

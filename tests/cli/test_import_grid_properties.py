@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.cells import DEFAULT_RISK
-from app.domain.grid_import import RISK_WORDS
+from app.domain.grid.cells import DEFAULT_RISK
+from app.domain.grid.imports import RISK_WORDS
 from app.models import AuditEntry, Cell
 from tests.cli.helpers import run_cli
 from tests.cli.rawgeo import BROKEN, GOOD, REPAIRABLE, SHAPES, write_geojson, write_shapefile

@@ -4,7 +4,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy.orm import Session
 
-from app.domain.cells import NewCell, get_cell, leaf_cell_at
+from app.domain.grid.cells import NewCell, get_cell, leaf_cell_at
 from tests.factories import X0, Y0, make_cells, two_by_two
 
 NOW = datetime.now(UTC)

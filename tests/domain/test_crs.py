@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from app.domain.crs import CrsError, from_wgs84, parse_crs, point_to_wgs84, to_wgs84
+from app.domain.grid.crs import CrsError, from_wgs84, parse_crs, point_to_wgs84, to_wgs84
 
 GEOD = Geod(ellps="WGS84")
 TRUTH = np.array([[113.9261, 35.3031], [113.80, 35.25], [114.05, 35.42]])

@@ -3,8 +3,8 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon
 from sqlalchemy.orm import Session
 
-from app.domain.cells import NewCell
-from app.domain.defects import partition_defects
+from app.domain.grid.cells import NewCell
+from app.domain.grid.defects import partition_defects
 from tests.factories import X0, Y0, make_cells, square
 
 GEOD = Geod(ellps="WGS84")

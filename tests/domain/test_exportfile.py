@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 from openpyxl import load_workbook
 
+from app.domain.accountability.exportfile import Meta, write
+from app.domain.accountability.exports import Column, Row, Table
 from app.domain.csvfile import formula_problem
-from app.domain.exportfile import Meta, write
-from app.domain.exports import Column, Row, Table
 
 HOSTILE = [
     "=1+1",

@@ -15,11 +15,11 @@ from shapely.geometry import MultiPolygon
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from app.domain.cells import NewCell, get_cell
-from app.domain.gaps import Selection, find_gaps
-from app.domain.intake import ReportData, file_report
-from app.domain.lapses import find_lapses, iter_lapses
+from app.domain.grid.cells import NewCell, get_cell
+from app.domain.reports.intake import ReportData, file_report
 from app.domain.status import refresh_hotspot_counts
+from app.domain.supervision.gaps import Selection, find_gaps
+from app.domain.supervision.lapses import find_lapses, iter_lapses
 from app.models import Duty, Hotspot, HotspotEvent, Person
 from tests.factories import X0, Y0, make_cells
 

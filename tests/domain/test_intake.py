@@ -12,9 +12,10 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from app.db import make_sessionmaker
-from app.domain import audit, audit_verify
+from app.domain import audit
+from app.domain.accountability import verify as audit_verify
 from app.domain.errors import Conflict
-from app.domain.intake import Filed, ReportData, file_report
+from app.domain.reports.intake import Filed, ReportData, file_report
 from app.models import AuditEntry, CellVisit, Report
 from tests.factories import CENTRES, SINCE, UNITS, give_duty, make_user, two_by_two
 

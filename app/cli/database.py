@@ -1,0 +1,162 @@
+"""`gridwatch db …`, `migrate`, `backup` and `restore`: the database and its safekeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from app import localdb
+from app.cli.common import (
+    app,
+    connection_lost,
+    db_app,
+    ensure_database,
+    fail,
+    first_line,
+    out,
+    transaction,
+)
+from app.config import get_settings
+from app.db import plain_database_url
+from app.domain import audit
+from app.domain.accountability import verify as audit_verify
+from app.domain.errors import DomainError
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Create (first time) and start the embedded PostGIS cluster."""
+    try:
+        c = localdb.start()
+    except localdb.LocalDbError as exc:
+        fail(str(exc))
+    out.print(f"embedded PostGIS running at {c.url()} (data {c.root})", highlight=False)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    try:
+        stopped = localdb.stop()
+    except localdb.LocalDbError as exc:
+        fail(str(exc))
+    out.print("embedded PostGIS stopped" if stopped else "embedded PostGIS was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Where the embedded cluster lives and whether it runs (exit 3 when stopped)."""
+    configured = get_settings().database_url
+    if configured:
+        out.print(
+            "GRIDWATCH_DATABASE_URL is set; the embedded cluster is not used", highlight=False
+        )
+    try:
+        info = localdb.status()
+    except localdb.LocalDbError as exc:
+        fail(str(exc))
+    state = "running" if info["running"] else ("stopped" if info["created"] else "not created")
+    out.print(
+        f"embedded PostGIS {state}: data {info['root']}, port {info['port']}, "
+        f"runs as {info['run_as']}, log {info['log']}",
+        highlight=False,
+    )
+    if not info["running"]:
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL every command uses."""
+    try:
+        print(plain_database_url())
+    except localdb.LocalDbError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the schema to the newest version (idempotent)."""
+    from app.migrate import upgrade
+
+    url = ensure_database()
+    try:
+        before, after = upgrade(url)
+    except OperationalError as exc:
+        if not connection_lost(exc):
+            raise
+        fail(f"cannot reach the database: {first_line(exc.orig)}")
+    if before == after:
+        out.print(f"schema already at {after}; nothing to do")
+    else:
+        out.print(f"schema migrated {before or 'empty'} → {after}")
+
+
+# --- grid ----------------------------------------------------------------------------------
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="the backup file to write (a tar archive)")],
+) -> None:
+    """Back up the database (pg_dump) and the photo store into one file with SHA-256 hashes."""
+    from app.backup import backup as run_backup
+
+    with transaction() as session:
+        seq, head_hash = audit.head(session)
+    try:
+        summary = run_backup(ensure_database(), path, seq, head_hash)
+    except DomainError as exc:
+        fail(exc.message)
+    out.print(
+        f"backup written to {summary.path}: database {summary.database_bytes:,} bytes, "
+        f"{summary.photos} photos, audit chain at entry {summary.audit_seq} "
+        f"(head {summary.audit_head[:16]}…)",
+        highlight=False,
+    )
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="a file written by `gridwatch backup`")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="replace a database that already holds data")
+    ] = False,
+) -> None:
+    """Restore a backup: the database in one transaction, then the photos; the audit chain
+    is verified afterwards."""
+    from sqlalchemy import select, text
+
+    from app.backup import restore as run_restore
+    from app.models import AuditEntry
+
+    url = ensure_database()
+    with transaction() as session:
+        has_schema = session.scalar(text("SELECT to_regclass('public.cells') IS NOT NULL"))
+        holds_data = has_schema and session.scalar(text("SELECT EXISTS (SELECT 1 FROM cells)"))
+    if holds_data and not yes:
+        fail("the database already holds data; add --yes to replace it with the backup")
+    try:
+        manifest = run_restore(url, path)
+    except DomainError as exc:
+        fail(exc.message)
+    with transaction() as session:
+        verdict = audit_verify.verify(session, full=True)
+        recorded = session.scalar(
+            select(AuditEntry.hash).where(AuditEntry.seq == manifest["audit_seq"])
+        )
+    if not verdict.ok:
+        fail(
+            f"restored, but the audit chain does not verify: entry {verdict.first_broken}: "
+            f"{verdict.problem}"
+        )
+    if manifest["audit_seq"] and recorded != manifest["audit_head"]:
+        fail("restored, but the audit chain differs from the one the backup recorded")
+    out.print(
+        f"restored {path}: {len(manifest['photos'])} photos, audit chain verified "
+        f"({verdict.entries} entries, head {verdict.head[:16]}…)",
+        highlight=False,
+    )

@@ -1,0 +1,1 @@
+"""Accountability (SPEC §5-7): the audit trail and its verification, exports."""

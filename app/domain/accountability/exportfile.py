@@ -1,0 +1,259 @@
+"""Write an export `Table` to a file: JSON, CSV (UTF-8 with BOM), XLSX or GeoJSON.
+
+Rows stream from the table's generator straight into the file (XLSX through openpyxl's
+write-only mode), so memory stays flat whatever the size. Text that a spreadsheet would run
+as a formula (app/domain/formulas.py: `=` `+` `-` `@` or their full-width forms as the first
+non-blank character, or a leading tab, CR or LF) is neutralised: in CSV with a leading `'`, in
+XLSX by storing it as a string with the quote-prefix style. Number columns stay numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlalchemy.orm import Session
+
+from app.domain.accountability.exports import Row, Table, cell_shapes
+from app.domain.formulas import formula_start
+from app.domain.timeparse import local_zone
+
+FORMATS = {
+    "json": ("application/json", "json"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+    "geojson": ("application/geo+json", "geojson"),
+}
+GEOMETRY_BATCH = 500
+
+
+@dataclass
+class Meta:
+    """What the file says about itself (XLSX second sheet, JSON/GeoJSON top level)."""
+
+    period_from: datetime
+    period_to: datetime
+    scope: str
+    generated_at: datetime
+    generated_by: str
+    audit_head: str
+    audit_seq: int
+
+
+def safe_text(value: str) -> str:
+    return "'" + value if formula_start(value) else value
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_iso)
+
+
+class HashingWriter(io.RawIOBase):
+    """A binary sink that hashes and counts what passes through to `target`."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        b = bytes(data)
+        self.sha256.update(b)
+        self.size += len(b)
+        self.target.write(b)
+        return len(b)
+
+
+def write(session: Session, table: Table, fmt: str, meta: Meta, out: Any) -> int:
+    """Write the table to `out` in `fmt`; returns the number of rows."""
+    if fmt == "csv":
+        return _csv(table, out)
+    if fmt == "xlsx":
+        return _xlsx(table, meta, out)
+    if fmt == "geojson":
+        return _geojson(session, table, meta, out)
+    return _json(table, meta, out)
+
+
+def _meta_json(table: Table, meta: Meta) -> dict[str, Any]:
+    return {
+        "kind": table.kind,
+        "from": meta.period_from,
+        "to": meta.period_to,
+        "scope": meta.scope,
+        "generated_at": meta.generated_at,
+        "generated_by": meta.generated_by,
+        "audit_head": meta.audit_head,
+        "audit_seq": meta.audit_seq,
+    }
+
+
+def _json(table: Table, meta: Meta, out: IO[bytes]) -> int:
+    head = _dump(_meta_json(table, meta))[:-1]
+    key = {"accountability": "lapses", "missed-problems": "hotspots"}.get(table.kind, "reports")
+    out.write(f'{head}, "{key}": ['.encode())
+    n = 0
+    for row in table.rows():
+        out.write(((",\n" if n else "\n") + _dump(row.nested)).encode())
+        n += 1
+    out.write(b"\n]}\n")
+    return n
+
+
+def _csv(table: Table, out: IO[bytes]) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
+    w = csv.writer(text)
+    w.writerow([c.header() for c in table.columns])
+    n = 0
+    for row in table.rows():
+        w.writerow([_csv_value(row.values[c.key], c.kind) for c in table.columns])
+        n += 1
+    text.flush()
+    text.detach()
+    return n
+
+
+def _csv_value(value: Any, kind: str) -> Any:
+    if value is None:
+        return ""
+    if kind == "datetime":
+        return value.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M:%S")
+    if kind == "number":
+        return value
+    return safe_text(str(value))
+
+
+HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
+
+
+def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(table.title_zh[:31])
+    for i, c in enumerate(table.columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = c.width
+    ws.freeze_panes = "A2"
+    header = []
+    for c in table.columns:
+        cell = WriteOnlyCell(ws, value=c.header())
+        cell.font = Font(bold=True)
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+        header.append(cell)
+    ws.append(header)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    n = 0
+    for row in table.rows():
+        ws.append([_xlsx_cell(ws, row.values[c.key], c.kind, wrap) for c in table.columns])
+        n += 1
+    last = get_column_letter(len(table.columns))
+    ws.auto_filter.ref = f"A1:{last}{n + 1}"
+    about = wb.create_sheet("说明 About")
+    about.column_dimensions["A"].width = 28
+    about.column_dimensions["B"].width = 70
+    zone = local_zone()
+    for label, value in (
+        ("导出内容 Export", f"{table.title_zh} {table.title_en}"),
+        ("统计期间起 From", meta.period_from.astimezone(zone).replace(tzinfo=None)),
+        ("统计期间止 To", meta.period_to.astimezone(zone).replace(tzinfo=None)),
+        ("范围 Scope", meta.scope),
+        ("生成时间 Generated at", meta.generated_at.astimezone(zone).replace(tzinfo=None)),
+        ("生成人 Generated by", meta.generated_by),
+        ("记录数 Rows", n),
+        ("审计链序号 Audit chain seq", meta.audit_seq),
+        ("审计链头哈希 Audit chain head (SHA-256)", meta.audit_head),
+        ("时区 Time zone", str(zone)),
+    ):
+        if isinstance(value, str):
+            value_cell = text_cell(about, value)
+        else:
+            value_cell = WriteOnlyCell(about, value=value)
+        if isinstance(value, datetime):
+            value_cell.number_format = "yyyy-mm-dd hh:mm:ss"
+        about.append([WriteOnlyCell(about, value=label), value_cell])
+    wb.save(out)
+    return n
+
+
+def _xlsx_cell(ws: Any, value: Any, kind: str, wrap: Alignment) -> WriteOnlyCell:
+    if value is None:
+        return WriteOnlyCell(ws, value=None)
+    if kind == "datetime":
+        # Excel has no time zones: local wall-clock time, as the reader expects.
+        local = value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0)
+        cell = WriteOnlyCell(ws, value=local)
+        cell.number_format = "yyyy-mm-dd hh:mm"
+        return cell
+    if kind == "number":
+        return WriteOnlyCell(ws, value=value)
+    cell = text_cell(ws, str(value))
+    if "\n" in cell.value:
+        cell.alignment = wrap
+    return cell
+
+
+def text_cell(ws: Any, value: str) -> WriteOnlyCell:
+    """Text that stays text: characters XML cannot hold become U+FFFD, and text that looks
+    like a formula is stored as a string with Excel's quote prefix (shown as typed, never
+    run), so the cell reads exactly like the JSON."""
+    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+    cell.data_type = "s"
+    if formula_start(value):
+        cell.quotePrefix = True
+    return cell
+
+
+def _geojson(session: Session, table: Table, meta: Meta, out: IO[bytes]) -> int:
+    head = _dump(_meta_json(table, meta))[:-1]
+    out.write(f'{{"type": "FeatureCollection", "meta": {head}}}, "features": ['.encode())
+    n = 0
+    for batch in _batches(table.rows()):
+        shapes = (
+            cell_shapes(session, sorted({r.cell_id for r in batch if r.cell_id is not None}))
+            if table.geometry == "cell"
+            else {}
+        )
+        for row in batch:
+            if table.geometry == "cell" and row.cell_id in shapes:
+                geometry = shapes[row.cell_id]
+            elif row.point is not None:
+                geometry = _dump({"type": "Point", "coordinates": list(row.point)})
+            else:
+                geometry = "null"
+            feature = (
+                f'{{"type": "Feature", "geometry": {geometry}, "properties": {_dump(row.nested)}}}'
+            )
+            out.write(((",\n" if n else "\n") + feature).encode())
+            n += 1
+    out.write(b"\n]}\n")
+    return n
+
+
+def _batches(rows: Iterator[Row]) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= GEOMETRY_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,176 @@
+"""The statements of report intake (app/domain/reports/intake.py), each for any number of reports at
+once: look them up, measure a distance, insert them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, text
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    """A report as intake inserted it: the reports of one call are inserted together in one
+    statement, not through the ORM (see `file_reports`)."""
+
+    id: uuid.UUID
+    reporter_id: int
+    cell_id: int | None
+    lat: float  # WGS-84, after any gcj02/bd09 conversion
+    lon: float
+    accuracy_m: float | None
+    observed_at: datetime
+    received_at: datetime
+    kind: str
+    category: str | None
+    description: str | None
+    source_id: int | None
+    flags: list[str]
+    counted: bool
+    body_hash: str
+    origin: str
+    review_status: str | None = None  # nobody has reviewed a new report
+
+
+# The statements take their rows as one JSON array (json_to_recordset): one parameter however
+# many rows, instead of an array per column for the driver to adapt.
+
+# Every item's stored twin (same id), leaf cell (SPEC §2: the smallest code covering the
+# point, as cells.leaf_cell_at) with whether the reporter holds a duty there then (as
+# scope.holds_duty), the reporter's previous counted patrol (latest in the history at or
+# before the item's time) with its distance, and the distance to the item `before` (the
+# earlier item that would be the previous patrol if it counts).
+_LOOKUP = text("""
+    WITH item AS MATERIALIZED (
+        SELECT i.n, i.id, i.at, i.before, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS pt
+          FROM json_to_recordset(CAST(:items AS json))
+               AS i(n bigint, id uuid, lon float8, lat float8, at timestamptz, before bigint)
+    )
+    SELECT i.n, r.reporter_id AS stored_reporter_id, r.body_hash AS stored_hash,
+           c.id AS cell_id, c.code AS cell_code, coalesce(c.on_duty, false) AS on_duty,
+           v.observed_at AS previous_at,
+           ST_Distance(v.geom::geography, i.pt::geography) AS previous_m,
+           ST_Distance(b.pt::geography, i.pt::geography) AS before_m
+      FROM item i
+      LEFT JOIN reports r ON r.id = i.id
+      LEFT JOIN LATERAL (
+            SELECT cells.id, cells.code,
+                   EXISTS (SELECT 1 FROM duties d
+                            WHERE d.cell_id = cells.id AND d.person_id = :person_id
+                              AND (d.valid_from IS NULL OR d.valid_from <= i.at)
+                              AND (d.valid_to IS NULL OR d.valid_to > i.at)) AS on_duty
+              FROM cells
+             WHERE cells.is_leaf AND ST_Covers(cells.geom, i.pt)
+               AND (cells.valid_from IS NULL OR cells.valid_from <= i.at)
+               AND (cells.valid_to IS NULL OR cells.valid_to > i.at)
+             ORDER BY cells.code
+             LIMIT 1) c ON true
+      LEFT JOIN LATERAL (
+            SELECT observed_at, geom FROM cell_visits
+             WHERE person_id = :person_id AND observed_at <= i.at
+             ORDER BY observed_at DESC
+             LIMIT 1) v ON true
+      LEFT JOIN item b ON b.n = i.before
+     ORDER BY i.n
+""")
+_DISTANCE_M = text("""
+    SELECT ST_Distance(ST_SetSRID(ST_MakePoint(:from_lon, :from_lat), 4326)::geography,
+                       ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)
+""")
+# The free text (category, description) travels as text arrays beside the JSON rows: the
+# driver refuses a NUL character in them with a message a phone user can act on.
+_INSERT_REPORTS = text("""
+    INSERT INTO reports (id, reporter_id, cell_id, geom, lat, lon, accuracy_m, observed_at,
+                         received_at, kind, category, description, source_id, flags, counted,
+                         body_hash, origin)
+    SELECT r.id, r.reporter_id, r.cell_id, ST_GeomFromEWKT(r.geom), r.lat, r.lon,
+           r.accuracy_m, r.observed_at, r.received_at, r.kind, t.category, t.description,
+           r.source_id, r.flags, r.counted, r.body_hash, r.origin
+      FROM json_to_recordset(CAST(:reports AS json))
+           AS r(n bigint, id uuid, reporter_id bigint, cell_id bigint, geom text, lat float8,
+                lon float8, accuracy_m float8, observed_at timestamptz, received_at timestamptz,
+                kind text, source_id bigint, flags text[], counted boolean, body_hash text,
+                origin text)
+      JOIN unnest(CAST(:categories AS text[]), CAST(:descriptions AS text[]))
+           WITH ORDINALITY AS t(category, description, n) USING (n)
+     ORDER BY r.n
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+""")
+
+
+def ewkt(lon: float, lat: float) -> str:
+    return f"SRID=4326;POINT({lon} {lat})"
+
+
+def insert_reports(session: Session, reports: list[NewReport], origin: str) -> set[uuid.UUID]:
+    """Insert new reports in one statement; the ids stored (another request may have stored
+    one of them meanwhile: that one is left as it is)."""
+    rows = [
+        {
+            "n": n,
+            "id": str(r.id),
+            "reporter_id": r.reporter_id,
+            "cell_id": r.cell_id,
+            "geom": ewkt(r.lon, r.lat),
+            "lat": r.lat,
+            "lon": r.lon,
+            "accuracy_m": r.accuracy_m,
+            "observed_at": r.observed_at.isoformat(),
+            "received_at": r.received_at.isoformat(),
+            "kind": r.kind,
+            "source_id": r.source_id,
+            "flags": r.flags,
+            "counted": r.counted,
+            "body_hash": r.body_hash,
+            "origin": origin,
+        }
+        for n, r in enumerate(reports, 1)
+    ]
+    params = {
+        "reports": json.dumps(rows),
+        "categories": [r.category for r in reports],
+        "descriptions": [r.description for r in reports],
+    }
+    return {row.id for row in session.execute(_INSERT_REPORTS, params)}
+
+
+def lookup(
+    session: Session,
+    *,
+    person_id: int,
+    ids: Sequence[uuid.UUID],
+    points: Sequence[tuple[float, float] | None],
+    times: Sequence[datetime],
+    befores: Sequence[int | None],
+) -> list[Row[Any]]:
+    """One row per item, in order (see _LOOKUP); `befores` are 0-based item positions."""
+    items = [
+        {
+            "n": n,
+            "id": str(report_id),
+            "lon": point[0] if point else None,
+            "lat": point[1] if point else None,
+            "at": at.isoformat(),
+            "before": None if before is None else before + 1,
+        }
+        for n, (report_id, point, at, before) in enumerate(
+            zip(ids, points, times, befores, strict=True), 1
+        )
+    ]
+    rows = session.execute(_LOOKUP, {"person_id": person_id, "items": json.dumps(items)})
+    return list(rows.all())
+
+
+def distance_m(session: Session, start: tuple[float, float], end: tuple[float, float]) -> float:
+    """Metres between two WGS-84 positions, as PostGIS measures the previous patrol's."""
+    metres = session.execute(
+        _DISTANCE_M, {"from_lon": start[0], "from_lat": start[1], "lon": end[0], "lat": end[1]}
+    ).scalar_one()
+    return float(metres)

@@ -1,0 +1,319 @@
+"""Lapse periods (SPEC §5) for accountability: over [start, end), every maximal unpatrolled,
+overdue and unstaffed interval of each leaf cell, with every person whose duty on that cell
+overlapped it — the roster of the time, not today's. Exports reuse this; never re-derive it."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Uuid, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.domain.errors import DomainError
+from app.domain.hotspots import lifecycle
+from app.domain.supervision.gaps import Selection
+from app.domain.supervision.intervals import Interval, clip, merge, overlap
+from app.models import Cell, Duty, Hotspot, HotspotEvent, Person
+from app.models.base import LTree
+from app.sql import load
+
+KINDS = ("unpatrolled", "overdue_hotspot", "unstaffed")
+MAX_SPAN = timedelta(days=400)
+OPEN_END = datetime.max.replace(tzinfo=UTC)  # "until now and beyond"; clipped by callers
+
+
+@dataclass
+class Responsible:
+    duty: str
+    username: str
+    name: str
+    phone: str | None
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Lapse:
+    cell_id: int
+    cell_code: str
+    cell_name: str
+    lapse: str
+    start: datetime
+    end: datetime
+    responsible: list[Responsible] = field(default_factory=list)
+    last_patrol_at: datetime | None = None
+    hotspots: list[uuid.UUID] = field(default_factory=list)
+    patrol_interval_hours: int | None = None
+    cell_path: str = ""
+
+    @property
+    def hours(self) -> float:
+        return round((self.end - self.start).total_seconds() / 3600, 2)
+
+
+@dataclass
+class CellWindow:
+    id: int
+    code: str
+    name: str
+    lo: datetime
+    hi: datetime
+    path: str = ""
+    patrol_interval_hours: int | None = None
+
+
+def cells_in_window(
+    session: Session, selection: Selection, start: datetime, end: datetime
+) -> list[CellWindow]:
+    conditions = [
+        Cell.is_leaf,
+        (Cell.valid_from.is_(None)) | (Cell.valid_from < end),
+        (Cell.valid_to.is_(None)) | (Cell.valid_to > start),
+    ]
+    if selection.root_path is not None:
+        conditions.append(Cell.path.op("<@")(literal(selection.root_path, LTree)))
+    if selection.cell_ids is not None:
+        conditions.append(Cell.id.in_(selection.cell_ids))
+    rows = session.execute(
+        select(
+            Cell.id,
+            Cell.code,
+            Cell.name,
+            Cell.valid_from,
+            Cell.valid_to,
+            Cell.path,
+            Cell.patrol_interval_hours,
+        )
+        .where(*conditions)
+        .order_by(Cell.code)
+    ).all()
+    return [
+        CellWindow(
+            r.id,
+            r.code,
+            r.name,
+            max(start, r.valid_from or start),
+            min(end, r.valid_to or end),
+            r.path,
+            r.patrol_interval_hours,
+        )
+        for r in rows
+    ]
+
+
+def find_lapses(
+    session: Session, selection: Selection, start: datetime, end: datetime
+) -> list[Lapse]:
+    return list(iter_lapses(session, selection, start, end))
+
+
+def iter_lapses(
+    session: Session,
+    selection: Selection,
+    start: datetime,
+    end: datetime,
+    chunk_cells: int = 5_000,
+) -> Iterator[Lapse]:
+    """The lapses in cell-code order, computed `chunk_cells` cells at a time, so that a
+    province-month streams out without holding every lapse in memory."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise DomainError("from and to need a time-zone offset")
+    if end <= start:
+        raise DomainError("to must be after from")
+    if end - start > MAX_SPAN:
+        raise DomainError(f"a lapse query spans at most {MAX_SPAN.days} days")
+    # Nobody is accountable for time that has not happened yet.
+    end = min(end, db_now(session))
+    if end <= start:
+        return
+    windows = cells_in_window(session, selection, start, end)
+    for i in range(0, len(windows), chunk_cells):
+        cells = {c.id: c for c in windows[i : i + chunk_cells]}
+        yield from _lapses_of(session, cells, start, end)
+
+
+def _lapses_of(
+    session: Session, cells: dict[int, CellWindow], start: datetime, end: datetime
+) -> list[Lapse]:
+    lapses: list[Lapse] = []
+    chunk = Selection(None, list(cells))
+    rows = (
+        session.execute(load("lapses_unpatrolled"), {**chunk.params(), "start": start, "end": end})
+        .tuples()
+        .all()
+    )
+    for cell_id, lapse_start, lapse_end, last_patrol_at in rows:
+        c = cells[cell_id]
+        lapses.append(
+            Lapse(
+                c.id,
+                c.code,
+                c.name,
+                "unpatrolled",
+                lapse_start,
+                lapse_end,
+                last_patrol_at=last_patrol_at,
+            )
+        )
+    duties = duties_in_window(session, list(cells), start, end)
+    lapses += _unstaffed(cells, duties)
+    lapses += _overdue(session, cells, start, end)
+    for lapse in lapses:
+        lapse.responsible = responsible_during(
+            duties.get(lapse.cell_id, []), (lapse.start, lapse.end)
+        )
+        lapse.cell_path = cells[lapse.cell_id].path
+        lapse.patrol_interval_hours = cells[lapse.cell_id].patrol_interval_hours
+    lapses.sort(key=lambda x: (x.cell_code, x.start, KINDS.index(x.lapse)))
+    return lapses
+
+
+def ids(values: list[int]) -> Any:
+    """One array parameter (`= ANY`) instead of thousands of IN parameters to parse and plan."""
+    return literal(values, ARRAY(BigInteger))
+
+
+def uuids(values: list[uuid.UUID]) -> Any:
+    return literal(values, ARRAY(Uuid))
+
+
+def db_now(session: Session) -> datetime:
+    """The present as the rules see it (app/clock.py)."""
+    return clock.now()
+
+
+@dataclass
+class _DutyRow:
+    duty: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+    username: str
+    name: str
+    phone: str | None
+
+
+def duties_in_window(
+    session: Session, cell_ids: list[int], start: datetime, end: datetime
+) -> dict[int, list[_DutyRow]]:
+    out: dict[int, list[_DutyRow]] = defaultdict(list)
+    for i in range(0, len(cell_ids), 20_000):
+        rows = session.execute(
+            select(
+                Duty.cell_id,
+                Duty.duty,
+                Duty.valid_from,
+                Duty.valid_to,
+                Person.username,
+                Person.name,
+                Person.phone,
+            )
+            .join(Person, Person.id == Duty.person_id)
+            .where(
+                Duty.cell_id == any_(ids(cell_ids[i : i + 20_000])),
+                (Duty.valid_from.is_(None)) | (Duty.valid_from < end),
+                (Duty.valid_to.is_(None)) | (Duty.valid_to > start),
+            )
+            .order_by(Duty.cell_id, Duty.duty, Person.username, Duty.valid_from)
+        )
+        for cell_id, duty, since, until, username, name, phone in rows.tuples():
+            out[cell_id].append(_DutyRow(duty, since, until, username, name, phone))
+    return out
+
+
+def responsible_during(duties: list[_DutyRow], window: Interval) -> list[Responsible]:
+    out = []
+    for d in duties:
+        o = overlap(d.valid_from, d.valid_to, window)
+        if o is not None:
+            out.append(Responsible(d.duty, d.username, d.name, d.phone, o[0], o[1]))
+    return out
+
+
+def staffed(duties: list[_DutyRow], at: datetime) -> bool:
+    """SPEC §3: staffed while it has a leader and a member or patroller."""
+    active = {
+        d.duty
+        for d in duties
+        if (d.valid_from is None or d.valid_from <= at) and (d.valid_to is None or d.valid_to > at)
+    }
+    return "leader" in active and bool(active & {"member", "patroller"})
+
+
+def _unstaffed(cells: dict[int, CellWindow], duties: dict[int, list[_DutyRow]]) -> list[Lapse]:
+    out = []
+    for c in cells.values():
+        rows = duties.get(c.id, [])
+        cuts = sorted(
+            {c.lo, c.hi}
+            | {
+                t
+                for d in rows
+                for t in (d.valid_from, d.valid_to)
+                if t is not None and c.lo < t < c.hi
+            }
+        )
+        segments = [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if not staffed(rows, a)]
+        out += [Lapse(c.id, c.code, c.name, "unstaffed", a, b) for a, b in merge(segments)]
+    return out
+
+
+def _overdue(
+    session: Session, cells: dict[int, CellWindow], start: datetime, end: datetime
+) -> list[Lapse]:
+    hotspots = session.execute(
+        select(Hotspot.id, Hotspot.cell_id).where(
+            Hotspot.cell_id == any_(ids(list(cells))),
+            Hotspot.created_at < end,
+            # finished before the window: nothing of it can fall inside
+            ~(Hotspot.status.in_(lifecycle.FINISHED) & (Hotspot.updated_at < start)),
+        )
+    ).all()
+    if not hotspots:
+        return []
+    events: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    hotspot_ids = [h.id for h in hotspots]
+    for e in session.execute(
+        select(HotspotEvent.hotspot_id, HotspotEvent.at, HotspotEvent.to_status)
+        .add_columns(HotspotEvent.deadline)
+        .where(HotspotEvent.hotspot_id == any_(uuids(hotspot_ids)), HotspotEvent.at < end)
+        .order_by(HotspotEvent.at, HotspotEvent.id)
+    ):
+        events[e.hotspot_id].append(e)
+    per_cell: dict[int, list[tuple[Interval, uuid.UUID]]] = defaultdict(list)
+    for h in hotspots:
+        for interval in overdue_intervals(events[h.id]):
+            c = cells[h.cell_id]
+            clipped = clip(interval, c.lo, c.hi)
+            if clipped:
+                per_cell[h.cell_id].append((clipped, h.id))
+    out = []
+    for cell_id, items in per_cell.items():
+        c = cells[cell_id]
+        for a, b in merge(i for i, _ in items):
+            involved = sorted({h for (s, e), h in items if s < b and e > a}, key=str)
+            out.append(Lapse(c.id, c.code, c.name, "overdue_hotspot", a, b, hotspots=involved))
+    return out
+
+
+def overdue_intervals(events: list[Any]) -> list[Interval]:
+    """When one hotspot was overdue (SPEC §4): its status had a running deadline and that
+    deadline had passed. Events must be in order; the last segment is open-ended."""
+    out: list[Interval] = []
+    deadline: datetime | None = None
+    for i, e in enumerate(events):
+        if e.deadline is not None:
+            deadline = e.deadline
+        if e.to_status not in lifecycle.RUNNING_DEADLINE or deadline is None:
+            continue
+        seg_end = events[i + 1].at if i + 1 < len(events) else OPEN_END
+        seg_start = max(e.at, deadline)
+        if seg_start < seg_end:
+            out.append((seg_start, seg_end))
+    return merge(out)
