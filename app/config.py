@@ -54,11 +54,13 @@ class Settings(BaseSettings):
     body_max_bytes: int = Field(default=1024 * 1024, gt=0)
     bulk_body_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     # Signing in (app/domain/people/signin.py): after this many wrong passwords in a row for one
-    # username, each further attempt waits a growing delay (backoff_seconds, doubling, at most
+    # username from one network (IPv4 /24, IPv6 /64), or from all networks together, each
+    # further attempt waits a growing delay (backoff_seconds, doubling, at most
     # backoff_max_seconds); an address that signed in to the account within
     # known_address_days is let through with the right password. Failures are forgotten a
     # day after the last one. And at most this many attempts per minute from one address.
     login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_all_networks: int = Field(default=50, ge=1)
     login_backoff_seconds: float = Field(default=2.0, gt=0)
     login_backoff_max_seconds: float = Field(default=900.0, gt=0)
     login_known_address_days: float = Field(default=30.0, ge=0)
@@ -86,11 +88,19 @@ class Settings(BaseSettings):
     basemap_attribution: str = ""
     tianditu_key: str = ""
 
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        # `GRIDWATCH_SECRET_KEY=` (as `${VAR:-}` in a compose file writes it) means "not set":
+        # a secret is then generated, never an empty HMAC key.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(raw, str) and not raw.strip() else value
+
     @model_validator(mode="after")
     def _refuse_short_secret(self) -> Settings:
+        # In every environment: development is only the default, not a promise of a lab.
         if (
-            self.env != "development"
-            and self.secret_key is not None
+            self.secret_key is not None
             and len(self.secret_key.get_secret_value()) < MIN_SECRET_LENGTH
         ):
             raise ValueError(
@@ -124,7 +134,12 @@ class Settings(BaseSettings):
 
     @property
     def trusted_proxy_list(self) -> list[str]:
-        return _items(self.trusted_proxies)
+        """Canonical networks (`10.0.0.1/8` → `10.0.0.0/8`): uvicorn parses strictly and would
+        otherwise treat a non-canonical one as a literal host that never matches."""
+        return [
+            str(ip_network(item, strict=False)) if "/" in item else item
+            for item in _items(self.trusted_proxies)
+        ]
 
     @property
     def photo_store(self) -> Path:

@@ -180,3 +180,25 @@ def test_an_unreadable_photo_is_refused_without_python_object_names(field: Field
     )
     assert 400 <= r.status_code < 500
     assert "JPEG" in r.text and not [w for w in INTERNALS if w in r.text], r.text
+
+
+def test_a_non_canonical_proxy_network_is_still_trusted(
+    served: str, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "trusted_proxies", "127.0.0.1/8")  # host bits set
+    httpx.post(
+        f"{served}/api/v1/auth/token",
+        data={"username": "insp", "password": "no"},
+        headers={"X-Forwarded-For": SPOOFED},
+    )
+    assert sign_in_from(db) == [SPOOFED]
+
+
+def test_addresses_of_one_ipv6_64_count_as_one_client(db: Session) -> None:
+    from app.domain.errors import TooManyAttempts
+    from app.domain.people import limits
+
+    with pytest.raises(TooManyAttempts):
+        for i in range(1, 5):  # a client rotating through its /64
+            limits.count(db, limits.SIGN_IN, f"2001:db8:1:2::{i:x}", 3, "sign-ins")
+    db.rollback()

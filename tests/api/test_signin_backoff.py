@@ -61,14 +61,59 @@ def test_wrong_passwords_slow_guessing_down(from_: From) -> None:
 
 
 def test_the_owner_signs_in_from_a_known_address_during_an_attack(from_: From) -> None:
-    owner, attacker = from_(OWNER), from_(ATTACKER)
-    assert attempt(owner, "insp", PASSWORD).status_code == 200  # a good sign-in from here
-    for _ in range(8):
-        attempt(attacker, "insp", "guess")
-    assert attempt(attacker, "insp", PASSWORD).status_code == 429
-    assert attempt(owner, "insp", PASSWORD).status_code == 200
-    assert attempt(owner, "insp", "typo-typo").status_code == 401  # still weighed, and counted
-    assert attempt(from_("192.0.2.1"), "insp", PASSWORD).status_code == 429  # a new address waits
+    with time_machine.travel(clock.now(), tick=False):  # waits are seconds long
+        owner, attacker = from_(OWNER), from_(ATTACKER)
+        assert attempt(owner, "insp", PASSWORD).status_code == 200  # a good sign-in from here
+        for _ in range(8):
+            attempt(attacker, "insp", "guess")
+        assert attempt(attacker, "insp", PASSWORD).status_code == 429
+        assert attempt(owner, "insp", PASSWORD).status_code == 200
+        assert attempt(owner, "insp", "typo-typo").status_code == 401  # still weighed, and counted
+        # A new address in the guesser's network waits; elsewhere the guessing is not felt.
+        assert attempt(from_("203.0.113.200"), "insp", PASSWORD).status_code == 429
+        assert attempt(from_("192.0.2.1"), "insp", PASSWORD).status_code == 200
+
+
+def test_guessing_from_one_network_does_not_delay_the_owner_on_a_new_network(
+    from_: From,
+) -> None:
+    with time_machine.travel(clock.now(), tick=False):  # waits are seconds long
+        attacker = from_(ATTACKER)
+        for _ in range(12):
+            attempt(attacker, "insp", "guess")
+        assert attempt(attacker, "insp", PASSWORD).status_code == 429
+        # The owner, on a phone whose carrier gave it an address never seen before:
+        assert attempt(from_("100.64.7.9"), "insp", PASSWORD).status_code == 200
+
+
+def test_guessing_from_many_networks_meets_a_ceiling_for_the_name(
+    from_: From, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with time_machine.travel(clock.now(), tick=False):  # waits are seconds long
+        monkeypatch.setattr(get_settings(), "login_max_failures_all_networks", 12)
+        for i in range(12):  # three guesses each from four networks: none reaches its own limit
+            attempt(from_(f"198.18.{i // 3}.{i}"), "insp", "guess")
+        r = attempt(from_("192.0.2.77"), "insp", PASSWORD)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def test_an_address_whose_session_ended_with_a_password_change_is_not_trusted(
+    from_: From, db: Session
+) -> None:
+    with time_machine.travel(clock.now(), tick=False):  # waits are seconds long
+        stolen = from_(ATTACKER)
+        assert attempt(stolen, "insp", PASSWORD).status_code == 200  # a thief signs in
+        db.execute(
+            text(
+                "UPDATE signin_sessions SET ended_at = now(), end_reason = 'password changed' "
+                "WHERE signed_in_from = :a"
+            ),
+            {"a": ATTACKER},
+        )
+        db.commit()
+        for _ in range(6):
+            attempt(stolen, "insp", "guess")
+        assert attempt(stolen, "insp", PASSWORD).status_code == 429  # no longer a known address
 
 
 def test_unknown_and_known_usernames_get_the_same_answers(from_: From, db: Session) -> None:
@@ -98,9 +143,10 @@ def test_no_account_is_locked_by_wrong_passwords_from_elsewhere(from_: From) -> 
 
 
 def test_the_sign_in_page_shows_the_wait(from_: From) -> None:
-    attacker = from_(ATTACKER)
-    for _ in range(5):
-        attacker.post("/login", data={"username": "insp", "password": "guess"})
-    page = attacker.post("/login", data={"username": "insp", "password": PASSWORD})
-    assert page.status_code == 429 and page.headers["retry-after"] == "2"
-    assert "try again" in page.text and "gw_session" not in str(page.headers)
+    with time_machine.travel(clock.now(), tick=False):  # waits are seconds long
+        attacker = from_(ATTACKER)
+        for _ in range(5):
+            attacker.post("/login", data={"username": "insp", "password": "guess"})
+        page = attacker.post("/login", data={"username": "insp", "password": PASSWORD})
+        assert page.status_code == 429 and page.headers["retry-after"] == "2"
+        assert "try again" in page.text and "gw_session" not in str(page.headers)

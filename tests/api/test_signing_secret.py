@@ -156,7 +156,7 @@ def test_a_secret_file_readable_by_others_is_refused(no_secret_configured: Path)
         signing_key(reload=True)
 
 
-def test_the_configured_secret_wins_and_must_be_long_outside_development(
+def test_the_configured_secret_wins_and_must_be_long_in_every_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("GRIDWATCH_SECRET_KEY")
@@ -164,6 +164,8 @@ def test_the_configured_secret_wins_and_must_be_long_outside_development(
         Settings(env="production", secret_key=SecretStr("short"))
     with pytest.raises(ValidationError, match="32 characters"):
         Settings(env="test", secret_key=SecretStr("x" * 31))
+    with pytest.raises(ValidationError, match="32 characters"):
+        Settings(secret_key=SecretStr("changeme"))  # GRIDWATCH_ENV unset: development
     assert Settings(env="production", secret_key=SecretStr("x" * 40)).env == "production"
     assert Settings(env="production").secret_key is None  # unset: generated, not refused
 
@@ -173,3 +175,10 @@ def test_no_fixed_secret_is_left_in_the_configuration() -> None:
 
     assert not hasattr(app.config, "DEFAULT_SECRET")
     assert Settings.model_fields["secret_key"].default is None
+
+
+def test_an_empty_secret_is_unset_and_a_secret_is_generated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRIDWATCH_SECRET_KEY", "  ")  # as `${GRIDWATCH_SECRET_KEY:-}` leaves it
+    assert Settings().secret_key is None

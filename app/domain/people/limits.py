@@ -1,7 +1,8 @@
 """Per-address rate limits, counted in PostgreSQL so that every server process shares them.
 
-A limit allows `per_minute` requests from one client address in each calendar minute (by
-app.clock); the counter is one row per limit, address and minute, bumped with an upsert."""
+A limit allows `per_minute` requests from one client in each calendar minute (by app.clock);
+the counter is one row per limit, client and minute, bumped with an upsert. A client is one
+IPv4 address or one IPv6 /64 (app/domain/people/networks.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.domain.errors import TooManyAttempts
+from app.domain.people.networks import client_key
 from app.models import RateLimitHit
 
 WINDOW = timedelta(minutes=1)
@@ -28,6 +30,7 @@ OPEN311_WRONG_KEY = "open311-wrong-key"
 def count(session: Session, name: str, client: str, per_minute: int, what: str) -> None:
     """Count one request; TooManyAttempts if the client is now over its limit. The count is
     written in the session's transaction: the caller commits it, refused or not."""
+    client = client_key(client)
     now = clock.now()
     start = _window(now)
     hits = session.scalar(
@@ -47,6 +50,7 @@ def count(session: Session, name: str, client: str, per_minute: int, what: str) 
 
 def check(session: Session, name: str, client: str, per_minute: int, what: str) -> None:
     """TooManyAttempts if the client is already over its limit, without counting."""
+    client = client_key(client)
     now = clock.now()
     start = _window(now)
     hits = session.scalar(

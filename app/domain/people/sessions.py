@@ -76,8 +76,14 @@ def end_sessions_of(session: Session, person_id: int, reason: str) -> int:
     return len(ended)
 
 
+# Sessions that ended for these reasons say nothing good about where they came from: whoever
+# signed in there may have held a stolen password.
+DISTRUSTED_ENDINGS = ("password changed", "account disabled")
+
+
 def known_address(session: Session, person_id: int, address: str) -> bool:
-    """Whether the person signed in from this address within login_known_address_days."""
+    """Whether the person signed in from this address within login_known_address_days, in a
+    session not ended by a password change or by disabling the account."""
     since = clock.now() - timedelta(days=get_settings().login_known_address_days)
     return bool(
         session.scalar(
@@ -86,6 +92,10 @@ def known_address(session: Session, person_id: int, address: str) -> bool:
                     SignInSession.person_id == person_id,
                     SignInSession.signed_in_from == address,
                     SignInSession.created_at > since,
+                    or_(
+                        SignInSession.end_reason.is_(None),
+                        SignInSession.end_reason.not_in(DISTRUSTED_ENDINGS),
+                    ),
                 )
             )
         )

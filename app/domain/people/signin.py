@@ -2,13 +2,17 @@
 
 Both the API's token endpoint and the sign-in page call `authenticate`.
 
-Guessing is slowed, not turned into a lock anyone can set off: after `login_max_failures`
-wrong passwords in a row for one username, each further failure makes the next attempt wait
-(`login_backoff_seconds`, doubling, at most `login_backoff_max_seconds`); an attempt inside
-the wait is refused with 429 and Retry-After before any password is looked at. The owner is
-not locked out: the right password from an address that signed in to this account within
-`login_known_address_days` passes even inside the wait. Failures are forgotten a day after
-the last one, and the count starts again after a sign-in outside a wait.
+Guessing is slowed, not turned into a lock anyone can set off. Wrong passwords are counted per
+typed username *and client network* (IPv4 /24, IPv6 /64): after `login_max_failures` of them
+in a row, each further failure makes the next attempt from that network wait
+(`login_backoff_seconds`, doubling, at most `login_backoff_max_seconds`), so a guesser slows
+down the name only where the guesser is. Across all networks the name has a looser ceiling,
+`login_max_failures_all_networks`, against guessing from many networks. An attempt inside a
+wait is refused with 429 and Retry-After before any password is looked at. The owner is not
+locked out: the right password from an address that signed in to this account within
+`login_known_address_days` (in a session not ended by a password change or by disabling the
+account) passes even inside a wait. Failures are forgotten a day after the last one, and the
+counts start again after a sign-in outside a wait.
 
 Unknown usernames get exactly the answers known ones get — the same 401 body, the same time
 spent, the same back-off — because the back-off is keyed by an HMAC of the typed name, not by
@@ -19,6 +23,7 @@ their HMAC, since people type passwords into the username field."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -31,6 +36,7 @@ from app.domain import audit
 from app.domain.errors import DomainError, TooManyAttempts
 from app.domain.people import sessions
 from app.domain.people.accounts import get_person
+from app.domain.people.networks import client_network
 from app.models import Person, SignInBackoff, UserAccount
 from app.security import dummy_verify, keyed_hash, verify_password
 
@@ -57,29 +63,27 @@ def authenticate(session: Session, username: str, password: str, address: str) -
     now = clock.now()
     audit.act_as(session, audit.Actor(f"anon:{address}"))
     key = name_key(username)
-    # One row per typed name, locked: concurrent guesses for a name are weighed one after
-    # the other, so none escapes the count.
-    session.execute(
-        insert(SignInBackoff)
-        .values(name_key=key, failures=0, last_failure_at=now, retry_at=None)
-        .on_conflict_do_nothing()
-    )
-    backoff = session.scalars(
-        select(SignInBackoff).where(SignInBackoff.name_key == key).with_for_update()
-    ).one()
-    if backoff.last_failure_at <= now - FORGET_AFTER:
-        backoff.failures, backoff.retry_at = 0, None
+    settings = get_settings()
+    # Two rows per typed name, locked in this order: its failures from the client's network,
+    # and across all networks. Concurrent guesses are weighed one after the other.
+    counters = [
+        _counter(session, f"{key}@{client_network(address)}", now, settings.login_max_failures),
+        _counter(session, f"{key}@*", now, settings.login_max_failures_all_networks),
+    ]
     person = get_person(session, username)
     account = session.get(UserAccount, person.id) if person is not None else None
     target = ("person", str(person.id)) if person is not None else ("username-sha256", key)
-    waiting = backoff.retry_at is not None and backoff.retry_at > now
+    retry_at = max(
+        (c.row.retry_at for c in counters if c.row.retry_at is not None and c.row.retry_at > now),
+        default=None,
+    )
+    waiting = retry_at is not None
     # Asked for unknown names too (of nobody), so that both take the same work.
     known = waiting and sessions.known_address(session, person.id if person else 0, address)
-    if waiting and not (person is not None and known):
-        assert backoff.retry_at is not None
-        retry = math.ceil((backoff.retry_at - now).total_seconds())
+    if retry_at is not None and not (person is not None and known):
+        retry = math.ceil((retry_at - now).total_seconds())
         audit.record(
-            session, "auth.delayed", *target, after={"from": address, "retry_at": backoff.retry_at}
+            session, "auth.delayed", *target, after={"from": address, "retry_at": retry_at}
         )
         session.commit()
         raise SignInDelayed(
@@ -93,12 +97,14 @@ def authenticate(session: Session, username: str, password: str, address: str) -
     else:
         right = verify_password(password, account.password_hash) and account.is_active
     if not right:
-        backoff.failures += 1
-        backoff.last_failure_at = now
-        backoff.retry_at = _retry_at(backoff.failures, now)
-        facts: dict[str, object] = {"from": address, "failures": backoff.failures}
-        if backoff.retry_at is not None:
-            facts["retry_at"] = backoff.retry_at
+        for c in counters:
+            c.row.failures += 1
+            c.row.last_failure_at = now
+            c.row.retry_at = _retry_at(c.row.failures - c.threshold, now)
+        facts: dict[str, object] = {"from": address, "failures": counters[0].row.failures}
+        later = max((c.row.retry_at for c in counters if c.row.retry_at is not None), default=None)
+        if later is not None:
+            facts["retry_at"] = later
         session.execute(
             delete(SignInBackoff).where(SignInBackoff.last_failure_at <= now - FORGET_AFTER)
         )
@@ -107,7 +113,8 @@ def authenticate(session: Session, username: str, password: str, address: str) -
         raise SignInRefused(REFUSED)
     assert person is not None
     if not waiting:
-        session.delete(backoff)
+        for c in counters:
+            session.delete(c.row)
     audit.act_as(session, audit.Actor(person.username, person.id))
     audit.record(session, "auth.login", "person", person.id, after={"from": address})
     return person
@@ -121,10 +128,29 @@ def sign_in(session: Session, username: str, password: str, address: str) -> str
     return token
 
 
-def _retry_at(failures: int, now: datetime) -> datetime | None:
-    """When the next attempt is weighed after `failures` wrong passwords in a row."""
+@dataclass
+class _Counter:
+    row: SignInBackoff
+    threshold: int  # failures in a row before the attempts start to wait
+
+
+def _counter(session: Session, key: str, now: datetime, threshold: int) -> _Counter:
+    session.execute(
+        insert(SignInBackoff)
+        .values(name_key=key, failures=0, last_failure_at=now, retry_at=None)
+        .on_conflict_do_nothing()
+    )
+    row = session.scalars(
+        select(SignInBackoff).where(SignInBackoff.name_key == key).with_for_update()
+    ).one()
+    if row.last_failure_at <= now - FORGET_AFTER:
+        row.failures, row.retry_at = 0, None
+    return _Counter(row, threshold)
+
+
+def _retry_at(beyond: int, now: datetime) -> datetime | None:
+    """When the next attempt is weighed, `beyond` failures past the threshold."""
     settings = get_settings()
-    beyond = failures - settings.login_max_failures
     if beyond < 0:
         return None
     delay = min(
