@@ -64,3 +64,6 @@ class AuditCheckpoint(Base):
     # The first entry that verification recomputed (1, or the checkpoint it started from).
     verified_from: Mapped[int] = mapped_column(BigInteger)
     verified_by: Mapped[str] = mapped_column(Text)
+    # HMAC of (seq, hash) under the server's signing secret: access to the database alone
+    # cannot make a checkpoint the server will start from.
+    signature: Mapped[str] = mapped_column(Text)

@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("verified_from", sa.BigInteger(), nullable=False),
         sa.Column("verified_by", sa.Text(), nullable=False),
+        sa.Column("signature", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_checkpoints")),
     )
     op.execute(FUNCTIONS)

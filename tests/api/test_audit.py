@@ -231,6 +231,7 @@ def test_resends_and_refused_items_write_nothing(field: Field) -> None:
         "checked": len(entries(field)),
         "checkpoint": None,
         "full": False,
+        "unsigned_checkpoints": [],
         "checked_at": None,
     }
 
@@ -376,25 +377,50 @@ def test_an_edit_before_the_checkpoint_is_named_by_the_full_verify(
 
 
 @pytest.mark.parametrize(
-    ("sql", "words"),
+    "sql",
     [
-        ("UPDATE audit_checkpoints SET hash = repeat('b', 64) WHERE seq = 3", "checkpoint"),
-        ("UPDATE audit_checkpoints SET seq = 4 WHERE seq = 3", "checkpoint"),
-        (
-            "INSERT INTO audit_checkpoints SELECT 9, hash, verified_at, 1, 'x' "
-            "FROM audit_checkpoints WHERE seq = 3",
-            "removed",
-        ),
+        "UPDATE audit_checkpoints SET hash = repeat('b', 64) WHERE seq = 3",
+        "UPDATE audit_checkpoints SET seq = 4 WHERE seq = 3",
+        "INSERT INTO audit_checkpoints SELECT 4, hash, now(), 1, 'x', 'forged' "
+        "FROM audit_log WHERE seq = 4",
     ],
 )
-def test_a_superusers_edit_of_a_checkpoint_is_named(
-    field: Field, engine: Engine, sql: str, words: str
+def test_a_checkpoint_the_server_did_not_sign_is_passed_over_and_named(
+    field: Field, engine: Engine, sql: str
 ) -> None:
     _three_entries(field)
     _report(field)
     _as_superuser(engine, sql)
     verdict = verify(field)
-    assert verdict["ok"] is False and words in verdict["problem"], verdict
+    # Named, and not started from: only from a checkpoint this server signed, or entry 1.
+    assert verdict["ok"] is True and verdict["unsigned_checkpoints"], verdict
+    assert verdict["checkpoint"] not in verdict["unsigned_checkpoints"]
+    assert verdict["checked_from"] == (verdict["checkpoint"] or 1)
+
+
+def test_a_planted_checkpoint_cannot_hide_an_edit_behind_it(field: Field, engine: Engine) -> None:
+    _three_entries(field)  # a genuine checkpoint at entry 3
+    _report(field)
+    _report(field)
+    # An intruder edits entry 4, then plants a checkpoint at the head so that the normal
+    # call would start there, past the edit.
+    _as_superuser(engine, "UPDATE audit_log SET actor = 'someone' WHERE seq = 4")
+    _as_superuser(
+        engine,
+        "INSERT INTO audit_checkpoints SELECT seq, hash, now(), 1, 'x', repeat('c', 64) "
+        "FROM audit_log WHERE seq = 5",
+    )
+    verdict = verify(field)
+    assert verdict["ok"] is False and verdict["first_broken"] == 4, verdict
+    assert verdict["unsigned_checkpoints"] == [5] and verdict["checkpoint"] == 3
+
+
+def test_the_discipline_office_may_recompute_the_whole_chain(field: Field) -> None:
+    _three_entries(field)
+    r = field.client.get(
+        "/api/v1/audit/verify", params={"full": True}, headers=field.headers("disc")
+    )
+    assert r.status_code == 200 and r.json()["full"] is True and r.json()["checked_from"] == 1
 
 
 @pytest.mark.parametrize(
@@ -404,11 +430,11 @@ def test_a_superusers_edit_of_a_checkpoint_is_named(
         ("DELETE FROM audit_checkpoints", "append-only"),
         ("TRUNCATE audit_checkpoints", "append-only"),
         (
-            "INSERT INTO audit_checkpoints VALUES (2, repeat('b', 64), now(), 1, 'x')",
+            "INSERT INTO audit_checkpoints VALUES (2, repeat('b', 64), now(), 1, 'x', 'y')",
             "no audit entry",
         ),
         (
-            "INSERT INTO audit_checkpoints SELECT 7, hash, now(), 1, 'x' "
+            "INSERT INTO audit_checkpoints SELECT 7, hash, now(), 1, 'x', 'y' "
             "FROM audit_log WHERE seq = 3",
             "no audit entry",
         ),
@@ -423,8 +449,8 @@ def test_the_applications_role_cannot_change_or_plant_a_checkpoint(
     assert checkpoints(db) == [3]
 
 
-@pytest.mark.parametrize("user", ["sup", "cmd", "disc"])
-def test_only_an_admin_asks_for_the_full_verify(field: Field, user: str) -> None:
+@pytest.mark.parametrize("user", ["sup", "cmd"])
+def test_only_the_admin_and_discipline_ask_for_the_full_verify(field: Field, user: str) -> None:
     _three_entries(field)
     headers = field.headers(user)
     full = field.client.get("/api/v1/audit/verify", params={"full": True}, headers=headers)

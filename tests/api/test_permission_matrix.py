@@ -69,6 +69,7 @@ EVERYONE = frozenset(ROLES) - {"anonymous"}
 ACCOUNTABLE = frozenset({"supervisor", "command", "discipline", "admin"})
 REPORTERS = frozenset({"inspector", "leader", "supervisor"})
 ADMIN = frozenset({"admin"})
+FULL_VERIFIERS = frozenset({"admin", "discipline"})
 NOBODY: frozenset[str] = frozenset()
 DENIED = (401, 403, 404)
 LATER = (datetime.now(UTC) + timedelta(days=3)).isoformat()
@@ -485,10 +486,15 @@ VARIANTS: dict[str, tuple[tuple[str, str], Rule]] = {
         ("POST", "/api/v1/sources"),
         Rule(_source_with_rules, OFFICERS, ADMIN, near=OFFICERS),
     ),
-    # Re-verifying the whole chain, past its checkpoints, is the admin's.
+    # Re-verifying the whole chain, past its checkpoints: the admin and the discipline office.
     "full audit verify": (
         ("GET", "/api/v1/audit/verify"),
-        Rule(get(lambda w, s: "/api/v1/audit/verify?full=true"), ADMIN, ADMIN, near=ADMIN),
+        Rule(
+            get(lambda w, s: "/api/v1/audit/verify?full=true"),
+            FULL_VERIFIERS,
+            FULL_VERIFIERS,
+            near=FULL_VERIFIERS,
+        ),
     ),
 }
 

@@ -7,16 +7,20 @@ the entry there still has the checkpoint's hash and that its content still hashe
 recomputes every entry after it, up to the chain's head. `full` ignores the checkpoints and
 recomputes from the first entry.
 
-Checkpoints are append-only like the log, and the database takes one only for an entry with
-exactly its stored hash (migration 0006). A normal call does not look behind its checkpoint:
-an entry there changed or removed by someone able to switch the log's triggers off is found
-by the full verification, which is why it exists.
+Checkpoints are append-only like the log, the database takes one only for an entry with
+exactly its stored hash (migration 0007), and each carries an HMAC of its entry number and
+hash under the server's signing secret: a checkpoint written by anyone else (someone with
+access to the database alone) is passed over, and verification starts at the newest signed
+one, or at the first entry. A normal call does not look behind its checkpoint: an entry there
+changed or removed by someone able to switch the log's triggers off is found by the full
+verification, which the discipline office and admins may run at any time.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -26,8 +30,10 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.domain.audit import GENESIS, actor_of, canonical, chain
 from app.models import AuditCheckpoint, AuditEntry, AuditHead
+from app.security import keyed_hash
 
-FULL_VERIFIERS = ("admin",)  # who may recompute the whole chain on demand
+FULL_VERIFIERS = ("admin", "discipline")  # who may recompute the whole chain on demand
+SIGNED_CHECKPOINTS_LOOKED_AT = 100  # beyond these unsigned ones, start from the first entry
 _ENTRIES = AuditEntry.__table__
 
 
@@ -42,6 +48,9 @@ class Verdict:
     checked: int = 0  # how many entries this call recomputed
     checkpoint: int | None = None  # the checkpoint it started from, if any
     full: bool = False
+    # Newer checkpoints without this server's signature, passed over: someone wrote them into
+    # the database directly (or the signing secret was changed since).
+    unsigned_checkpoints: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +63,7 @@ class Verdict:
             "checked": self.checked,
             "checkpoint": self.checkpoint,
             "full": self.full,
+            "unsigned_checkpoints": self.unsigned_checkpoints,
         }
 
 
@@ -72,14 +82,9 @@ def verify(session: Session, *, full: bool = False) -> Verdict:
                 select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
             ).first()
             head_seq, head_hash = (row.seq, row.hash) if row else (0, GENESIS)
-            checkpoint = None
-            if not full:
-                checkpoint = conn.execute(
-                    select(AuditCheckpoint.seq, AuditCheckpoint.hash)
-                    .order_by(AuditCheckpoint.seq.desc())
-                    .limit(1)
-                ).first()
+            checkpoint, unsigned = (None, []) if full else _newest_signed_checkpoint(conn)
             verdict = _verify(conn, head_seq, head_hash, checkpoint)
+            verdict.unsigned_checkpoints = unsigned
     verdict.full = full
     if verdict.ok and verdict.entries > (checkpoint.seq if checkpoint else 0):
         with engine.begin() as conn:
@@ -91,10 +96,30 @@ def verify(session: Session, *, full: bool = False) -> Verdict:
                     verified_at=clock.now(),
                     verified_from=verdict.checked_from,
                     verified_by=actor_of(session).name,
+                    signature=_signature(verdict.entries, verdict.head),
                 )
                 .on_conflict_do_nothing(index_elements=["seq"])
             )
     return verdict
+
+
+def _signature(seq: int, entry_hash: str) -> str:
+    return keyed_hash("audit-checkpoint", f"{seq}:{entry_hash}")
+
+
+def _newest_signed_checkpoint(conn: Connection) -> tuple[Any, list[int]]:
+    """The newest checkpoint this server signed, and the newer ones it did not sign."""
+    rows = conn.execute(
+        select(AuditCheckpoint.seq, AuditCheckpoint.hash, AuditCheckpoint.signature)
+        .order_by(AuditCheckpoint.seq.desc())
+        .limit(SIGNED_CHECKPOINTS_LOOKED_AT)
+    )
+    unsigned: list[int] = []
+    for row in rows:
+        if hmac.compare_digest(row.signature, _signature(row.seq, row.hash)):
+            return row, unsigned
+        unsigned.append(row.seq)
+    return None, unsigned
 
 
 def _verify(conn: Connection, head_seq: int, head_hash: str, checkpoint: Any) -> Verdict:
