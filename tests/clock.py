@@ -11,11 +11,9 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import time_machine
-from sqlalchemy import event
-from sqlalchemy.pool import Pool
+from sqlalchemy import Connection, Engine, event
 
 ENV = "GRIDWATCH_TEST_NOW"
 
@@ -47,18 +45,18 @@ def destination(spec: str | None = None) -> datetime | None:
     return at
 
 
-def _follow_python_clock(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    """On checkout, tell the connection how far the test clock is from the real one (whole
-    seconds; only when that changed since the connection last heard it)."""
-    value = f"{round(offset().total_seconds())} seconds"
-    if record.info.get("clock_offset", "0 seconds") == value:
-        return
-    with dbapi_connection.cursor() as cur:
-        cur.execute("SELECT set_config('gridwatch.clock_offset', %s, false)", (value,))
-    dbapi_connection.commit()
-    record.info["clock_offset"] = value
+def _follow_python_clock(conn: Connection) -> None:
+    """At every transaction's start, tell the database how far the test clock is from the
+    real one (for that transaction only) — so a connection held across a
+    `time_machine.move_to` follows the move too. Nothing to say while the clock is real."""
+    seconds = round(offset().total_seconds())
+    if seconds:
+        with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(
+                "SELECT set_config('gridwatch.clock_offset', %s, true)", (f"{seconds} seconds",)
+            )
 
 
 def install_database_follower() -> None:
-    if not event.contains(Pool, "checkout", _follow_python_clock):
-        event.listen(Pool, "checkout", _follow_python_clock)
+    if not event.contains(Engine, "begin", _follow_python_clock):
+        event.listen(Engine, "begin", _follow_python_clock)

@@ -100,6 +100,7 @@ def create_source(session: Session, viewer: Viewer, data: SourceData) -> Source:
         description=data.description,
         surveyed_by_id=viewer.person_id,
         surveyed_at=data.surveyed_at or clock.now(),
+        created_at=clock.now(),  # the rules' clock: gaps at a past instant compare with it
         inspection_interval_hours=data.inspection_interval_hours or INSPECTION_HOURS[data.type],
     )
     _place(session, source, data.lon, data.lat, data.crs)
