@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from PIL.ExifTags import GPS, IFD, Base
 from pyproj import Geod
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -264,6 +264,11 @@ def _store(data: bytes, path: Path) -> None:
         ) from None
 
 
+# One 64-bit advisory lock per photo content (the cell summaries' locks use two 32-bit keys,
+# which PostgreSQL keeps apart), held to the end of the transaction.
+_SAME_BYTES_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:sha256, 0))")
+
+
 def add_photo(
     session: Session, report: Report, data: bytes, uploader_id: int
 ) -> tuple[Photo, bool]:
@@ -276,8 +281,13 @@ def add_photo(
     if not data:
         raise UnsupportedPhoto("the photo is empty")
     sha = hashlib.sha256(data).hexdigest()
+    # Uploads of the same bytes take turns until their transactions end, so that the later one
+    # sees the earlier one's photo: on another report (duplicate_photo) or on this one (the
+    # answer), instead of both missing each other's uncommitted row.
+    session.execute(_SAME_BYTES_LOCK, {"sha256": sha})
     same = session.scalar(select(Photo).where(Photo.report_id == report.id, Photo.sha256 == sha))
     if same is not None:
+        session.refresh(report)  # its flags as the upload that stored the photo left them
         return same, False
     checked = inspect(data, settings.photo_max_megapixels)
     content_type, exif = checked.content_type, checked.exif
