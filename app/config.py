@@ -43,11 +43,16 @@ class Settings(BaseSettings):
     exif_max_distance_m: float = Field(default=500.0, gt=0)
     # Photos are kept byte-for-byte as taken (SPEC §6), so the cap is what a phone's camera
     # makes at full resolution: 20 MB, and 65 megapixels — 12, 48, 50 and 64 MP sensors
-    # (64 MP is 9248 x 6936) pass, 108/200 MP modes and pixel floods do not. Decoding a photo
-    # to check it takes about 3 bytes per pixel, so the pixel cap also bounds that memory
-    # (~195 MB at 65 MP, where a 12000 x 12000 flood would need 432 MB).
+    # (64 MP is 9248 x 6936) pass, 108/200 MP modes and pixel floods do not. Checking a photo
+    # decodes it in full once, so the pixel cap also bounds memory. Measured at 64 MP, the peak
+    # grows per photo by ~290 MB for a PNG (Pillow holds RGB and RGBA at 4 bytes per pixel:
+    # 257 MB decoded, the display copy made from it strip by strip), ~50 MB for a JPEG
+    # (decoded at 1/4 scale) and ~985 MB for a WebP (all of it Pillow's WebP load: libwebp's
+    # animation decoder holds full-size frames of its own beside the image). At most
+    # photo_decode_concurrency photos are decoded at once per process; more uploads wait.
     photo_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     photo_max_megapixels: float = Field(default=65.0, gt=0)
+    photo_decode_concurrency: int = Field(default=2, ge=1)
     batch_max_items: int = Field(default=500, gt=0)
     # Request bodies, refused with 413 while they are read (app/api/limits.py): most routes,
     # and the offline batch and GPS tracks (500 reports or 20,000 track points).

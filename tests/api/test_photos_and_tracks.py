@@ -1,10 +1,14 @@
 """Photos (type/size checks, content-addressed store, EXIF flags, access) and track patrols."""
 
 import io
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -76,6 +80,79 @@ def test_duplicate_photo_flags_the_second_report_only(field: Field) -> None:
     assert field.db.scalar(select(func.count()).select_from(CellVisit)) == 1
     other_photo = upload(field, new_report(field)["id"], jpeg((1, 2, 3))).json()  # type: ignore[attr-defined]
     assert other_photo["report_flags"] == []
+
+
+def race(
+    field: Field, database_url: str, uploads: list[tuple[object, bytes]]
+) -> list[httpx.Response]:
+    """Send `uploads` at the same moment, and let none commit before each has either written
+    its photo or waits for a lock: the audit chain's head, which every commit takes last, is
+    held here until then. Without a lock between them, each looks for the other's photo
+    before that is committed."""
+    barrier = threading.Barrier(len(uploads))
+    answers: dict[int, httpx.Response] = {}
+
+    def send(i: int, report_id: object, data: bytes) -> None:
+        barrier.wait(timeout=30)
+        answers[i] = upload(field, report_id, data)  # type: ignore[assignment]
+
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
+        threads = [
+            threading.Thread(target=send, args=(i, *u), daemon=True) for i, u in enumerate(uploads)
+        ]
+        for t in threads:
+            t.start()
+        waiting = 0
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+            for _ in range(600):
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> %s",
+                    (holder.info.backend_pid,),
+                ).fetchone()
+                waiting = row[0] if row else 0
+                if waiting == len(uploads):
+                    break
+                time.sleep(0.05)
+        holder.rollback()
+        for t in threads:
+            t.join(timeout=30)
+    assert waiting == len(uploads), "the uploads never all waited"
+    return [answers[i] for i in range(len(uploads))]
+
+
+def test_the_same_photo_sent_to_two_reports_at_once_flags_one_of_them(
+    field: Field, database_url: str
+) -> None:
+    first, second = new_report(field), new_report(field)
+    data = jpeg((30, 60, 90))
+    answers = race(field, database_url, [(first["id"], data), (second["id"], data)])
+    assert [a.status_code for a in answers] == [201, 201]
+    flags = sorted(a.json()["report_flags"] for a in answers)
+    assert flags == [[], ["duplicate_photo"]]
+    assert sorted(a.json()["report_counted"] for a in answers) == [False, True]
+    for report, answer in zip((first, second), answers, strict=True):  # as stored
+        stored = field.client.get(f"/api/v1/reports/{report['id']}", headers=field.headers("insp"))
+        assert stored.json()["flags"] == answer.json()["report_flags"]
+    assert field.db.scalar(select(func.count()).select_from(CellVisit)) == 1
+
+
+def test_the_same_photo_sent_twice_at_once_to_one_report_is_stored_once_and_answered_twice(
+    field: Field, database_url: str
+) -> None:
+    other = new_report(field)
+    data = jpeg((90, 60, 30))
+    assert upload(field, other["id"], data).status_code == 201  # type: ignore[attr-defined]
+    report = new_report(field)
+    answers = race(field, database_url, [(report["id"], data), (report["id"], data)])
+    assert sorted(a.status_code for a in answers) == [200, 201]  # never a "refused" to the phone
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    for answer in answers:  # both carry the report as the photo left it
+        assert answer.json()["report_flags"] == ["duplicate_photo"]
+        assert answer.json()["report_counted"] is False
+    stored = field.client.get(f"/api/v1/reports/{report['id']}", headers=field.headers("insp"))
+    assert len(stored.json()["photos"]) == 1
 
 
 def test_exif_position_far_from_the_report_is_flagged(field: Field) -> None:
@@ -157,10 +234,11 @@ def test_pixel_floods_are_refused_before_they_are_decoded(field: Field) -> None:
     # Under the cap, a header claiming pixels the file does not carry is refused as well.
     small = upload(field, report["id"], jpeg_claiming(4000, 3000))
     assert small.status_code == 415 and "forged" in small.json()["detail"]  # type: ignore[attr-defined]
-    cut = jpeg((40, 40, 40), size=(1200, 900))
-    cut = cut[: len(cut) // 2]
-    truncated = upload(field, report["id"], cut)
-    assert truncated.status_code == 415 and "truncated" in truncated.json()["detail"]  # type: ignore[attr-defined]
+    for size in ((1200, 900), (4000, 3000)):  # the larger one is decoded at half its size
+        cut = jpeg((40, 40, 40), size=size)
+        cut = cut[: len(cut) // 2]
+        truncated = upload(field, report["id"], cut)
+        assert truncated.status_code == 415 and "truncated" in truncated.json()["detail"]  # type: ignore[attr-defined]
     kept = field.client.get(f"/api/v1/reports/{report['id']}", headers=field.headers("insp"))
     assert kept.json()["photos"] == [] and kept.json()["counted"] is True
     assert not list(get_settings().photo_store.rglob("*.*"))

@@ -11,13 +11,14 @@ import io
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from PIL.ExifTags import GPS, IFD, Base
 from pyproj import Geod
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -36,6 +37,18 @@ GEOD = Geod(ellps="WGS84")
 # The derived copy pages show: long side at most this many pixels, JPEG of this quality.
 DISPLAY_LONG_SIDE = 1600
 DISPLAY_QUALITY = 82
+# The display copy is shrunk from the decoded photo this many rows of the result at a time.
+SHRINK_STRIP_ROWS = 64
+# EXIF orientation -> the turn that shows the photo upright (as ImageOps.exif_transpose).
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 # A Huffman-coded JPEG spends at least one bit on every 8 x 8 block's DC value, so it cannot
 # hold a megapixel in fewer than ~2,000 bytes (grayscale; more in colour). A JPEG with fewer
 # bytes than this per megapixel claims pixels it does not carry: libjpeg would pad the missing
@@ -57,6 +70,21 @@ class StorageFull(DomainError):
 
 class StorageUnavailable(DomainError):
     status_code = 503
+
+
+_slots_lock = threading.Lock()
+_slots: tuple[int, threading.BoundedSemaphore] | None = None
+
+
+def decode_slots() -> threading.BoundedSemaphore:
+    """The process-wide limit on photos decoded at once (photo_decode_concurrency): a decoded
+    64 MP photo takes ~260 MB, so parallel uploads wait for a slot rather than add up."""
+    global _slots
+    wanted = get_settings().photo_decode_concurrency
+    with _slots_lock:
+        if _slots is None or _slots[0] != wanted:
+            _slots = (wanted, threading.BoundedSemaphore(wanted))
+        return _slots[1]
 
 
 @dataclass
@@ -102,28 +130,42 @@ class Inspected:
 
 def inspect(data: bytes, max_megapixels: float) -> Inspected:
     """Check a photo by its content and decode it in full once (a forged header or a truncated
-    file fails here, not on a page later); PhotoTooLarge or UnsupportedPhoto otherwise."""
+    file fails here, not on a page later); PhotoTooLarge or UnsupportedPhoto otherwise. At
+    most photo_decode_concurrency photos are decoded at once in this process; more wait."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind = FORMATS.get(image.format or "")
-            if kind is None:
-                raise UnsupportedPhoto(
-                    f"photos must be JPEG, PNG or WebP; this is {image.format or 'unknown'}"
-                )
-            _check_pixels(image.width, image.height, max_megapixels)  # before any decoding
-            if image.format == "JPEG":
-                _check_jpeg_density(len(data), image.width, image.height)
-            image.verify()
-        with Image.open(io.BytesIO(data)) as image:
-            exif = read_exif(image)
-            image.load()
-            return Inspected(
-                kind[0], kind[1], image.width, image.height, exif, _display_copy(image)
-            )
+        with decode_slots():
+            return _inspect(data, max_megapixels)
     except Image.DecompressionBombError:
         raise PhotoTooLarge("the photo has too many pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedPhoto(f"not a readable JPEG, PNG or WebP image ({_reason(exc)})") from None
+
+
+def _inspect(data: bytes, max_megapixels: float) -> Inspected:
+    with Image.open(io.BytesIO(data)) as image:
+        kind = FORMATS.get(image.format or "")
+        if kind is None:
+            raise UnsupportedPhoto(
+                f"photos must be JPEG, PNG or WebP; this is {image.format or 'unknown'}"
+            )
+        _check_pixels(image.width, image.height, max_megapixels)  # before any decoding
+        if image.format == "JPEG":
+            _check_jpeg_density(len(data), image.width, image.height)
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        exif = read_exif(image)
+        target = _display_size(width, height)
+        if image.format == "JPEG":
+            # libjpeg still decodes every block of the file, only at 1/2, 1/4 or 1/8 scale:
+            # the check holds, and a full-size JPEG is never held in memory.
+            image.draft(None, target)
+        image.load()  # the full decode: a truncated or corrupt file fails here
+        orientation = image.getexif().get(Base.Orientation)
+        shown = _shrunk(image, target)
+    # Closing the file above freed the decoded photo: only the shrunk copy is left.
+    upright = orientation if isinstance(orientation, int) else 1
+    return Inspected(kind[0], kind[1], width, height, exif, _display_copy(shown, upright))
 
 
 def _reason(exc: BaseException) -> str:
@@ -150,16 +192,38 @@ def _check_jpeg_density(size: int, width: int, height: int) -> None:
         )
 
 
-def _display_copy(image: Image.Image) -> bytes:
-    """A JPEG of at most DISPLAY_LONG_SIDE pixels, turned upright as the camera held it, with
-    transparency on white; it carries no EXIF (the original keeps it)."""
-    shown = ImageOps.exif_transpose(image)
-    if shown.mode in ("RGBA", "LA", "PA") or (shown.mode == "P" and "transparency" in shown.info):
-        rgba = shown.convert("RGBA")
-        shown = Image.new("RGB", rgba.size, (255, 255, 255))
-        shown.paste(rgba, mask=rgba.getchannel("A"))
-    elif shown.mode not in ("RGB", "L"):
-        shown = shown.convert("RGB")
+def _display_size(width: int, height: int) -> tuple[int, int]:
+    """About the display copy's size: the long side at most DISPLAY_LONG_SIDE pixels."""
+    scale = min(1.0, DISPLAY_LONG_SIDE / max(width, height))
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def _shrunk(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """The decoded `image` reduced by a whole factor to no less than `target` (an average of
+    each factor x factor block), as RGB with transparency on white, or as L. Made a strip of
+    rows at a time, so that no second full-size image exists beside the decoded one."""
+    width, height = image.size
+    factor = max(1, min(width // target[0], height // target[1]))
+    transparent = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    mode = "L" if image.mode == "L" else "RGB"
+    shrunk = Image.new(mode, (-(-width // factor), -(-height // factor)), "white")
+    rows = factor * SHRINK_STRIP_ROWS
+    for top in range(0, height, rows):
+        strip = image.crop((0, top, width, min(height, top + rows)))
+        strip = strip.convert("RGBA" if transparent else mode)  # a copy of a strip only
+        small = strip.reduce(factor)  # RGBA is averaged premultiplied: no dark fringes
+        shrunk.paste(small, (0, top // factor), small.getchannel("A") if transparent else None)
+    return shrunk
+
+
+def _display_copy(shown: Image.Image, orientation: int) -> bytes:
+    """A JPEG of at most DISPLAY_LONG_SIDE pixels from the shrunk photo, turned upright as the
+    camera held it; it carries no EXIF (the original keeps it)."""
+    method = UPRIGHT.get(orientation)
+    if method is not None:
+        shown = shown.transpose(method)
     shown.thumbnail((DISPLAY_LONG_SIDE, DISPLAY_LONG_SIDE), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     shown.save(buf, "JPEG", quality=DISPLAY_QUALITY, optimize=True, progressive=True)
@@ -200,6 +264,11 @@ def _store(data: bytes, path: Path) -> None:
         ) from None
 
 
+# One 64-bit advisory lock per photo content (the cell summaries' locks use two 32-bit keys,
+# which PostgreSQL keeps apart), held to the end of the transaction.
+_SAME_BYTES_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:sha256, 0))")
+
+
 def add_photo(
     session: Session, report: Report, data: bytes, uploader_id: int
 ) -> tuple[Photo, bool]:
@@ -212,8 +281,13 @@ def add_photo(
     if not data:
         raise UnsupportedPhoto("the photo is empty")
     sha = hashlib.sha256(data).hexdigest()
+    # Uploads of the same bytes take turns until their transactions end, so that the later one
+    # sees the earlier one's photo: on another report (duplicate_photo) or on this one (the
+    # answer), instead of both missing each other's uncommitted row.
+    session.execute(_SAME_BYTES_LOCK, {"sha256": sha})
     same = session.scalar(select(Photo).where(Photo.report_id == report.id, Photo.sha256 == sha))
     if same is not None:
+        session.refresh(report)  # its flags as the upload that stored the photo left them
         return same, False
     checked = inspect(data, settings.photo_max_megapixels)
     content_type, exif = checked.content_type, checked.exif
