@@ -115,7 +115,13 @@ def inspect(data: bytes, max_megapixels: float) -> Inspected:
             image.verify()
         with Image.open(io.BytesIO(data)) as image:
             exif = read_exif(image)
-            image.load()
+            try:
+                image.load()
+            except OSError:
+                # The header read and verified, but the pixels stop short: a cut-off upload.
+                raise UnsupportedPhoto(
+                    "the image data is truncated or damaged: not a readable JPEG, PNG or WebP image"
+                ) from None
             return Inspected(
                 kind[0], kind[1], image.width, image.height, exif, _display_copy(image)
             )
