@@ -79,20 +79,29 @@ def db_url() -> None:
 
 @app.command()
 def migrate() -> None:
-    """Upgrade the schema to the newest version (idempotent)."""
-    from app.migrate import upgrade
+    """Upgrade the schema to the newest version, re-create the database's functions from
+    app/sql/ and write the rule values they read (idempotent)."""
+    from app.migrate import migrate as run_migrate
 
     url = ensure_database()
     try:
-        before, after = upgrade(url)
+        done = run_migrate(url)
     except OperationalError as exc:
         if not connection_lost(exc):
             raise
         fail(f"cannot reach the database: {first_line(exc.orig)}")
-    if before == after:
-        out.print(f"schema already at {after}; nothing to do")
+    notes = ([f"functions re-created: {', '.join(done.functions)}"] if done.functions else []) + (
+        ["rule values written from the settings, summaries rebuilt"] if done.rules_changed else []
+    )
+    if done.before == done.after and not notes:
+        out.print(f"schema already at {done.after}; nothing to do")
+    elif done.before == done.after:
+        out.print(f"schema already at {done.after}; " + "; ".join(notes), highlight=False)
     else:
-        out.print(f"schema migrated {before or 'empty'} → {after}")
+        out.print(
+            "; ".join([f"schema migrated {done.before or 'empty'} → {done.after}", *notes]),
+            highlight=False,
+        )
 
 
 # --- grid ----------------------------------------------------------------------------------
