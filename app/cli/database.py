@@ -24,6 +24,7 @@ from app.db import plain_database_url
 from app.domain import audit
 from app.domain.accountability import verify as audit_verify
 from app.domain.errors import DomainError
+from app.domain.status import keep_rules_in_step
 
 
 @db_app.command("start")
@@ -153,6 +154,10 @@ def restore(
     except DomainError as exc:
         fail(exc.message)
     with transaction() as session:
+        # A backup holds the summaries and rule values of the server that made it: when its
+        # settings were other than this one's, recompute them with these.
+        rebuilt = keep_rules_in_step(session)
+    with transaction() as session:
         verdict = audit_verify.verify(session, full=True)
         recorded = session.scalar(
             select(AuditEntry.hash).where(AuditEntry.seq == manifest["audit_seq"])
@@ -166,6 +171,7 @@ def restore(
         fail("restored, but the audit chain differs from the one the backup recorded")
     out.print(
         f"restored {path}: {len(manifest['photos'])} photos, audit chain verified "
-        f"({verdict.entries} entries, head {verdict.head[:16]}…)",
+        f"({verdict.entries} entries, head {verdict.head[:16]}…)"
+        + ("; rule values differed from this server's: summaries rebuilt" if rebuilt else ""),
         highlight=False,
     )
