@@ -202,3 +202,26 @@ def test_the_database_holds_the_rule_values_and_status_sets_of_app_rules(
     assert sorted(part.split("'")[1] for part in check.split("ARRAY[")[1].split(",")) == sorted(
         STATUSES
     )
+
+
+def test_a_complaint_rejected_as_unfounded_is_missed_nowhere(field: Field) -> None:
+    """Gaps, indicators and the discipline export count the same missed problems."""
+    now = datetime.now(UTC)
+    found = (now - timedelta(hours=1)).isoformat()
+    kept, unfounded = (
+        post(field, "/api/v1/hotspots", hotspot_body(UNITS[3], source="complaint", found_at=found))
+        for _ in range(2)
+    )
+    post(field, f"/api/v1/hotspots/{unfounded['id']}/transitions", {"to": "rejected", "note": "否"})
+    period = {"from": (now - timedelta(days=1)).isoformat(), "to": now.isoformat()}
+    gap = next(c for c in get(field, "/api/v1/gaps")["cells"] if c["code"] == UNITS[3])
+    exported = field.client.get(
+        "/api/v1/exports/missed-problems", params=period, headers=field.headers("disc")
+    ).json()["hotspots"]
+    ranked = get(field, "/api/v1/indicators", by="cell", **period)["rows"]
+    counted = next(r for r in ranked if r["code"] == UNITS[3])["counts"]["missed"]
+    assert (gap["missed_problems"], [r["hotspot_id"] for r in exported], counted) == (
+        1,
+        [kept["id"]],
+        1,
+    )
