@@ -70,10 +70,16 @@ class Settings(BaseSettings):
     login_backoff_max_seconds: float = Field(default=900.0, gt=0)
     login_known_address_days: float = Field(default=30.0, ge=0)
     login_attempts_per_minute: int = Field(default=20, ge=1)
-    # Hotspots (SPEC §4).
+    # Hotspots (SPEC §4). Missed by the grid (漏报): no counted `issue` report of the cell
+    # within missed_radius_m in the missed_days before the hotspot was found; such a hotspot
+    # is a `missed_problem` gap for missed_problem_days (SPEC §5).
     require_photo_evidence: bool = False
     missed_radius_m: float = Field(default=200.0, gt=0)
     missed_days: float = Field(default=7.0, gt=0)
+    missed_problem_days: int = Field(default=30, ge=1)
+    # The pollution-source ledger (SPEC §4): a counted patrol within this distance of a
+    # source inspects it. Changing it recomputes every source's last inspection (app/rules.py).
+    source_radius_m: float = Field(default=50.0, gt=0, le=5000)
     # A case opened from a report lies at most this far from the report's point (geodesic).
     hotspot_report_radius_m: float = Field(default=200.0, gt=0)
     # Open311 GeoReport v2: comma-separated API keys of the complaint channels allowed to POST;

@@ -3,11 +3,15 @@ app.state; nothing connects at import time."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.gzip import GZipMiddleware
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import (
     audit,
@@ -33,7 +37,22 @@ from app.api.headers import SecurityHeaders
 from app.api.limits import BodyLimit
 from app.api.proxies import TrustedProxies
 from app.db import make_engine, make_sessionmaker
+from app.domain.status import keep_rules_in_step
 from app.secret import signing_key
+
+log = logging.getLogger("gridwatch")
+
+
+def _rules_in_step(sessionmaker: sessionmaker[Session]) -> None:
+    """The rule values the database's functions read are this server's settings (app/rules.py);
+    a database that does not answer yet is checked at the next `gridwatch migrate` instead
+    (its /healthz says 503 meanwhile)."""
+    try:
+        with sessionmaker() as session, session.begin():
+            if keep_rules_in_step(session):
+                log.warning("rule values changed with the settings: summaries rebuilt")
+    except OperationalError as exc:
+        log.warning("rule values not checked, the database does not answer: %s", exc.orig)
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -44,6 +63,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         engine = make_engine(database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        await run_in_threadpool(_rules_in_step, app.state.sessionmaker)
         yield
         engine.dispose()
 

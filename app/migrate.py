@@ -1,14 +1,23 @@
-"""Alembic upgrade to head, used by `gridwatch migrate` and the tests."""
+"""Alembic upgrade to head, then the parts of the database that follow the code rather than a
+revision: the functions and triggers of app/sql/ (re-created from their files, so a fix to
+one reaches every database at its next `gridwatch migrate`) and the rule values they read
+(app/rules.py, written and the summaries rebuilt when they changed). Used by `gridwatch
+migrate`, the tests and the benchmarks."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
 from app.db import make_engine
+from app.domain.status import keep_rules_in_step
+from app.sql import definitions
 
 
 def alembic_config(url: str) -> Config:
@@ -23,12 +32,31 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(url: str) -> tuple[str | None, str | None]:
-    """Returns (revision before, revision after)."""
+@dataclass(frozen=True)
+class Migrated:
+    before: str | None  # revision
+    after: str | None
+    functions: list[str]  # functions and triggers whose definition changed
+    rules_changed: bool  # the rule values changed, and the summaries were rebuilt
+
+
+def migrate(url: str) -> Migrated:
     engine = make_engine(url)
     try:
         before = current_revision(engine)
         command.upgrade(alembic_config(url), "head")
-        return before, current_revision(engine)
+        with Session(engine) as session, session.begin():
+            connection = session.connection()
+            before_install = definitions.installed(connection)
+            definitions.install(connection)
+            functions = definitions.changed(before_install, definitions.installed(connection))
+            rules_changed = keep_rules_in_step(session)
+        return Migrated(before, current_revision(engine), functions, rules_changed)
     finally:
         engine.dispose()
+
+
+def upgrade(url: str) -> tuple[str | None, str | None]:
+    """Returns (revision before, revision after)."""
+    done = migrate(url)
+    return done.before, done.after

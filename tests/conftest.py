@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
+from app.domain.status import keep_rules_in_step
 from app.main import create_app
 from app.migrate import upgrade
 from tests import clock
@@ -95,11 +96,13 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def empty_all_tables(engine: Engine) -> None:
+    """Every table's rows, but the schema's own: PostGIS's, Alembic's and the rule values
+    that `upgrade` wrote (app/rules.py; configuration, not test data)."""
     with engine.begin() as conn:
         tables = conn.scalars(
             text(
                 "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')"
+                "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version', 'gridwatch_rules')"
             )
         ).all()
         # The audit log and its checkpoints refuse TRUNCATE by trigger; only their owner can
@@ -132,3 +135,21 @@ def db(engine: Engine) -> Iterator[Session]:
 def client(database_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(database_url)) as c:
         yield c
+
+
+@pytest.fixture
+def rule_settings(db: Session, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Change rule settings as a deployment does: `rule_settings(source_radius_m=120)` is
+    GRIDWATCH_SOURCE_RADIUS_M=120; the next server start (a new TestClient), `gridwatch
+    migrate` or a restore then writes the values the database's functions read. Afterwards
+    the settings and the database's values are put back."""
+
+    def change(**values: object) -> None:
+        for name, value in values.items():
+            monkeypatch.setattr(get_settings(), name, value)
+
+    yield change
+    monkeypatch.undo()
+    db.rollback()
+    keep_rules_in_step(db)
+    db.commit()

@@ -31,6 +31,7 @@ from app.api.exports import SPOOL_BYTES, deliver
 from app.api.hotspots import hotspot_detail
 from app.api.params import Instant
 from app.api.reports import report_out
+from app.config import get_settings
 from app.db import SessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import Meta, write
@@ -45,7 +46,6 @@ from app.domain.supervision.lapses import MAX_SPAN, duties_in_window, responsibl
 from app.models import AuditEntry, Cell, Hotspot, HotspotEvent, Patrol, Photo, Report
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
-NEARBY_M = 200  # reports this close to a hotspot belong in its dossier (SPEC §4's radius)
 README = """gridwatch 案卷 case dossier
 
 manifest.json   每个文件的 SHA-256 / every file's SHA-256, who generated it, the audit chain head
@@ -247,12 +247,12 @@ def hotspot_dossier(
     nearby = session.scalars(
         select(Report.id).where(
             Report.cell_id == h.cell_id,
-            Report.observed_at >= h.found_at - timedelta(days=7),
+            Report.observed_at >= h.found_at - timedelta(days=get_settings().missed_days),
             Report.observed_at <= until,
             func.ST_DWithin(
                 func.Geography(Report.geom),
                 func.Geography(func.ST_SetSRID(func.ST_MakePoint(h.lon, h.lat), 4326)),
-                NEARBY_M,
+                get_settings().missed_radius_m,  # SPEC §4's missed-by-grid radius
             ),
         )
     ).all()

@@ -24,6 +24,7 @@ from app.db import plain_database_url
 from app.domain import audit
 from app.domain.accountability import verify as audit_verify
 from app.domain.errors import DomainError
+from app.domain.status import keep_rules_in_step
 
 
 @db_app.command("start")
@@ -79,20 +80,29 @@ def db_url() -> None:
 
 @app.command()
 def migrate() -> None:
-    """Upgrade the schema to the newest version (idempotent)."""
-    from app.migrate import upgrade
+    """Upgrade the schema to the newest version, re-create the database's functions from
+    app/sql/ and write the rule values they read (idempotent)."""
+    from app.migrate import migrate as run_migrate
 
     url = ensure_database()
     try:
-        before, after = upgrade(url)
+        done = run_migrate(url)
     except OperationalError as exc:
         if not connection_lost(exc):
             raise
         fail(f"cannot reach the database: {first_line(exc.orig)}")
-    if before == after:
-        out.print(f"schema already at {after}; nothing to do")
+    notes = ([f"functions re-created: {', '.join(done.functions)}"] if done.functions else []) + (
+        ["rule values written from the settings, summaries rebuilt"] if done.rules_changed else []
+    )
+    if done.before == done.after and not notes:
+        out.print(f"schema already at {done.after}; nothing to do")
+    elif done.before == done.after:
+        out.print(f"schema already at {done.after}; " + "; ".join(notes), highlight=False)
     else:
-        out.print(f"schema migrated {before or 'empty'} → {after}")
+        out.print(
+            "; ".join([f"schema migrated {done.before or 'empty'} → {done.after}", *notes]),
+            highlight=False,
+        )
 
 
 # --- grid ----------------------------------------------------------------------------------
@@ -144,6 +154,10 @@ def restore(
     except DomainError as exc:
         fail(exc.message)
     with transaction() as session:
+        # A backup holds the summaries and rule values of the server that made it: when its
+        # settings were other than this one's, recompute them with these.
+        rebuilt = keep_rules_in_step(session)
+    with transaction() as session:
         verdict = audit_verify.verify(session, full=True)
         recorded = session.scalar(
             select(AuditEntry.hash).where(AuditEntry.seq == manifest["audit_seq"])
@@ -157,6 +171,7 @@ def restore(
         fail("restored, but the audit chain differs from the one the backup recorded")
     out.print(
         f"restored {path}: {len(manifest['photos'])} photos, audit chain verified "
-        f"({verdict.entries} entries, head {verdict.head[:16]}…)",
+        f"({verdict.entries} entries, head {verdict.head[:16]}…)"
+        + ("; rule values differed from this server's: summaries rebuilt" if rebuilt else ""),
         highlight=False,
     )

@@ -27,7 +27,7 @@ from app.domain.hotspots.sources import INSPECTION_HOURS
 from app.domain.people.scope import Viewer, holds_duty
 from app.domain.progress import Progress
 from app.domain.reports.intake import ReportData, file_report
-from app.domain.status import refresh_hotspot_counts
+from app.domain.status import rebuild_summaries, refresh_hotspot_counts
 from app.domain.timeparse import local_zone
 from app.models import CellVisit, Duty, Person, Report, Source
 
@@ -98,14 +98,6 @@ _MEMBERS = text("""
      WHERE c.is_leaf
      ORDER BY c.code
 """)
-_SUMMARISE = text("""
-    INSERT INTO cell_status (cell_id, last_patrol_at, last_patrol_by_id)
-    SELECT DISTINCT ON (cell_id) cell_id, observed_at, person_id
-      FROM cell_visits ORDER BY cell_id, observed_at DESC
-    ON CONFLICT (cell_id) DO UPDATE
-       SET last_patrol_at = excluded.last_patrol_at,
-           last_patrol_by_id = excluded.last_patrol_by_id
-""")
 
 
 def seed_activity(session: Session, progress: Progress) -> tuple[int, int]:
@@ -157,7 +149,7 @@ def seed_activity(session: Session, progress: Progress) -> tuple[int, int]:
         session.execute(insert(Report), reports[i : i + 5000])
         session.execute(insert(CellVisit), visits[i : i + 5000])
         progress.advance(len(reports[i : i + 5000]))
-    session.execute(_SUMMARISE)
+    rebuild_summaries(session)  # the patrols went in bulk, past app/domain/status.py
     inspector = session.scalar(select(Person).where(Person.username == "inspector"))
     flagged = 0
     if inspector is not None:  # a few reports for supervisors to review

@@ -1,6 +1,10 @@
 """Per-cell summaries (`cell_status`) and the counted-patrol history (`cell_visits`), kept
 current in the caller's transaction by every write that changes them. Gap queries read the
-summaries; history queries read `cell_visits` by `(cell_id, observed_at)`."""
+summaries; history queries read `cell_visits` by `(cell_id, observed_at)`.
+
+The summaries are derived data: `rebuild_summaries` recomputes them from the facts (after a
+bulk load that bypassed this module, or when a rule value changed), and `keep_rules_in_step`
+keeps the rule values the database's own functions read equal to app/rules.py's."""
 
 from __future__ import annotations
 
@@ -10,33 +14,42 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.models import CellVisit
+from app import rules
+from app.models import CellVisit, RuleValues
 
-_RECOMPUTE_PATROL = text("""
+# The newest counted patrol of each of `cells`, from the history.
+_RECOMPUTE_PATROLS = text("""
     INSERT INTO cell_status AS s (cell_id, last_patrol_at, last_patrol_by_id, updated_at)
-    SELECT :cell_id, v.observed_at, v.person_id, now()
-      FROM (SELECT NULL) dummy
+    SELECT c.id, v.observed_at, v.person_id, now()
+      FROM (SELECT DISTINCT x AS id FROM unnest(CAST(:cells AS bigint[])) x
+             WHERE x IS NOT NULL) c
       LEFT JOIN LATERAL (SELECT observed_at, person_id FROM cell_visits
-                          WHERE cell_id = :cell_id ORDER BY observed_at DESC LIMIT 1) v ON true
+                          WHERE cell_id = c.id ORDER BY observed_at DESC LIMIT 1) v ON true
     ON CONFLICT (cell_id) DO UPDATE
        SET last_patrol_at = excluded.last_patrol_at,
            last_patrol_by_id = excluded.last_patrol_by_id, updated_at = now()
 """)
 
+# The open hotspots of each of `cells`, and the deadlines running (app/rules.py's sets).
 _RECOMPUTE_HOTSPOTS = text("""
     INSERT INTO cell_status AS s (cell_id, open_hotspots, running_deadlines, next_deadline,
                                   updated_at)
-    SELECT :cell_id,
-           count(*) FILTER (WHERE status NOT IN ('closed', 'rejected')),
-           coalesce(array_agg(deadline ORDER BY deadline)
-                    FILTER (WHERE status IN ('dispatched', 'rectifying')
-                              AND deadline IS NOT NULL), '{}'),
-           min(deadline) FILTER (WHERE status IN ('dispatched', 'rectifying')),
+    SELECT c.id,
+           count(h.id) FILTER (WHERE h.status <> ALL (CAST(:finished_statuses AS text[]))),
+           coalesce(array_agg(h.deadline ORDER BY h.deadline)
+                    FILTER (WHERE h.status = ANY (CAST(:running_deadline_statuses AS text[]))
+                              AND h.deadline IS NOT NULL), '{}'),
+           min(h.deadline)
+               FILTER (WHERE h.status = ANY (CAST(:running_deadline_statuses AS text[]))),
            now()
-      FROM hotspots WHERE cell_id = :cell_id
+      FROM (SELECT DISTINCT x AS id FROM unnest(CAST(:cells AS bigint[])) x
+             WHERE x IS NOT NULL) c
+      LEFT JOIN hotspots h ON h.cell_id = c.id
+     GROUP BY c.id
     ON CONFLICT (cell_id) DO UPDATE
        SET open_hotspots = excluded.open_hotspots,
            running_deadlines = excluded.running_deadlines,
@@ -78,9 +91,9 @@ _ADD_VISITS = text("""
 
 # Every write to a cell's summary first takes the cell's transaction-scoped lock, so two
 # transactions never recompute it from snapshots that miss each other's rows. The protocol is
-# the database's (migration 0005, also used by its triggers): the summary lock shared, then
-# each cell's lock in ascending id order (two writers of the same cells never wait on each
-# other in a circle), or for many cells the summary lock alone, exclusively.
+# the database's (app/sql/fn_lock_cells.sql, also used by its triggers): the summary lock
+# shared, then each cell's lock in ascending id order (two writers of the same cells never
+# wait on each other in a circle), or for many cells the summary lock alone, exclusively.
 _LOCK_CELLS = text("SELECT gridwatch_lock_cells(CAST(:cells AS bigint[]))")
 
 
@@ -140,18 +153,84 @@ def record_visit(
 
 def remove_report_visits(session: Session, report_id: uuid.UUID) -> None:
     """A report stopped counting: drop its history rows and recompute the summary. The cells
-    are locked before the rows go: deleting them locks the sources nearby (migration 0005's
-    trigger), and intake takes the same locks in that order — cell, then sources."""
+    are locked before the rows go: deleting them locks the sources nearby (the trigger of
+    app/sql/trg_cell_visits.sql), and intake takes the same locks in that order — cell, then
+    sources."""
     cells = sorted(
         set(session.scalars(select(CellVisit.cell_id).where(CellVisit.report_id == report_id)))
     )
     lock_cells(session, cells)
     session.execute(delete(CellVisit).where(CellVisit.report_id == report_id))
-    for cell_id in cells:
-        session.execute(_RECOMPUTE_PATROL, {"cell_id": cell_id})
+    if cells:
+        session.execute(_RECOMPUTE_PATROLS, {"cells": cells})
 
 
 def refresh_hotspot_counts(session: Session, cell_id: int | None) -> None:
     if cell_id is not None:
         lock_cell(session, cell_id)
-        session.execute(_RECOMPUTE_HOTSPOTS, {"cell_id": cell_id})
+        session.execute(_RECOMPUTE_HOTSPOTS, {"cells": [cell_id], **rules.params()})
+
+
+# Every cell a summary is kept for: the leaves, and any other cell that has a summary row.
+_SUMMARISED_CELLS = text("""
+    SELECT id FROM cells WHERE is_leaf UNION SELECT cell_id FROM cell_status ORDER BY 1
+""")
+_REFRESH_STAFF = text("SELECT gridwatch_refresh_staff(CAST(:cells AS bigint[]))")
+_REFRESH_MISSED = text("SELECT gridwatch_refresh_missed(CAST(:cells AS bigint[]))")
+_REFRESH_SOURCES = text("""
+    SELECT gridwatch_refresh_inspection(ARRAY(
+        SELECT id FROM sources
+         WHERE CAST(:every AS boolean) OR cell_id = ANY (CAST(:cells AS bigint[]))
+         ORDER BY id))
+""")
+
+
+def rebuild_summaries(session: Session, cells: Sequence[int] | None = None) -> None:
+    """Recompute, set-wise, every summary of `cells` (None: of every cell, and every source)
+    from what the database holds: the last counted patrol, open hotspots and running
+    deadlines, staffing, missed problems, and the last inspection of the sources in those
+    cells. For a bulk load that wrote history without this module (the demo, the bench
+    generator) and for a change of a rule value; the same statements as the writes use."""
+    every = cells is None
+    ids = list(session.scalars(_SUMMARISED_CELLS)) if cells is None else sorted(set(cells))
+    lock_cells(session, ids)
+    if ids:
+        session.execute(_RECOMPUTE_PATROLS, {"cells": ids})
+        session.execute(_RECOMPUTE_HOTSPOTS, {"cells": ids, **rules.params()})
+        session.execute(_REFRESH_STAFF, {"cells": ids})
+        session.execute(_REFRESH_MISSED, {"cells": ids})
+    session.execute(_REFRESH_SOURCES, {"every": every, "cells": ids})
+
+
+_RULES_TABLE = text("SELECT to_regclass('gridwatch_rules') IS NOT NULL")
+_HELD_RULES = select(
+    RuleValues.source_radius_m,
+    RuleValues.missed_problem_days,
+    RuleValues.leader_duties,
+    RuleValues.member_duties,
+    RuleValues.unfounded_statuses,
+)
+
+
+def keep_rules_in_step(session: Session) -> bool:
+    """Make `gridwatch_rules` (the values the database's functions read: app/sql/fn_rules.sql)
+    hold app/rules.py's values with this process's settings; when it held others, rebuild
+    every summary, since they were computed with those. True when it did. Run by `gridwatch
+    migrate`, after a restore and when the server starts; a database not yet migrated this
+    far (no table) is left alone. In the caller's transaction.
+
+    Several processes with different settings on one database would undo each other's values
+    at each start: the settings belong to the deployment, not to one process."""
+    if not session.scalar(_RULES_TABLE):
+        return False
+    wanted = rules.database_values()
+    held = session.execute(_HELD_RULES).one_or_none()
+    if held is not None and held._asdict() == wanted:
+        return False
+    session.execute(
+        insert(RuleValues)
+        .values(id=True, **wanted)
+        .on_conflict_do_update(index_elements=["id"], set_={**wanted, "updated_at": func.now()})
+    )
+    rebuild_summaries(session)
+    return True

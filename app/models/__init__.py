@@ -7,6 +7,7 @@ from app.models.grid import Cell
 from app.models.hotspots import Hotspot, HotspotEvent
 from app.models.people import Duty, Person, UserAccount
 from app.models.reports import CellStatus, CellVisit, Patrol, Photo, Report
+from app.models.rules import RuleValues
 from app.models.sources import Source
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Photo",
     "RateLimitHit",
     "Report",
+    "RuleValues",
     "SignInBackoff",
     "SignInSession",
     "Source",

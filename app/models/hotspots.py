@@ -24,38 +24,22 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at_column
+from app.rules import RUNNING_DEADLINE, STATUSES, sql_in
 
 SOURCES = ("patrol", "complaint", "inspection", "fire_point", "monitoring")
-STATUSES = (
-    "reported",
-    "accepted",
-    "rejected",
-    "dispatched",
-    "rectifying",
-    "rectified",
-    "closed",
-    "reopened",
-)
 
 
 class Hotspot(Base):
     __tablename__ = "hotspots"
     __table_args__ = (
-        CheckConstraint(
-            "source IN ('patrol', 'complaint', 'inspection', 'fire_point', 'monitoring')",
-            name="source",
-        ),
-        CheckConstraint(
-            "status IN ('reported', 'accepted', 'rejected', 'dispatched', 'rectifying', "
-            "'rectified', 'closed', 'reopened')",
-            name="status",
-        ),
+        CheckConstraint(sql_in("source", SOURCES), name="source"),
+        CheckConstraint(sql_in("status", STATUSES), name="status"),
         Index("ix_hotspots_cell_id_status", "cell_id", "status"),
         Index(
             "ix_hotspots_running_deadline",
             "cell_id",
             "deadline",
-            postgresql_where="status IN ('dispatched', 'rectifying')",
+            postgresql_where=sql_in("status", RUNNING_DEADLINE),
         ),
     )
 

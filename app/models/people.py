@@ -17,9 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, created_at_column
 from app.models.grid import Cell
+from app.rules import DUTIES, sql_in
 
 ROLES = ("inspector", "leader", "supervisor", "command", "discipline", "admin")
-DUTIES = ("leader", "member", "patroller", "supervisor")
 
 
 class Person(Base):
@@ -64,7 +64,7 @@ class Duty(Base):
 
     __tablename__ = "duties"
     __table_args__ = (
-        CheckConstraint("duty IN ('leader', 'member', 'patroller', 'supervisor')", name="duty"),
+        CheckConstraint(sql_in("duty", DUTIES), name="duty"),
         CheckConstraint(
             "valid_to IS NULL OR valid_from IS NULL OR valid_to > valid_from", name="validity"
         ),

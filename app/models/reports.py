@@ -151,8 +151,8 @@ class CellStatus(Base):
         ARRAY(DateTime(timezone=True)), server_default="{}"
     )
     next_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    # The rest is kept by database triggers (migration 0005), whatever writes duties, hotspots
-    # or patrols: staffing as of the last duty change, valid until staff_until (NULL: no
+    # The rest is kept by database triggers (app/sql/trg_*.sql), whatever writes duties,
+    # hotspots or patrols: staffing as of the last duty change, valid until staff_until (NULL: no
     # change ahead), and when each missed problem of the cell stops counting.
     has_leader: Mapped[bool | None] = mapped_column(Boolean, server_default=FetchedValue())
     has_member: Mapped[bool | None] = mapped_column(Boolean, server_default=FetchedValue())

@@ -56,7 +56,8 @@ class Source(Base):
     inspection_interval_hours: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at_column()
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # The newest counted patrol within 50 m, kept by database triggers (migration 0005).
+    # The newest counted patrol within the source radius (app/rules.py), kept by database
+    # triggers (app/sql/trg_cell_visits.sql, trg_sources.sql).
     inspected_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), server_default=FetchedValue(), server_onupdate=FetchedValue()
     )

@@ -1,6 +1,8 @@
--- The gap engine (SPEC §5): for an instant t and a set of leaf cells, every reason.
+-- The gap engine (SPEC §5): for an instant t and a set of leaf cells, every reason. The rule
+-- values (status and duty sets, the source radius, the missed-problem window) are parameters
+-- from app/rules.py:params(); the summaries were computed with the same values.
 -- Current instants (current = true) read the maintained summaries only (cell_status, kept by
--- app/domain/status.py and the triggers of migration 0005, and sources.inspected_at): one
+-- app/domain/status.py and the triggers in app/sql/trg_*.sql, and sources.inspected_at): one
 -- row per leaf, no history. Past instants read the counted-patrol history by
 -- (cell_id, observed_at), the duties, and the hotspot event log. This file is the shared CTE
 -- chain `g`; gaps_cells.sql, gaps_rollup.sql and the tile queries add the final SELECT.
@@ -32,8 +34,9 @@ patrol AS (
 hot_then AS (
     -- Each hotspot's status and deadline as of t, from its event log.
     SELECT h.cell_id AS id,
-           count(*) FILTER (WHERE e.to_status NOT IN ('closed', 'rejected')) AS open_hotspots,
-           count(*) FILTER (WHERE e.to_status IN ('dispatched', 'rectifying')
+           count(*) FILTER (WHERE e.to_status <> ALL (CAST(:finished_statuses AS text[])))
+               AS open_hotspots,
+           count(*) FILTER (WHERE e.to_status = ANY (CAST(:running_deadline_statuses AS text[]))
                               AND dl.deadline < :t) AS overdue_hotspots
       FROM hotspots h
       JOIN leaves l ON l.id = h.cell_id
@@ -46,13 +49,13 @@ hot_then AS (
                           ORDER BY ev.at DESC, ev.id DESC LIMIT 1) dl ON true
      WHERE NOT CAST(:current AS boolean) AND h.created_at <= :t
        -- finished and untouched since before t: finished at t too (no event log to read)
-       AND NOT (h.status IN ('closed', 'rejected') AND h.updated_at <= :t)
+       AND NOT (h.status = ANY (CAST(:finished_statuses AS text[])) AND h.updated_at <= :t)
      GROUP BY h.cell_id
 ),
 staff AS (
     SELECT d.cell_id AS id,
-           bool_or(d.duty = 'leader') AS has_leader,
-           bool_or(d.duty IN ('member', 'patroller')) AS has_member
+           bool_or(d.duty = ANY (CAST(:leader_duties AS text[]))) AS has_leader,
+           bool_or(d.duty = ANY (CAST(:member_duties AS text[]))) AS has_member
       FROM duties d
       JOIN leaves l ON l.id = d.cell_id
      WHERE NOT CAST(:current AS boolean)
@@ -61,8 +64,8 @@ staff AS (
      GROUP BY d.cell_id
 ),
 src AS (
-    -- Sources with no counted patrol within 50 m inside their inspection interval (SPEC §4;
-    -- editing the ledger entry is not an inspection).
+    -- Sources with no counted patrol within the source radius inside their inspection
+    -- interval (SPEC §4; editing the ledger entry is not an inspection).
     SELECT s.cell_id AS id, count(*) AS uninspected_sources
       FROM sources s
       JOIN leaves l ON l.id = s.cell_id
@@ -80,8 +83,9 @@ src AS (
                            AND v.observed_at <= :t
                            AND v.observed_at
                                > :t - make_interval(hours => s.inspection_interval_hours)
-                           AND v.geom && ST_Expand(s.geom, 0.001)
-                           AND ST_DWithin(v.geom::geography, s.geom::geography, 50))
+                           AND v.geom && gridwatch_box(s.geom, :source_radius_m)
+                           AND ST_DWithin(v.geom::geography, s.geom::geography,
+                                          :source_radius_m))
                     OR EXISTS (
                         SELECT 1
                           FROM cells nc
@@ -91,13 +95,14 @@ src AS (
                                    > :t - make_interval(hours => s.inspection_interval_hours)
                          WHERE nc.is_leaf
                            AND nc.id <> s.cell_id
-                           AND nc.geom && ST_Expand(s.geom, 0.002)
-                           AND v.geom && ST_Expand(s.geom, 0.001)
-                           AND ST_DWithin(v.geom::geography, s.geom::geography, 50))))
+                           AND nc.geom && gridwatch_box(s.geom, :source_radius_m)
+                           AND v.geom && gridwatch_box(s.geom, :source_radius_m)
+                           AND ST_DWithin(v.geom::geography, s.geom::geography,
+                                          :source_radius_m))))
      GROUP BY s.cell_id
 ),
 src_now AS (
-    -- Now: sources whose newest patrol within 50 m (sources.inspected_at) is too old.
+    -- Now: sources whose newest patrol within the radius (sources.inspected_at) is too old.
     SELECT s.cell_id AS id, count(*) AS uninspected_sources
       FROM sources s
       JOIN leaves l ON l.id = s.cell_id
@@ -114,10 +119,12 @@ missed AS (
       JOIN leaves l ON l.id = h.cell_id
      WHERE NOT CAST(:current AS boolean)
        AND h.missed_by_grid AND h.created_at <= :t
-       AND h.found_at <= :t AND h.found_at > :t - interval '30 days'
+       AND h.found_at <= :t
+       AND h.found_at > :t - make_interval(days => CAST(:missed_problem_days AS int))
        -- a complaint rejected as unfounded (不予立案) was nothing the grid missed
        AND NOT EXISTS (SELECT 1 FROM hotspot_events ev
-                        WHERE ev.hotspot_id = h.id AND ev.to_status = 'rejected'
+                        WHERE ev.hotspot_id = h.id
+                          AND ev.to_status = ANY (CAST(:unfounded_statuses AS text[]))
                           AND ev.at <= :t)
      GROUP BY h.cell_id
 ),
@@ -137,8 +144,10 @@ r AS (
            CASE WHEN s.has_leader IS NOT NULL
                      AND (s.staff_until IS NULL OR s.staff_until > :t)
                 THEN s.has_leader AND s.has_member
-                ELSE (SELECT coalesce(bool_or(d.duty = 'leader'), false)
-                             AND coalesce(bool_or(d.duty IN ('member', 'patroller')), false)
+                ELSE (SELECT coalesce(bool_or(d.duty = ANY (CAST(:leader_duties AS text[]))),
+                                      false)
+                             AND coalesce(bool_or(d.duty = ANY (CAST(:member_duties AS text[]))),
+                                          false)
                         FROM duties d
                        WHERE d.cell_id = l.id
                          AND (d.valid_from IS NULL OR d.valid_from <= :t)

@@ -17,11 +17,10 @@ SELECT 'cell' AS kind, l.code AS ref, l.name, l.risk, ST_X(l.spot) AS lon, ST_Y(
   FROM leaves l
   LEFT JOIN cell_status s ON s.cell_id = l.id
 UNION ALL
+-- A source is as stale as the gaps say (gaps_base.sql): since its newest counted patrol
+-- within the source radius (sources.inspected_at); a survey or an edit is no inspection.
 SELECT 'source', src.id::text, src.name, l.risk, src.lon, src.lat,
-       extract(epoch FROM CAST(:now AS timestamptz) - greatest(src.surveyed_at,
-           (SELECT max(v.observed_at) FROM cell_visits v
-             WHERE v.cell_id = src.cell_id
-               AND ST_DWithin(v.geom::geography, src.geom::geography, 50))))
+       extract(epoch FROM CAST(:now AS timestamptz) - src.inspected_at)
            / 3600 / src.inspection_interval_hours,
        0
   FROM sources src

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.domain.grid.cells import get_cell
-from app.domain.supervision.gaps import Selection
+from app.domain.supervision.gaps import Selection, gap_params
 from app.models import Duty, Person
 from app.sql import load
 from tests.factories import (
@@ -36,10 +36,10 @@ def both_ways(db: Session) -> tuple[list[Any], list[Any]]:
     """The gap rows at one instant from the summaries and from the history."""
     db.commit()
     t = datetime.now(UTC)
-    params = {**Selection(None, None).params(), "t": t, "reason": None}
     out = []
     for current in (True, False):
-        rows = db.execute(load("gaps_cells"), {**params, "current": current}).all()
+        params = gap_params(Selection(None, None), t, current) | {"reason": None}
+        rows = db.execute(load("gaps_cells"), params).all()
         out.append(
             [
                 (r.code, list(r.reasons), r.open_hotspots, r.overdue_hotspots)

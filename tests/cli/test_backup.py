@@ -2,6 +2,7 @@
 audit chain still verifies; damaged archives are refused before anything changes."""
 
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,18 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.main import create_app
-from app.models import AuditEntry, Hotspot, Photo, Report
+from app.models import AuditEntry, Hotspot, Photo, Report, Source
 from tests.cli.helpers import run_cli
 from tests.conftest import empty_all_tables
-from tests.factories import Field, hotspot_body, jpeg, report_body, staffed_field
+from tests.factories import (
+    CENTRES,
+    UNITS,
+    Field,
+    hotspot_body,
+    jpeg,
+    report_body,
+    staffed_field,
+)
 
 
 @pytest.fixture
@@ -167,3 +176,36 @@ def test_an_archive_naming_files_outside_the_store_is_refused(
     assert result.exit_code == 1 and "unexpected entries" in result.output
     assert counts(db) == before
     assert not (get_settings().photo_store.parent / "pg").exists()
+
+
+def test_a_restore_under_other_rule_settings_recomputes_what_they_decide(
+    field: Field,
+    db: Session,
+    engine: Engine,
+    tmp_path: Path,
+    rule_settings: Callable[..., None],
+) -> None:
+    """The backup's summaries were computed with its server's source radius; restored where
+    the radius is wider, the sources a patrol passed within it are inspected."""
+    lon, lat = CENTRES[UNITS[0]]
+    source = Source(
+        type="outfall",
+        name="排口",
+        lat=lat,
+        lon=lon + 0.001,  # 91 m east of the patrols of `field`
+        geom=f"SRID=4326;POINT({lon + 0.001} {lat})",
+        inspection_interval_hours=72,
+    )
+    db.add(source)
+    db.commit()
+    assert db.scalar(select(Source.inspected_at)) is None
+    archive = tmp_path / "b.tar"
+    assert run_cli("backup", archive).exit_code == 0
+    db.rollback()
+    rule_settings(source_radius_m=120)
+    result = run_cli("restore", archive, "--yes")
+    assert result.exit_code == 0, result.output
+    assert "summaries rebuilt" in result.output
+    engine.dispose()
+    assert db.scalar(select(Source.inspected_at)) is not None
+    db.rollback()

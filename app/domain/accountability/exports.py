@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, literal, not_, select
 from sqlalchemy.orm import Session
 
+from app import rules
 from app.domain.supervision.gaps import Selection
 from app.domain.supervision.lapses import Lapse, duties_in_window, iter_lapses
 from app.domain.timeparse import local_zone
@@ -256,6 +257,8 @@ def missed_problems(
             .join(Cell, Cell.id == Hotspot.cell_id)
             .where(
                 Hotspot.missed_by_grid,
+                # rejected as unfounded (不予立案): nothing the grid missed, as in the gaps
+                Hotspot.status.not_in(rules.UNFOUNDED),
                 Hotspot.found_at >= start,
                 Hotspot.found_at < end,
                 *_in_selection(selection, Hotspot.cell_id),

@@ -4,12 +4,15 @@ reported → accepted (立案) | rejected (不予立案); accepted → dispatche
 deadline); dispatched → rectifying; rectifying → rectified (处置反馈); rectified → closed
 (核查结案/销号) | rectifying (返工, rework); closed → reopened (回头看: relapse) → dispatched.
 `extend` (延期) is not a state: it moves a running deadline later and is counted.
+Which statuses are open or run a deadline is app/rules.py's (SQL uses the same sets).
 """
 
 from __future__ import annotations
 
 from app.domain.errors import Conflict
+from app.rules import FINISHED, RUNNING_DEADLINE
 
+# Every status of app/rules.py:STATUSES, with the statuses it may go to.
 STEPS: dict[str, tuple[str, ...]] = {
     "reported": ("accepted", "rejected"),
     "accepted": ("dispatched",),
@@ -21,9 +24,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "rejected": (),
 }
 EXTEND = "extend"
-EXTENDABLE = ("dispatched", "rectifying")  # while a deadline is running
-FINISHED = ("closed", "rejected")
-RUNNING_DEADLINE = ("dispatched", "rectifying")  # overdue = one of these and past deadline
+EXTENDABLE = RUNNING_DEADLINE  # a deadline may be extended while it runs
 # Steps that judge the case (who may: leader of the cell, supervisor/command in scope, admin)
 # versus steps that do the work (the assignee, supervisor/command in scope, admin).
 WORK_STEPS = {("dispatched", "rectifying"), ("rectifying", "rectified")}

@@ -1,6 +1,7 @@
 """Gaps (SPEC §5): which leaf cells are unpatrolled, never patrolled, unstaffed, or hold open,
 overdue or missed hotspots or uninspected sources — at any instant, for a subtree. The rules
-live in app/sql/gaps_base.sql; this module runs them and shapes the answer."""
+live in app/sql/gaps_base.sql, with their values from app/rules.py as parameters; this module
+runs them and shapes the answer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, rules
 from app.domain.errors import DomainError, NotFound
 from app.domain.grid.cells import get_cell
 from app.domain.people.scope import DUTY_ROLES, Viewer, duty_active_at, sees_everything
@@ -96,6 +97,12 @@ def _under(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + ".")
 
 
+def gap_params(selection: Selection, t: datetime, current: bool) -> dict[str, Any]:
+    """The parameters of every query built on gaps_base.sql: the cells, the instant, whether
+    the summaries answer for it, and the rule values."""
+    return {**selection.params(), **rules.params(), "t": t, "current": current}
+
+
 def instant_and_mode(session: Session, as_of: datetime | None) -> tuple[datetime, bool]:
     """(T, whether the maintained summaries answer for T: T is now or later)."""
     now = clock.now()
@@ -113,7 +120,7 @@ def find_gaps(
         raise DomainError(f"reason must be one of {', '.join(REASONS)}")
     t, current = instant_and_mode(session, as_of)
     rows = session.execute(
-        load("gaps_cells"), {**selection.params(), "t": t, "current": current, "reason": reason}
+        load("gaps_cells"), gap_params(selection, t, current) | {"reason": reason}
     ).all()
     summary = rows[0].summary if rows else {}
     if isinstance(summary, str):
@@ -148,8 +155,7 @@ def gaps_document(
     t, current = instant_and_mode(session, as_of)
     document = session.scalar(
         load("gaps_json"),
-        {**selection.params(), "t": t, "current": current, "reason": reason}
-        | {"as_of": t.isoformat()},
+        gap_params(selection, t, current) | {"reason": reason, "as_of": t.isoformat()},
     )
     assert document is not None
     return document.encode()
@@ -165,6 +171,6 @@ def rollup(
     base = len(selection.root_path.split(".")) if selection.root_path else 0
     rows = session.execute(
         load("gaps_rollup"),
-        {**selection.params(), "t": t, "current": current, "idx": base + depth - 1},
+        gap_params(selection, t, current) | {"idx": base + depth - 1},
     ).all()
     return [{**r._asdict(), "patrolled_share": float(r.patrolled_share or 0)} for r in rows]

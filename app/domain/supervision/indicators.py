@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app import rules
 from app.domain.errors import DomainError
 from app.domain.supervision.gaps import Selection
 from app.domain.supervision.intervals import overlap
@@ -85,7 +86,7 @@ _MISSED = text("""
     SELECT h.cell_id, count(*) AS missed
       FROM hotspots h
      WHERE h.cell_id = ANY (CAST(:ids AS bigint[])) AND h.missed_by_grid
-       AND h.status <> 'rejected'
+       AND h.status <> ALL (CAST(:unfounded_statuses AS text[]))
        AND h.found_at >= :start AND h.found_at < :end
      GROUP BY h.cell_id
 """)
@@ -195,7 +196,7 @@ def indicators(
         for r in session.execute(_OUTSIDE, {**params, "usernames": usernames}):
             tallies[f"u:{r.person}"].add(filed=r.filed)
     else:
-        for r in session.execute(_MISSED, params):
+        for r in session.execute(_MISSED, params | rules.params()):
             tallies[group(r.cell_id, None)].add(missed=r.missed)
     tallies.pop("", None)
     return _ranked(session, tallies)

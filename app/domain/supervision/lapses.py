@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Uuid, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, rules
 from app.domain.errors import DomainError
 from app.domain.hotspots import lifecycle
 from app.domain.supervision.gaps import Selection
@@ -237,13 +237,12 @@ def responsible_during(duties: list[_DutyRow], window: Interval) -> list[Respons
 
 
 def staffed(duties: list[_DutyRow], at: datetime) -> bool:
-    """SPEC §3: staffed while it has a leader and a member or patroller."""
-    active = {
+    """SPEC §3 (app/rules.py:is_staffed) with the duties held at `at`."""
+    return rules.is_staffed(
         d.duty
         for d in duties
         if (d.valid_from is None or d.valid_from <= at) and (d.valid_to is None or d.valid_to > at)
-    }
-    return "leader" in active and bool(active & {"member", "patroller"})
+    )
 
 
 def _unstaffed(cells: dict[int, CellWindow], duties: dict[int, list[_DutyRow]]) -> list[Lapse]:

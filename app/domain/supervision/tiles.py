@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError
-from app.domain.supervision.gaps import Selection, instant_and_mode
+from app.domain.supervision.gaps import Selection, gap_params, instant_and_mode
 from app.sql import load
 
 LEAF_ZOOM = 13
@@ -53,7 +53,7 @@ def cells_tile(
     check_tile(z, x, y)
     t, current = instant_and_mode(session, as_of)
     bbox = session.scalar(_ENVELOPE, {"z": z, "x": x, "y": y})
-    base = {**selection.params(), "t": t, "current": current, "z": z, "x": x, "y": y}
+    base = gap_params(selection, t, current) | {"z": z, "x": x, "y": y}
     # Inspectors and leaders see only their own cells: parents would show others' outlines.
     if z >= LEAF_ZOOM or selection.cell_ids is not None:
         tile = session.scalar(load("tile_leaves"), {**base, "bbox": bbox})
