@@ -121,8 +121,13 @@ def inspect(data: bytes, max_megapixels: float) -> Inspected:
             )
     except Image.DecompressionBombError:
         raise PhotoTooLarge("the photo has too many pixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        # Not the decoder's message: it may name Python objects and their addresses.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # Not the decoder's message: it may name Python objects and their addresses. A file
+        # cut off in transfer is said as such, so the phone knows to send it again.
+        if isinstance(exc, OSError) and str(exc).startswith("image file is truncated"):
+            raise UnsupportedPhoto(
+                "the image file is truncated: it ends before its last pixel; send it again"
+            ) from None
         raise UnsupportedPhoto("not a readable JPEG, PNG or WebP image") from None
 
 
