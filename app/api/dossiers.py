@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from shapely import wkb
 from shapely.geometry import Point
@@ -25,7 +25,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.api.audit import entry_out, visible_entries
+from app.api.audit import entry_out
 from app.api.deps import Exporter
 from app.api.exports import SPOOL_BYTES, deliver
 from app.api.hotspots import hotspot_detail
@@ -36,9 +36,7 @@ from app.domain import audit
 from app.domain.accountability.exportfile import Meta, write
 from app.domain.accountability.exports import Places, accountability
 from app.domain.errors import DomainError
-from app.domain.grid.cells import get_cell
-from app.domain.hotspots.cases import get_hotspot
-from app.domain.people.scope import Viewer, can_see_cell, can_see_report, sees_everything
+from app.domain.people.scope import Viewer, get_visible, visible, visible_cell
 from app.domain.reports.photos import extension_of, photo_path
 from app.domain.supervision.gaps import Selection
 from app.domain.supervision.lapses import MAX_SPAN, duties_in_window, responsible_during
@@ -102,7 +100,9 @@ def _people(session: Session, cell_id: int, start: datetime, end: datetime) -> l
 
 def _audit(session: Session, viewer: Viewer, *conditions: Any) -> list[dict[str, Any]]:
     rows = session.scalars(
-        select(AuditEntry).where(or_(*conditions), visible_entries(viewer)).order_by(AuditEntry.seq)
+        select(AuditEntry)
+        .where(or_(*conditions), visible(viewer, AuditEntry))
+        .order_by(AuditEntry.seq)
     )
     return [entry_out(e) for e in rows]
 
@@ -230,13 +230,8 @@ def hotspot_dossier(
     """The hotspot's whole history, its reports (the one it came from, rectification
     evidence, and grid reports within 200 m from a week before it was found until it was
     closed) with photos, its position, the people on duty and its audit entries."""
-    h = get_hotspot(session, hotspot_id)
     # By scope only: being a hotspot's assignee or creator opens the case, not its dossier.
-    in_scope = sees_everything(viewer) or (
-        h.cell_id is not None and can_see_cell(session, viewer, h.cell_id)
-    )
-    if not in_scope:
-        raise HTTPException(404, detail=f"no hotspot with id {hotspot_id}")
+    h = get_visible(session, viewer, Hotspot, hotspot_id, personal=False)
     cell = session.get(Cell, h.cell_id) if h.cell_id else None
     until = h.closed_at or clock.now()
     linked = {h.report_id, h.evidence_report_id} | set(
@@ -256,11 +251,11 @@ def hotspot_dossier(
             ),
         )
     ).all()
-    visible_linked = {
-        r.id
-        for r in session.scalars(select(Report).where(Report.id.in_(linked - {None})))
-        if can_see_report(session, viewer, r)
-    }
+    visible_linked = set(
+        session.scalars(
+            select(Report.id).where(Report.id.in_(linked - {None}), visible(viewer, Report))
+        )
+    )
     report_ids = sorted(visible_linked | set(nearby), key=str)
     reports = _reports(session, report_ids)
     spool, dossier = _open()
@@ -323,9 +318,7 @@ def cell_dossier(
         raise DomainError("to must be after from")
     if to - from_ > MAX_SPAN:
         raise DomainError(f"a dossier spans at most {MAX_SPAN.days} days")
-    cell = get_cell(session, code)
-    if not can_see_cell(session, viewer, cell.id):
-        raise HTTPException(404, detail=f"no cell with code {code!r}")
+    cell = visible_cell(session, viewer, code)
     if not cell.is_leaf:
         raise DomainError(f"cell {code} is not a unit cell; a dossier is per unit cell")
     spool, dossier = _open()

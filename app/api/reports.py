@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, func, literal, or_, select, true
+from sqlalchemy import func, literal, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,9 +21,9 @@ from app.api.errors import clean_errors, refused_value
 from app.api.params import Bbox, page_of, parse_bbox
 from app.config import get_settings
 from app.db import SessionDep
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import DomainError
 from app.domain.grid.cells import get_cell
-from app.domain.people.scope import Viewer, can_see_report, oversees, sees_everything, visible_cells
+from app.domain.people.scope import Viewer, get_visible, oversees, visible
 from app.domain.reports.intake import (
     Filed,
     NewReport,
@@ -224,22 +224,6 @@ def _file_alone(
     return outcome
 
 
-def visible_report(session: Session, viewer: Viewer, report_id: uuid.UUID) -> Report:
-    report = session.get(Report, report_id)
-    if report is None or not can_see_report(session, viewer, report):
-        raise NotFound(f"no report with id {report_id}")
-    return report
-
-
-def _visible_reports(viewer: Viewer) -> ColumnElement[bool]:
-    if sees_everything(viewer):
-        return true()
-    return or_(
-        Report.reporter_id == viewer.person_id,
-        Report.cell_id.in_(select(Cell.id).where(visible_cells(viewer))),
-    )
-
-
 @router.get("/reports")
 def list_reports(
     session: SessionDep,
@@ -253,7 +237,7 @@ def list_reports(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
-    conditions = [_visible_reports(viewer)]
+    conditions = [visible(viewer, Report)]
     if within is not None:
         root = get_cell(session, within)
         subtree = select(Cell.id).where(Cell.path.op("<@")(literal(root.path, LTree)))
@@ -295,7 +279,7 @@ def report_heat(
     box = parse_bbox(bbox) or (-180.0, -90.0, 180.0, 90.0)
     step = max((box[2] - box[0]) / 200, 1e-4)
     conditions = [
-        _visible_reports(viewer),
+        visible(viewer, Report),
         Report.counted,
         Report.observed_at > clock.now() - timedelta(days=days),
         Report.geom.intersects(func.ST_MakeEnvelope(*box, 4326)),
@@ -317,7 +301,7 @@ def report_heat(
 
 @router.get("/reports/{report_id}")
 def get_report(report_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer) -> ReportOut:
-    return report_out(session, visible_report(session, viewer, report_id))
+    return report_out(session, get_visible(session, viewer, Report, report_id))
 
 
 @router.post("/reports/{report_id}/review")
@@ -325,7 +309,7 @@ def review(
     report_id: uuid.UUID, body: ReviewIn, session: SessionDep, viewer: Reviewer
 ) -> ReportOut:
     """Accept or reject a flagged report; accepted reports count from then on."""
-    report = visible_report(session, viewer, report_id)
+    report = get_visible(session, viewer, Report, report_id)
     if not oversees(session, viewer, report.cell_id):
         raise HTTPException(403, detail="this report's cell is outside your scope")
     review_report(
