@@ -42,17 +42,8 @@ def upload_photo(
     photo, created = add_photo(session, report, data, viewer.person_id)
     session.commit()
     response.status_code = 201 if created else 200
-    return PhotoOut(
-        id=photo.id,
-        report_id=report.id,
-        sha256=photo.sha256,
-        content_type=photo.content_type,
-        size_bytes=photo.size_bytes,
-        width=photo.width,
-        height=photo.height,
-        exif_lat=photo.exif_lat,
-        exif_lon=photo.exif_lon,
-        exif_taken_at=photo.exif_taken_at,
+    return PhotoOut.of(
+        photo,
         report_flags=report.flags,
         report_counted=report.counted,
         url=f"/api/v1/reports/{report.id}/photos/{photo.id}",

@@ -53,18 +53,7 @@ _report_item = TypeAdapter(ReportIn)
 
 
 def _data(body: ReportIn) -> ReportData:
-    return ReportData(
-        id=body.id,
-        lat=body.lat,
-        lon=body.lon,
-        crs=body.crs,
-        accuracy_m=body.accuracy_m,
-        observed_at=body.observed_at,
-        kind=body.kind,
-        category=body.category,
-        description=body.description,
-        source_id=body.source_id,
-    )
+    return ReportData(**body.model_dump())
 
 
 def reports_out(session: Session, reports: Sequence[Report]) -> list[ReportOut]:
@@ -92,7 +81,12 @@ def reports_out(session: Session, reports: Sequence[Report]) -> list[ReportOut]:
     ):
         photos[report_id].append(photo_id)
     return [
-        _out(r, codes.get(r.cell_id) if r.cell_id else None, usernames[r.reporter_id], photos[r.id])
+        ReportOut.of(
+            r,
+            cell_code=codes.get(r.cell_id) if r.cell_id else None,
+            reporter=usernames[r.reporter_id],
+            photos=photos[r.id],
+        )
         for r in reports
     ]
 
@@ -101,34 +95,12 @@ def report_out(session: Session, report: Report) -> ReportOut:
     return reports_out(session, [report])[0]
 
 
-def _out(
-    report: Report | NewReport, cell_code: str | None, reporter: str, photos: list[uuid.UUID]
-) -> ReportOut:
-    return ReportOut(
-        id=report.id,
-        cell_code=cell_code,
-        counted=report.counted,
-        flags=report.flags,
-        observed_at=report.observed_at,
-        received_at=report.received_at,
-        kind=report.kind,
-        category=report.category,
-        description=report.description,
-        lat=report.lat,
-        lon=report.lon,
-        accuracy_m=report.accuracy_m,
-        reporter=reporter,
-        review_status=report.review_status,
-        photos=photos,
-    )
-
-
 def filed_out(session: Session, viewer: Viewer, filed: Sequence[Filed]) -> list[ReportOut]:
     """Answers for what intake filed: a new report from what was inserted (no photos yet, the
     viewer is its reporter), a re-sent one as stored."""
     stored = iter(reports_out(session, [f.report for f in filed if isinstance(f.report, Report)]))
     return [
-        _out(f.report, f.cell_code, viewer.username, [])
+        ReportOut.of(f.report, cell_code=f.cell_code, reporter=viewer.username, photos=[])
         if isinstance(f.report, NewReport)
         else next(stored)
         for f in filed
@@ -329,23 +301,10 @@ def post_patrol(
 ) -> TrackOut:
     """A patrol with a GPS track; its points inside your cells count as patrols there."""
     data = TrackData(
-        id=body.id,
-        started_at=body.started_at,
-        ended_at=body.ended_at,
+        **body.model_dump(exclude={"track"}),
         coordinates=[(x, y) for x, y in body.track.coordinates],
-        times=body.times,
-        crs=body.crs,
-        accuracy_m=body.accuracy_m,
     )
     result = file_track(session, person_id=viewer.person_id, data=data, received_at=clock.now())
     session.commit()
     response.status_code = 201 if result.created else 200
-    p = result.patrol
-    return TrackOut(
-        id=p.id,
-        counted=p.counted,
-        flags=p.flags,
-        points=p.points,
-        counted_points=p.counted_points,
-        cells=result.cells,
-    )
+    return TrackOut.of(result.patrol, cells=result.cells)
