@@ -11,36 +11,13 @@ from app import clock
 from app.api.deps import Accountable
 from app.api.params import Instant
 from app.db import SessionDep
+from app.domain import audit
 from app.domain.accountability.verify import FULL_VERIFIERS, verify
 from app.domain.errors import Forbidden
-from app.domain.people.scope import Viewer, sees_everything, visible_cells
-from app.models import AuditEntry, Cell
+from app.domain.people.scope import visible
+from app.models import AuditEntry
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-
-
-def visible_entries(viewer: Viewer) -> ColumnElement[bool]:
-    """Scoped viewers see the entries about their cells; entries about no cell (users, grid
-    imports) only the unscoped see."""
-    if sees_everything(viewer):
-        return AuditEntry.seq.is_not(None)
-    return AuditEntry.cell_id.in_(select(Cell.id).where(visible_cells(viewer)))
-
-
-def entry_out(e: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "at": e.at.isoformat(),
-        "actor": e.actor,
-        "action": e.action,
-        "target": f"{e.target_type}:{e.target_id}" if e.target_id else e.target_type,
-        "target_type": e.target_type,
-        "target_id": e.target_id,
-        "before": e.before,
-        "after": e.after,
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-    }
 
 
 @router.get("")
@@ -63,7 +40,7 @@ def list_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Entries newest first. Page with `before=<next_before>` (keyset: fast at any depth)."""
-    conditions: list[ColumnElement[bool]] = [visible_entries(viewer)]
+    conditions: list[ColumnElement[bool]] = [visible(viewer, AuditEntry)]
     if target:
         kind, sep, ident = target.partition(":")
         if sep:
@@ -88,7 +65,7 @@ def list_entries(
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "entries": [entry_out(e) for e in rows],
+        "entries": [audit.entry_json(e) for e in rows],
         "next_before": rows[-1].seq if more else None,
     }
 

@@ -17,7 +17,7 @@ from app.domain.grid.cells import get_cell, leaf_cell_at
 from app.domain.grid.crs import CHINESE_WEB_DATUMS, point_to_wgs84
 from app.domain.hotspots import lifecycle
 from app.domain.hotspots.cases import hotspots_as_of
-from app.domain.people.scope import can_see_cell, duty_active_at, visible_cell, visible_cells
+from app.domain.people.scope import can_see, duty_active_at, visible, visible_cell
 from app.domain.supervision.coverage import REACH_M, coverage
 from app.domain.supervision.gaps import Selection, find_gaps
 from app.models import Cell, CellVisit, Duty, Person
@@ -56,7 +56,7 @@ def list_cells(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CellPage | dict[str, Any]:
-    conditions = [visible_cells(viewer)]
+    conditions = [visible(viewer, Cell)]
     if within is not None:
         root = get_cell(session, within)
         conditions.append(Cell.path.op("<@")(literal(root.path, LTree)))
@@ -119,7 +119,7 @@ def locate(
     elif crs.lower() not in ("wgs84", "epsg:4326"):
         raise HTTPException(422, detail=f"crs must be wgs84, gcj02 or bd09, got {crs!r}")
     found = leaf_cell_at(session, lon, lat, as_of or clock.now())
-    if found is None or not can_see_cell(session, viewer, found[0]):
+    if found is None or not can_see(session, viewer, Cell, found[0]):
         raise HTTPException(404, detail=f"({lat}, {lon}) lies in no unit cell you may see")
     cell = get_cell(session, found[1])
     return CellAtPoint(code=cell.code, name=cell.name)

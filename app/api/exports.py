@@ -21,7 +21,7 @@ from app.api.deps import Exporter
 from app.api.params import Instant, Within
 from app.db import SessionDep
 from app.domain import audit
-from app.domain.accountability.exportfile import FORMATS, HashingWriter, Meta, write
+from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter, Meta, write
 from app.domain.accountability.exports import KINDS
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer
@@ -30,7 +30,6 @@ from app.domain.supervision.lapses import MAX_SPAN
 from app.models import Cell
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
-SPOOL_BYTES = 8 * 1024 * 1024
 
 
 def scope_of(session: Session, selection: Selection, viewer: Viewer) -> tuple[str, int | None]:

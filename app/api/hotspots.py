@@ -6,14 +6,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import func, literal, or_, select, true
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from app import clock
 from app.api.deps import CurrentViewer
 from app.api.params import Bbox, page_of, parse_bbox
 from app.db import SessionDep
-from app.domain.errors import NotFound
 from app.domain.grid.cells import get_cell
 from app.domain.hotspots import lifecycle
 from app.domain.hotspots.cases import (
@@ -21,12 +20,10 @@ from app.domain.hotspots.cases import (
     HotspotData,
     Step,
     apply_step,
-    can_see_hotspot,
-    get_hotspot,
     is_overdue,
 )
 from app.domain.hotspots.opening import create_hotspot
-from app.domain.people.scope import Viewer, sees_everything, visible_cells
+from app.domain.people.scope import get_visible, visible
 from app.models import Cell, Hotspot, HotspotEvent, Person
 from app.models.base import LTree
 from app.schemas.hotspots import EventOut, HotspotDetail, HotspotIn, HotspotOut, TransitionIn
@@ -132,16 +129,6 @@ def post_transition(
     return hotspot_detail(session, hotspot)
 
 
-def _visible(viewer: Viewer) -> Any:
-    if sees_everything(viewer):
-        return true()
-    return or_(
-        Hotspot.assignee_id == viewer.person_id,
-        Hotspot.created_by_id == viewer.person_id,
-        Hotspot.cell_id.in_(select(Cell.id).where(visible_cells(viewer))),
-    )
-
-
 @router.get("")
 def list_hotspots(
     session: SessionDep,
@@ -156,7 +143,7 @@ def list_hotspots(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     now = clock.now()
-    conditions = [_visible(viewer)]
+    conditions = [visible(viewer, Hotspot)]
     if within is not None:
         root = get_cell(session, within)
         sub = aliased(Cell)
@@ -192,7 +179,4 @@ def list_hotspots(
 
 @router.get("/{hotspot_id}")
 def get_one(hotspot_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer) -> HotspotDetail:
-    hotspot = get_hotspot(session, hotspot_id)
-    if not can_see_hotspot(session, viewer, hotspot):
-        raise NotFound(f"no hotspot with id {hotspot_id}")
-    return hotspot_detail(session, hotspot)
+    return hotspot_detail(session, get_visible(session, viewer, Hotspot, hotspot_id))

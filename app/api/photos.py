@@ -11,13 +11,12 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentViewer
-from app.api.reports import visible_report
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain.errors import NotFound
-from app.domain.people.scope import Viewer
+from app.domain.people.scope import Viewer, find_visible, get_visible
 from app.domain.reports.photos import add_photo, display_copy, extension_of, photo_path
-from app.models import Photo
+from app.models import Photo, Report
 from app.schemas.reports import PhotoOut
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -36,24 +35,15 @@ def upload_photo(
 ) -> PhotoOut:
     """Add a photo, kept byte-for-byte; the answer carries the report's flags and whether it
     still counts with this photo on it (duplicate_photo, exif_mismatch)."""
-    report = visible_report(session, viewer, report_id)
+    report = get_visible(session, viewer, Report, report_id)
     if report.reporter_id != viewer.person_id:
         raise HTTPException(403, detail="only the reporter may add photos to a report")
     data = file.file.read(get_settings().photo_max_bytes + 1)
     photo, created = add_photo(session, report, data, viewer.person_id)
     session.commit()
     response.status_code = 201 if created else 200
-    return PhotoOut(
-        id=photo.id,
-        report_id=report.id,
-        sha256=photo.sha256,
-        content_type=photo.content_type,
-        size_bytes=photo.size_bytes,
-        width=photo.width,
-        height=photo.height,
-        exif_lat=photo.exif_lat,
-        exif_lon=photo.exif_lon,
-        exif_taken_at=photo.exif_taken_at,
+    return PhotoOut.of(
+        photo,
         report_flags=report.flags,
         report_counted=report.counted,
         url=f"/api/v1/reports/{report.id}/photos/{photo.id}",
@@ -64,9 +54,10 @@ def upload_photo(
 def _visible_photo(
     session: Session, viewer: Viewer, report_id: uuid.UUID, photo_id: uuid.UUID
 ) -> Photo:
-    report = visible_report(session, viewer, report_id)
-    photo = session.get(Photo, photo_id)
-    if photo is None or photo.report_id != report.id:
+    """The photo as its report's viewers see it (missing, out of scope or on another report:
+    the same 404)."""
+    photo = find_visible(session, viewer, Photo, photo_id)
+    if photo is None or photo.report_id != report_id:
         raise NotFound(f"no photo {photo_id} on report {report_id}")
     return photo
 

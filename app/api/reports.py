@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, func, literal, or_, select, true
+from sqlalchemy import func, literal, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,9 +21,9 @@ from app.api.errors import clean_errors, refused_value
 from app.api.params import Bbox, page_of, parse_bbox
 from app.config import get_settings
 from app.db import SessionDep
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import DomainError
 from app.domain.grid.cells import get_cell
-from app.domain.people.scope import Viewer, can_see_report, oversees, sees_everything, visible_cells
+from app.domain.people.scope import Viewer, get_visible, oversees, visible
 from app.domain.reports.intake import (
     Filed,
     NewReport,
@@ -53,18 +53,7 @@ _report_item = TypeAdapter(ReportIn)
 
 
 def _data(body: ReportIn) -> ReportData:
-    return ReportData(
-        id=body.id,
-        lat=body.lat,
-        lon=body.lon,
-        crs=body.crs,
-        accuracy_m=body.accuracy_m,
-        observed_at=body.observed_at,
-        kind=body.kind,
-        category=body.category,
-        description=body.description,
-        source_id=body.source_id,
-    )
+    return ReportData(**body.model_dump())
 
 
 def reports_out(session: Session, reports: Sequence[Report]) -> list[ReportOut]:
@@ -92,7 +81,12 @@ def reports_out(session: Session, reports: Sequence[Report]) -> list[ReportOut]:
     ):
         photos[report_id].append(photo_id)
     return [
-        _out(r, codes.get(r.cell_id) if r.cell_id else None, usernames[r.reporter_id], photos[r.id])
+        ReportOut.of(
+            r,
+            cell_code=codes.get(r.cell_id) if r.cell_id else None,
+            reporter=usernames[r.reporter_id],
+            photos=photos[r.id],
+        )
         for r in reports
     ]
 
@@ -101,34 +95,12 @@ def report_out(session: Session, report: Report) -> ReportOut:
     return reports_out(session, [report])[0]
 
 
-def _out(
-    report: Report | NewReport, cell_code: str | None, reporter: str, photos: list[uuid.UUID]
-) -> ReportOut:
-    return ReportOut(
-        id=report.id,
-        cell_code=cell_code,
-        counted=report.counted,
-        flags=report.flags,
-        observed_at=report.observed_at,
-        received_at=report.received_at,
-        kind=report.kind,
-        category=report.category,
-        description=report.description,
-        lat=report.lat,
-        lon=report.lon,
-        accuracy_m=report.accuracy_m,
-        reporter=reporter,
-        review_status=report.review_status,
-        photos=photos,
-    )
-
-
 def filed_out(session: Session, viewer: Viewer, filed: Sequence[Filed]) -> list[ReportOut]:
     """Answers for what intake filed: a new report from what was inserted (no photos yet, the
     viewer is its reporter), a re-sent one as stored."""
     stored = iter(reports_out(session, [f.report for f in filed if isinstance(f.report, Report)]))
     return [
-        _out(f.report, f.cell_code, viewer.username, [])
+        ReportOut.of(f.report, cell_code=f.cell_code, reporter=viewer.username, photos=[])
         if isinstance(f.report, NewReport)
         else next(stored)
         for f in filed
@@ -224,22 +196,6 @@ def _file_alone(
     return outcome
 
 
-def visible_report(session: Session, viewer: Viewer, report_id: uuid.UUID) -> Report:
-    report = session.get(Report, report_id)
-    if report is None or not can_see_report(session, viewer, report):
-        raise NotFound(f"no report with id {report_id}")
-    return report
-
-
-def _visible_reports(viewer: Viewer) -> ColumnElement[bool]:
-    if sees_everything(viewer):
-        return true()
-    return or_(
-        Report.reporter_id == viewer.person_id,
-        Report.cell_id.in_(select(Cell.id).where(visible_cells(viewer))),
-    )
-
-
 @router.get("/reports")
 def list_reports(
     session: SessionDep,
@@ -253,7 +209,7 @@ def list_reports(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
-    conditions = [_visible_reports(viewer)]
+    conditions = [visible(viewer, Report)]
     if within is not None:
         root = get_cell(session, within)
         subtree = select(Cell.id).where(Cell.path.op("<@")(literal(root.path, LTree)))
@@ -295,7 +251,7 @@ def report_heat(
     box = parse_bbox(bbox) or (-180.0, -90.0, 180.0, 90.0)
     step = max((box[2] - box[0]) / 200, 1e-4)
     conditions = [
-        _visible_reports(viewer),
+        visible(viewer, Report),
         Report.counted,
         Report.observed_at > clock.now() - timedelta(days=days),
         Report.geom.intersects(func.ST_MakeEnvelope(*box, 4326)),
@@ -317,7 +273,7 @@ def report_heat(
 
 @router.get("/reports/{report_id}")
 def get_report(report_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer) -> ReportOut:
-    return report_out(session, visible_report(session, viewer, report_id))
+    return report_out(session, get_visible(session, viewer, Report, report_id))
 
 
 @router.post("/reports/{report_id}/review")
@@ -325,7 +281,7 @@ def review(
     report_id: uuid.UUID, body: ReviewIn, session: SessionDep, viewer: Reviewer
 ) -> ReportOut:
     """Accept or reject a flagged report; accepted reports count from then on."""
-    report = visible_report(session, viewer, report_id)
+    report = get_visible(session, viewer, Report, report_id)
     if not oversees(session, viewer, report.cell_id):
         raise HTTPException(403, detail="this report's cell is outside your scope")
     review_report(
@@ -345,23 +301,10 @@ def post_patrol(
 ) -> TrackOut:
     """A patrol with a GPS track; its points inside your cells count as patrols there."""
     data = TrackData(
-        id=body.id,
-        started_at=body.started_at,
-        ended_at=body.ended_at,
+        **body.model_dump(exclude={"track"}),
         coordinates=[(x, y) for x, y in body.track.coordinates],
-        times=body.times,
-        crs=body.crs,
-        accuracy_m=body.accuracy_m,
     )
     result = file_track(session, person_id=viewer.person_id, data=data, received_at=clock.now())
     session.commit()
     response.status_code = 201 if result.created else 200
-    p = result.patrol
-    return TrackOut(
-        id=p.id,
-        counted=p.counted,
-        flags=p.flags,
-        points=p.points,
-        counted_points=p.counted_points,
-        cells=result.cells,
-    )
+    return TrackOut.of(result.patrol, cells=result.cells)

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
-from sqlalchemy import func, literal, or_, select, true
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentViewer
 from app.api.params import Bbox, parse_bbox
 from app.db import SessionDep
 from app.domain.grid.cells import get_cell
-from app.domain.hotspots.sources import (
-    SourceData,
-    create_source,
-    get_source,
-    retire_source,
-    update_source,
-)
-from app.domain.people.scope import Viewer, can_see_cell, sees_everything, visible_cells
+from app.domain.hotspots.sources import SourceData, create_source, retire_source, update_source
+from app.domain.people.scope import get_visible, visible
 from app.models import Cell, Person, Source
 from app.models.base import LTree
 from app.models.sources import SOURCE_TYPES
@@ -48,15 +42,6 @@ def source_out(session: Session, s: Source) -> SourceOut:
     )
 
 
-def _visible_source(session: Session, viewer: Viewer, source_id: int) -> Source:
-    source = get_source(session, source_id)
-    if sees_everything(viewer) or source.surveyed_by_id == viewer.person_id:
-        return source
-    if source.cell_id is not None and can_see_cell(session, viewer, source.cell_id):
-        return source
-    raise HTTPException(404, detail=f"no pollution source with id {source_id}")
-
-
 @router.get("")
 def list_sources(
     session: SessionDep,
@@ -69,14 +54,7 @@ def list_sources(
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    conditions: list[Any] = [
-        true()
-        if sees_everything(viewer)
-        else or_(
-            Source.surveyed_by_id == viewer.person_id,
-            Source.cell_id.in_(select(Cell.id).where(visible_cells(viewer))),
-        )
-    ]
+    conditions: list[Any] = [visible(viewer, Source)]
     if within is not None:
         root = get_cell(session, within)
         conditions.append(
@@ -126,14 +104,14 @@ def post_source(body: SourceIn, session: SessionDep, viewer: CurrentViewer) -> S
 
 @router.get("/{source_id}")
 def get_one(source_id: SourceId, session: SessionDep, viewer: CurrentViewer) -> SourceOut:
-    return source_out(session, _visible_source(session, viewer, source_id))
+    return source_out(session, get_visible(session, viewer, Source, source_id))
 
 
 @router.patch("/{source_id}")
 def patch_source(
     source_id: SourceId, body: SourcePatch, session: SessionDep, viewer: CurrentViewer
 ) -> SourceOut:
-    source = _visible_source(session, viewer, source_id)
+    source = get_visible(session, viewer, Source, source_id)
     update_source(session, viewer, source, body.model_dump(exclude_unset=True))
     session.commit()
     return source_out(session, source)
@@ -142,6 +120,6 @@ def patch_source(
 @router.delete("/{source_id}", status_code=204)
 def delete_source(source_id: SourceId, session: SessionDep, viewer: CurrentViewer) -> Response:
     """Retire the source: it leaves the ledger's current view, its history stays."""
-    retire_source(session, viewer, _visible_source(session, viewer, source_id))
+    retire_source(session, viewer, get_visible(session, viewer, Source, source_id))
     session.commit()
     return Response(status_code=204)

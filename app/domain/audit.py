@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.models import AuditHead
+from app.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 PENDING = "gridwatch.audit.pending"
@@ -340,3 +340,22 @@ def head(session: Session) -> tuple[int, str]:
 def last_assigned(session: Session) -> list[int]:
     """The sequence numbers this session's latest commit appended, in order."""
     return list(session.info.get(ASSIGNED, []))
+
+
+def entry_json(entry: AuditEntry) -> dict[str, Any]:
+    """An entry as the audit API and the dossiers show it."""
+    return {
+        "seq": entry.seq,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": (
+            f"{entry.target_type}:{entry.target_id}" if entry.target_id else entry.target_type
+        ),
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "before": entry.before,
+        "after": entry.after,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
@@ -16,6 +16,16 @@ Category = Annotated[str | None, Field(max_length=64), AfterValidator(check_cate
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Crs = Literal["wgs84", "gcj02", "bd09"]
+
+
+class Shown(BaseModel):
+    """An answer read from a stored row: every field the row has by the same name, the rest
+    given. Adding a stored field to an answer is then one edit, here in the schema."""
+
+    @classmethod
+    def of(cls, row: object, **rest: Any) -> Self:
+        own = {name: getattr(row, name) for name in cls.model_fields.keys() - rest.keys()}
+        return cls(**own, **rest)
 
 
 class ReportIn(BaseModel):
@@ -31,7 +41,10 @@ class ReportIn(BaseModel):
     source_id: int | None = Field(default=None, ge=1, le=2**62)
 
 
-class ReportOut(BaseModel):
+class ReportOut(Shown):
+    """A report as stored (or as intake inserted it), with its cell's code, its reporter's
+    username and its photos."""
+
     id: uuid.UUID
     cell_code: str | None
     counted: bool
@@ -66,7 +79,7 @@ class ReviewIn(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
 
 
-class PhotoOut(BaseModel):
+class PhotoOut(Shown):
     id: uuid.UUID
     report_id: uuid.UUID
     sha256: str
@@ -100,7 +113,7 @@ class TrackGeometry(BaseModel):
     coordinates: list[tuple[Lon, Lat]] = Field(min_length=2, max_length=20_000)
 
 
-class TrackOut(BaseModel):
+class TrackOut(Shown):
     id: uuid.UUID
     counted: bool
     flags: list[str]

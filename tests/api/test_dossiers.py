@@ -241,3 +241,23 @@ def test_a_scoped_reader_gets_nothing_of_another_district_through_a_dossier(fiel
     url = f"/api/v1/exports/hotspots/{other['id']}.zip"
     assert field.client.get(url, headers=field.headers("cmd")).status_code == 404
     assert field.client.get(url, headers=field.headers("disc")).status_code == 200
+
+
+def test_nearby_reports_follow_the_missed_by_the_grid_radius(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dossier's nearby grid reports use the radius and window of the missed-by-the-grid
+    check (missed_radius_m, missed_days), not a number of their own."""
+    report = post(field, "/api/v1/reports", "insp", report_body(UNITS[0]))
+    case = hotspot_body() | {"lat": report["lat"] + 0.0009}  # about 100 m north
+    h = post(field, "/api/v1/hotspots", "admin", case)
+    url = f"/api/v1/exports/hotspots/{h['id']}.zip"
+
+    def reports_in_dossier() -> list[str]:
+        r = field.client.get(url, headers=field.headers("disc"))
+        assert r.status_code == 200, r.text
+        return [x["id"] for x in json.loads(unzip(r.content)[1]["reports.json"])]
+
+    assert reports_in_dossier() == [report["id"]]
+    monkeypatch.setattr(get_settings(), "missed_radius_m", 50.0)
+    assert reports_in_dossier() == []

@@ -36,6 +36,7 @@ FORMATS = {
     "geojson": ("application/geo+json", "geojson"),
 }
 GEOMETRY_BATCH = 500
+SPOOL_BYTES = 8 * 1024 * 1024  # an export or dossier is built in memory up to this, then on disk
 
 
 @dataclass

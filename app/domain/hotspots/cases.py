@@ -18,13 +18,7 @@ from app.domain.errors import DomainError, Forbidden, NotFound
 from app.domain.hotspots import lifecycle
 from app.domain.hotspots import rules as case_rules
 from app.domain.people.accounts import get_person
-from app.domain.people.scope import (
-    Viewer,
-    can_see_cell,
-    can_see_report,
-    oversees,
-    sees_everything,
-)
+from app.domain.people.scope import Viewer, get_visible, oversees
 from app.domain.status import refresh_hotspot_counts
 from app.models import Hotspot, HotspotEvent, Photo, Report
 
@@ -87,21 +81,6 @@ def hotspot_facts(hotspot: Hotspot) -> dict[str, Any]:
     }
 
 
-def get_hotspot(session: Session, hotspot_id: uuid.UUID, *, lock: bool = False) -> Hotspot:
-    hotspot = session.get(Hotspot, hotspot_id, with_for_update=lock)
-    if hotspot is None:
-        raise NotFound(f"no hotspot with id {hotspot_id}")
-    return hotspot
-
-
-def can_see_hotspot(session: Session, viewer: Viewer, hotspot: Hotspot) -> bool:
-    if viewer.person_id in (hotspot.assignee_id, hotspot.created_by_id):
-        return True
-    if sees_everything(viewer):
-        return True
-    return hotspot.cell_id is not None and can_see_cell(session, viewer, hotspot.cell_id)
-
-
 def _check_permission(session: Session, viewer: Viewer, hotspot: Hotspot, to: str) -> None:
     if to == lifecycle.EXTEND:
         if viewer.role not in ("supervisor", "command", "admin") or not oversees(
@@ -126,9 +105,7 @@ def _check_permission(session: Session, viewer: Viewer, hotspot: Hotspot, to: st
 
 def apply_step(session: Session, *, viewer: Viewer, hotspot_id: uuid.UUID, step: Step) -> Hotspot:
     """Check and record one step. Illegal steps raise IllegalStep (409) and change nothing."""
-    hotspot = get_hotspot(session, hotspot_id, lock=True)
-    if not can_see_hotspot(session, viewer, hotspot):
-        raise NotFound(f"no hotspot with id {hotspot_id}")
+    hotspot = get_visible(session, viewer, Hotspot, hotspot_id, lock=True)
     before = hotspot.status
     lifecycle.check_step(before, step.to)
     _check_permission(session, viewer, hotspot, step.to)
@@ -221,9 +198,7 @@ def _rectified(
     if not step.note:
         raise DomainError("reporting a hotspot rectified needs a note on what was done")
     if step.evidence_report_id is not None:
-        evidence = session.get(Report, step.evidence_report_id)
-        if evidence is None or not can_see_report(session, viewer, evidence):
-            raise NotFound(f"no report with id {step.evidence_report_id}")
+        evidence = get_visible(session, viewer, Report, step.evidence_report_id)
         if evidence.cell_id != hotspot.cell_id or evidence.observed_at < hotspot.created_at:
             raise DomainError(
                 "evidence must be a report from the hotspot's cell, made after "

@@ -16,10 +16,8 @@ from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.grid.cells import leaf_cell_at
 from app.domain.grid.crs import point_to_wgs84
 from app.domain.hotspots import rules as case_rules
-from app.domain.hotspots.cases import Actor, HotspotData, can_see_hotspot, hotspot_facts
-from app.domain.people.scope import (
-    can_see_report,
-)
+from app.domain.hotspots.cases import Actor, HotspotData, hotspot_facts
+from app.domain.people.scope import can_see, find_visible
 from app.domain.reports.flags import fingerprint
 from app.domain.status import refresh_hotspot_counts
 from app.models import Hotspot, HotspotEvent, Report
@@ -85,7 +83,7 @@ def create_hotspot(
     )
     existing = session.get(Hotspot, hotspot_id)
     if existing is not None:
-        if actor.viewer is not None and not can_see_hotspot(session, actor.viewer, existing):
+        if actor.viewer is not None and not can_see(session, actor.viewer, Hotspot, existing.id):
             raise Conflict(f"hotspot id {hotspot_id} is taken; choose another")
         if existing.body_hash != digest:
             raise Conflict(f"hotspot {hotspot_id} already exists with a different body")
@@ -99,8 +97,8 @@ def create_hotspot(
         lon, lat = point_to_wgs84(lon, lat, data.crs)
     report = None
     if data.report_id is not None:
-        report = session.get(Report, data.report_id)
-        if report is None or viewer is None or not can_see_report(session, viewer, report):
+        report = find_visible(session, viewer, Report, data.report_id) if viewer else None
+        if report is None:
             raise NotFound(f"report_id: no report with id {data.report_id}")
     if data.source == case_rules.PATROL:
         report = case_rules.check_patrol_report(viewer, report)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.config import get_settings
 from app.domain import audit
-from app.domain.errors import DomainError, Forbidden, NotFound, Unprocessable
+from app.domain.errors import DomainError, Forbidden, Unprocessable
 from app.domain.grid.cells import leaf_cell_at
 from app.domain.grid.crs import point_to_wgs84
 from app.domain.people.scope import Viewer, holds_duty, oversees
@@ -129,13 +129,6 @@ def facts(source: Source) -> dict[str, Any]:
         "surveyed_at": source.surveyed_at,
         "retired_at": source.retired_at,
     }
-
-
-def get_source(session: Session, source_id: int) -> Source:
-    source = session.get(Source, source_id)
-    if source is None:
-        raise NotFound(f"no pollution source with id {source_id}")
-    return source
 
 
 def update_source(
