@@ -115,16 +115,56 @@ def check_grid(
 @app.command("import-roster")
 def import_roster(
     path: Path,
-    encoding: Annotated[str, typer.Option(help="file encoding, e.g. GBK")] = "utf-8-sig",
+    accounts: Annotated[
+        Path | None,
+        typer.Option(
+            help="create a login for each person of the roster without one, and write their "
+            "one-time passwords to this .xlsx file (it must not exist yet)"
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="CSV encoding, e.g. GBK (default: UTF-8 or GBK, detected)")
+    ] = None,
 ) -> None:
-    """Import duty assignments (cell_code,duty,username,name,phone,valid_from,valid_to)."""
+    """Import duty assignments from an .xlsx workbook or a CSV file, with English headers
+    (cell_code,duty,username,name,phone,valid_from,valid_to) or Chinese ones (网格编码, 岗位,
+    用户名, 姓名, 手机号, 起始日期, 结束日期); without a username, people are known by phone."""
+    from app.domain.people.credentials import write_credentials
     from app.domain.people.roster import import_roster as run
 
-    with transaction() as session, progress_bar() as bar:
-        r = run(session, path, encoding, bar)
+    pending = None
+    if accounts is not None:
+        if accounts.suffix.lower() != ".xlsx":
+            fail(f"--accounts {accounts}: the credentials sheet is an .xlsx file")
+        if accounts.exists():
+            fail(
+                f"--accounts {accounts}: the file exists already; choose a new name (the "
+                "one-time passwords it holds would be lost)"
+            )
+        if not accounts.parent.is_dir():
+            fail(f"--accounts {accounts}: the folder {accounts.parent} does not exist")
+        pending = accounts.with_name(f".{accounts.name}.incomplete")
+        pending.unlink(missing_ok=True)
+    try:
+        with transaction() as session, progress_bar() as bar:
+            r = run(session, path, encoding, bar, accounts=pending is not None)
+            if pending is not None:  # written before the commit: no logins without their sheet
+                try:
+                    write_credentials(pending, r.credentials)
+                except OSError as exc:
+                    fail(f"--accounts {accounts}: cannot write it: {exc.strerror}")
+        if pending is not None and accounts is not None:
+            pending.replace(accounts)
+    finally:
+        if pending is not None:
+            pending.unlink(missing_ok=True)
+    for note in r.notes:
+        err.print(f"note: {path}: {note}", highlight=False)
     out.print(
         f"{path}: {r.duties_added} duties added, {r.duties_updated} updated, "
-        f"{r.persons_added} new persons",
+        f"{r.persons_added} new persons"
+        + (f", {r.persons_promoted} became leaders" if r.persons_promoted else "")
+        + (f", {len(r.credentials)} logins created → {accounts}" if accounts else ""),
         highlight=False,
     )
 
