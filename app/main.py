@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from app.api import (
+    account_pages,
     audit,
     auth,
     cells,
@@ -83,6 +84,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         users,
         open311,
         pages,
+        account_pages,
     ):
         app.include_router(module.router)
     return app

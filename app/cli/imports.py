@@ -3,6 +3,7 @@ every problem named and nothing half-imported."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -28,17 +29,32 @@ def import_grid(
             help="source CRS when the file has none or it is wrong: EPSG:4547, gcj02, bd09…"
         ),
     ] = None,
-    encoding: Annotated[str | None, typer.Option(help="attribute encoding, e.g. GBK")] = None,
-    code_field: str = "code",
-    name_field: str = "name",
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="attribute encoding, e.g. GBK (default: the .cpg's, else detected)"),
+    ] = None,
+    code_field: Annotated[
+        str | None, typer.Option(help="field with the cell code (default: code, 网格编码…)")
+    ] = None,
+    name_field: Annotated[
+        str | None, typer.Option(help="field with the name (default: name, 网格名称…)")
+    ] = None,
     parent_field: Annotated[
-        str | None, typer.Option(help="field with the parent cell code")
+        str | None,
+        typer.Option(help="field with the parent cell code (default: parent, 上级编码…)"),
     ] = None,
     level: Annotated[int | None, typer.Option(help="level of every imported cell")] = None,
-    risk_field: Annotated[str | None, typer.Option(help="field with high/medium/low")] = None,
+    level_field: Annotated[
+        str | None, typer.Option(help="field with the level (default: level, 层级…)")
+    ] = None,
+    risk_field: Annotated[
+        str | None,
+        typer.Option(help="field with high/medium/low, 高/中/低… (default: risk, 风险等级…)"),
+    ] = None,
     strict: Annotated[bool, typer.Option(help="reject invalid geometries, do not repair")] = False,
 ) -> None:
-    """Import grid cells from GeoJSON, GeoPackage or Shapefile; all or nothing."""
+    """Import grid cells from GeoJSON, GeoPackage or Shapefile (alone or zipped); all or
+    nothing. Fields named in English or Chinese are found without options."""
     from app.domain.grid.imports import GridImportOptions
     from app.domain.grid.imports import import_grid as run
 
@@ -50,6 +66,7 @@ def import_grid(
         name_field=name_field,
         parent_field=parent_field,
         level=level,
+        level_field=level_field,
         risk_field=risk_field,
         strict=strict,
     )
@@ -59,9 +76,12 @@ def import_grid(
         err.print(f"repaired {note}", highlight=False)
     for note in result.notes:
         err.print(f"note: {note}", highlight=False)
+    for leaf in result.large_leaves:
+        err.print(f"warning: {leaf.describe()}", highlight=False)
     out.print(
         f"{path}: {result.inserted} cells added, {result.updated} updated, "
-        f"{len(result.repaired)} geometries repaired",
+        f"{len(result.repaired)} geometries repaired"
+        + (f", {len(result.large_leaves)} oversized unit cells" if result.large_leaves else ""),
         highlight=False,
     )
 
@@ -87,23 +107,44 @@ def generate_grid(
 def check_grid(
     within: Annotated[str | None, typer.Option(help="only this cell's subtree")] = None,
     min_area_m2: Annotated[float | None, typer.Option(help="ignore smaller pieces")] = None,
+    geojson: Annotated[
+        Path | None,
+        typer.Option(help="write every defect (and oversized unit cell) with its geometry"),
+    ] = None,
 ) -> None:
-    """List partition defects: gaps between sibling cells, overlaps, cells outside parents.
-    Exits 4 when there are defects."""
-    from app.domain.grid.defects import partition_defects
+    """List partition defects — gaps between sibling cells, overlaps, cells outside their
+    parent — each with a location (lon, lat of a point inside it), and warn of unit cells far
+    larger than the others (未划网格?). Exits 4 when there are partition defects."""
+    from app.domain.grid.defects import as_feature_collection, large_leaves, partition_defects
 
     with transaction() as session:
         defects = partition_defects(session, within, min_area_m2)
+        large = large_leaves(session, within)
+    if geojson is not None:
+        try:
+            geojson.write_text(
+                json.dumps(as_feature_collection(defects, large), ensure_ascii=False),
+                encoding="utf-8",
+            )
+        except OSError as exc:
+            fail(f"--geojson {geojson}: cannot write it: {exc.strerror}")
     for d in defects:
         cells = " × ".join(d.cells) if d.cells else "-"
+        lon, lat = d.location
         out.print(
-            f"{d.kind:8} parent {d.parent_code}  cells {cells}  {d.area_m2:,.1f} m²",
+            f"{d.kind:8} parent {d.parent_code}  cells {cells}  {d.area_m2:,.1f} m²  "
+            f"at {lon:.6f}, {lat:.6f}",
             highlight=False,
         )
+    for leaf in large:
+        err.print(f"warning: {leaf.describe()}", highlight=False)
     kinds = {k: sum(d.kind == k for d in defects) for k in ("gap", "overlap", "outside")}
     out.print(
         f"{len(defects)} partition defects ({kinds['gap']} gaps, {kinds['overlap']} "
-        f"overlaps, {kinds['outside']} outside the parent)" + (f" under {within}" if within else "")
+        f"overlaps, {kinds['outside']} outside the parent)"
+        + (f", {len(large)} oversized unit cells" if large else "")
+        + (f" under {within}" if within else "")
+        + (f"; written to {geojson}" if geojson else "")
     )
     if defects:
         raise typer.Exit(4)
