@@ -22,6 +22,7 @@ from app.api import (
     grid,
     health,
     hotspots,
+    imports,
     open311,
     pages,
     photos,
@@ -82,9 +83,11 @@ def create_app(database_url: str | None = None) -> FastAPI:
         audit,
         tiles,
         users,
+        imports,
         open311,
         pages,
         account_pages,
     ):
         app.include_router(module.router)
+    app.include_router(imports.pages)
     return app

@@ -135,6 +135,10 @@ def read_layer(path: Path, layer: str | None, encoding: str | None) -> Layer:
             ) from exc
         hint = " (try --encoding GBK?)" if isinstance(exc, UnicodeDecodeError) else ""
         raise InputRejected(str(path), [f"cannot read the file: {exc}{hint}"]) from exc
+    if geometry is None:
+        raise InputRejected(
+            str(path), ["the file has no geometries: a table (a roster?), not a grid file"]
+        )
     names = list(meta["fields"])
     rows = [{name: field_data[j][i] for j, name in enumerate(names)} for i in range(len(geometry))]
     gdal_warnings = list(

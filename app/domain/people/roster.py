@@ -11,6 +11,7 @@ with a one-time password (app/domain/people/credentials.py writes the sheet).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,8 +84,14 @@ def check_roster(session: Session, path: Path, encoding: str | None = None) -> C
                 )
     persons = _persons(session, rows, problems)
     if problems:
-        raise InputRejected(str(path), problems)
+        # In the order of the file: a row's own faults and its unknown cell side by side.
+        raise InputRejected(str(path), sorted(problems, key=_place))
     return Checked(rows, cells, persons, table.notes)
+
+
+def _place(problem: str) -> int:
+    found = re.match(r"(?:line|row) (\d+):", problem)
+    return int(found[1]) if found else 0
 
 
 def _unknown_cells(session: Session, rows: list[RosterRow], cells: dict[str, Cell]) -> list[str]:
