@@ -21,6 +21,7 @@ from app.domain.csvfile import MAX_FIELD, _decode, detect_and_decode, parse_csv,
 from app.domain.errors import InputRejected
 
 MAX_ROWS = 100_000  # a province's roster has tens of thousands; a runaway sheet a million
+MAX_SHEET_ROWS = 1_000_000  # blank ones included (Excel's own limit is 1,048,576)
 MAX_COLUMNS = 64
 HEADER_SEARCH_ROWS = 10  # a workbook may have a title (and a blank row) above its header
 XLSX_MAGIC = b"PK\x03\x04"
@@ -163,6 +164,11 @@ def _read_workbook(
         ) from None
     try:
         return _first_table(source, book, aliases, required)
+    except InputRejected:
+        raise
+    except Exception as exc:  # a sheet's XML broken past the workbook's index
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputRejected(source, [f"cannot read the workbook: {reason[:200]}"]) from None
     finally:
         book.close()
 
@@ -222,6 +228,8 @@ def _sheet_rows(
         min_row=header_row + 1, values_only=True, max_col=MAX_COLUMNS
     )
     for number, values in enumerate(values_of, start=header_row + 1):
+        if number > MAX_SHEET_ROWS:
+            raise InputRejected(source, [f"the worksheet has over {MAX_SHEET_ROWS:,} rows"])
         cells = {n: _cell(v) for n, v in zip(names, values, strict=False) if n in aliases}
         if all(v is None for v in cells.values()):
             continue  # blank rows (a formatted but empty tail) are no rows

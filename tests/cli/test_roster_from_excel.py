@@ -5,6 +5,7 @@ refused with the fix in words."""
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -218,6 +219,16 @@ def test_files_that_are_no_roster(tmp_path: Path, db: Session, grid: None) -> No
     fake = tmp_path / "fake.xlsx"
     fake.write_bytes(b"PK\x03\x04" + bytes(100))
     refused(run_cli("import-roster", fake), fake, "not a readable Excel workbook (.xlsx)")
+
+    torn = xlsx(tmp_path / "torn.xlsx", ROWS)  # a worksheet's XML cut off
+    with zipfile.ZipFile(torn) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet][: len(parts[sheet]) // 2]
+    with zipfile.ZipFile(torn, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    refused(run_cli("import-roster", torn), torn, "cannot read the workbook")
 
     latin = tmp_path / "latin.csv"
     latin.write_bytes(",".join(HEADER).encode("gbk") + b"\r\n1,x,caf\xe9,y\r\n")  # Latin-1
