@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     patrol_hours_low: int = Field(default=168, ge=1)
     # Partition defects smaller than this are floating-point noise, not blind spots.
     defect_min_area_m2: float = Field(default=1.0, ge=0)
+    # A leaf cell far larger than a unit cell (a district imported before its grid) is
+    # warned about: over large_leaf_km2, or over large_leaf_factor times the median leaf of
+    # its subtree when that has at least large_leaf_min_leaves leaves.
+    large_leaf_km2: float = Field(default=25.0, gt=0)
+    large_leaf_factor: float = Field(default=50.0, gt=1)
+    large_leaf_min_leaves: int = Field(default=20, ge=1)
 
     # Report flags (SPEC §4).
     max_accuracy_m: float = Field(default=100.0, gt=0)
@@ -58,6 +64,9 @@ class Settings(BaseSettings):
     # and the offline batch and GPS tracks (500 reports or 20,000 track points).
     body_max_bytes: int = Field(default=1024 * 1024, gt=0)
     bulk_body_max_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # An upload on the import page (/admin/import): a zipped Shapefile or GeoPackage of a
+    # city's grid, or a roster workbook.
+    import_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     # Signing in (app/domain/people/signin.py): after this many wrong passwords in a row for one
     # username from one network (IPv4 /24, IPv6 /64), or from all networks together, each
     # further attempt waits a growing delay (backoff_seconds, doubling, at most

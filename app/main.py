@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import (
+    account_pages,
     audit,
     auth,
     cells,
@@ -25,6 +26,7 @@ from app.api import (
     grid,
     health,
     hotspots,
+    imports,
     open311,
     pages,
     photos,
@@ -101,8 +103,11 @@ def create_app(database_url: str | None = None) -> FastAPI:
         audit,
         tiles,
         users,
+        imports,
         open311,
         pages,
+        account_pages,
     ):
         app.include_router(module.router)
+    app.include_router(imports.pages)
     return app

@@ -1,4 +1,6 @@
-"""POST /api/v1/auth/token — OAuth2 password flow (SPEC §6) — and POST /api/v1/auth/logout."""
+"""POST /api/v1/auth/token — OAuth2 password flow (SPEC §6) —, POST /api/v1/auth/logout and
+POST /api/v1/auth/password (the signed-in person's own password; the only route a one-time
+password opens)."""
 
 from __future__ import annotations
 
@@ -6,13 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentViewer
 from app.api.ratelimit import throttle
 from app.db import SessionDep
 from app.domain import audit
 from app.domain.people import sessions
+from app.domain.people.accounts import change_own_password, password_change_required
 from app.domain.people.signin import SignInRefused, sign_in
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -21,6 +24,19 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
+    # True for a one-time password (an account made from a roster): the token opens nothing
+    # but POST /api/v1/auth/password until a password of one's own is set.
+    password_change_required: bool = False
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class PasswordChanged(BaseModel):
+    username: str
+    sessions_ended: int
 
 
 @router.post("/token", responses={401: {}, 429: {}})
@@ -42,7 +58,28 @@ def issue_token(
             detail=exc.message,
             headers={"WWW-Authenticate": "Bearer"},
         ) from None
-    return Token(access_token=token)
+    return Token(
+        access_token=token,
+        password_change_required=password_change_required(session, form.username),
+    )
+
+
+@router.post("/password", responses={401: {}, 422: {}})
+def change_password(
+    request: Request, body: PasswordChange, session: SessionDep, viewer: CurrentViewer
+) -> PasswordChanged:
+    """Replace one's own password (the one-time password of an account made from a roster
+    must be replaced before anything else answers). Every other session of the account ends;
+    this one goes on."""
+    ended = change_own_password(
+        session,
+        person_id=viewer.person_id,
+        current=body.current_password,
+        new=body.new_password,
+        keep_session=request.state.session_id,
+    )
+    session.commit()
+    return PasswordChanged(username=viewer.username, sessions_ended=ended)
 
 
 @router.post("/logout", status_code=204, responses={401: {}})

@@ -43,7 +43,13 @@ _persons, _accounts, _sessions = (
     SignInSession.__table__,
 )
 _SIGNED_IN = (
-    select(_persons.c.id, _persons.c.username, _persons.c.role, _persons.c.scope_cell_id)
+    select(
+        _persons.c.id,
+        _persons.c.username,
+        _persons.c.role,
+        _persons.c.scope_cell_id,
+        _accounts.c.must_change_password,
+    )
     .join(_accounts, _accounts.c.person_id == _persons.c.id)
     .join(_sessions, _sessions.c.person_id == _persons.c.id)
     .where(
@@ -66,14 +72,27 @@ def session_cookie(request: Request) -> str | None:
     return request.cookies.get(session_cookie_name(secure_request(request))) or None
 
 
-def viewer_for(session: Session, claims: TokenClaims | None) -> Viewer | None:
-    """The person of a token whose session is open and whose account is active."""
+def signed_in(session: Session, claims: TokenClaims | None) -> tuple[Viewer, bool] | None:
+    """The person of a token whose session is open and whose account is active, and whether
+    they must still replace a one-time password."""
     if claims is None:
         return None
     row = session.execute(
         _SIGNED_IN, {"id": claims.person_id, "sid": claims.session_id, "now": clock.now()}
     ).first()
-    return None if row is None else Viewer(row.id, row.username, row.role, row.scope_cell_id)
+    if row is None:
+        return None
+    return Viewer(row.id, row.username, row.role, row.scope_cell_id), row.must_change_password
+
+
+def viewer_for(session: Session, claims: TokenClaims | None) -> Viewer | None:
+    """The person of a token whose session is open and whose account is active."""
+    found = signed_in(session, claims)
+    return None if found is None else found[0]
+
+
+# All a one-time password opens: replacing it, or signing out.
+PASSWORD_CHANGE_PATHS = frozenset({"/api/v1/auth/password", "/api/v1/auth/logout"})
 
 
 def from_this_site(request: Request) -> bool:
@@ -125,9 +144,17 @@ def current_viewer(
     claims = read_access_token(token)
     if claims is None:
         raise _unauthorised("the token is invalid or has expired; sign in again")
-    viewer = viewer_for(session, claims)
-    if viewer is None:
+    found = signed_in(session, claims)
+    if found is None:
         raise _unauthorised("this session has ended or the account is disabled; sign in again")
+    viewer, must_change_password = found
+    if must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="choose your own password first: this account signed in with a one-time "
+            "password; POST /api/v1/auth/password {current_password, new_password} "
+            "(请先修改一次性密码)",
+        )
     request.state.by_cookie = by_cookie
     request.state.session_id = claims.session_id
     audit.act_as(session, audit.Actor(viewer.username, viewer.person_id))

@@ -17,6 +17,7 @@ from app.config import Settings, get_settings
 MULTIPART_OVERHEAD = 1024 * 1024  # boundaries and part headers around one photo
 PHOTO_ROUTE = re.compile(r"^/api/v1/reports/[^/]+/photos/?$")
 BULK_ROUTES = ("/api/v1/reports/batch", "/api/v1/patrols")
+IMPORT_ROUTES = ("/api/v1/imports", "/api/v1/imports/preview")
 WITHOUT_BODY = {"GET", "HEAD", "OPTIONS", "DELETE"}
 
 
@@ -26,6 +27,8 @@ def limit_for(path: str, settings: Settings) -> int:
         return settings.photo_max_bytes + MULTIPART_OVERHEAD
     if path.rstrip("/") in BULK_ROUTES:
         return settings.bulk_body_max_bytes
+    if path.rstrip("/") in IMPORT_ROUTES:  # a grid file or a roster, with multipart framing
+        return settings.import_max_bytes + MULTIPART_OVERHEAD
     return settings.body_max_bytes
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, literal, select
 
-from app.api.deps import secure_request, session_cookie, viewer_for
+from app.api.deps import secure_request, session_cookie, signed_in, viewer_for
 from app.api.ratelimit import throttle
 from app.config import PROJECT_ROOT, get_settings
 from app.db import SessionDep
 from app.domain import audit
 from app.domain.errors import TooManyAttempts
 from app.domain.people import sessions
+from app.domain.people.accounts import password_change_required
 from app.domain.people.scope import Viewer
 from app.domain.people.signin import SignInRefused, sign_in
 from app.domain.reports.categories import CATEGORIES
@@ -50,9 +52,24 @@ def _safe_next(target: str | None) -> str:
     return "/map"
 
 
+# The same two, for the other page routers (the password page, the import page).
+page_language, safe_next = _lang, _safe_next
+
+
 def page_viewer(request: Request, session: SessionDep) -> Viewer | None:
+    """The signed-in person of the session cookie; None when there is none. One who signed
+    in with a one-time password is sent to the password page first."""
     token = session_cookie(request)
-    return viewer_for(session, read_access_token(token)) if token else None
+    found = signed_in(session, read_access_token(token)) if token else None
+    if found is None:
+        return None
+    viewer, must_change_password = found
+    if must_change_password:
+        target = quote(request.url.path, safe="/")
+        raise HTTPException(
+            status.HTTP_303_SEE_OTHER, headers={"Location": f"/password?next={target}"}
+        )
+    return viewer
 
 
 def _login_page(
@@ -114,7 +131,10 @@ def login(
             username=username,
             status=401,
         )
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    target = _safe_next(next)
+    if password_change_required(session, username):  # a one-time password: choose one first
+        target = f"/password?next={quote(target, safe='/')}"
+    response = RedirectResponse(target, status_code=303)
     secure = secure_request(request)
     max_age = get_settings().token_minutes * 60
     # Over HTTPS the names carry the __Host- prefix, which the browser accepts only with

@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from app.domain.errors import InputRejected
@@ -61,6 +62,35 @@ def _decode(source: str, data: bytes, encoding: str) -> str:
     return text
 
 
+def detect_and_decode(source: str, data: bytes) -> tuple[str, str]:
+    """(text, encoding) of a file that is UTF-8 or GBK/GB18030 — what Excel writes as "CSV
+    UTF-8" and as plain "CSV" on a Chinese Windows. UTF-8 is tried first: GBK text is almost
+    never valid UTF-8, while ASCII is both."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputRejected(
+            source, ["the file is UTF-16 text; save it as CSV UTF-8 or pass --encoding UTF-16"]
+        )
+    failures: list[tuple[int, str, str]] = []  # where each encoding failed
+    for encoding, label in (("utf-8-sig", "UTF-8"), ("gbk", "GBK"), ("gb18030", "GB18030")):
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            failures.append((exc.start, label, exc.reason))
+            continue
+        return _decode(source, data, encoding), label
+    # Named where the encoding that read furthest failed: most likely the file's own.
+    start, label, reason = max(failures)
+    line = data.count(b"\n", 0, start) + 1
+    raise InputRejected(
+        source,
+        [
+            f"line {line}: neither UTF-8 nor GBK text (as {label}: {reason} at byte {start}); "
+            "save it from Excel as “CSV UTF-8” (or as .xlsx), or pass --encoding with the "
+            "file's encoding"
+        ],
+    )
+
+
 def read_csv(
     path: Path, encoding: str, columns: tuple[str, ...]
 ) -> list[tuple[int, dict[str, str]]]:
@@ -69,28 +99,44 @@ def read_csv(
     Every row is read before anything is returned: a row with more values than the header (an
     unquoted comma shifts the columns after it) or an overlong cell rejects the file."""
     source = str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputRejected(source, ["file not found"]) from None
-    except OSError as exc:
-        raise InputRejected(source, [f"cannot read the file: {exc.strerror}"]) from None
-    text = _decode(source, data, encoding)
-    if not text.strip():
-        raise InputRejected(source, [f"the file is empty; expected the header {','.join(columns)}"])
-    # strict: a quote left open or followed by text is an error, not a silent merge of lines.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    rows: list[tuple[int, dict[str, str]]] = []
-    problems: list[str] = []
-    line = 0  # the last line read completely
-    try:
-        header = [h.strip() for h in (reader.fieldnames or [])]
+    text = _decode(source, read_bytes(path), encoding)
+
+    def check(header: list[str]) -> list[str]:
         missing = [c for c in columns if c not in header]
         if missing:
             raise InputRejected(
                 source,
                 [f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"],
             )
+        return header
+
+    return parse_csv(source, text, ",".join(columns), check)
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputRejected(str(path), ["file not found"]) from None
+    except OSError as exc:
+        raise InputRejected(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+
+
+def parse_csv(
+    source: str, text: str, expected: str, check_header: Callable[[list[str]], list[str]]
+) -> list[tuple[int, dict[str, str]]]:
+    """Rows of CSV text as (line number, cells keyed by what `check_header` makes of the
+    header: it names the columns, or raises InputRejected). `expected` describes the header
+    for the message about an empty file."""
+    if not text.strip():
+        raise InputRejected(source, [f"the file is empty; expected the header {expected}"])
+    # strict: a quote left open or followed by text is an error, not a silent merge of lines.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[str] = []
+    line = 0  # the last line read completely
+    try:
+        header = check_header([h.strip() for h in (reader.fieldnames or [])])
         reader.fieldnames = header
         line = reader.line_num
         for row in reader:

@@ -54,6 +54,9 @@ class UserAccount(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = created_at_column()
     password_changed_at: Mapped[datetime] = created_at_column()
+    # A one-time password (an account made from a roster): the next sign-in must replace it,
+    # and until then the account's tokens open nothing but the password change.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
     person: Mapped[Person] = relationship(back_populates="account", lazy="joined")
 

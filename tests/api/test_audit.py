@@ -1,6 +1,7 @@
 """The audit trail: every write appends a chained entry; tampering is found; the log is
 append-only for the application; scoped readers see only their cells' entries."""
 
+import hashlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from app.domain.grid.cells import NewCell
 from app.main import create_app
 from tests.factories import (
     CENTRES,
+    PASSWORD,
     UNITS,
     Field,
     hotspot_body,
@@ -161,6 +163,28 @@ def _set_password(field: Field) -> None:
     assert r.status_code == 200, r.text
 
 
+def _own_password(field: Field) -> None:
+    r = field.client.post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "a-new-long-password"},
+        headers=field.headers("insp"),
+    )
+    assert r.status_code == 200, r.text
+
+
+def _import_roster(field: Field) -> None:
+    roster = f"网格编码,岗位,姓名,手机号,起始日期\n{UNITS[0]},网格员,新人,13900000009,2025/1/1\n"
+    files = {"file": ("名单.csv", roster.encode("gbk"))}
+    digest = hashlib.sha256(roster.encode("gbk")).hexdigest()
+    r = field.client.post(
+        "/api/v1/imports",
+        files=files,
+        data={"preview_sha256": digest},
+        headers=field.headers("admin"),
+    )
+    assert r.status_code == 200, r.text
+
+
 WRITES: dict[tuple[str, str], tuple[str, str, Callable[[Field], object]]] = {
     ("post", "/api/v1/reports"): ("insp", "report.create", _report),
     ("post", "/api/v1/reports/batch"): ("insp", "report.create", _batch),
@@ -180,9 +204,12 @@ WRITES: dict[tuple[str, str], tuple[str, str, Callable[[Field], object]]] = {
     ("post", "/api/v1/auth/logout"): ("insp", "auth.logout", _logout),
     ("post", "/api/v1/users/{username}/disable"): ("admin", "user.disable", _disable),
     ("post", "/api/v1/users/{username}/password"): ("admin", "user.password", _set_password),
+    ("post", "/api/v1/auth/password"): ("insp", "user.password", _own_password),
+    ("post", "/api/v1/imports"): ("admin", "roster.import", _import_roster),
 }
 # Writes that change no domain data: signing in (recorded by the sign-in rules, issue 8).
-NOT_DATA_WRITES = {("post", "/api/v1/auth/token")}
+# An import's preview writes and rolls back (tests/api/test_imports.py: nothing stays).
+NOT_DATA_WRITES = {("post", "/api/v1/auth/token"), ("post", "/api/v1/imports/preview")}
 
 
 def test_every_write_route_has_a_scenario(database_url: str) -> None:

@@ -15,6 +15,7 @@ for each further kind of request.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Callable
@@ -25,11 +26,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.domain.grid.cells import NewCell
 from app.main import create_app
+from app.models import Person, UserAccount
+from app.security import hash_password
 from tests.factories import (
     CENTRES,
     PASSWORD,
@@ -310,6 +314,33 @@ def _logout(w: World, side: str) -> Request:
     return ("POST", "/api/v1/auth/logout", {})
 
 
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def _own_password(w: World, side: str, role: str) -> Request:
+    """Each role changes its own password (back to PASSWORD first, so that every call can)."""
+    user = USER.get(role)
+    if user is not None:
+        person = w.db.scalars(select(Person).where(Person.username == user)).one()
+        w.db.get_one(UserAccount, person.id).password_hash = _PASSWORD_HASH
+        w.db.commit()
+    body = {"current_password": PASSWORD, "new_password": "another-long-password"}
+    return ("POST", "/api/v1/auth/password", {"json": body})
+
+
+def _roster(w: World, side: str) -> Request:
+    """A one-row roster (CSV) for the side's cell."""
+    phone = f"1390000{len(side):04d}"
+    csv = f"网格编码,岗位,姓名,手机号,起始日期\n{cell(side)},网格员,新人,{phone},2025/1/1\n"
+    return ("POST", "/api/v1/imports/preview", {"files": {"file": ("r.csv", csv.encode())}})
+
+
+def _import(w: World, side: str) -> Request:
+    _, _, kwargs = _roster(w, side)
+    digest = hashlib.sha256(kwargs["files"]["file"][1]).hexdigest()
+    return ("POST", "/api/v1/imports", kwargs | {"data": {"preview_sha256": digest}})
+
+
 def _account(action: str) -> Callable[[World, str], Request]:
     def make(w: World, side: str) -> Request:
         body = {"json": {"password": "another-long-password"}} if action == "password" else {}
@@ -331,6 +362,9 @@ RULES: dict[tuple[str, str], Rule] = {
         public=True,
     ),
     ("POST", "/api/v1/auth/logout"): Rule(_logout, EVERYONE, EVERYONE),
+    ("POST", "/api/v1/auth/password"): Rule(_own_password, EVERYONE, EVERYONE, acting=True),
+    ("POST", "/api/v1/imports/preview"): Rule(_roster, ADMIN, ADMIN),
+    ("POST", "/api/v1/imports"): Rule(_import, ADMIN, ADMIN),
     ("POST", "/api/v1/users/{username}/disable"): Rule(_account("disable"), ADMIN, ADMIN),
     ("POST", "/api/v1/users/{username}/password"): Rule(_account("password"), ADMIN, ADMIN),
     ("GET", "/api/v1/cells"): Rule(within("/api/v1/cells"), EVERYONE, ADMIN),

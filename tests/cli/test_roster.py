@@ -88,7 +88,9 @@ def test_bad_rows_are_named_and_nothing_is_imported(tmp_path: Path, db: Session)
     assert db.scalar(select(func.count()).select_from(Person)) == 0
 
 
-def test_gbk_roster_needs_and_honours_encoding(tmp_path: Path, db: Session) -> None:
+def test_gbk_roster_is_detected_and_the_encoding_option_still_works(
+    tmp_path: Path, db: Session
+) -> None:
     two_by_two(db)
     path = write(
         tmp_path / "gbk.csv",
@@ -96,12 +98,19 @@ def test_gbk_roster_needs_and_honours_encoding(tmp_path: Path, db: Session) -> N
         encoding="gbk",
     )
 
-    wrong = run_cli("import-roster", path)
-    assert wrong.exit_code == 1 and "try --encoding GBK" in wrong.output
-
-    right = run_cli("import-roster", path, "--encoding", "GBK")
-    assert right.exit_code == 0, right.output
+    detected = run_cli("import-roster", path)
+    assert detected.exit_code == 0, detected.output
+    assert "read as GBK text" in detected.output
     assert db.scalar(select(Person.name).where(Person.username == "wangjg")) == "王建国"
+
+    again = write(
+        tmp_path / "gbk2.csv",
+        "410702001001002,网格员,lifang,李芳,138,2026-01-01,\n",
+        encoding="gbk",
+    )
+    right = run_cli("import-roster", again, "--encoding", "GBK")
+    assert right.exit_code == 0, right.output
+    assert db.scalar(select(Person.name).where(Person.username == "lifang")) == "李芳"
 
 
 def test_missing_columns_are_named(tmp_path: Path, db: Session) -> None:
@@ -109,4 +118,7 @@ def test_missing_columns_are_named(tmp_path: Path, db: Session) -> None:
     path.write_text("cell_code,username\n1,a\n", encoding="utf-8")
     result = run_cli("import-roster", path)
     assert result.exit_code == 1
-    assert "missing column(s) duty, name, phone, valid_from, valid_to" in result.output
+    assert (
+        "missing column(s) duty, name, phone, valid_from (in Chinese: 岗位, 姓名, 手机号, 起始日期)"
+        in result.output
+    )

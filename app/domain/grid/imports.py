@@ -6,12 +6,11 @@ message names each bad feature (1-based, as GIS software counts) with its code a
 
 from __future__ import annotations
 
-import warnings
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyogrio
 from pyproj import CRS
 from sqlalchemy.orm import Session
 
@@ -21,23 +20,17 @@ from app.domain.csvfile import formula_problem, shorten
 from app.domain.errors import InputRejected
 from app.domain.grid.cells import DEFAULT_RISK, NewCell, existing_cells, write_cells
 from app.domain.grid.crs import CrsError, parse_crs, to_wgs84
-from app.domain.grid.geometry import FeatureGeometry, check_geometry, decode
+from app.domain.grid.defects import LargeLeaf, large_leaves
+from app.domain.grid.fields import ACCEPTED_RISKS, RISK_WORDS, Fields, resolve_fields, risk_of
+from app.domain.grid.geometry import check_geometry
+from app.domain.grid.layerfile import read_layer, unpack_zip
 from app.domain.progress import NoProgress, Progress
 
-RISK_WORDS = {
-    "high": "high",
-    "medium": "medium",
-    "low": "low",
-    "高": "high",
-    "中": "medium",
-    "低": "low",
-    "h": "high",
-    "m": "medium",
-    "l": "low",
-}
 MAX_CODE = 64  # as the API takes codes
 MAX_NAME = 200
 MAX_LEVELS = 32  # a real grid has a handful; deeper parent chains only make writing slow
+UNICODE_OR_CHINESE = ("UTF-8", "UTF8", "GBK", "GB18030", "CP936")
+__all__ = ["RISK_WORDS", "GridImportOptions", "import_grid", "prepare"]
 
 
 @dataclass
@@ -45,10 +38,12 @@ class GridImportOptions:
     layer: str | None = None
     src_crs: str | None = None
     encoding: str | None = None
-    code_field: str = "code"
-    name_field: str = "name"
+    # None: found by the usual names (app/domain/grid/fields.py)
+    code_field: str | None = None
+    name_field: str | None = None
     parent_field: str | None = None
-    level: int | None = None
+    level: int | None = None  # of every cell; otherwise from a level field, or the tree
+    level_field: str | None = None
     risk_field: str | None = None
     strict: bool = False  # reject invalid geometries instead of repairing them
 
@@ -59,15 +54,8 @@ class GridImportResult:
     updated: int
     repaired: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the user should know, e.g. defaults
-
-
-@dataclass
-class Layer:
-    rows: list[dict[str, object]]  # attributes, one dict per feature
-    geoms: list[FeatureGeometry]
-    crs: str | None  # as the file declares it
-    encoding: str | None  # what its text was read with
-    gdal_warnings: list[str]  # what GDAL said while reading, e.g. a geometry it dropped
+    large_leaves: list[LargeLeaf] = field(default_factory=list)  # warned about: 未划网格?
+    cells: list[NewCell] = field(default_factory=list)  # as written (for a preview's map)
 
 
 @dataclass
@@ -75,90 +63,7 @@ class Prepared:
     cells: list[NewCell]
     repaired: list[str]
     notes: list[str]
-
-
-def _sibling(path: Path, suffix: str) -> Path | None:
-    for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _declared_size(path: Path) -> int | None:
-    """The size a Shapefile part says it has: the .shp/.shx header's file length, or the .dbf
-    header's length plus its records. None when the header itself is cut short."""
-    with path.open("rb") as f:
-        head = f.read(100)
-    if path.suffix.lower() == ".dbf":
-        if len(head) < 12:
-            return None
-        records = int.from_bytes(head[4:8], "little")
-        return int.from_bytes(head[8:10], "little") + records * int.from_bytes(
-            head[10:12], "little"
-        )
-    return int.from_bytes(head[24:28], "big") * 2 if len(head) == 100 else None
-
-
-def _shapefile_problems(path: Path) -> list[str]:
-    """A Shapefile is three files; GDAL reads a missing .dbf as "no attributes" and a cut .shp
-    as features without geometry, so both are checked here and named."""
-    problems: list[str] = []
-    parts = [path]
-    for suffix, what in ((".shx", "index"), (".dbf", "attribute")):
-        part = _sibling(path, suffix)
-        if part is None:
-            problems.append(
-                f"the {what} file {path.stem}{suffix} is missing next to {path.name} "
-                "(a Shapefile is .shp, .shx and .dbf together)"
-            )
-        else:
-            parts.append(part)
-    for part in parts:
-        size, declared = part.stat().st_size, _declared_size(part)
-        if declared is None or size < declared:
-            problems.append(
-                f"{part.name} is truncated ({size:,} bytes"
-                + (f" of {declared:,}" if declared else "")
-                + "; an interrupted copy?)"
-            )
-    return problems
-
-
-def _read(path: Path, opts: GridImportOptions) -> Layer:
-    if not path.exists():
-        raise InputRejected(str(path), ["file not found"])
-    if path.is_file():
-        if path.stat().st_size == 0:
-            raise InputRejected(str(path), ["the file is empty"])
-        if path.suffix.lower() == ".shp" and (problems := _shapefile_problems(path)):
-            raise InputRejected(str(path), problems)
-    try:
-        # GDAL's warnings (a geometry it could not parse and set to null, a ring it found
-        # open) are kept for the message instead of reaching the terminal as Python warnings.
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            meta = pyogrio.read_info(path, layer=opts.layer, encoding=opts.encoding)
-            _, _, geometry, field_data = pyogrio.raw.read(
-                path, layer=opts.layer, encoding=opts.encoding
-            )
-    except Exception as exc:  # GDAL reports broken files in many ways; all are "cannot read"
-        if "not recognized as being in a supported file format" in str(exc):
-            raise InputRejected(
-                str(path), ["not a GeoJSON, GeoPackage or Shapefile (GDAL cannot tell its format)"]
-            ) from exc
-        hint = " (try --encoding GBK?)" if isinstance(exc, UnicodeDecodeError) else ""
-        raise InputRejected(str(path), [f"cannot read the file: {exc}{hint}"]) from exc
-    names = list(meta["fields"])
-    rows = [{name: field_data[j][i] for j, name in enumerate(names)} for i in range(len(geometry))]
-    gdal_warnings = list(
-        dict.fromkeys(
-            str(w.message).strip()
-            for w in said
-            # An open ring is named per feature (grid_geometry), with no GDAL setting to try.
-            if "Non closed ring detected" not in str(w.message)
-        )
-    )
-    return Layer(rows, decode(geometry), meta.get("crs"), meta.get("encoding"), gdal_warnings)
+    fields: Fields
 
 
 def _misread(value: str, read_as: str) -> str | None:
@@ -198,27 +103,26 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> Prepared:
     source = str(path)
     if opts.level is not None and not 1 <= opts.level <= MAX_LEVELS:
         raise InputRejected(source, [f"--level must be 1 … {MAX_LEVELS}, got {opts.level}"])
-    layer = _read(path, opts)
+    with tempfile.TemporaryDirectory(prefix="gridwatch-grid-") as unpacked:
+        inner = unpack_zip(path, Path(unpacked)) if path.suffix.lower() == ".zip" else path
+        layer = read_layer(inner, opts.layer, opts.encoding)
     rows, read_as = layer.rows, layer.encoding
-    # Text decoded with a legacy single-byte encoding (GDAL's guess for a Shapefile without a
-    # .cpg) may be garbled Chinese.
-    guessed = None if opts.encoding or (read_as or "").upper() in ("UTF-8", "UTF8") else read_as
+    # Text decoded with a legacy single-byte encoding (GDAL's guess for a Shapefile whose .dbf
+    # declares none and whose text no Chinese encoding fits) may be garbled Chinese.
+    guessed = None if opts.encoding or (read_as or "").upper() in UNICODE_OR_CHINESE else read_as
     if not rows:
         raise InputRejected(source, ["the layer has no features"])
-    fields = set(rows[0])
-    missing = [
-        f
-        for f in (opts.code_field, opts.name_field, opts.parent_field, opts.risk_field)
-        if f and f not in fields
-    ]
-    if missing:
-        raise InputRejected(
-            source,
-            [
-                f"field {m!r} not in the layer; fields are: {', '.join(sorted(fields)) or '(none)'}"
-                for m in missing
-            ],
-        )
+    f = resolve_fields(
+        source,
+        list(rows[0]),
+        {
+            "code": opts.code_field,
+            "name": opts.name_field,
+            "parent": opts.parent_field,
+            "risk": opts.risk_field,
+            "level": None if opts.level is not None else opts.level_field,
+        },
+    )
     crs_name = opts.src_crs or layer.crs
     if crs_name is None:
         raise InputRejected(source, ["the file has no CRS; pass --src-crs (e.g. EPSG:4547)"])
@@ -237,51 +141,51 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> Prepared:
     seen: dict[str, int] = {}
     without_risk: list[str] = []  # codes of cells whose risk field is blank
     for i, (row, geom) in enumerate(zip(rows, layer.geoms, strict=True), start=1):
-        code = _text(row.get(opts.code_field))
+        code = _text(row.get(f.code))
         label = f"feature {i}" + (f" (code {code})" if code else "")
         if code is None:
-            problems.append(f"{label}: empty {opts.code_field!r}")
+            problems.append(f"{label}: empty {f.code!r}")
             continue
         if len(code) > MAX_CODE:
-            problems.append(f"feature {i}: {opts.code_field} is longer than {MAX_CODE} characters")
+            problems.append(f"feature {i}: {f.code} is longer than {MAX_CODE} characters")
             continue
         if code in seen:
             problems.append(f"{label}: code already used by feature {seen[code]}")
             continue
         seen[code] = i
-        name = _text(row.get(opts.name_field))
+        name = _text(row.get(f.name))
         if name is None:
-            problems.append(f"{label}: empty {opts.name_field!r}")
+            problems.append(f"{label}: empty {f.name!r}")
         elif len(name) > MAX_NAME:
-            problems.append(f"{label}: {opts.name_field} is longer than {MAX_NAME} characters")
-        elif problem := formula_problem(opts.name_field, name):
+            problems.append(f"{label}: {f.name} is longer than {MAX_NAME} characters")
+        elif problem := formula_problem(f.name, name):
             problems.append(f"{label}: {problem}")
         elif guessed and (really := _misread(name, guessed)):
             problems.append(
-                f"{label}: {opts.name_field} {shorten(name)!r} looks like {really} text read as "
+                f"{label}: {f.name} {shorten(name)!r} looks like {really} text read as "
                 f"{guessed}; pass --encoding {really} (or --encoding {guessed} if it is right)"
             )
         # A blank risk is not given: a parent needs none (only leaves are patrolled) and a
         # leaf gets the default, as when there is no risk field at all.
         risk = DEFAULT_RISK
-        raw_risk = _text(row.get(opts.risk_field)) if opts.risk_field else None
+        raw_risk = _text(row.get(f.risk)) if f.risk else None
         if raw_risk is None:
-            if opts.risk_field:
+            if f.risk:
                 without_risk.append(code)
-        elif raw_risk.lower() in RISK_WORDS:
-            risk = RISK_WORDS[raw_risk.lower()]
+        elif (word := risk_of(raw_risk)) is not None:
+            risk = word
         else:
             problems.append(
-                f"{label}: {opts.risk_field} {shorten(raw_risk)!r} is not high/medium/low "
-                "(or 高/中/低; leave it blank for the default)"
+                f"{label}: {f.risk} {shorten(raw_risk)!r} is not {ACCEPTED_RISKS}; leave it "
+                "blank for the default"
             )
         level = opts.level
-        if level is None and "level" in row and _text(row["level"]):
+        if level is None and f.level and _text(row[f.level]):
             try:
-                level = int(str(_text(row["level"])))
+                level = int(str(_text(row[f.level])))
             except ValueError:
                 problems.append(
-                    f"{label}: level {shorten(str(row['level']))!r} is not a whole number"
+                    f"{label}: {f.level} {shorten(str(row[f.level]))!r} is not a whole number"
                 )
             else:
                 if not 1 <= level <= MAX_LEVELS:
@@ -292,7 +196,7 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> Prepared:
             continue
         if was_repaired:
             repaired.append(f"{label}: {problem} (repaired)")
-        parent = _text(row.get(opts.parent_field)) if opts.parent_field else None
+        parent = _text(row.get(f.parent)) if f.parent else None
         cells.append(
             NewCell(
                 code=code, name=name or code, level=level, parent_code=parent, geom=wgs, risk=risk
@@ -303,15 +207,19 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> Prepared:
     if problems:
         # GDAL's own words last: they explain a geometry it could not parse (now "missing").
         raise InputRejected(source, problems + [f"GDAL: {w}" for w in layer.gdal_warnings])
-    notes = [f"GDAL: {w}" for w in layer.gdal_warnings]
+    notes = layer.notes + [f"GDAL: {w}" for w in layer.gdal_warnings]
+    if guessed_fields := {k: v for k, v in f.found().items() if v != k}:
+        notes.append(
+            "fields: " + ", ".join(f"{role} ← {name}" for role, name in guessed_fields.items())
+        )
     if leaves := _leaves(session, cells, without_risk):
         shown = ", ".join(f"feature {seen[c]} (code {c})" for c in leaves[:5])
         more = f" and {len(leaves) - 5} more" if len(leaves) > 5 else ""
         notes.append(
-            f"{len(leaves)} leaf cell(s) without a {opts.risk_field} value get the default "
+            f"{len(leaves)} leaf cell(s) without a {f.risk} value get the default "
             f"risk {DEFAULT_RISK}: {shown}{more}"
         )
-    return Prepared(cells, repaired, notes)
+    return Prepared(cells, repaired, notes, f)
 
 
 def _leaves(session: Session, cells: list[NewCell], codes: list[str]) -> list[str]:
@@ -363,6 +271,7 @@ def import_grid(
     prepared = prepare(session, path, opts)
     cells, repaired = prepared.cells, prepared.repaired
     inserted, updated = write_cells(session, cells, progress or NoProgress())
+    large = large_leaves(session, codes=[c.code for c in cells])
     audit.record(
         session,
         "grid.import",
@@ -375,9 +284,16 @@ def import_grid(
             "inserted": inserted,
             "updated": updated,
             "repaired": repaired,
+            "fields": prepared.fields.found(),
             "notes": prepared.notes,
+            "large_leaves": [leaf.code for leaf in large],
         },
     )
     return GridImportResult(
-        inserted=inserted, updated=updated, repaired=repaired, notes=prepared.notes
+        inserted=inserted,
+        updated=updated,
+        repaired=repaired,
+        notes=prepared.notes,
+        large_leaves=large,
+        cells=cells,
     )

@@ -60,16 +60,21 @@ def end_session(session: Session, session_id: uuid.UUID, reason: str) -> bool:
     return bool(ended)
 
 
-def end_sessions_of(session: Session, person_id: int, reason: str) -> int:
-    """End every open session of the person; how many were open."""
+def end_sessions_of(
+    session: Session, person_id: int, reason: str, keep: uuid.UUID | None = None
+) -> int:
+    """End every open session of the person (but `keep`, a session id); how many were open."""
     now = clock.now()
+    conditions = [
+        SignInSession.person_id == person_id,
+        SignInSession.ended_at.is_(None),
+        SignInSession.expires_at > now,
+    ]
+    if keep is not None:
+        conditions.append(SignInSession.id != keep)
     ended = session.execute(
         update(SignInSession)
-        .where(
-            SignInSession.person_id == person_id,
-            SignInSession.ended_at.is_(None),
-            SignInSession.expires_at > now,
-        )
+        .where(*conditions)
         .values(ended_at=now, end_reason=reason)
         .returning(SignInSession.id)
     ).all()
