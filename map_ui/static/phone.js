@@ -200,6 +200,8 @@
   document.addEventListener("visibilitychange", () => { if (!document.hidden) flush(); });
 
   const kindWord = (kind) => t["kind_" + kind] || kind;
+  // A case opened from a report without a description goes by its category.
+  const caseTitle = (h) => h.description || cfg.categories[h.category] || h.category;
   const locale = document.documentElement.lang === "zh" ? "zh-CN" : "en-GB";
   const when = (iso) => new Date(iso).toLocaleString(locale, { dateStyle: "short", timeStyle: "short" });
 
@@ -346,8 +348,11 @@
   function openForm(hotspot) {
     state.rectifies = hotspot || null;
     $("rectifying").hidden = !hotspot;
-    $("rectifying").textContent = hotspot ? t.rectify_for + " " + hotspot.description : "";
-    setKind(hotspot ? "issue" : "patrol");
+    $("rectifying").textContent = hotspot ? t.rectify_for + " " + caseTitle(hotspot) : "";
+    // The evidence of a rectification is a visit with a photo, not a new problem: an `issue`
+    // report would open a case of its own.
+    document.querySelector(".kinds").hidden = !!hotspot;
+    setKind("patrol");
     clearForm();  // nothing of the last report carries over
     say("");
     show(true);
@@ -374,7 +379,7 @@
       const report = {
         id, lat: state.position.latitude, lon: state.position.longitude,
         accuracy_m: Math.round(state.position.accuracy * 10) / 10,
-        observed_at: new Date().toISOString(), kind: state.kind,
+        observed_at: new Date().toISOString(), kind: state.rectifies ? "patrol" : state.kind,
         category: $("category").value || null, description: $("description").value || null,
       };
       // The photo's own bytes, read now: the outbox holds the original even if the picker's
@@ -441,7 +446,7 @@
       const rows = [];
       for (const h of hs.hotspots.filter((x) => x.assignee === cfg.username)) {
         const li = document.createElement("li");
-        li.textContent = h.description + (h.deadline ? " · " + t.deadline + " " + when(h.deadline) : "")
+        li.textContent = caseTitle(h) + (h.deadline ? " · " + t.deadline + " " + when(h.deadline) : "")
           + (h.overdue ? " · " + t.overdue : "");
         if (h.status === "dispatched" || h.status === "rectifying") {
           const b = document.createElement("button");

@@ -573,7 +573,8 @@ def test_an_assigned_hotspot_is_reported_rectified_with_a_photo(
     evidence = httpx.get(
         f"{live_server.url}/api/v1/reports/{after['evidence_report_id']}", headers=mine
     ).json()
-    assert len(evidence["photos"]) == 1 and evidence["kind"] == "issue"
+    # A visit with a photo, not a new problem: it opens no case of its own.
+    assert len(evidence["photos"]) == 1 and evidence["kind"] == "patrol"
 
 
 def test_sign_out_leads_back_to_sign_in(phone: BrowserContext, live_server: Server) -> None:
