@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -85,8 +86,11 @@ def _areas(session: Any, viewer: Viewer) -> list[dict[str, Any]]:
 def desk_page(request: Request, session: SessionDep, lang: str | None = None) -> Response:
     language = _lang(request, lang)
     viewer = page_viewer(request, session)
-    if viewer is None:
-        return RedirectResponse(f"/login?next=/desk&lang={language}", status_code=303)
+    if viewer is None:  # back to this very list or case once signed in
+        here = "/desk" + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(
+            f"/login?{urlencode({'next': here, 'lang': language})}", status_code=303
+        )
     words = DESK_STRINGS[language]
     if viewer.role not in desk.DESK_ROLES:
         return HTMLResponse(words["no_access"], status_code=403)

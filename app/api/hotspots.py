@@ -40,6 +40,7 @@ def _username(session: Session, person_id: int | None) -> str | None:
 def hotspot_out(session: Session, h: Hotspot) -> HotspotOut:
     now = clock.now()
     cell = session.get(Cell, h.cell_id) if h.cell_id else None
+    assignee = session.get(Person, h.assignee_id) if h.assignee_id else None
     return HotspotOut(
         id=h.id,
         cell_code=cell.code if cell else None,
@@ -53,7 +54,8 @@ def hotspot_out(session: Session, h: Hotspot) -> HotspotOut:
         created_at=h.created_at,
         updated_at=h.updated_at,
         created_by=_username(session, h.created_by_id) or h.channel,
-        assignee=_username(session, h.assignee_id),
+        assignee=assignee.username if assignee else None,
+        assignee_name=assignee.name if assignee else None,
         deadline=h.deadline,
         overdue=is_overdue(h, now),
         extensions=h.extensions,

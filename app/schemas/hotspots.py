@@ -57,6 +57,7 @@ class HotspotOut(BaseModel):
     updated_at: datetime
     created_by: str | None
     assignee: str | None
+    assignee_name: str | None = None
     deadline: datetime | None
     overdue: bool
     extensions: int

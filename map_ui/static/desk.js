@@ -168,7 +168,7 @@
       el("span", { class: "title", title: caseTitle(h) }, caseTitle(h)),
       el("span", { class: "sub" }, sourceWord(h.source) + " · " + (h.cell_code || t.outside_cells))),
     el("td", {}, el("span", { class: "status st-" + h.status }, statusWord(h.status))),
-    el("td", {}, h.assignee || "—"),
+    el("td", { title: h.assignee || "" }, h.assignee_name || h.assignee || "—"),
     deadlineCell(h));
     return tr;
   }
@@ -215,7 +215,7 @@
       const items = data.hotspots.map((h) => el("li", {
         "data-testid": "reminder-case", "data-case-id": h.id, title: when(h.deadline),
         onclick: () => pick(h.id),
-      }, day(h.deadline) + " · " + caseTitle(h) + (h.assignee ? " · " + h.assignee : "")));
+      }, day(h.deadline) + " · " + caseTitle(h) + (h.assignee ? " · " + (h.assignee_name || h.assignee) : "")));
       $(listId).replaceChildren(...(items.length ? items : [el("li", { class: "none", text: t.nothing_due })]));
     }
   }

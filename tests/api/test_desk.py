@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -302,7 +303,9 @@ def sign_in_page(client: TestClient, username: str) -> None:
 def test_the_desk_page_is_for_the_command_office_and_those_beside_it(field: Field) -> None:
     c = field.client
     r = c.get("/desk", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/desk")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2Fdesk")
+    there = c.get("/desk?status=rectified&case=x", follow_redirects=False).headers["location"]
+    assert parse_qs(urlsplit(there).query)["next"] == ["/desk?status=rectified&case=x"]
     sign_in_page(c, "insp")
     assert c.get("/desk").status_code == 403
     for user in ("cmd", "sup", "boss", "disc", "admin"):

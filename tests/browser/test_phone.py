@@ -554,7 +554,8 @@ def test_an_assigned_hotspot_is_reported_rectified_with_a_photo(
     )
     try:
         page = open_app(context, live_server)
-        page.get_by_test_id("hotspot-rectify").first.tap()
+        row = page.locator(f"[data-testid=my-hotspot][data-case-id='{target['id']}']")
+        row.get_by_test_id("hotspot-rectify").tap()
         buf = io.BytesIO()
         Image.new("RGB", (800, 600), (30, 120, 40)).save(buf, "JPEG")
         page.get_by_test_id("report-photo").set_input_files(
