@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import func, literal, select
@@ -11,19 +11,18 @@ from sqlalchemy.orm import Session, aliased
 
 from app import clock
 from app.api.deps import CurrentViewer
-from app.api.params import Bbox, page_of, parse_bbox
+from app.api.params import Bbox, Instant, page_of, parse_bbox
 from app.db import SessionDep
 from app.domain.grid.cells import get_cell
-from app.domain.hotspots import lifecycle
+from app.domain.hotspots import desk, lifecycle, listing
 from app.domain.hotspots.cases import (
     Actor,
     HotspotData,
     Step,
-    apply_step,
     is_overdue,
 )
 from app.domain.hotspots.opening import create_hotspot
-from app.domain.people.scope import get_visible, visible
+from app.domain.people.scope import Viewer, get_visible, visible
 from app.models import Cell, Hotspot, HotspotEvent, Person
 from app.models.base import LTree
 from app.schemas.hotspots import EventOut, HotspotDetail, HotspotIn, HotspotOut, TransitionIn
@@ -38,6 +37,7 @@ def _username(session: Session, person_id: int | None) -> str | None:
 def hotspot_out(session: Session, h: Hotspot) -> HotspotOut:
     now = clock.now()
     cell = session.get(Cell, h.cell_id) if h.cell_id else None
+    assignee = session.get(Person, h.assignee_id) if h.assignee_id else None
     return HotspotOut(
         id=h.id,
         cell_code=cell.code if cell else None,
@@ -51,7 +51,8 @@ def hotspot_out(session: Session, h: Hotspot) -> HotspotOut:
         created_at=h.created_at,
         updated_at=h.updated_at,
         created_by=_username(session, h.created_by_id) or h.channel,
-        assignee=_username(session, h.assignee_id),
+        assignee=assignee.username if assignee else None,
+        assignee_name=assignee.name if assignee else None,
         deadline=h.deadline,
         overdue=is_overdue(h, now),
         extensions=h.extensions,
@@ -65,7 +66,8 @@ def hotspot_out(session: Session, h: Hotspot) -> HotspotOut:
     )
 
 
-def hotspot_detail(session: Session, h: Hotspot) -> HotspotDetail:
+def hotspot_detail(session: Session, h: Hotspot, viewer: Viewer | None = None) -> HotspotDetail:
+    """The case with its history; for a reader, also the steps they may take now."""
     events = session.scalars(
         select(HotspotEvent).where(HotspotEvent.hotspot_id == h.id).order_by(HotspotEvent.id)
     ).all()
@@ -84,7 +86,10 @@ def hotspot_detail(session: Session, h: Hotspot) -> HotspotDetail:
         )
         for e in events
     ]
-    return HotspotDetail(**hotspot_out(session, h).model_dump(), history=history)
+    allowed = desk.allowed_actions(session, viewer, h) if viewer is not None else None
+    return HotspotDetail(
+        **hotspot_out(session, h).model_dump(), history=history, allowed_actions=allowed
+    )
 
 
 @router.post("", status_code=201, responses={200: {"model": HotspotDetail}})
@@ -107,7 +112,7 @@ def post_hotspot(
     )
     session.commit()
     response.status_code = 201 if created else 200
-    return hotspot_detail(session, hotspot)
+    return hotspot_detail(session, hotspot, viewer)
 
 
 @router.post("/{hotspot_id}/transitions")
@@ -115,7 +120,8 @@ def post_transition(
     hotspot_id: uuid.UUID, body: TransitionIn, session: SessionDep, viewer: CurrentViewer
 ) -> HotspotDetail:
     """One step of the case (SPEC §4). An illegal step answers 409 naming the current status
-    and the allowed steps, and changes nothing."""
+    and the allowed steps, and changes nothing; so does a step on a case that has moved on
+    since the client saw it (`from`, `if_unchanged_since`)."""
     step = Step(
         to=body.to,
         note=body.note,
@@ -124,9 +130,16 @@ def post_transition(
         reason=body.reason,
         evidence_report_id=body.evidence_report_id,
     )
-    hotspot = apply_step(session, viewer=viewer, hotspot_id=hotspot_id, step=step)
+    hotspot = desk.take_step(
+        session,
+        viewer=viewer,
+        hotspot_id=hotspot_id,
+        step=step,
+        seen_status=body.seen_status,
+        seen_updated_at=body.if_unchanged_since,
+    )
     session.commit()
-    return hotspot_detail(session, hotspot)
+    return hotspot_detail(session, hotspot, viewer)
 
 
 @router.get("")
@@ -139,11 +152,31 @@ def list_hotspots(
     overdue: bool | None = None,
     open: Annotated[bool | None, Query(description="true: not closed or rejected")] = None,
     bbox: Bbox = None,
+    due_within_hours: Annotated[
+        int | None, Query(ge=1, le=24 * 90, description="a running deadline within N hours")
+    ] = None,
+    assignee: Annotated[str | None, Query(max_length=64, description="a username, or `me`")] = None,
+    found_from: Annotated[Instant | None, Query(description="found at or after")] = None,
+    found_to: Annotated[Instant | None, Query(description="found before")] = None,
+    sort: Annotated[
+        Literal[listing.SORT_CHOICES] | None,  # type: ignore[valid-type]
+        Query(description="found_at, created_at, updated_at, deadline or status; -KEY: desc"),
+    ] = None,
+    counts: Annotated[
+        bool, Query(description="also the total and the count per status of what matches")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     now = clock.now()
     conditions = [visible(viewer, Hotspot)]
+    case_filter = listing.CaseFilter(
+        due_within_hours=due_within_hours,
+        assignee=viewer.username if assignee == "me" else assignee,
+        found_from=found_from,
+        found_to=found_to,
+    )
+    conditions += listing.conditions(session, case_filter, now)
     if within is not None:
         root = get_cell(session, within)
         sub = aliased(Cell)
@@ -153,30 +186,34 @@ def list_hotspots(
     box = parse_bbox(bbox)
     if box is not None:
         conditions.append(Hotspot.geom.intersects(func.ST_MakeEnvelope(*box, 4326)))
-    if status:
-        conditions.append(Hotspot.status.in_(status))
     if source:
         conditions.append(Hotspot.source.in_(source))
-    overdue_now = Hotspot.status.in_(lifecycle.RUNNING_DEADLINE) & (Hotspot.deadline < now)
+    overdue_now = listing.overdue_condition(now)
     if overdue is not None:
         conditions.append(overdue_now if overdue else ~overdue_now)
     if open is not None:
         is_open = Hotspot.status.not_in(lifecycle.FINISHED)
         conditions.append(is_open if open else ~is_open)
+    by_status = [Hotspot.status.in_(status)] if status else []
     rows, next_offset = page_of(
         session,
-        select(Hotspot).where(*conditions).order_by(Hotspot.created_at.desc(), Hotspot.id),
+        listing.ordered(select(Hotspot).where(*conditions, *by_status), sort),
         limit,
         offset,
     )
-    return {
+    answer: dict[str, Any] = {
         "hotspots": [hotspot_out(session, h).model_dump(mode="json") for h in rows],
         "offset": offset,
         "limit": limit,
         "next_offset": next_offset,
     }
+    if counts:  # per status regardless of the status filter: the desk's tabs
+        per_status = listing.status_counts(session, conditions)
+        answer["counts"] = per_status
+        answer["total"] = sum(n for s, n in per_status.items() if not status or s in status)
+    return answer
 
 
 @router.get("/{hotspot_id}")
 def get_one(hotspot_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer) -> HotspotDetail:
-    return hotspot_detail(session, get_visible(session, viewer, Hotspot, hotspot_id))
+    return hotspot_detail(session, get_visible(session, viewer, Hotspot, hotspot_id), viewer)

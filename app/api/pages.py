@@ -250,6 +250,7 @@ def phone_app(request: Request, session: SessionDep, lang: str | None = None) ->
         # The phone refuses a photo over the limit before queueing it, never alters it.
         "photo_max_bytes": get_settings().photo_max_bytes,
         "photo_types": sorted(PHOTO_TYPES),
+        "categories": labels,
     }
     response = templates.TemplateResponse(
         request,

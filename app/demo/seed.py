@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.demo.activity import seed_activity, seed_sources
@@ -44,6 +45,9 @@ class SeedSummary:
             for u, p, r, s in self.logins
         ]
         return "\n".join([head, "demo logins:", *rows])
+
+
+ANALYZED = ("cells", "persons", "duties", "sources", "reports", "cell_visits", "cell_status")
 
 
 def seed(session: Session, progress: Progress | None = None) -> SeedSummary:
@@ -84,4 +88,8 @@ def seed(session: Session, progress: Progress | None = None) -> SeedSummary:
                 "hotspots": summary.hotspots,
             },
         )
+        # Fresh statistics for what was just bulk-loaded: until autovacuum gets round to it,
+        # the planner believes these tables empty and picks plans that take seconds.
+        for table in ANALYZED:
+            session.execute(text(f"ANALYZE {table}"))
     return summary

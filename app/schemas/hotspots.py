@@ -31,6 +31,16 @@ class TransitionIn(BaseModel):
     deadline: Instant | None = None
     reason: str | None = Field(default=None, max_length=64)
     evidence_report_id: uuid.UUID | None = None
+    seen_status: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=32,
+        description="the status the client saw: if the case has moved on, 409 and no change",
+    )
+    if_unchanged_since: datetime | None = Field(
+        default=None,
+        description="the case's `updated_at` the client saw: if it changed since, 409",
+    )
 
 
 class HotspotOut(BaseModel):
@@ -47,6 +57,7 @@ class HotspotOut(BaseModel):
     updated_at: datetime
     created_by: str | None
     assignee: str | None
+    assignee_name: str | None = None
     deadline: datetime | None
     overdue: bool
     extensions: int
@@ -74,3 +85,7 @@ class EventOut(BaseModel):
 
 class HotspotDetail(HotspotOut):
     history: list[EventOut]
+    allowed_actions: list[str] | None = Field(
+        default=None,
+        description="the steps (`to` values, `extend` included) the reader may take now",
+    )

@@ -200,6 +200,8 @@
   document.addEventListener("visibilitychange", () => { if (!document.hidden) flush(); });
 
   const kindWord = (kind) => t["kind_" + kind] || kind;
+  // A case opened from a report without a description goes by its category.
+  const caseTitle = (h) => h.description || cfg.categories[h.category] || h.category;
   const locale = document.documentElement.lang === "zh" ? "zh-CN" : "en-GB";
   const when = (iso) => new Date(iso).toLocaleString(locale, { dateStyle: "short", timeStyle: "short" });
 
@@ -346,8 +348,11 @@
   function openForm(hotspot) {
     state.rectifies = hotspot || null;
     $("rectifying").hidden = !hotspot;
-    $("rectifying").textContent = hotspot ? t.rectify_for + " " + hotspot.description : "";
-    setKind(hotspot ? "issue" : "patrol");
+    $("rectifying").textContent = hotspot ? t.rectify_for + " " + caseTitle(hotspot) : "";
+    // The evidence of a rectification is a visit with a photo, not a new problem: an `issue`
+    // report would open a case of its own.
+    document.querySelector(".kinds").hidden = !!hotspot;
+    setKind("patrol");
     clearForm();  // nothing of the last report carries over
     say("");
     show(true);
@@ -374,7 +379,7 @@
       const report = {
         id, lat: state.position.latitude, lon: state.position.longitude,
         accuracy_m: Math.round(state.position.accuracy * 10) / 10,
-        observed_at: new Date().toISOString(), kind: state.kind,
+        observed_at: new Date().toISOString(), kind: state.rectifies ? "patrol" : state.kind,
         category: $("category").value || null, description: $("description").value || null,
       };
       // The photo's own bytes, read now: the outbox holds the original even if the picker's
@@ -430,31 +435,53 @@
     li.appendChild(document.createTextNode(parts.join(" · ")));
     return li;
   }
+  // "overdue", "due-soon" (a running deadline within 24 h) or null.
+  function caseUrgency(h) {
+    if (h.overdue) return "overdue";
+    const running = h.status === "dispatched" || h.status === "rectifying";
+    if (running && h.deadline && new Date(h.deadline) - Date.now() < 24 * 3600000) return "due-soon";
+    return null;
+  }
+  function caseRow(h, urgency, testid) {
+    const li = document.createElement("li");
+    li.setAttribute("data-testid", testid);
+    li.dataset.caseId = h.id;
+    if (urgency) li.className = urgency;
+    li.textContent = caseTitle(h) + (h.deadline ? " · " + t.deadline + " " + when(h.deadline) : "")
+      + (urgency === "overdue" ? " · " + t.overdue : urgency === "due-soon" ? " · " + t.due_soon : "");
+    if (h.status === "dispatched" || h.status === "rectifying") {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = t.rectify;
+      b.setAttribute("data-testid", "hotspot-rectify");
+      b.addEventListener("click", () => openForm(h));
+      li.appendChild(document.createElement("br"));
+      li.appendChild(b);
+    }
+    return li;
+  }
   async function home() {
     const run = ++homeRun;
     try {
       const mine = await (await fetch("/api/v1/cells?leaf=true", { credentials: "same-origin" })).json();
       const cells = await Promise.all(mine.cells.map(cellRow));
-      const hs = await (await fetch("/api/v1/hotspots?open=true", { credentials: "same-origin" })).json();
+      // The cases given to me, soonest deadline first (overdue ones lead).
+      const hs = await (await fetch("/api/v1/hotspots?open=true&assignee=me&sort=deadline&limit=200",
+                                    { credentials: "same-origin" })).json();
       if (run !== homeRun) return;
       $("cells").replaceChildren(...cells);
       const rows = [];
-      for (const h of hs.hotspots.filter((x) => x.assignee === cfg.username)) {
-        const li = document.createElement("li");
-        li.textContent = h.description + (h.deadline ? " · " + t.deadline + " " + when(h.deadline) : "")
-          + (h.overdue ? " · " + t.overdue : "");
-        if (h.status === "dispatched" || h.status === "rectifying") {
-          const b = document.createElement("button");
-          b.type = "button";
-          b.textContent = t.rectify;
-          b.setAttribute("data-testid", "hotspot-rectify");
-          b.addEventListener("click", () => openForm(h));
-          li.appendChild(document.createElement("br"));
-          li.appendChild(b);
-        }
-        rows.push(li);
+      const due = [];
+      for (const h of hs.hotspots) {
+        const urgency = caseUrgency(h);
+        rows.push(caseRow(h, urgency, "my-hotspot"));
+        if (urgency) due.push(caseRow(h, urgency, "my-due-item"));
       }
       $("hotspots").replaceChildren(...rows);
+      $("due").replaceChildren(...due);
+      $("due-box").hidden = !due.length;
+      $("hotspots-badge").textContent = String(due.length);
+      $("hotspots-badge").hidden = !due.length;
     } catch (err) { /* offline: the shell still works, the lists wait for the network */ }
   }
 

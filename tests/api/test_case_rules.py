@@ -84,7 +84,8 @@ def test_the_forged_missed_case_of_the_finding_is_refused(field: Field) -> None:
     as_patrol = post_hotspot(field, "insp", forged | {"source": "patrol"})
     assert 400 <= as_patrol.status_code < 500
     everything = field.client.get("/api/v1/hotspots", headers=field.headers("admin")).json()
-    assert everything["hotspots"] == []
+    # Only the case the report opened itself, where it was made.
+    assert [(h["source"], h["cell_code"]) for h in everything["hotspots"]] == [("patrol", UNITS[0])]
 
 
 @pytest.mark.parametrize("source", OUTSIDE_SOURCES)
@@ -121,8 +122,9 @@ def test_an_external_channel_files_complaints_only(db: Session, field: Field) ->
 def test_grid_staff_open_patrol_cases_from_their_own_issue_reports(field: Field, user: str) -> None:
     report = issue_report(field, user)
     r = post_hotspot(field, user, hotspot_body(source="patrol", report_id=report["id"]))
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text  # the report opened it when filed: it is answered
     assert r.json()["report_id"] == report["id"] and r.json()["missed_by_grid"] is False
+    assert r.json()["created_by"] == user and r.json()["status"] == "reported"
 
 
 def test_a_patrol_case_comes_from_ones_own_report(field: Field) -> None:
@@ -140,7 +142,7 @@ def test_a_case_from_a_report_lies_near_it(field: Field) -> None:
     near = post_hotspot(
         field, "insp", at(lon, lat + 0.0015, source="patrol", report_id=report["id"])
     )
-    assert near.status_code == 201, near.text  # ~167 m north, same cell
+    assert near.status_code == 200, near.text  # ~167 m north, same cell: the report's case
     far = post_hotspot(
         field, "insp", at(lon, lat + 0.0025, source="patrol", report_id=report["id"])
     )
@@ -160,7 +162,7 @@ def test_a_case_from_a_report_lies_in_the_reporters_cells(field: Field) -> None:
     assert r.status_code == 403 and r.json()["detail"].startswith("lat/lon:")
     assert post_hotspot(field, "sup", across | {"source": "inspection"}).status_code == 403
     own_side = across | {"lat": edge + 0.0002}
-    assert post_hotspot(field, "insp", own_side).status_code == 201
+    assert post_hotspot(field, "insp", own_side).status_code == 200  # the report's own case
 
 
 def test_the_reporters_cells_are_those_of_the_reports_time(field: Field) -> None:
@@ -178,7 +180,7 @@ def test_the_reporters_cells_are_those_of_the_reports_time(field: Field) -> None
     field.db.commit()
     after_end = issue_report(field)
     ok = post_hotspot(field, "insp", hotspot_body(source="patrol", report_id=before_end["id"]))
-    assert ok.status_code == 201, ok.text
+    assert ok.status_code == 200, ok.text
     refused = post_hotspot(field, "insp", hotspot_body(source="patrol", report_id=after_end["id"]))
     assert refused.status_code == 403
 
@@ -196,15 +198,20 @@ def test_found_at_is_not_before_the_report_nor_in_the_future(field: Field) -> No
     assert r.status_code == 422 and r.json()["detail"].startswith("found_at:")
     same = hotspot_body(source="patrol", report_id=report["id"], found_at=observed.isoformat())
     h = post_hotspot(field, "insp", same)
-    assert h.status_code == 201
+    assert h.status_code == 200  # the case the report opened, found when the report saw it
     assert datetime.fromisoformat(h.json()["found_at"]) == observed
 
 
-def test_a_report_dated_in_the_future_opens_no_case(field: Field) -> None:
-    future = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-    report = issue_report(field, observed_at=future)  # stored, flagged future_time
+def test_a_report_dated_in_the_future_opens_its_case_found_now(field: Field) -> None:
+    future = datetime.now(UTC) + timedelta(days=30)
+    report = issue_report(field, observed_at=future.isoformat())  # stored, flagged future_time
+    assert report["flags"] == ["future_time"]
     r = post_hotspot(field, "insp", hotspot_body(source="patrol", report_id=report["id"]))
     assert r.status_code == 422 and r.json()["detail"].startswith("found_at:")
+    cases = field.client.get("/api/v1/hotspots", headers=field.headers("admin")).json()
+    [case] = cases["hotspots"]
+    assert case["report_id"] == report["id"] and case["status"] == "reported"
+    assert datetime.fromisoformat(case["found_at"]) < future  # never found in the future
 
 
 # --- dispatching ------------------------------------------------------------------------------

@@ -63,8 +63,12 @@ def report_with_photo(
 
 def a_rectified_case(field: Field) -> tuple[dict, dict[str, bytes]]:
     issue, before = report_with_photo(field, (200, 30, 30), kind="issue", description="工地扬尘")
-    h = post(
-        field, "/api/v1/hotspots", "insp", hotspot_body(source="patrol", report_id=issue["id"])
+    h = post(  # the case the issue report opened when it was filed
+        field,
+        "/api/v1/hotspots",
+        "insp",
+        hotspot_body(source="patrol", report_id=issue["id"]),
+        200,
     )
     hid = h["id"]
     steps = [
@@ -74,7 +78,7 @@ def a_rectified_case(field: Field) -> tuple[dict, dict[str, bytes]]:
     ]
     for user, body in steps:
         post(field, f"/api/v1/hotspots/{hid}/transitions", user, body, 200)
-    evidence, after = report_with_photo(field, (30, 200, 30), kind="issue", description="已覆盖")
+    evidence, after = report_with_photo(field, (30, 200, 30), description="已覆盖")
     post(
         field,
         f"/api/v1/hotspots/{hid}/transitions",
@@ -204,17 +208,14 @@ def test_a_scoped_reader_gets_nothing_of_another_district_through_a_dossier(fiel
         NewCell("410703001001001", "卫滨一号", 5, "410703", square(*west)),
     )
     make_user(field.db, "disc_hq", "discipline", scope="410702")
-    # A report filed across the border, in the other district, opens a case ~90 m away in
-    # the reporter's own cell of ours.
+    # A report filed across the border, in the other district, is linked to a case ~90 m
+    # away in the reporter's own cell of ours.
     edge_lat = Y0 + 0.015
-    elsewhere = report_body(UNITS[0], kind="issue", description="卫滨的秘密")
+    elsewhere = report_body(UNITS[0], description="卫滨的秘密")
     elsewhere |= {"lon": X0 - 0.0005, "lat": edge_lat}
     far = post(field, "/api/v1/reports", "insp", elsewhere)
-    ours = hotspot_body(source="patrol", report_id=far["id"]) | {
-        "lon": X0 + 0.0005,
-        "lat": edge_lat,
-    }
-    h = post(field, "/api/v1/hotspots", "insp", ours)
+    ours = hotspot_body(report_id=far["id"]) | {"lon": X0 + 0.0005, "lat": edge_lat}
+    h = post(field, "/api/v1/hotspots", "sup", ours)
     assert h["cell_code"] == UNITS[0]
     r = field.client.get(
         f"/api/v1/exports/hotspots/{h['id']}.zip", headers=field.headers("disc_hq")

@@ -554,7 +554,8 @@ def test_an_assigned_hotspot_is_reported_rectified_with_a_photo(
     )
     try:
         page = open_app(context, live_server)
-        page.get_by_test_id("hotspot-rectify").first.tap()
+        row = page.locator(f"[data-testid=my-hotspot][data-case-id='{target['id']}']")
+        row.get_by_test_id("hotspot-rectify").tap()
         buf = io.BytesIO()
         Image.new("RGB", (800, 600), (30, 120, 40)).save(buf, "JPEG")
         page.get_by_test_id("report-photo").set_input_files(
@@ -573,7 +574,8 @@ def test_an_assigned_hotspot_is_reported_rectified_with_a_photo(
     evidence = httpx.get(
         f"{live_server.url}/api/v1/reports/{after['evidence_report_id']}", headers=mine
     ).json()
-    assert len(evidence["photos"]) == 1 and evidence["kind"] == "issue"
+    # A visit with a photo, not a new problem: it opens no case of its own.
+    assert len(evidence["photos"]) == 1 and evidence["kind"] == "patrol"
 
 
 def test_sign_out_leads_back_to_sign_in(phone: BrowserContext, live_server: Server) -> None:

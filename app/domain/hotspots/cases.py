@@ -81,7 +81,11 @@ def hotspot_facts(hotspot: Hotspot) -> dict[str, Any]:
     }
 
 
-def _check_permission(session: Session, viewer: Viewer, hotspot: Hotspot, to: str) -> None:
+def check_permission(session: Session, viewer: Viewer, hotspot: Hotspot, to: str) -> None:
+    """May this person take this step on this case (SPEC §4, §7)? The desk offers exactly the
+    steps this lets through (app/domain/hotspots/desk.py)."""
+    if to == "closed" and hotspot.rectified_by_id == viewer.person_id:
+        raise Forbidden("the person who reported it rectified cannot verify and close it")
     if to == lifecycle.EXTEND:
         if viewer.role not in ("supervisor", "command", "admin") or not oversees(
             session, viewer, hotspot.cell_id
@@ -108,7 +112,7 @@ def apply_step(session: Session, *, viewer: Viewer, hotspot_id: uuid.UUID, step:
     hotspot = get_visible(session, viewer, Hotspot, hotspot_id, lock=True)
     before = hotspot.status
     lifecycle.check_step(before, step.to)
-    _check_permission(session, viewer, hotspot, step.to)
+    check_permission(session, viewer, hotspot, step.to)
     facts_before = hotspot_facts(hotspot)
     now = clock.now()
     event = HotspotEvent(
@@ -132,8 +136,6 @@ def apply_step(session: Session, *, viewer: Viewer, hotspot_id: uuid.UUID, step:
         _rectified(session, viewer, hotspot, step, now)
         event.evidence_report_id = step.evidence_report_id
     elif step.to == "closed":
-        if hotspot.rectified_by_id == viewer.person_id:
-            raise Forbidden("the person who reported it rectified cannot verify and close it")
         hotspot.closed_at = now
     elif step.to == "rectifying" and before == "rectified":
         hotspot.reworks += 1  # 返工

@@ -13,12 +13,13 @@ from app import clock
 from app.config import get_settings
 from app.domain import audit
 from app.domain.errors import Conflict, DomainError, NotFound
+from app.domain.fingerprint import fingerprint
 from app.domain.grid.cells import leaf_cell_at
 from app.domain.grid.crs import point_to_wgs84
 from app.domain.hotspots import rules as case_rules
 from app.domain.hotspots.cases import Actor, HotspotData, hotspot_facts
+from app.domain.hotspots.from_reports import patrol_case_of
 from app.domain.people.scope import can_see, find_visible
-from app.domain.reports.flags import fingerprint
 from app.domain.status import refresh_hotspot_counts
 from app.models import Hotspot, HotspotEvent, Report
 from app.models.hotspots import SOURCES
@@ -65,7 +66,8 @@ def create_hotspot(
     contact: dict[str, str] | None = None,
 ) -> tuple[Hotspot, bool]:
     """Returns (hotspot, created). An identical re-send with the same id returns the stored
-    hotspot; a different body under that id is a Conflict. Who may open which case where:
+    hotspot; a different body under that id is a Conflict. A `patrol` case for a report that
+    already opened one returns that case. Who may open which case where:
     app/domain/hotspots/rules.py."""
     now = clock.now()
     hotspot_id = data.id or uuid.uuid4()
@@ -109,6 +111,12 @@ def create_hotspot(
         case_rules.check_official_scope(session, viewer, cell_id)
     if report is not None:
         case_rules.check_report_link(session, report, cell_id, lon, lat)
+    if data.source == case_rules.PATROL and report is not None:
+        # An `issue` report opened its case when it was filed (from_reports.py): asking for
+        # it again answers that case, never a second one.
+        opened = patrol_case_of(session, report.id)
+        if opened is not None:
+            return opened, False
     missed = (
         data.source in MISSABLE
         and cell_id is not None

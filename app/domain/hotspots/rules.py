@@ -11,20 +11,20 @@ Open311 and the demo city.
   found before the report saw it: otherwise a case could be planted anywhere, back-dated,
   and counted as a lapse ("missed by the grid") of someone else's cell.
 - A case goes to a person on duty in its cell, or to a supervisor or command officer whose
-  scope covers the cell; never to discipline, who judge the cases.
+  scope covers the cell; never to discipline, who judge the cases, nor to a disabled account.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, text
+from sqlalchemy.orm import Session, aliased
 
 from app.config import get_settings
 from app.domain.errors import DomainError, Forbidden, Unprocessable
-from app.domain.people.scope import Viewer, holds_duty, oversees
-from app.models import Cell, Person, Report
+from app.domain.people.scope import Viewer, duty_active_at, holds_duty, oversees
+from app.models import Cell, Duty, Person, Report, UserAccount
 
 PATROL = "patrol"
 PATROL_CREATORS = ("inspector", "leader", "supervisor")
@@ -121,18 +121,53 @@ def found_at_for(found_at: datetime | None, report: Report | None, now: datetime
     return found_at
 
 
+def assignable(cell_id: int | None, at: datetime) -> ColumnElement[bool]:
+    """Who a case in this cell may go to at `at`, as a condition on `Person`: someone on duty
+    in the cell then, or a supervisor or command officer whose scope covers the cell (as
+    scope.oversees has it); never discipline, never a disabled account. The dispatch check
+    and the desk's list of assignees both ask this."""
+    if cell_id is None:
+        on_duty: ColumnElement[bool] = false()
+        covers: ColumnElement[bool] = Person.scope_cell_id.is_(None)
+    else:
+        on_duty = Person.id.in_(
+            select(Duty.person_id).where(Duty.cell_id == cell_id, duty_active_at(at))
+        )
+        target, scope = aliased(Cell), aliased(Cell)
+        covering = (
+            select(scope.id)
+            .join(target, target.path.op("<@")(scope.path))
+            .where(target.id == cell_id)
+        )
+        covers = or_(Person.scope_cell_id.is_(None), Person.scope_cell_id.in_(covering))
+    disabled = exists().where(UserAccount.person_id == Person.id, UserAccount.is_active.is_(False))
+    return and_(
+        Person.role.not_in(NEVER_ASSIGNED),
+        ~disabled,
+        or_(on_duty, and_(Person.role.in_(SCOPED_ASSIGNEES), covers)),
+    )
+
+
+def eligible_assignees(session: Session, cell_id: int | None, at: datetime) -> list[Person]:
+    """Everyone `check_assignee` accepts for a case in this cell at `at`, by username."""
+    return list(
+        session.scalars(select(Person).where(assignable(cell_id, at)).order_by(Person.username))
+    )
+
+
 def check_assignee(session: Session, person: Person, cell_id: int | None, at: datetime) -> None:
     """A case goes to someone on duty in its cell at `at`, or to a supervisor or command
-    officer whose scope covers the cell; never to discipline."""
+    officer whose scope covers the cell; never to discipline, nor to a disabled account."""
     if person.role in NEVER_ASSIGNED:
         raise Unprocessable(
             f"assignee: {person.username!r} has role {person.role!r}, which judges cases and "
             "is never given one"
         )
-    if cell_id is not None and holds_duty(session, person.id, cell_id, at):
+    if session.scalar(select(exists().where(Person.id == person.id, assignable(cell_id, at)))):
         return
-    if person.role in SCOPED_ASSIGNEES and oversees(session, Viewer.of(person), cell_id):
-        return
+    account = session.get(UserAccount, person.id)
+    if account is not None and not account.is_active:
+        raise Unprocessable(f"assignee: {person.username!r} has a disabled account")
     where = "outside every cell"
     if cell_id is not None:
         where = f"cell {session.get_one(Cell, cell_id).code}"

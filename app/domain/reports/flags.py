@@ -3,18 +3,12 @@ fingerprint that tells a re-send from a different body under the same id. Pure r
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.config import get_settings
+from app.domain.fingerprint import fingerprint
 
-_FINGERPRINT = json.JSONEncoder(sort_keys=True, default=str)
-
-
-def fingerprint(parts: dict[str, Any]) -> str:
-    return hashlib.sha256(_FINGERPRINT.encode(parts).encode()).hexdigest()
+__all__ = ["counts", "fingerprint", "speed_kmh", "timing_flags", "voiding_flags"]
 
 
 def counts(flags: list[str], accepted_flags: list[str] | None, cell_id: int | None) -> bool:

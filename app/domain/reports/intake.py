@@ -1,6 +1,6 @@
 """Report intake (SPEC §4): resolve the cell, compute every voiding flag, decide whether the
-report counts, keep re-sends idempotent. Used by the API (single and batch) and
-`gridwatch import-reports` alike."""
+report counts, keep re-sends idempotent, open the case of every `issue` report. Used by the
+API (single and batch) and `gridwatch import-reports` alike."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.domain import audit
 from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.grid.crs import CrsError, point_to_wgs84
+from app.domain.hotspots.from_reports import open_cases
 from app.domain.reports.flags import counts, fingerprint, voiding_flags
 from app.domain.reports.queries import NewReport, distance_m, ewkt, insert_reports, lookup
 from app.domain.reports.review import report_facts
@@ -127,6 +128,7 @@ def file_reports(
             if r.counted and r.cell_id is not None
         ],
     )
+    open_cases(session, kept)  # every `issue` report opens its case, once (SPEC §4)
     return outcomes
 
 
