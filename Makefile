@@ -52,8 +52,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy app
 
+# One test process per core (pytest-xdist; each has a database of its own, tests/conftest.py);
+# PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= auto
 pytest: deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 test: deps lint typecheck pytest
 

@@ -3,7 +3,11 @@ every test so tests never depend on each other.
 
 The database server is, in order: GRIDWATCH_TEST_DATABASE_URL, the server of
 GRIDWATCH_DATABASE_URL, or the embedded cluster (started if needed). The test database is
-`<name>_test` on that server, dropped and re-created at the start of the run.
+`<name>_test` on that server, dropped and re-created at the start of the run. `make pytest`
+runs the suite in parallel processes (pytest-xdist, one per core): each process has a
+database of its own, `<name>_test_gw0`, `<name>_test_gw1`, … (with
+GRIDWATCH_TEST_DATABASE_URL: that database for a serial run, `<name>_gw0`, … beside it for a
+parallel one).
 
 The clock is the suite's own (tests/clock.py): GRIDWATCH_TEST_NOW moves the whole run, the
 `time_machine` fixture moves one test, and the database follows either.
@@ -35,6 +39,11 @@ _run_clock: time_machine.travel | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _run_clock
+    if not hasattr(config, "workerinput") and not _configured_server():
+        # Started once here, before parallel workers would race to create the cluster.
+        from app import localdb
+
+        localdb.start()
     clock.install_database_follower()
     start = clock.destination()
     if start is not None:
@@ -58,10 +67,17 @@ os.environ.setdefault("GRIDWATCH_SECRET_KEY", secrets.token_urlsafe(32))
 get_settings.cache_clear()
 
 
-def _server_url() -> str:
+def _configured_server() -> str | None:
     for var in ("GRIDWATCH_TEST_DATABASE_URL", "GRIDWATCH_DATABASE_URL"):
         if os.environ.get(var):
             return os.environ[var]
+    return None
+
+
+def _server_url() -> str:
+    configured = _configured_server()
+    if configured:
+        return configured
     from app import localdb
 
     return localdb.start().url()
@@ -69,9 +85,13 @@ def _server_url() -> str:
 
 def _test_url() -> str:
     base = make_url(_server_url().replace("postgresql+psycopg://", "postgresql://"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, … in a parallel run
     if os.environ.get("GRIDWATCH_TEST_DATABASE_URL"):
-        return base.render_as_string(hide_password=False)
-    name = f"{base.database or 'gridwatch'}_test"
+        if not worker:
+            return base.render_as_string(hide_password=False)
+        name = f"{base.database}_{worker}"
+    else:
+        name = f"{base.database or 'gridwatch'}_test" + (f"_{worker}" if worker else "")
     admin = base.set(database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
