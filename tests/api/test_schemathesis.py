@@ -18,10 +18,10 @@ from schemathesis.checks import (
 
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
-from app.demo.seed import seed
 from app.main import create_app
 from app.serving import serve_in_thread
 from tests.conftest import empty_all_tables
+from tests.demo_city import seed_demo_city
 from tests.factories import bearer
 
 EXAMPLES = 10  # per operation; ~40 operations → about 400 requests, about a minute
@@ -33,9 +33,8 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     photo_dir, settings_.photo_dir = settings_.photo_dir, tmp_path_factory.mktemp("photos")
     keys, settings_.open311_keys = settings_.open311_keys, "hotline-key"
     engine = make_engine(database_url)
+    seed_demo_city(engine)
     with make_sessionmaker(engine)() as session:
-        with session.begin():
-            seed(session)
         headers = bearer(session, "admin")
 
     def fresh_headers() -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""Browser tests: the real app served by uvicorn on a loopback port, the demo city seeded
-once per module, Debian's Chromium driven by Playwright (never a downloaded browser)."""
+"""Browser tests: the real app served by uvicorn on a loopback port, the demo city in the
+database for each module (tests/demo_city.py), Debian's Chromium driven by Playwright (never
+a downloaded browser)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from app.db import make_engine, make_sessionmaker
-from app.demo.seed import seed
+from app.db import make_engine
 from app.main import create_app
 from app.serving import CHROMIUM, CHROMIUM_ARGS, serve_in_thread
 from tests import clock
 from tests.conftest import empty_all_tables
+from tests.demo_city import seed_demo_city
 
 
 @dataclass
@@ -28,8 +29,7 @@ class Server:
 @pytest.fixture(scope="module")
 def demo_city(database_url: str) -> Iterator[None]:
     engine = make_engine(database_url)
-    with make_sessionmaker(engine)() as session, session.begin():
-        seed(session)
+    seed_demo_city(engine)
     yield
     empty_all_tables(engine)
     engine.dispose()

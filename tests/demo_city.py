@@ -1,0 +1,84 @@
+"""The demo city for tests that need a whole city (browser pages, the schema fuzzer).
+
+Seeding it takes tens of seconds; several test modules need it. The first module in a test
+process seeds it for real (`app.demo.seed.seed`) and keeps a copy of every table in the schema
+`demo_snapshot` of the same database; later modules copy those rows back in a second or two.
+The copy is taken right after seeding, so a restored city is exactly what seeding wrote —
+only minutes older, which the demo's relative dates (hours and days back) do not notice.
+`tests/cli/test_accounts_and_demo.py` still tests the seeding itself, from empty.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
+
+from app.demo.seed import ANALYZED, seed
+
+SNAPSHOT = "demo_snapshot"
+# The schema's own rows, which `upgrade` writes and tests never empty (tests/conftest.py).
+KEPT = ("spatial_ref_sys", "alembic_version", "gridwatch_rules")
+_taken: set[str] = set()  # databases (by URL) whose snapshot this process took
+
+
+def _tables(conn: Connection) -> list[str]:
+    return list(
+        conn.scalars(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> ALL(:kept) ORDER BY tablename"
+            ),
+            {"kept": list(KEPT)},
+        )
+    )
+
+
+def _take(conn: Connection) -> None:
+    conn.execute(text(f"DROP SCHEMA IF EXISTS {SNAPSHOT} CASCADE"))
+    conn.execute(text(f"CREATE SCHEMA {SNAPSHOT}"))
+    for table in _tables(conn):
+        conn.execute(text(f"CREATE TABLE {SNAPSHOT}.{table} AS TABLE public.{table}"))
+    conn.execute(
+        text(
+            f"CREATE TABLE {SNAPSHOT}.sequences AS SELECT schemaname || '.' || sequencename "  # noqa: S608 (names are ours)
+            "AS name, last_value FROM pg_sequences WHERE schemaname = 'public'"
+        )
+    )
+
+
+def _restore(conn: Connection) -> None:
+    tables = _tables(conn)
+    # Replica mode: no trigger fires (the audit log's append-only guards, the summaries'
+    # upkeep) — the rows are copied back exactly as seeding left them.
+    conn.execute(text("SET LOCAL session_replication_role = replica"))
+    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    for table in tables:
+        conn.execute(
+            text(
+                f"INSERT INTO public.{table} OVERRIDING SYSTEM VALUE "  # noqa: S608 (catalog names)
+                f"SELECT * FROM {SNAPSHOT}.{table}"
+            )
+        )
+    conn.execute(
+        text(
+            f"SELECT setval(name, last_value) FROM {SNAPSHOT}.sequences "  # noqa: S608 (ours)
+            "WHERE last_value IS NOT NULL"
+        )
+    )
+    for table in ANALYZED:
+        conn.execute(text(f"ANALYZE {table}"))
+
+
+def seed_demo_city(engine: Engine) -> None:
+    """The demo city in the (empty) test database: seeded the first time in this process,
+    copied back from that first seeding afterwards."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key in _taken:
+        with engine.begin() as conn:
+            _restore(conn)
+        return
+    with Session(engine) as session, session.begin():
+        seed(session)
+    with engine.begin() as conn:
+        _take(conn)
+    _taken.add(key)
