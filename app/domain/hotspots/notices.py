@@ -97,7 +97,7 @@ def scan(session: Session) -> int:
         candidates: dict[str, uuid.UUID] = {}
         for case_id, deadline in session.execute(
             select(Hotspot.id, Hotspot.deadline).where(*where).order_by(Hotspot.deadline)
-        ).tuples():
+        ):
             if deadline is not None:  # the conditions compare it, so it is there
                 candidates[f"{kind}:{case_id}:{_deadline_key(deadline)}"] = case_id
         told = raised(session, list(candidates))

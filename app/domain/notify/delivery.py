@@ -58,21 +58,17 @@ def _deliver_batch(
         lock = func.pg_try_advisory_xact_lock(func.hashtext("gridwatch.notify:" + target.key))
         if not session.scalar(select(lock)):
             return False  # another process is working this target's queue
-        rows = (
-            session.execute(
-                select(NotificationDelivery, Notification)
-                .join(Notification, Notification.id == NotificationDelivery.notification_id)
-                .where(
-                    NotificationDelivery.target == target.key,
-                    NotificationDelivery.delivered_at.is_(None),
-                )
-                .order_by(NotificationDelivery.notification_id)
-                .limit(BATCH)
-                .with_for_update(of=NotificationDelivery, skip_locked=True)
+        rows = session.execute(
+            select(NotificationDelivery, Notification)
+            .join(Notification, Notification.id == NotificationDelivery.notification_id)
+            .where(
+                NotificationDelivery.target == target.key,
+                NotificationDelivery.delivered_at.is_(None),
             )
-            .tuples()
-            .all()
-        )
+            .order_by(NotificationDelivery.notification_id)
+            .limit(BATCH)
+            .with_for_update(of=NotificationDelivery, skip_locked=True)
+        ).all()
         for delivery, notification in rows:
             if delivery.next_attempt_at > clock.now():
                 return False  # the queue's head waits for its next attempt
