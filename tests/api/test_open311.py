@@ -246,3 +246,14 @@ def test_xml_carries_text_xml_cannot_hold_as_well_as_it_can(field: Field) -> Non
     r = field.client.get(f"/open311/v2/requests/{ack['service_request_id']}.xml")
     [row] = xml_rows(r, "service_requests", "request")
     assert row["description"] == "烟很大 <b>&amp;</b>"
+
+
+def test_xml_posts_over_the_limit_wait_with_an_xml_error(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "open311_posts_per_minute", 1)
+    assert field.client.post("/open311/v2/requests.xml", data=complaint()).status_code == 201
+    r = field.client.post("/open311/v2/requests.xml", data=complaint())
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    [error] = xml_rows(r, "errors", "error")
+    assert error["code"] == "429"
