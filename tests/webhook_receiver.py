@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -51,9 +52,10 @@ class _Handler(BaseHTTPRequestHandler):
 class Receiver(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, delay: float = 0.0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.received: list[Received] = []
+        self.delay = delay  # seconds before each answer: a slow receiver
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -289,3 +290,44 @@ def test_gridwatch_notify_once_delivers_and_says_what_waits(
         assert secrets.output.strip() == f"office: {JSON_SECRET}"
     finally:
         receiver.stop()
+
+
+def test_a_refused_dispatch_raises_no_event(field: Field, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "notify_webhooks", targets(hanging_port_closed()))
+    headers = field.headers("sup")
+    case = field.client.post("/api/v1/hotspots", json=hotspot_body(), headers=headers).json()["id"]
+    field.client.post(
+        f"/api/v1/hotspots/{case}/transitions", json={"to": "accepted"}, headers=headers
+    )
+    deadline = (clock.now() + timedelta(hours=5)).isoformat()
+    r = field.client.post(
+        f"/api/v1/hotspots/{case}/transitions",
+        json={"to": "dispatched", "assignee": "other", "deadline": deadline},  # not on duty there
+        headers=headers,
+    )
+    assert 400 <= r.status_code < 500
+    assert field.db.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+def test_workers_running_at_once_deliver_each_event_once_and_in_order(
+    field: Field, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver(delay=0.05).start()  # slow enough for the workers to overlap
+    try:
+        monkeypatch.setattr(get_settings(), "notify_webhooks", targets(receiver.port))
+        cases = [dispatched_case(field, clock.now() + timedelta(hours=40)) for _ in range(6)]
+        rounds = []
+        threads = [
+            threading.Thread(target=lambda: rounds.append(run_once(sessions, SCANNERS)))
+            for _ in range(3)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sum(r.delivery.delivered for r in rounds) == 18
+    finally:
+        receiver.stop()
+    for path in ("/hook", "/robot/wecom", "/robot/dingtalk"):
+        assert len(receiver.at(path)) == 6
+    assert [r.json()["data"]["case_id"] for r in receiver.at("/hook")] == cases
