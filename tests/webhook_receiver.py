@@ -28,6 +28,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: Receiver
 
     def do_POST(self) -> None:
+        time.sleep(self.server.delay)
         length = int(self.headers.get("Content-Length") or 0)
         parts = urlsplit(self.path)
         self.server.received.append(
