@@ -49,17 +49,19 @@ class Open311Error(Exception):
 XML = "application/xml; charset=utf-8"
 # How the XML routes are documented (OpenAPI): their answers and errors are XML.
 _XML_BODY = {"content": {"application/xml": {"schema": {"type": "string"}}}}
-XML_ROUTE: dict[str, Any] = {
-    "response_class": Response,
-    "responses": {
-        200: {"description": "GeoReport v2 XML", **_XML_BODY},
-        **{
-            code: {"description": "`<errors><error><code/><description/></error></errors>`"}
-            | _XML_BODY
-            for code in (400, 403, 404, 429)
-        },
-    },
-}
+
+
+def xml_route(status: int = 200) -> dict[str, Any]:
+    """The route's arguments that document an XML answer (`status`) and XML errors."""
+    errors = {
+        code: {"description": "`<errors><error><code/><description/></error></errors>`"} | _XML_BODY
+        for code in (400, 403, 404, 429)
+    }
+    return {
+        "status_code": status,
+        "response_class": Response,
+        "responses": {status: {"description": "GeoReport v2 XML"} | _XML_BODY} | errors,
+    }
 
 
 def xml_answer(root: str, item: str, rows: list[dict[str, Any]], status: int = 200) -> Response:
@@ -83,7 +85,7 @@ def services() -> list[dict[str, Any]]:
     return georeport.services()
 
 
-@router.get("/services.xml", **XML_ROUTE)
+@router.get("/services.xml", **xml_route())
 def services_xml() -> Response:
     return xml_answer("services", "service", georeport.services())
 
@@ -198,7 +200,7 @@ async def post_request(
     return await _post(request, session, address)
 
 
-@router.post("/requests.xml", status_code=201, **XML_ROUTE)
+@router.post("/requests.xml", **xml_route(201))
 async def post_request_xml(
     request: Request, session: SessionDep, address: Annotated[str, Depends(_limited)]
 ) -> Response:
@@ -250,7 +252,7 @@ def list_requests(rows: Listed) -> list[dict[str, Any]]:
     return rows
 
 
-@router.get("/requests.xml", **XML_ROUTE)
+@router.get("/requests.xml", **xml_route())
 def list_requests_xml(rows: Listed) -> Response:
     return xml_answer("service_requests", "request", rows)
 
@@ -270,6 +272,6 @@ def get_request(rows: One) -> list[dict[str, Any]]:
     return rows
 
 
-@router.get("/requests/{request_id}.xml", **XML_ROUTE)
+@router.get("/requests/{request_id}.xml", **xml_route())
 def get_request_xml(rows: One) -> Response:
     return xml_answer("service_requests", "request", rows)
