@@ -331,3 +331,14 @@ def test_workers_running_at_once_deliver_each_event_once_and_in_order(
     for path in ("/hook", "/robot/wecom", "/robot/dingtalk"):
         assert len(receiver.at(path)) == 6
     assert [r.json()["data"]["case_id"] for r in receiver.at("/hook")] == cases
+
+
+def test_text_from_people_does_not_become_markup_in_the_group() -> None:
+    payload = {
+        "title": "案件已派遣：扬尘 · 西北",
+        "lines": [["问题描述", "看 [这里](http://phish.example)\n### 假标题 <font>x</font>"]],
+        "link": "/desk?case=abc",
+    }
+    text = messages.markdown(payload)
+    assert "](" not in text.split("**查看**")[0] and "<font>" not in text
+    assert text.count("\n###") == 0 and text.startswith("### 案件已派遣")

@@ -51,7 +51,7 @@ def link(path: str | None) -> str | None:
 def markdown(payload: dict[str, Any]) -> str:
     """The message as the robots' markdown: a heading, one bold label per line, the link."""
     out = [f"### {payload['title']}"]
-    out += [f"- **{label}**：{value}" for label, value in payload.get("lines", [])]
+    out += [f"- **{label}**：{_plain(value)}" for label, value in payload.get("lines", [])]
     url = link(payload.get("link"))
     if url and url.startswith(("http://", "https://")):
         out.append(f"- **查看**：[{url}]({url})")
@@ -59,6 +59,27 @@ def markdown(payload: dict[str, Any]) -> str:
         out.append(f"- **查看**：gridwatch {url}")
     text = "\n".join(out)
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+# Text from people (a complaint's description) must not become markup in the office's group:
+# no links, tags or code of its own, no new lines (a line could start a heading).
+_NOT_MARKUP = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "(": "（",
+        ")": "）",
+        "<": "＜",
+        ">": "＞",
+        "`": "｀",
+        "\n": " ",
+        "\r": " ",
+    }
+)
+
+
+def _plain(value: str) -> str:
+    return str(value).translate(_NOT_MARKUP)
 
 
 def body(target: WebhookTarget, notification_id: int, dedupe_key: str, payload: dict) -> bytes:
