@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SECRET_LENGTH = 32
+
+
+class WebhookTarget(BaseModel):
+    """One place the notifier posts to (GRIDWATCH_NOTIFY_WEBHOOKS, a JSON list of these).
+    `format`: `json` (gridwatch's own body, HMAC-signed with `secret`, or by default with a
+    key derived from the signing secret: `gridwatch notify --secrets` prints it), `wecom`
+    (a WeCom group robot: its URL carries the key) or `dingtalk` (a DingTalk group robot:
+    `secret` is the robot's 加签 secret, if it has one). `name` names the target's queue;
+    unset, it is the format and a hash of the URL (so a URL's key never lands in the
+    database). Renaming a target starts a new queue."""
+
+    url: str
+    format: Literal["json", "wecom", "dingtalk"] = "json"
+    secret: SecretStr | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("a webhook url must start with http:// or https://")
+        return value
+
+    @property
+    def key(self) -> str:
+        if self.name:
+            return self.name
+        return f"{self.format}-{hashlib.sha256(self.url.encode()).hexdigest()[:10]}"
 
 
 class Settings(BaseSettings):
@@ -107,6 +136,22 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     basemap_attribution: str = ""
     tianditu_key: str = ""
+    # Where users reach gridwatch, e.g. "https://gridwatch.example.gov.cn" (links in
+    # notifications). Empty: messages carry the path only (/desk?case=…).
+    public_url: str = ""
+    # The notifier (app/domain/notify/): webhook targets as a JSON list, e.g.
+    # [{"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…", "format": "wecom"}].
+    # Empty: no events are written and no worker runs. The server runs the worker in a thread
+    # unless notify_worker is false (then run `gridwatch notify` from cron or a service).
+    # Every notify_interval_seconds it raises due-soon/overdue events and delivers what is
+    # due; a failed delivery is tried again after notify_retry_base_seconds, doubling up to
+    # notify_retry_max_seconds. Each POST gives up after notify_timeout_seconds.
+    notify_webhooks: list[WebhookTarget] = Field(default_factory=list)
+    notify_worker: bool = True
+    notify_interval_seconds: float = Field(default=30.0, gt=0)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_retry_base_seconds: float = Field(default=30.0, gt=0)
+    notify_retry_max_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("secret_key", mode="before")
     @classmethod
@@ -147,6 +192,15 @@ class Settings(BaseSettings):
             "medium": self.patrol_hours_medium,
             "low": self.patrol_hours_low,
         }[risk]
+
+    @field_validator("notify_webhooks")
+    @classmethod
+    def _target_names_unique(cls, value: list[WebhookTarget]) -> list[WebhookTarget]:
+        keys = [t.key for t in value]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise ValueError(f"GRIDWATCH_NOTIFY_WEBHOOKS: two targets are named {key!r}")
+        return value
 
     @property
     def open311_key_list(self) -> list[str]:

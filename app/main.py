@@ -39,11 +39,17 @@ from app.api import (
 from app.api.headers import SecurityHeaders
 from app.api.limits import BodyLimit
 from app.api.proxies import TrustedProxies
+from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
+from app.domain.hotspots import notices
+from app.domain.notify.worker import Worker
 from app.domain.status import keep_rules_in_step
 from app.secret import signing_key
 
 log = logging.getLogger("gridwatch")
+
+# What the notifier's worker scans for each round: events that time makes due.
+NOTICE_SCANNERS = (notices.scan,)
 
 
 def _rules_in_step(sessionmaker: sessionmaker[Session]) -> None:
@@ -67,7 +73,15 @@ def create_app(database_url: str | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         await run_in_threadpool(_rules_in_step, app.state.sessionmaker)
+        # The notifier's worker, when webhooks are configured (README: Notifications).
+        settings = get_settings()
+        notifier = None
+        if settings.notify_webhooks and settings.notify_worker:
+            notifier = Worker(app.state.sessionmaker, NOTICE_SCANNERS)
+            notifier.start()
         yield
+        if notifier is not None:
+            await run_in_threadpool(notifier.stop)
         engine.dispose()
 
     app = FastAPI(

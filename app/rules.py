@@ -37,6 +37,9 @@ STATUSES = (
 )
 FINISHED = ("closed", "rejected")  # a hotspot is open while not finished
 RUNNING_DEADLINE = ("dispatched", "rectifying")  # overdue = one of these and past deadline
+# A running deadline within this many hours is "due soon" (the desk's and the phone's
+# reminders, the notifier's due-soon event).
+DUE_SOON_HOURS = 24
 # Not admitted as a case (不予立案): a complaint found unfounded was nothing the grid missed.
 UNFOUNDED = ("rejected",)
 

@@ -1,9 +1,12 @@
 """Open311 GeoReport v2 (SPEC §6): public-complaint channels (hotlines, WeChat portals) file
 complaints as hotspots with source `complaint` and read their status back (open/closed).
 
-Open311 clients expect its own error shape, a list of {"code", "description"}; these routes
-answer errors that way (still with 4xx status codes). POST needs an `api_key` listed in the
-setting GRIDWATCH_OPEN311_KEYS. POSTs are limited per client address
+Every route answers JSON at `.json` and GeoReport's XML at `.xml` (the GeoReport v2 default,
+which existing 311 clients ask for), both from one mapping (app/domain/hotspots/georeport.py).
+Open311 clients expect its own error shape, a list of {"code", "description"} (XML:
+`<errors><error><code/><description/></error></errors>`); these routes answer errors that
+way, in the format the path asks for (still with 4xx status codes). POST needs an `api_key`
+listed in the setting GRIDWATCH_OPEN311_KEYS. POSTs are limited per client address
 (GRIDWATCH_OPEN311_POSTS_PER_MINUTE), and so are wrong keys
 (GRIDWATCH_OPEN311_WRONG_KEYS_PER_MINUTE: beyond it every POST from that address waits for the
 next minute), so keys cannot be guessed at speed."""
@@ -17,8 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from app.api.ratelimit import client_address
@@ -26,13 +28,12 @@ from app.config import get_settings
 from app.db import SessionDep
 from app.domain import audit
 from app.domain.errors import DomainError, TooManyAttempts
-from app.domain.hotspots import lifecycle
+from app.domain.hotspots import georeport
 from app.domain.hotspots.cases import Actor, HotspotData
 from app.domain.hotspots.opening import create_hotspot
 from app.domain.people import limits
 from app.domain.reports.categories import CATEGORIES
 from app.domain.timeparse import parse_instant
-from app.models import Hotspot, HotspotEvent
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 MAX_FIELD = 4000
@@ -45,31 +46,48 @@ class Open311Error(Exception):
         self.retry_after = retry_after
 
 
+XML = "application/xml; charset=utf-8"
+# How the XML routes are documented (OpenAPI): their answers and errors are XML.
+_XML_BODY = {"content": {"application/xml": {"schema": {"type": "string"}}}}
+
+
+def xml_route(status: int = 200) -> dict[str, Any]:
+    """The route's arguments that document an XML answer (`status`) and XML errors."""
+    errors = {
+        code: {"description": "`<errors><error><code/><description/></error></errors>`"} | _XML_BODY
+        for code in (400, 403, 404, 429)
+    }
+    return {
+        "status_code": status,
+        "response_class": Response,
+        "responses": {status: {"description": "GeoReport v2 XML"} | _XML_BODY} | errors,
+    }
+
+
+def xml_answer(root: str, item: str, rows: list[dict[str, Any]], status: int = 200) -> Response:
+    return Response(georeport.xml(root, item, rows), status_code=status, media_type=XML)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Open311Error)
-    async def open311_error(_: Request, exc: Open311Error) -> JSONResponse:
+    async def open311_error(request: Request, exc: Open311Error) -> Response:
         headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
-        return JSONResponse(
-            [{"code": exc.status, "description": exc.description}],
-            status_code=exc.status,
-            headers=headers,
-        )
+        rows = [georeport.error(exc.status, exc.description)]
+        if request.url.path.endswith(".xml"):
+            response = xml_answer("errors", "error", rows, exc.status)
+            response.headers.update(headers or {})
+            return response
+        return JSONResponse(rows, status_code=exc.status, headers=headers)
 
 
 @router.get("/services.json")
 def services() -> list[dict[str, Any]]:
-    return [
-        {
-            "service_code": code,
-            "service_name": label,
-            "description": label,
-            "metadata": False,
-            "type": "realtime",
-            "keywords": code.replace("_", ", "),
-            "group": "环境污染",
-        }
-        for code, label in CATEGORIES.items()
-    ]
+    return georeport.services()
+
+
+@router.get("/services.xml", **xml_route())
+def services_xml() -> Response:
+    return xml_answer("services", "service", georeport.services())
 
 
 def _channel(api_key: str) -> str | None:
@@ -134,10 +152,7 @@ def _float(form: dict[str, str], name: str, low: float, high: float) -> float:
     return value
 
 
-@router.post("/requests.json", status_code=201)
-async def post_request(
-    request: Request, session: SessionDep, address: Annotated[str, Depends(_limited)]
-) -> list[dict[str, Any]]:
+async def _post(request: Request, session: Session, address: str) -> list[dict[str, Any]]:
     try:
         raw_form = await request.form()
     except Exception:  # malformed multipart or urlencoded bodies
@@ -178,35 +193,19 @@ async def post_request(
     return [{"service_request_id": str(hotspot.id), "service_notice": notice, "account_id": None}]
 
 
-def _request_out(session: Session, h: Hotspot) -> dict[str, Any]:
-    # Only the answer that finished the case is public; working notes stay inside.
-    last_note = (
-        session.scalar(
-            select(HotspotEvent.note)
-            .where(HotspotEvent.hotspot_id == h.id, HotspotEvent.to_status == h.status)
-            .order_by(HotspotEvent.id.desc())
-            .limit(1)
-        )
-        if h.status in lifecycle.FINISHED
-        else None
-    )
-    return {
-        "service_request_id": str(h.id),
-        "status": "open" if lifecycle.is_open(h.status) else "closed",
-        "status_notes": last_note,
-        "service_name": CATEGORIES.get(h.category, h.category),
-        "service_code": h.category,
-        "description": h.description,
-        "agency_responsible": "网格化监管",
-        "service_notice": None,
-        "requested_datetime": h.created_at.isoformat(),
-        "updated_datetime": h.updated_at.isoformat(),
-        "expected_datetime": h.deadline.isoformat() if h.deadline else None,
-        "address": None,
-        "lat": h.lat,
-        "long": h.lon,
-        "media_url": None,
-    }
+@router.post("/requests.json", status_code=201)
+async def post_request(
+    request: Request, session: SessionDep, address: Annotated[str, Depends(_limited)]
+) -> list[dict[str, Any]]:
+    return await _post(request, session, address)
+
+
+@router.post("/requests.xml", **xml_route(201))
+async def post_request_xml(
+    request: Request, session: SessionDep, address: Annotated[str, Depends(_limited)]
+) -> Response:
+    rows = await _post(request, session, address)
+    return xml_answer("service_requests", "request", rows, status=201)
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -216,8 +215,7 @@ def _uuid(value: str) -> uuid.UUID:
         raise Open311Error(404, f"no service request {value.strip()[:64]!r}") from None
 
 
-@router.get("/requests.json")
-def list_requests(
+def _listed(
     session: SessionDep,
     service_request_id: str | None = None,
     service_code: str | None = None,
@@ -225,35 +223,55 @@ def list_requests(
     end_date: str | None = None,
     status: str | None = None,
 ) -> list[dict[str, Any]]:
-    # Only what came in through Open311 is visible through it.
-    query = select(Hotspot).where(Hotspot.channel.like("open311:%"))
-    if service_request_id:
-        ids = [_uuid(v) for v in service_request_id.split(",")[:100]]
-        query = query.where(Hotspot.id.in_(ids))
-    if service_code:
-        query = query.where(Hotspot.category.in_(service_code.split(",")))
-    for name, value, op in (("start_date", start_date, "ge"), ("end_date", end_date, "lt")):
+    instants = {}
+    for name, value in (("start_date", start_date), ("end_date", end_date)):
         if value:
             try:
-                instant = parse_instant(value)
+                instants[name] = parse_instant(value)
             except ValueError as exc:
                 raise Open311Error(400, f"{name}: {exc}") from None
-            query = query.where(getattr(Hotspot.created_at, f"__{op}__")(instant))
-    if status:
-        wanted = set(status.split(","))
-        if not wanted <= {"open", "closed"}:
-            raise Open311Error(400, "status must be open, closed or both")
-        if wanted == {"open"}:
-            query = query.where(Hotspot.status.not_in(lifecycle.FINISHED))
-        elif wanted == {"closed"}:
-            query = query.where(Hotspot.status.in_(lifecycle.FINISHED))
-    rows = session.scalars(query.order_by(Hotspot.created_at.desc()).limit(1000)).all()
-    return [_request_out(session, h) for h in rows]
+    wanted = set(status.split(",")) if status else None
+    if wanted is not None and not wanted <= {"open", "closed"}:
+        raise Open311Error(400, "status must be open, closed or both")
+    hotspots = georeport.find(
+        session,
+        ids=[_uuid(v) for v in service_request_id.split(",")[:100]] if service_request_id else None,
+        service_codes=service_code.split(",") if service_code else None,
+        start=instants.get("start_date"),
+        end=instants.get("end_date"),
+        statuses=wanted,
+    )
+    return georeport.requests(session, hotspots)
+
+
+Listed = Annotated[list[dict[str, Any]], Depends(_listed)]
+
+
+@router.get("/requests.json")
+def list_requests(rows: Listed) -> list[dict[str, Any]]:
+    return rows
+
+
+@router.get("/requests.xml", **xml_route())
+def list_requests_xml(rows: Listed) -> Response:
+    return xml_answer("service_requests", "request", rows)
+
+
+def _one(request_id: str, session: SessionDep) -> list[dict[str, Any]]:
+    hotspot = georeport.get(session, _uuid(request_id))
+    if hotspot is None:
+        raise Open311Error(404, f"no service request {request_id[:64]!r}")
+    return georeport.requests(session, [hotspot])
+
+
+One = Annotated[list[dict[str, Any]], Depends(_one)]
 
 
 @router.get("/requests/{request_id}.json")
-def get_request(request_id: str, session: SessionDep) -> list[dict[str, Any]]:
-    hotspot = session.get(Hotspot, _uuid(request_id))
-    if hotspot is None or not (hotspot.channel or "").startswith("open311:"):
-        raise Open311Error(404, f"no service request {request_id[:64]!r}")
-    return [_request_out(session, hotspot)]
+def get_request(rows: One) -> list[dict[str, Any]]:
+    return rows
+
+
+@router.get("/requests/{request_id}.xml", **xml_route())
+def get_request_xml(rows: One) -> Response:
+    return xml_answer("service_requests", "request", rows)

@@ -5,6 +5,7 @@ from app.models.audit import AuditCheckpoint, AuditEntry, AuditHead
 from app.models.base import Base
 from app.models.grid import Cell
 from app.models.hotspots import Hotspot, HotspotEvent
+from app.models.notifications import Notification, NotificationDelivery
 from app.models.people import Duty, Person, UserAccount
 from app.models.reports import CellStatus, CellVisit, Patrol, Photo, Report
 from app.models.rules import RuleValues
@@ -21,6 +22,8 @@ __all__ = [
     "Duty",
     "Hotspot",
     "HotspotEvent",
+    "Notification",
+    "NotificationDelivery",
     "Patrol",
     "Person",
     "Photo",

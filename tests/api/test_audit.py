@@ -135,13 +135,16 @@ def _source_delete(field: Field) -> None:
     assert r.status_code == 204, r.text
 
 
-def _open311(field: Field) -> None:
+def _open311(field: Field, path: str = "/open311/v2/requests.json") -> None:
     lon, lat = CENTRES[UNITS[0]]
     r = field.client.post(
-        "/open311/v2/requests.json",
-        data={"api_key": "hotline-key", "service_code": "dust", "lat": lat, "long": lon},
+        path, data={"api_key": "hotline-key", "service_code": "dust", "lat": lat, "long": lon}
     )
     assert r.status_code == 201, r.text
+
+
+def _open311_xml(field: Field) -> None:
+    _open311(field, "/open311/v2/requests.xml")
 
 
 def _logout(field: Field) -> None:
@@ -201,6 +204,7 @@ WRITES: dict[tuple[str, str], tuple[str, str, Callable[[Field], object]]] = {
     ("patch", "/api/v1/sources/{source_id}"): ("insp", "source.update", _source_patch),
     ("delete", "/api/v1/sources/{source_id}"): ("sup", "source.retire", _source_delete),
     ("post", "/open311/v2/requests.json"): ("open311:1", "hotspot.create", _open311),
+    ("post", "/open311/v2/requests.xml"): ("open311:1", "hotspot.create", _open311_xml),
     ("post", "/api/v1/auth/logout"): ("insp", "auth.logout", _logout),
     ("post", "/api/v1/users/{username}/disable"): ("admin", "user.disable", _disable),
     ("post", "/api/v1/users/{username}/password"): ("admin", "user.password", _set_password),

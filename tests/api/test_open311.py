@@ -1,5 +1,8 @@
 """Open311 GeoReport v2: a complaint channel files form-encoded requests and reads status."""
 
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -115,7 +118,142 @@ def test_open311_shows_only_its_own_requests_and_final_answers(field: Field) -> 
         headers=field.headers("sup"),
     )
     [req] = field.client.get(f"/open311/v2/requests/{rid}.json").json()
-    assert req["status"] == "open" and req["status_notes"] is None
+    # Where the case stands, in public words; the working note stays inside.
+    assert req["status"] == "open" and req["status_notes"] == "已立案，待派遣"
+    assert "网格长" not in str(req)
     assert [
         r["service_request_id"] for r in field.client.get("/open311/v2/requests.json").json()
     ] == [rid]
+
+
+# --- XML (GeoReport v2's default format) ------------------------------------------------
+
+
+def xml_rows(response, root: str, item: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    assert response.headers["content-type"] == "application/xml; charset=utf-8"
+    top = ET.fromstring(response.content)
+    assert top.tag == root
+    assert all(child.tag == item for child in top)
+    return [{field.tag: field.text or "" for field in child} for child in top]
+
+
+def as_text(row: dict) -> dict[str, str]:
+    """A JSON row as its XML reads: null empty, booleans lower-case, numbers as written."""
+
+    def text(value: object) -> str:
+        if value is None:
+            return ""
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return {k: text(v) for k, v in row.items()}
+
+
+def test_services_xml_matches_the_json(field: Field) -> None:
+    as_json = field.client.get("/open311/v2/services.json").json()
+    r = field.client.get("/open311/v2/services.xml")
+    assert r.status_code == 200
+    services = xml_rows(r, "services", "service")
+    assert services == [as_text(s) for s in as_json]
+    burning = next(s for s in services if s["service_code"] == "open_burning")
+    assert burning["service_name"] == "露天焚烧" and burning["metadata"] == "false"
+    assert "露天焚烧".encode() in r.content  # Chinese as UTF-8, not as character references
+
+
+def test_a_complaint_posted_as_xml_follows_the_desk_until_closed(field: Field) -> None:
+    r = field.client.post("/open311/v2/requests.xml", data=complaint())
+    assert r.status_code == 201, r.text
+    [ack] = xml_rows(r, "service_requests", "request")
+    rid = ack["service_request_id"]
+    assert set(ack) == {"service_request_id", "service_notice", "account_id"}
+    case = field.client.get(f"/api/v1/hotspots/{rid}", headers=field.headers("sup")).json()
+    assert case["source"] == "complaint" and case["status"] == "reported"
+
+    def read_back() -> dict[str, str]:
+        as_json = field.client.get(f"/open311/v2/requests/{rid}.json").json()
+        r = field.client.get(f"/open311/v2/requests/{rid}.xml")
+        assert r.status_code == 200
+        [row] = xml_rows(r, "service_requests", "request")
+        assert [row] == [as_text(j) for j in as_json]  # one mapping, two renderings
+        listed = field.client.get("/open311/v2/requests.xml", params={"service_request_id": rid})
+        assert xml_rows(listed, "service_requests", "request") == [row]
+        return row
+
+    first = read_back()
+    assert first["status"] == "open" and first["status_notes"] == "已受理，待核实立案"
+    assert first["description"] == "夜里有人烧垃圾，烟很大" and "13800000000" not in first.values()
+
+    # The desk works the case: accept, dispatch, rectified, then closed (销号).
+    deadline = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    steps = [
+        ("boss", "reported", {"to": "accepted", "note": "内部：联系网格长"}),
+        ("sup", "accepted", {"to": "dispatched", "assignee": "insp", "deadline": deadline}),
+        ("insp", "dispatched", {"to": "rectifying"}),
+        ("insp", "rectifying", {"to": "rectified", "note": "已清理焚烧点"}),
+    ]
+    for user, seen, body in steps:
+        step = field.client.post(
+            f"/api/v1/hotspots/{rid}/transitions",
+            json={**body, "from": seen},
+            headers=field.headers(user),
+        )
+        assert step.status_code == 200, step.text
+    working = read_back()
+    assert working["status"] == "open" and working["status_notes"] == "已整改，待核查"
+    assert working["expected_datetime"]  # the deadline the desk set
+    closed_step = field.client.post(
+        f"/api/v1/hotspots/{rid}/transitions",
+        json={"to": "closed", "note": "经核查已整改到位，予以销号", "from": "rectified"},
+        headers=field.headers("cmd"),
+    )
+    assert closed_step.status_code == 200, closed_step.text
+    closed = read_back()
+    assert closed["status"] == "closed"
+    assert closed["status_notes"] == "经核查已整改到位，予以销号"
+    assert closed["updated_datetime"] >= working["updated_datetime"] > first["updated_datetime"]
+    closed_at = datetime.fromisoformat(closed_step.json()["updated_at"])
+    assert datetime.fromisoformat(closed["updated_datetime"]) == closed_at
+    assert (
+        xml_rows(
+            field.client.get("/open311/v2/requests.xml", params={"status": "open"}),
+            "service_requests",
+            "request",
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "words"),
+    [
+        ("post", "/open311/v2/requests.xml", {"data": complaint(api_key="guess")}, 403, "api_key"),
+        ("post", "/open311/v2/requests.xml", {"data": complaint(lat="")}, 400, "lat"),
+        ("get", "/open311/v2/requests/nope.xml", {}, 404, "nope"),
+        ("get", "/open311/v2/requests.xml", {"params": {"status": "maybe"}}, 400, "status"),
+    ],
+)
+def test_xml_errors_are_georeport_errors(
+    field: Field, method: str, path: str, kwargs: dict, status: int, words: str
+) -> None:
+    r = getattr(field.client, method)(path, **kwargs)
+    assert r.status_code == status
+    [error] = xml_rows(r, "errors", "error")
+    assert error["code"] == str(status) and words in error["description"]
+
+
+def test_xml_carries_text_xml_cannot_hold_as_well_as_it_can(field: Field) -> None:
+    text = "烟\x01很大 <b>&amp;</b>"
+    [ack] = field.client.post("/open311/v2/requests.json", data=complaint(description=text)).json()
+    r = field.client.get(f"/open311/v2/requests/{ack['service_request_id']}.xml")
+    [row] = xml_rows(r, "service_requests", "request")
+    assert row["description"] == "烟很大 <b>&amp;</b>"
+
+
+def test_xml_posts_over_the_limit_wait_with_an_xml_error(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "open311_posts_per_minute", 1)
+    assert field.client.post("/open311/v2/requests.xml", data=complaint()).status_code == 201
+    r = field.client.post("/open311/v2/requests.xml", data=complaint())
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    [error] = xml_rows(r, "errors", "error")
+    assert error["code"] == "429"

@@ -308,6 +308,11 @@ def _open311_post(w: World, side: str) -> Request:
     return ("POST", "/open311/v2/requests.json", {"data": form})
 
 
+def _open311_post_xml(w: World, side: str) -> Request:
+    method, _, kwargs = _open311_post(w, side)
+    return (method, "/open311/v2/requests.xml", kwargs)
+
+
 def _logout(w: World, side: str) -> Request:
     # Each call ends the session it is made with: every call gets fresh tokens.
     w._headers.clear()
@@ -472,6 +477,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/open311/v2/requests/{request_id}.json"): Rule(
         get(lambda w, s: f"/open311/v2/requests/{obj('complaint')(w, s)}.json"),
+        EVERYONE,
+        EVERYONE,
+        public=True,
+    ),
+    ("GET", "/open311/v2/services.xml"): Rule(
+        get(lambda w, s: "/open311/v2/services.xml"), EVERYONE, EVERYONE, public=True
+    ),
+    ("POST", "/open311/v2/requests.xml"): Rule(_open311_post_xml, EVERYONE, EVERYONE, public=True),
+    ("GET", "/open311/v2/requests.xml"): Rule(
+        get(lambda w, s: "/open311/v2/requests.xml"), EVERYONE, EVERYONE, public=True
+    ),
+    ("GET", "/open311/v2/requests/{request_id}.xml"): Rule(
+        get(lambda w, s: f"/open311/v2/requests/{obj('complaint')(w, s)}.xml"),
         EVERYONE,
         EVERYONE,
         public=True,

@@ -15,7 +15,7 @@ from app import clock
 from app.config import get_settings
 from app.domain import audit
 from app.domain.errors import DomainError, Forbidden, NotFound
-from app.domain.hotspots import lifecycle
+from app.domain.hotspots import lifecycle, notices
 from app.domain.hotspots import rules as case_rules
 from app.domain.people.accounts import get_person
 from app.domain.people.scope import Viewer, get_visible, oversees
@@ -154,6 +154,8 @@ def apply_step(session: Session, *, viewer: Viewer, hotspot_id: uuid.UUID, step:
     session.add(event)
     session.flush()
     refresh_hotspot_counts(session, hotspot.cell_id)
+    if step.to == "dispatched":
+        notices.dispatched(session, hotspot, event)  # the outbox row commits with the step
     audit.record(
         session,
         "hotspot.transition",
