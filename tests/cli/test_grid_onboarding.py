@@ -111,6 +111,24 @@ def test_chinese_risk_words(tmp_path: Path, db: Session, word: str, risk: str) -
     assert get_cell(db, "410702001001001").risk == risk
 
 
+def test_a_blank_risk_on_re_import_keeps_the_stored_risk_and_interval(
+    tmp_path: Path, db: Session
+) -> None:
+    assert (
+        run_cli("import-grid", bureau_shapefile(tmp_path / "a", risk_of_first="高")).exit_code == 0
+    )
+    before = get_cell(db, "410702001001001")
+    assert before.risk == "high"
+    interval = before.patrol_interval_hours
+    db.expire_all()
+
+    again = run_cli("import-grid", bureau_shapefile(tmp_path / "b", risk_of_first=""))
+    assert again.exit_code == 0, again.output
+    after = get_cell(db, "410702001001001")
+    assert (after.risk, after.patrol_interval_hours) == ("high", interval)
+    assert "keep their stored risk" in again.output
+
+
 def test_an_unknown_risk_word_is_refused_saying_which_are_accepted(
     tmp_path: Path, db: Session
 ) -> None:

@@ -31,7 +31,8 @@ class NewCell:
     level: int | None  # None: parent's level + 1, or 1 for a root
     parent_code: str | None
     geom: MultiPolygon  # WGS-84
-    risk: str = DEFAULT_RISK
+    risk: str | None = DEFAULT_RISK  # None: not given (a new cell gets the default, a
+    # stored cell keeps its risk and patrol interval)
     patrol_interval_hours: int | None = None  # None: the default for the risk
 
 
@@ -86,16 +87,21 @@ def write_cells(
             parent_id = ids[c.parent_code] if c.parent_code else None
             level = c.level or (levels[c.parent_code] + 1 if c.parent_code else 1)
             levels[c.code] = level
-            row = {
+            row: dict[str, Any] = {
                 "code": c.code,
                 "name": c.name,
                 "level": level,
                 "parent_id": parent_id,
-                "risk": c.risk,
-                "patrol_interval_hours": c.patrol_interval_hours
-                or settings.patrol_interval_for(c.risk),
                 "geom": from_shape(c.geom, srid=4326),
             }
+            if c.risk is not None or c.code not in existing:
+                risk = c.risk or DEFAULT_RISK
+                row["risk"] = risk
+                row["patrol_interval_hours"] = (
+                    c.patrol_interval_hours or settings.patrol_interval_for(risk)
+                )
+            elif c.patrol_interval_hours:
+                row["patrol_interval_hours"] = c.patrol_interval_hours
             (changed_rows if c.code in existing else new_rows).append(row)
         for i in range(0, len(new_rows), CHUNK):
             chunk = new_rows[i : i + CHUNK]

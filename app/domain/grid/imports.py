@@ -165,9 +165,10 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> Prepared:
                 f"{label}: {f.name} {shorten(name)!r} looks like {really} text read as "
                 f"{guessed}; pass --encoding {really} (or --encoding {guessed} if it is right)"
             )
-        # A blank risk is not given: a parent needs none (only leaves are patrolled) and a
-        # leaf gets the default, as when there is no risk field at all.
-        risk = DEFAULT_RISK
+        # A blank risk is not given, as when there is no risk field at all: a parent needs
+        # none (only leaves are patrolled), a new leaf gets the default and a leaf already in
+        # the grid keeps its stored risk (a re-import must not lower a high-risk cell).
+        risk: str | None = None
         raw_risk = _text(row.get(f.risk)) if f.risk else None
         if raw_risk is None:
             if f.risk:
@@ -216,8 +217,9 @@ def prepare(session: Session, path: Path, opts: GridImportOptions) -> Prepared:
         shown = ", ".join(f"feature {seen[c]} (code {c})" for c in leaves[:5])
         more = f" and {len(leaves) - 5} more" if len(leaves) > 5 else ""
         notes.append(
-            f"{len(leaves)} leaf cell(s) without a {f.risk} value get the default "
-            f"risk {DEFAULT_RISK}: {shown}{more}"
+            f"{len(leaves)} leaf cell(s) without a {f.risk} value (new cells get the default "
+            f"risk {DEFAULT_RISK}, cells already in the grid keep their stored risk): "
+            f"{shown}{more}"
         )
     return Prepared(cells, repaired, notes, f)
 
