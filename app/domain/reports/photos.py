@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.domain import audit
 from app.domain.errors import DomainError
-from app.domain.reports.review import add_flags
+from app.domain.reports.review import add_flags, lock_report
 from app.models import Photo, Report
 
 FORMATS = {
@@ -307,6 +307,7 @@ def add_photo(
     session.flush()  # the row is acceptable: only now write the file (no orphans)
     _store(data, photo_path(sha, checked.ext))
     _store(checked.display, display_path(sha))
+    lock_report(session, report)  # another photo's flags or a review may have landed
     flags_before = list(report.flags)
     review_before = report.review_status
     add_flags(session, report, photo_flags(session, report, photo))

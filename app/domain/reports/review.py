@@ -20,6 +20,7 @@ def review_report(
     session: Session, report: Report, *, reviewer_id: int, accept: bool, note: str | None
 ) -> None:
     """A supervisor's decision on a flagged report: accepted reports count from then on."""
+    lock_report(session, report)
     if not report.flags:
         raise Conflict(f"report {report.id} has no flags; there is nothing to review")
     if report.review_status is not None:
@@ -63,6 +64,12 @@ def report_facts(report: Report | NewReport) -> dict[str, Any]:
         "origin": report.origin,
         "source_id": report.source_id,
     }
+
+
+def lock_report(session: Session, report: Report) -> None:
+    """Take the report's row lock and re-read it: a concurrent review or photo waits for this
+    transaction and then decides on what it wrote, never on a copy read before."""
+    session.refresh(report, with_for_update=True)
 
 
 def add_flags(session: Session, report: Report, new: list[str]) -> None:
