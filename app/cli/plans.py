@@ -40,7 +40,11 @@ def plan(
     zone = local_zone()
     table = Table(title=f"{found.name} ({found.username}) · {found.day.isoformat()}")
     for heading in ("#", "kind", "name", "cell", "due", "countdown", "walk m"):
-        table.add_column(heading, justify="right" if heading in ("#", "walk m") else "left")
+        table.add_column(
+            heading,
+            justify="right" if heading in ("#", "walk m") else "left",
+            no_wrap=heading in ("cell", "due"),
+        )
     for stop in found.stops:
         item = stop.item
         due = item.due_at.astimezone(zone).strftime("%m-%d %H:%M") if item.due_at else "—"
