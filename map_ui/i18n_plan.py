@@ -26,6 +26,10 @@ PLAN_STRINGS: dict[str, dict[str, str]] = {
         "risk_no_leader": "（无网格长）",
         "risk_due_in": "{h} 小时 {m} 分后到期",
         "risk_layer": "即将到期网格",
+        "duty_leader": "网格长",
+        "duty_member": "网格员",
+        "duty_patroller": "巡查员",
+        "duty_supervisor": "监督员",
     },
     "en": {
         "plan_title": "Today's rounds",
@@ -47,6 +51,10 @@ PLAN_STRINGS: dict[str, dict[str, str]] = {
         "risk_no_leader": "(no grid leader)",
         "risk_due_in": "due in {h} h {m} min",
         "risk_layer": "Cells falling due",
+        "duty_leader": "grid leader",
+        "duty_member": "grid member",
+        "duty_patroller": "patroller",
+        "duty_supervisor": "supervisor",
     },
 }
 

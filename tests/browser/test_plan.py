@@ -5,6 +5,7 @@ plan from the last copy, marked with its age."""
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,7 +68,7 @@ def rounds(live_server: Server, database_url: str) -> dict:
         "lat": min(c["lat"] for c in chosen) - 0.004,
         "lon": min(c["lon"] for c in chosen) - 0.004,
     }
-    return {"cells": [c["ref"] for c in chosen], "start": start}
+    return {"cells": [c["ref"] for c in chosen], "start": start, "items": chosen}
 
 
 @pytest.fixture
@@ -154,3 +155,60 @@ def test_the_plan_shows_in_walking_order_and_offline_with_its_age(
     phone.set_offline(False)
     assert errors == []
     assert hosts == {live_server.host}  # everything from gridwatch itself, no basemap
+
+
+def test_a_cell_about_to_lapse_shows_on_the_desk_and_the_map(
+    browser: Browser, live_server: Server, rounds: dict
+) -> None:
+    # A patrol one interval less two hours ago: the cell falls due in two hours (at risk).
+    cell = rounds["items"][0]
+    at = datetime.now(UTC) - timedelta(hours=cell["interval_hours"] - 2)
+    body = {
+        "id": str(uuid.uuid4()),
+        "lat": cell["lat"],
+        "lon": cell["lon"],
+        "accuracy_m": 8,
+        "observed_at": at.isoformat(),
+        "kind": "patrol",
+    }
+    filed = httpx.post(
+        f"{live_server.url}/api/v1/reports", json=body, headers=bearer(live_server, USER, PASSWORD)
+    )
+    assert filed.status_code == 201 and filed.json()["counted"], filed.text
+    sup = bearer(live_server, "supervisor", "demo-supervisor-2026")
+    panel = httpx.get(f"{live_server.url}/api/v1/at-risk", headers=sup).json()
+    assert cell["ref"] in {
+        c["ref"] for d in panel["districts"] for g in d["leaders"] for c in g["cells"]
+    }
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(live_server.url + "/desk")
+        page.get_by_test_id("login-username").fill("supervisor")
+        page.get_by_test_id("login-password").fill("demo-supervisor-2026")
+        page.get_by_test_id("login-submit").click()
+        count = page.get_by_test_id("at-risk-count")
+        page.wait_for_function(
+            "(n) => document.querySelector('[data-testid=at-risk-count]').textContent === n",
+            arg=str(panel["cells"]),
+        )
+        assert count.is_visible()
+        groups = page.get_by_test_id("at-risk-group")
+        cells = " ".join(
+            groups.nth(i).get_attribute("data-cells") or "" for i in range(groups.count())
+        )
+        assert cell["ref"] in cells.split()
+        assert "6" in page.locator("#risk-title").inner_text()
+
+        page.goto(live_server.url + "/map")
+        page.wait_for_function(
+            "(code) => window.gridwatchMap.atRisk && window.gridwatchMap.atRisk.getLayers()"
+            ".some((l) => l.feature.id === code)",
+            arg=cell["ref"],
+            timeout=20_000,
+        )
+        shown_cells = page.evaluate("window.gridwatchMap.atRisk.getLayers().length")
+        assert shown_cells == panel["cells"]
+    finally:
+        context.close()
