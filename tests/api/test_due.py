@@ -115,6 +115,8 @@ def test_each_sees_the_due_cells_of_their_own_view(field: Field) -> None:
         ({"hours": "soon"}, "hours"),
         ({"hours": 10000}, "hours"),
         ({"limit": 0}, "limit"),
+        ({"hours": "nan"}, "hours"),
+        ({"hours": "inf"}, "hours"),
     ],
 )
 def test_bad_windows_are_refused_by_name(field: Field, params: dict, field_name: str) -> None:
@@ -130,6 +132,8 @@ def test_bad_windows_are_refused_by_name(field: Field, params: dict, field_name:
         ({"date": "2026-03-01"}, "date"),
         ({"date": "tomorrow"}, "date"),
         ({"lat": 95, "lon": 113}, "lat"),
+        ({"lat": "nan", "lon": 113}, "lat"),
+        ({"date": "9999-12-31"}, "date"),
     ],
 )
 def test_bad_plan_requests_are_refused_by_name(field: Field, params: dict, words: str) -> None:
