@@ -1,33 +1,11 @@
 /* The coverage map's layer of cells about to lapse (GET /api/v1/at-risk?format=geojson): unit
  * cells not yet in a gap whose patrol requirement runs out within GRIDWATCH_AT_RISK_HOURS,
- * outlined, with when and whose. Kept apart from gridwatch-map.js: it hooks in after the map's
- * own layers are made, with its own entry in a layer control. */
+ * outlined (the desk's panel says when and whose). Kept apart from gridwatch-map.js: it hooks
+ * in after the map's own layers are made, with its own entry in a layer control. */
 (function () {
   "use strict";
   const base = window.gridwatchMap;
   if (!base) return;
-  const fmt = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
-
-  function left(t, dueAt) {
-    const minutes = Math.max(0, Math.floor((new Date(dueAt).getTime() - Date.now()) / 60000));
-    return fmt(t.risk_due_in, { h: Math.floor(minutes / 60), m: String(minutes % 60).padStart(2, "0") });
-  }
-
-  function card(t, p) {
-    const box = document.createElement("div");
-    box.setAttribute("data-testid", "at-risk-card");
-    const title = document.createElement("strong");
-    title.textContent = p.name + " (" + p.cell_code + ")";
-    const due = document.createElement("div");
-    due.textContent = left(t, p.due_at);
-    box.append(title, due);
-    p.on_duty.forEach((d) => {
-      const line = document.createElement("div");
-      line.textContent = (t["duty_" + d.duty] || d.duty) + " · " + d.name + (d.phone ? " · " + d.phone : "");
-      box.appendChild(line);
-    });
-    return box;
-  }
 
   const redraw = base.redraw;
   base.redraw = function (...args) {  // the district filter changed
@@ -41,8 +19,10 @@
     init.call(this, map, cfg);
     const t = cfg.strings;
     const layer = L.geoJSON(null, {
-      style: { color: "#6a3d9a", weight: 3, dashArray: "6 4", fillColor: "#6a3d9a", fillOpacity: 0.15 },
-      onEachFeature: (f, l) => l.bindPopup(() => card(t, f.properties)),
+      // Outlines only, and no clicks of their own: the cell's status colour stays readable,
+      // and a click inside the cell opens its card (with its roster) as before.
+      style: { color: "#6a3d9a", weight: 3, dashArray: "6 4", fill: false },
+      interactive: false,
     });
     this.atRisk = layer;
     this.atRiskLoad = () => load();
