@@ -22,23 +22,25 @@
     } catch (err) { return; }  // the next round tries again
     $("risk-title").textContent = fmt(t.risk_title, { h: data.hours });
     $("risk-count").textContent = String(data.cells);
-    const chips = [];
+    // One chip per district and leader, the soonest first: when, whose, how many.
+    const groups = [];
     for (const district of data.districts) {
-      for (const leader of district.leaders) {
-        const li = document.createElement("li");
-        li.setAttribute("data-testid", "at-risk-group");
-        li.dataset.district = district.code || "";
-        li.dataset.leader = leader.username || "";
-        const who = leader.username ? (leader.name || leader.username) : t.risk_no_leader;
-        const first = leader.cells[0];
-        li.textContent = (district.name || "") + " · " + who + " · " + leader.cells.length
-          + " · " + left(first.due_at);
-        li.title = leader.cells.map((c) => c.name + " (" + c.ref + ") " + left(c.due_at)).join("\n")
-          + (leader.phone ? "\n☎ " + leader.phone : "");
-        li.dataset.cells = leader.cells.map((c) => c.ref).join(" ");
-        chips.push(li);
-      }
+      for (const leader of district.leaders) groups.push({ district, leader, first: leader.cells[0].due_at });
     }
+    groups.sort((a, b) => new Date(a.first) - new Date(b.first));
+    const chips = groups.map(({ district, leader }) => {
+      const li = document.createElement("li");
+      li.setAttribute("data-testid", "at-risk-group");
+      li.dataset.district = district.code || "";
+      li.dataset.leader = leader.username || "";
+      li.dataset.cells = leader.cells.map((c) => c.ref).join(" ");
+      const who = leader.username ? (leader.name || leader.username) : t.risk_no_leader;
+      li.textContent = left(leader.cells[0].due_at) + " · " + who + " · "
+        + fmt(t.risk_cells, { n: leader.cells.length });
+      li.title = (district.name || "") + " · " + who + (leader.phone ? " ☎ " + leader.phone : "") + "\n"
+        + leader.cells.map((c) => c.name + " (" + c.ref + ") " + left(c.due_at)).join("\n");
+      return li;
+    });
     if (!chips.length) {
       const none = document.createElement("li");
       none.className = "none";
