@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     patrol_hours_high: int = Field(default=24, ge=1)
     patrol_hours_medium: int = Field(default=72, ge=1)
     patrol_hours_low: int = Field(default=168, ge=1)
+    # A cell falling due within this many hours is "at risk" (the /desk panel, the map layer,
+    # the leaders' digest): it lapses unless someone goes.
+    at_risk_hours: float = Field(default=6.0, gt=0, le=744)
     # Partition defects smaller than this are floating-point noise, not blind spots.
     defect_min_area_m2: float = Field(default=1.0, ge=0)
     # A leaf cell far larger than a unit cell (a district imported before its grid) is

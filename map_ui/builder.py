@@ -15,6 +15,7 @@ from jinja2 import Template
 
 from app.config import Settings
 from map_ui.i18n import STATUS_COLOURS, STRINGS
+from map_ui.i18n_plan import PLAN_STRINGS
 
 VENDOR = "/static/vendor"
 APP = "/static/app"
@@ -24,6 +25,7 @@ JS = [
     ("markercluster", f"{VENDOR}/leaflet.markercluster/dist/leaflet.markercluster.js"),
     ("heat", f"{VENDOR}/leaflet.heat/dist/leaflet-heat.js"),
     ("gridwatch", f"{APP}/gridwatch-map.js"),
+    ("at_risk", f"{APP}/gridwatch-at-risk.js"),  # after gridwatch-map.js: it hooks into it
 ]
 CSS = [
     ("leaflet_css", f"{VENDOR}/leaflet/dist/leaflet.css"),
@@ -113,7 +115,7 @@ def build_map(settings: Settings, ctx: MapContext) -> str:
         ).add_to(m)
     config = {
         "lang": ctx.lang,
-        "strings": STRINGS[ctx.lang],
+        "strings": STRINGS[ctx.lang] | PLAN_STRINGS[ctx.lang],
         "colours": STATUS_COLOURS,
         "bounds": [[miny, minx], [maxy, maxx]],
         "districts": ctx.districts,

@@ -26,6 +26,7 @@ from app.models.hotspots import SOURCES
 from app.security import csrf_token_for
 from map_ui.builder import basemap, script_json
 from map_ui.desk_i18n import DESK_STRINGS
+from map_ui.i18n_plan import PLAN_STRINGS
 
 router = APIRouter()
 AREA_CHOICES = 400  # districts and streets offered by the area filter
@@ -86,7 +87,7 @@ def desk_page(request: Request, session: SessionDep, lang: str | None = None) ->
         return RedirectResponse(
             f"/login?{urlencode({'next': here, 'lang': language})}", status_code=303
         )
-    words = DESK_STRINGS[language]
+    words = DESK_STRINGS[language] | PLAN_STRINGS[language]
     if viewer.role not in desk.DESK_ROLES:
         return HTMLResponse(words["no_access"], status_code=403)
     layer = basemap(get_settings())

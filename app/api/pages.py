@@ -34,6 +34,7 @@ from app.security import (
 )
 from map_ui.builder import MapContext, build_map, script_json
 from map_ui.i18n import STATUS_COLOURS, STRINGS, pick
+from map_ui.i18n_plan import PLAN_STRINGS, source_type_labels
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=PROJECT_ROOT / "map_ui" / "templates")
@@ -243,21 +244,23 @@ def phone_app(request: Request, session: SessionDep, lang: str | None = None) ->
     labels = CATEGORIES if language == "zh" else {c: c.replace("_", " ") for c in CATEGORIES}
     person = session.get(Person, viewer.person_id)
     name = (person.name if person else "") or viewer.username
+    strings = STRINGS[language] | PLAN_STRINGS[language]
     config = {
-        "strings": STRINGS[language],
+        "strings": strings,
         "colours": STATUS_COLOURS,
         "username": viewer.username,
         # The phone refuses a photo over the limit before queueing it, never alters it.
         "photo_max_bytes": get_settings().photo_max_bytes,
         "photo_types": sorted(PHOTO_TYPES),
         "categories": labels,
+        "source_types": source_type_labels(language),
     }
     response = templates.TemplateResponse(
         request,
         "phone.html",
         {
             "lang": language,
-            "t": STRINGS[language],
+            "t": strings,
             "username": viewer.username,
             "name": name,
             "other": "en" if language == "zh" else "zh",

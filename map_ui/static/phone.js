@@ -260,6 +260,7 @@
   // --- position ------------------------------------------------------------------------
   async function locate(pos) {
     state.position = pos.coords;
+    document.dispatchEvent(new CustomEvent("gridwatch:position", { detail: { position: pos.coords } }));
     // The page's clock, not pos.timestamp: some phones stamp fixes with GPS time, which can
     // differ from the clock that dates the reports (and the freshness check below).
     state.fixedAt = Date.now();
@@ -462,6 +463,8 @@
   }
   async function home() {
     const run = ++homeRun;
+    // The plan of the day (phone-plan.js) moves with the cells' last patrols.
+    document.dispatchEvent(new CustomEvent("gridwatch:refresh", { detail: { position: state.position } }));
     try {
       const mine = await (await fetch("/api/v1/cells?leaf=true", { credentials: "same-origin" })).json();
       const cells = await Promise.all(mine.cells.map(cellRow));

@@ -1,7 +1,9 @@
 /* The phone app's service worker: the app shell comes from the cache when there is no
- * network; API calls are never cached (the outbox in IndexedDB handles offline reports). */
-const SHELL = "gridwatch-shell-v3";
-const FILES = ["/m/", "/static/app/phone.js", "/static/app/phone.css"];
+ * network; API calls are never cached (the outbox in IndexedDB handles offline reports; the plan of
+ * the day keeps its last copy in the page's storage). */
+const SHELL = "gridwatch-shell-v4";
+const FILES = ["/m/", "/static/app/phone.js", "/static/app/phone.css", "/static/app/phone-plan.js",
+               "/static/vendor/leaflet/dist/leaflet.js", "/static/vendor/leaflet/dist/leaflet.css"];
 
 self.addEventListener("install", (e) => {
   e.waitUntil(caches.open(SHELL).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));

@@ -449,6 +449,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/gaps"): Rule(within("/api/v1/gaps"), EVERYONE, ADMIN),
     ("GET", "/api/v1/gaps/rollup"): Rule(within("/api/v1/gaps/rollup"), EVERYONE, ADMIN),
+    ("GET", "/api/v1/due"): Rule(within("/api/v1/due"), EVERYONE, ADMIN),
+    ("GET", "/api/v1/at-risk"): Rule(within("/api/v1/at-risk?hours=744"), EVERYONE, ADMIN),
+    ("GET", "/api/v1/plan"): Rule(get(lambda w, s: "/api/v1/plan"), EVERYONE, EVERYONE),
     ("GET", "/api/v1/spot-checks"): Rule(within("/api/v1/spot-checks"), ACCOUNTABLE, ADMIN),
     ("GET", "/api/v1/indicators"): Rule(within(f"/api/v1/indicators?{PERIOD}"), ACCOUNTABLE, ADMIN),
     ("GET", "/api/v1/lapses"): Rule(within(f"/api/v1/lapses?{PERIOD}"), ACCOUNTABLE, ADMIN),
@@ -507,6 +510,8 @@ LISTINGS = {
     ("GET", "/api/v1/sources"),
     ("GET", "/api/v1/gaps"),
     ("GET", "/api/v1/gaps/rollup"),
+    ("GET", "/api/v1/due"),
+    ("GET", "/api/v1/at-risk"),
     ("GET", "/api/v1/audit"),
     ("GET", "/tiles/cells/{z}/{x}/{y}.pbf"),
 }

@@ -8,15 +8,14 @@ import random
 import secrets
 from dataclasses import dataclass
 
-from pyproj import Geod
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.domain.errors import DomainError
+from app.domain.supervision import routes
 from app.domain.supervision.gaps import Selection
 from app.sql import load
 
-GEOD = Geod(ellps="WGS84")
 RISK_WEIGHT = {"high": 3.0, "medium": 1.5, "low": 1.0}
 MAX_STOPS = 50
 
@@ -53,33 +52,12 @@ def sample(stops: list[Stop], n: int, rng: random.Random) -> list[Stop]:
 
 
 def distance_m(a: Stop, b: Stop) -> float:
-    return float(GEOD.inv(a.lon, a.lat, b.lon, b.lat)[2])
+    return routes.distance_m((a.lon, a.lat), (b.lon, b.lat))
 
 
 def route(stops: list[Stop]) -> list[Stop]:
-    """Nearest-neighbour tour from the westernmost stop, then 2-opt until no move helps."""
-    if len(stops) < 3:
-        return sorted(stops, key=lambda s: s.lon)
-    left = sorted(stops, key=lambda s: (s.lon, s.lat))
-    tour = [left.pop(0)]
-    while left:
-        nearest = min(left, key=lambda s: distance_m(tour[-1], s))
-        left.remove(nearest)
-        tour.append(nearest)
-    improved = True
-    while improved:
-        improved = False
-        for i in range(1, len(tour) - 1):
-            for j in range(i + 1, len(tour)):
-                a, b = tour[i - 1], tour[i]
-                c = tour[j]
-                d = tour[j + 1] if j + 1 < len(tour) else None
-                before = distance_m(a, b) + (distance_m(c, d) if d else 0)
-                after = distance_m(a, c) + (distance_m(b, d) if d else 0)
-                if after < before - 1e-6:
-                    tour[i : j + 1] = reversed(tour[i : j + 1])
-                    improved = True
-    return tour
+    """A short route through the stops, from the westernmost (app/domain/supervision/routes.py)."""
+    return [stops[k] for k in routes.order([(s.lon, s.lat) for s in stops])]
 
 
 def plan(session: Session, selection: Selection, n: int, seed: int | None) -> dict[str, object]:

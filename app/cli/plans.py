@@ -1,0 +1,68 @@
+"""`plan`: an inspector's plan of the day as a printed route sheet."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from app.cli.common import app, fail, out, transaction
+
+
+def countdown(hours: float | None) -> str:
+    if hours is None:
+        return "never patrolled"
+    sign = "overdue " if hours <= 0 else "in "
+    minutes = round(abs(hours) * 60)
+    return f"{sign}{minutes // 60} h {minutes % 60:02d} min"
+
+
+@app.command("plan")
+def plan(
+    username: Annotated[str, typer.Argument(help="the inspector's username")],
+    day: Annotated[
+        str | None, typer.Option("--date", help="the day, YYYY-MM-DD (default today)")
+    ] = None,
+) -> None:
+    """Print USER's plan of the day: the cells and ledger sources due before the day ends,
+    overdue first, in walking order — the same plan as the phone's 今日待巡."""
+    from app.domain.supervision.dayplan import day_plan, person_named
+    from app.domain.timeparse import local_zone
+
+    try:
+        wanted = date.fromisoformat(day) if day else None
+    except ValueError:
+        fail(f"--date: {day!r} is not a date (YYYY-MM-DD)")
+    with transaction() as session:
+        found = day_plan(session, person_named(session, username), day=wanted)
+    zone = local_zone()
+    table = Table(title=f"{found.name} ({found.username}) · {found.day.isoformat()}")
+    for heading in ("#", "kind", "name", "cell", "due", "countdown", "walk m"):
+        table.add_column(
+            heading,
+            justify="right" if heading in ("#", "walk m") else "left",
+            no_wrap=heading in ("cell", "due"),
+        )
+    for stop in found.stops:
+        item = stop.item
+        due = item.due_at.astimezone(zone).strftime("%m-%d %H:%M") if item.due_at else "—"
+        table.add_row(
+            str(stop.order),
+            item.kind,
+            item.name,
+            item.cell_code,
+            due,
+            countdown(item.hours_left(found.now)),
+            str(round(stop.leg_m)),
+        )
+    if found.stops:
+        out.print(table)
+    overdue = sum(1 for s in found.stops if s.item.overdue(found.now))
+    more = " (more were due than one plan holds)" if found.truncated else ""
+    out.print(
+        f"plan for {found.username} on {found.day.isoformat()}: {len(found.stops)} stop(s), "
+        f"{overdue} overdue, {found.route_m / 1000:.2f} km on foot{more}",
+        highlight=False,
+    )
