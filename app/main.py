@@ -45,12 +45,13 @@ from app.db import make_engine, make_sessionmaker
 from app.domain.hotspots import notices
 from app.domain.notify.worker import Worker
 from app.domain.status import keep_rules_in_step
+from app.domain.supervision import risk_notices
 from app.secret import signing_key
 
 log = logging.getLogger("gridwatch")
 
 # What the notifier's worker scans for each round: events that time makes due.
-NOTICE_SCANNERS = (notices.scan,)
+NOTICE_SCANNERS = (notices.scan, risk_notices.scan)
 
 
 def _rules_in_step(sessionmaker: sessionmaker[Session]) -> None:

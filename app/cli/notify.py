@@ -11,11 +11,9 @@ import typer
 from app.cli.common import app, ensure_database, fail, out
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
-from app.domain.hotspots import notices
 from app.domain.notify import delivery, messages
 from app.domain.notify.worker import run_once
-
-SCANNERS = (notices.scan,)
+from app.main import NOTICE_SCANNERS
 
 
 @app.command()
@@ -39,7 +37,7 @@ def notify(
     sessions = make_sessionmaker(engine)
     try:
         while True:
-            result = run_once(sessions, SCANNERS)
+            result = run_once(sessions, NOTICE_SCANNERS)
             with sessions() as session:
                 waiting = delivery.pending(session)
             queues = ", ".join(
