@@ -12,18 +12,19 @@ from collections.abc import Iterator
 from typing import IO, Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.api.deps import Exporter
+from app.api.deps import Accountable, Exporter
 from app.api.params import Instant, Within
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter, Meta, write
 from app.domain.accountability.exports import KINDS, accountability
+from app.domain.accountability.issued import check_file
 from app.domain.accountability.method import author, method_lines, software_version
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer
@@ -90,6 +91,19 @@ def deliver(
             "Cache-Control": "no-store",
         },
     )
+
+
+@router.post("/verify", response_model=dict[str, Any])
+def verify_export(
+    session: SessionDep,
+    viewer: Accountable,
+    file: Annotated[UploadFile, File(description="a file gridwatch exported, as received")],
+) -> dict[str, Any]:
+    """Was this exact file exported by gridwatch? Recomputes its SHA-256 and answers from the
+    audit log: `issued`, and for each export entry with that hash (among those the caller may
+    see) when, by whom (name and unit), what and the entry's number. A file changed in any
+    way — one cell of a spreadsheet — is not issued. Same as `gridwatch verify-export FILE`."""
+    return check_file(session, file.file, viewer).as_dict()
 
 
 @router.get(

@@ -3,10 +3,19 @@ domain, print a one-line summary. Bad input exits 1 with a message naming what i
 
 One module per group of commands; importing them registers their commands on `app`."""
 
-from app.cli import database, imports, people, run
+from app.cli import database, evidence, imports, people, run
 from app.cli.common import app, ensure_database
 
-__all__ = ["app", "database", "ensure_database", "imports", "main", "people", "run"]
+__all__ = [
+    "app",
+    "database",
+    "ensure_database",
+    "evidence",
+    "imports",
+    "main",
+    "people",
+    "run",
+]
 
 
 def main() -> None:

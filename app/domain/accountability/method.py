@@ -52,13 +52,19 @@ def software_version() -> str:
         return "gridwatch (version unknown)"
 
 
+def unit_of(role: str, scope_name: str | None, scope_code: str | None) -> str:
+    """A person's unit as a file names it: their role and the territory they answer for."""
+    territory = f"{scope_name} ({scope_code})" if scope_code else "全域 whole territory"
+    return f"{ROLE_LABEL.get(role, role)} · {territory}"
+
+
 def author(session: Session, viewer: Viewer) -> tuple[str, str]:
-    """The exporting person's name, and their unit: role and the territory they answer for."""
+    """The exporting person's name and unit."""
     person = session.get_one(Person, viewer.person_id)
-    role = ROLE_LABEL.get(person.role, person.role)
     scope = session.get(Cell, person.scope_cell_id) if person.scope_cell_id else None
-    territory = f"{scope.name} ({scope.code})" if scope else "全域 whole territory"
-    return person.name, f"{role} · {territory}"
+    if scope is None:
+        return person.name, unit_of(person.role, None, None)
+    return person.name, unit_of(person.role, scope.name, scope.code)
 
 
 def method_lines(min_hours: float) -> list[tuple[str, str]]:
