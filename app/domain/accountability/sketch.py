@@ -114,8 +114,10 @@ def svg_sketch(cell: BaseGeometry, markers: list[Marker], title: str) -> bytes:
         f"{escape(title)}</text>",
     ]
     # The spot first, reports over it; the spot labelled right, reports above-left, so a
-    # report filed at the spot stays readable.
-    for m, p in sorted(spots, key=lambda s: not s[0].spot):
+    # report filed at the spot stays readable. Reports that would overlap on the sketch are
+    # drawn once, labelled with all their numbers ("1–8").
+    groups: list[tuple[float, float, str, list[str]]] = []
+    for m, p in spots:
         x, y = px(p.x, p.y)
         if m.spot:
             parts.append(
@@ -124,16 +126,36 @@ def svg_sketch(cell: BaseGeometry, markers: list[Marker], title: str) -> bytes:
                 f'<text x="{x + 13:.1f}" y="{y + 4:.1f}" fill="{m.colour}" font-weight="bold">'
                 f"{escape(m.label)}</text>"
             )
+            continue
+        near = next((g for g in groups if abs(g[0] - x) < 10 and abs(g[1] - y) < 10), None)
+        if near is None:
+            groups.append((x, y, m.colour, [m.label]))
         else:
-            parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{m.colour}" stroke="#fff"/>'
-                f'<text x="{x - 7:.1f}" y="{y - 7:.1f}" text-anchor="end" fill="{m.colour}" '
-                f'font-weight="bold">{escape(m.label)}</text>'
-            )
+            near[3].append(m.label)
+    for x, y, colour, labels in groups:
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}" stroke="#fff"/>'
+            f'<text x="{x - 7:.1f}" y="{y - 7:.1f}" text-anchor="end" fill="{colour}" '
+            f'font-weight="bold">{escape(_numbers(labels))}</text>'
+        )
     parts.append(_scale_bar(scale, height))
     parts.append(_north(WIDTH - MARGIN + 20, MARGIN))
     parts.append("</svg>")
     return "".join(parts).encode()
+
+
+def _numbers(labels: list[str]) -> str:
+    """Report numbers as short text: runs of consecutive numbers as ranges ("1–3, 7")."""
+    if not all(label.isdigit() for label in labels):
+        return ", ".join(labels)
+    numbers = sorted(int(label) for label in labels)
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 def _scale_bar(px_per_m: float, height: int) -> str:
