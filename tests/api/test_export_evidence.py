@@ -158,6 +158,10 @@ def test_min_hours_removes_exactly_the_shorter_lapses(
     assert short and (UNITS[0], "unpatrolled") in {x[:2] for x in short}
     assert spans(tolerant) == spans(everything) - short
     assert any(x[0] == UNITS[0] for x in spans(tolerant))  # the 12 h lapse stays
+    engine = field.client.get(
+        "/api/v1/lapses", params=PERIOD | {"min_hours": "3"}, headers=field.headers("disc")
+    )
+    assert spans(engine.json()) == spans(tolerant)  # the lapse engine's own answer
     # The same tolerance in every format, and the file says which.
     rows = list(csv.reader(io.StringIO(export(field, format="csv", min_hours="3").text)))
     assert len(rows) - 1 == len(tolerant["lapses"])
