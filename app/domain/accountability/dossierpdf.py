@@ -23,6 +23,7 @@ from app.domain.timeparse import local_zone
 from app.models import Photo
 
 GEOD = Geod(ellps="WGS84")
+MAX_PHOTOS = 60  # in the PDF (display copies); the ZIP holds every original
 STATUS_LABEL = {
     "reported": "上报 reported",
     "accepted": "立案 accepted",
@@ -140,7 +141,14 @@ def render(contents: Contents, by: Authorship) -> bytes:
     if contents.reports:
         parts += ["<h2>相关上报 Reports</h2>", _reports(contents.reports, contents.names)]
     if contents.photos:
-        parts += ["<h2>现场照片 Photos</h2>", _photos(contents.photos)]
+        shown = contents.photos[:MAX_PHOTOS]
+        parts += ["<h2>现场照片 Photos</h2>", _photos(shown)]
+        if len(contents.photos) > len(shown):
+            rest = len(contents.photos) - len(shown)
+            parts.append(
+                f"<p class='small'>另有 {rest} 张照片见 ZIP 的 photos/ 目录。{rest} more photos "
+                "are in the ZIP's photos/ folder.</p>"
+            )
     parts += ["<h2>责任人 People on duty and the assignee</h2>", _people(contents.people)]
     parts += [_signature(by), "</body></html>"]
     return render_pdf("".join(parts))
