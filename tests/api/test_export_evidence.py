@@ -13,8 +13,10 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.models import Person
 from app.models.reports import FLAGS
 from tests.factories import UNITS, Field, hotspot_body, report_body, staffed_field
 
@@ -236,3 +238,17 @@ def test_the_method_sheet_states_the_rules_as_configured_and_the_author(
     json_meta = export(field).json()
     assert json_meta["generated_by_name"] == "disc名"
     assert any(m["rule"].startswith("作废标记") for m in json_meta["method"])
+
+
+def test_a_formula_like_name_stays_text_in_the_person_sheets(field: Field) -> None:
+    hostile = '=HYPERLINK("http://x","点我")'
+    person = field.db.scalars(select(Person).where(Person.username == "insp")).one()
+    person.name = hostile
+    field.db.commit()
+    book = load_workbook(io.BytesIO(export(field, format="xlsx").content))
+    for title in ("责任人明细 By person", "责任人汇总 Per person"):
+        sheet = book[title]
+        [cell] = [c for row in sheet.iter_rows(2) for c in row if c.value == hostile][:1]
+        assert cell.data_type == "s" and cell.quotePrefix is True, title
+    people = sheet_rows(book["责任人明细 By person"])
+    assert isinstance(people[0]["失职开始 Lapse start"], datetime)
