@@ -32,6 +32,8 @@ from app.domain.supervision.lapses import duties_in_window
 from app.models import Cell, Hotspot, Person, Report
 from app.models.base import LTree
 
+__all__ = ["KINDS", "Column", "Places", "Row", "Table", "accountability", "cell_shapes"]
+
 # SPEC §4: flags that mean a report was faked, not merely imprecise.
 FRAUD_FLAGS = ("duplicate_photo", "exif_mismatch", "impossible_speed")
 CHUNK = 2_000
@@ -224,8 +226,6 @@ def _chunked(
         yield from convert(list(batch))
         session.expunge_all()
 
-
-__all__ = ["KINDS", "Column", "Places", "Row", "Table", "accountability", "cell_shapes"]
 
 KINDS: dict[str, Callable[[Session, Selection, datetime, datetime, str], Table]] = {
     "accountability": accountability,
