@@ -94,6 +94,9 @@ def test_the_dossier_pdf_names_the_cell_the_assignee_and_every_step_in_local_tim
     assert "第 1 页 / 共" in text and "经办人" in text and "审核人" in text
     assert "2026:11:20 10:00:00" in text  # the photo's EXIF time
     assert "距问题位置 111" in text  # metres: 0.001° of latitude north of the spot
+    sketch = files.read("map.svg").decode()
+    for label in ("西北 410702001001001", "问题 spot", ">1</text>", "北 N", " m</text>"):
+        assert label in sketch, label  # cell, spot, report 1, north, scale bar
     people = json.loads(files.read("responsible.json"))
     assert {(p["duty"], p["username"]) for p in people} >= {("assignee", "insp")}
     fonts = poppler("pdffonts", pdf, tmp_path)
