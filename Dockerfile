@@ -1,8 +1,10 @@
 # gridwatch application image (production path; see docker-compose.yml).
 FROM python:3.11-slim-bookworm
 
+# nodejs/npm: front-end assets; pango and the Noto CJK fonts: PDF dossiers (WeasyPrint).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \
+    libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/gridwatch

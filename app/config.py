@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     missed_radius_m: float = Field(default=200.0, gt=0)
     missed_days: float = Field(default=7.0, gt=0)
     missed_problem_days: int = Field(default=30, ge=1)
+    # Accountability exports: lapses shorter than this many hours are left out unless a request
+    # gives its own `min_hours` (the tolerance; the file states the value used).
+    export_min_hours: float = Field(default=0.0, ge=0, le=24 * 400)
+    # The largest exported file POST /api/v1/exports/verify accepts for checking.
+    export_verify_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     # The pollution-source ledger (SPEC §4): a counted patrol within this distance of a
     # source inspects it. Changing it recomputes every source's last inspection (app/rules.py).
     source_radius_m: float = Field(default=50.0, gt=0, le=5000)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what gridwatch needs from the operating system, if missing: PostgreSQL + PostGIS
 # (for the embedded database), Node.js + npm (front-end assets), python3.11 with venv,
-# Chromium and CJK fonts (browser tests), LibreOffice Calc (export tests).
+# Chromium and CJK fonts (browser tests), LibreOffice Calc (export tests), pango (PDF
+# dossiers through WeasyPrint) and poppler-utils (PDF tests).
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -22,6 +23,12 @@ command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # Browser tests drive Debian's Chromium (never a downloaded browser); CJK fonts for screenshots.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -d /usr/share/fonts/opentype/noto ] || missing+=(fonts-noto-cjk)
+# PDF dossiers (WeasyPrint) lay text out with pango; Chinese needs the Noto CJK fonts above.
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+have_lib libpango-1.0.so.0 || missing+=(libpango-1.0-0)
+have_lib libpangoft2-1.0.so.0 || missing+=(libpangoft2-1.0-0)
+# Tests read the PDFs back (pdftotext, pdffonts) and docs render a page (pdftoppm).
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # Tests check that exported XLSX files convert with LibreOffice (what many offices open them in).
 command -v libreoffice >/dev/null 2>&1 || missing+=(libreoffice-calc-nogui)
 if ! command -v python3.11 >/dev/null 2>&1; then

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
@@ -22,7 +22,13 @@ from app.domain.accountability import dossiers
 from app.models import Hotspot, Report
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
-ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
+ZIP: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/zip": {}, "application/pdf": {}}}
+}
+Format = Annotated[
+    Literal["zip", "pdf"],
+    Query(description="zip: the whole dossier (with dossier.pdf); pdf: the readable PDF alone"),
+]
 
 
 def _hotspot(session: Session, hotspot: Hotspot) -> dict[str, Any]:
@@ -38,13 +44,14 @@ VIEWS = dossiers.Views(hotspot=_hotspot, reports=_reports)
 
 
 def _send(session: Session, issued: dossiers.Issued) -> StreamingResponse:
+    pdf = issued.filename.endswith(".pdf")
     return deliver(
         session,
         issued.file,
         issued.sha256,
         issued.size,
         filename=issued.filename,
-        media_type="application/zip",
+        media_type="application/pdf" if pdf else "application/zip",
         action="export.dossier",
         target=issued.target,
         cell_id=issued.cell_id,
@@ -54,13 +61,16 @@ def _send(session: Session, issued: dossiers.Issued) -> StreamingResponse:
 
 @router.get("/hotspots/{hotspot_id}.zip", response_class=StreamingResponse, responses=ZIP)
 def hotspot_dossier(
-    hotspot_id: uuid.UUID, session: SessionDep, viewer: Exporter
+    hotspot_id: uuid.UUID, session: SessionDep, viewer: Exporter, format: Format = "zip"
 ) -> StreamingResponse:
     """The hotspot's whole history, its reports (the one it came from, rectification
     evidence, and grid reports within `missed_radius_m` from `missed_days` before it was
     found until it was closed) with photos, its position, the people on duty and its audit
-    entries. By scope only: a case's assignee or creator may open it, not take its dossier."""
-    return _send(session, dossiers.hotspot_dossier(session, viewer, hotspot_id, VIEWS))
+    entries, and dossier.pdf — summary, timeline in local time, map, photos with their EXIF
+    time and position, people on duty and the assignee, signature block (`format=pdf`: the
+    PDF alone). By scope only: a case's assignee or creator may open it, not take its
+    dossier."""
+    return _send(session, dossiers.hotspot_dossier(session, viewer, hotspot_id, VIEWS, format))
 
 
 @router.get("/cells/{code}.zip", response_class=StreamingResponse, responses=ZIP)
@@ -70,8 +80,10 @@ def cell_dossier(
     viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
+    format: Format = "zip",
 ) -> StreamingResponse:
     """One unit cell over [from, to): its lapses with the people responsible, every report
     filed in it with photos, its hotspots with their histories, the duty roster of the
-    period, a map and the audit entries about the cell."""
-    return _send(session, dossiers.cell_dossier(session, viewer, code, from_, to, VIEWS))
+    period and the hotspots' assignees, a map, the audit entries about the cell, and
+    dossier.pdf (`format=pdf`: the PDF alone)."""
+    return _send(session, dossiers.cell_dossier(session, viewer, code, from_, to, VIEWS, format))

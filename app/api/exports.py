@@ -12,17 +12,20 @@ from collections.abc import Iterator
 from typing import IO, Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.api.deps import Exporter
+from app.api.deps import Accountable, Exporter
 from app.api.params import Instant, Within
+from app.config import get_settings
 from app.db import SessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter, Meta, write
-from app.domain.accountability.exports import KINDS
+from app.domain.accountability.exports import KINDS, accountability
+from app.domain.accountability.issued import check_file
+from app.domain.accountability.method import author, method_lines, software_version
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer
 from app.domain.supervision.gaps import Selection, selection_for
@@ -90,6 +93,19 @@ def deliver(
     )
 
 
+@router.post("/verify", response_model=dict[str, Any])
+def verify_export(
+    session: SessionDep,
+    viewer: Accountable,
+    file: Annotated[UploadFile, File(description="a file gridwatch exported, as received")],
+) -> dict[str, Any]:
+    """Was this exact file exported by gridwatch? Recomputes its SHA-256 and answers from the
+    audit log: `issued`, and for each export entry with that hash (among those the caller may
+    see) when, by whom (name and unit), what and the entry's number. A file changed in any
+    way — one cell of a spreadsheet — is not issued. Same as `gridwatch verify-export FILE`."""
+    return check_file(session, file.file, viewer).as_dict()
+
+
 @router.get(
     "/{kind}",
     responses={200: {"content": {m: {} for m, _ in FORMATS.values()}}},
@@ -104,25 +120,64 @@ def export_table(
     within: Within = None,
     format: Literal["json", "csv", "xlsx", "geojson"] = "json",
     lang: Annotated[Literal["zh", "en"], Query(description="language of text cells")] = "zh",
+    min_hours: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=24 * 400,
+            description="accountability: leave out lapses shorter than this many hours "
+            "(default: the setting GRIDWATCH_EXPORT_MIN_HOURS)",
+        ),
+    ] = None,
+    by: Annotated[
+        Literal["lapse", "person"],
+        Query(description="CSV of accountability: one row per lapse, or per person × lapse"),
+    ] = "lapse",
 ) -> StreamingResponse:
     """`accountability`: one row per lapse (SPEC §5) with every person on duty during it.
     `missed-problems`: hotspots the grid did not report first, with who was on duty then.
     `false-reports`: reports voided as fraud (duplicate photo, EXIF mismatch, impossible
-    speed). The XLSX has a bilingual header, a second sheet with the period, scope, author
-    and the audit chain's head; dates are local time (GRIDWATCH_TIMEZONE)."""
+    speed). The XLSX has a bilingual header and, for accountability, a sheet per person ×
+    lapse and a summary per person, and a method sheet (the rules as configured now); the
+    About sheet holds the period, scope, author (name and unit), tolerance and the audit
+    chain's head; dates are local time (GRIDWATCH_TIMEZONE). `format=csv&by=person`: the
+    per-person rows as CSV. The file's SHA-256 is in its audit entry: check a file with
+    POST /api/v1/exports/verify or `gridwatch verify-export FILE`."""
     if to <= from_:
         raise DomainError("to must be after from")
     if to - from_ > MAX_SPAN:
         raise DomainError(f"an export spans at most {MAX_SPAN.days} days")
     selection = selection_for(session, viewer, within)
     scope, scope_cell = scope_of(session, selection, viewer)
+    if by == "person" and (kind != "accountability" or format != "csv"):
+        raise DomainError("by=person is for the accountability export as CSV (format=csv)")
+    if kind == "accountability":
+        given = get_settings().export_min_hours if min_hours is None else min_hours
+        table = accountability(session, selection, from_, to, lang, min_hours=given)
+        tolerance: float | None = given
+    else:
+        tolerance = None
+        table = KINDS[kind](session, selection, from_, to, lang)
     head_seq, head_hash = audit.head(session)
-    meta = Meta(from_, to, scope, clock.now(), viewer.username, head_hash, head_seq)
-    table = KINDS[kind](session, selection, from_, to, lang)
+    name, unit = author(session, viewer)
+    meta = Meta(
+        from_,
+        to,
+        scope,
+        clock.now(),
+        viewer.username,
+        head_hash,
+        head_seq,
+        author_name=name,
+        author_unit=unit,
+        min_hours=tolerance,
+        software=software_version(),
+        method=method_lines(tolerance) if tolerance is not None else [],
+    )
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     sink = HashingWriter(spool)
     try:
-        rows = write(session, table, format, meta, sink)
+        rows = write(session, table, format, meta, sink, by_person=by == "person")
     except BaseException:
         spool.close()
         raise
@@ -132,7 +187,8 @@ def export_table(
         spool,
         sink.sha256.hexdigest(),
         sink.size,
-        filename=f"gridwatch-{kind}-{from_:%Y%m%d}-{to:%Y%m%d}.{ext}",
+        filename=f"gridwatch-{kind}{'-by-person' if by == 'person' else ''}"
+        f"-{from_:%Y%m%d}-{to:%Y%m%d}.{ext}",
         media_type=media_type,
         action=f"export.{kind}",
         target=f"{kind}.{format}",
@@ -145,6 +201,9 @@ def export_table(
             "format": format,
             "lang": lang,
             "rows": rows,
+            "by": by,
+            "min_hours": tolerance,
             "audit_head": head_hash,
+            "audit_seq": head_seq,
         },
     )

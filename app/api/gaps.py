@@ -141,9 +141,13 @@ def lapses(
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
     within: Within = None,
+    min_hours: Annotated[
+        float, Query(ge=0, le=24 * 400, description="leave out lapses shorter than this")
+    ] = 0,
 ) -> StreamingResponse:
     """Every maximal unpatrolled, overdue and unstaffed period of each leaf cell in [from, to),
-    with every person whose duty overlapped it (SPEC §5)."""
+    with every person whose duty overlapped it (SPEC §5); `min_hours`: only those lasting at
+    least that long (the tolerance the accountability export applies)."""
     selection = selection_for(session, viewer, within)
     # A province-month is ~300k lapses: written lapse by lapse to a spooled file (memory stays
     # flat), then streamed once the database work is done.
@@ -151,7 +155,7 @@ def lapses(
     head = {"from": from_.isoformat(), "to": to.isoformat()}
     try:
         spool.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "lapses": [')
-        for i, x in enumerate(iter_lapses(session, selection, from_, to)):
+        for i, x in enumerate(iter_lapses(session, selection, from_, to, min_hours=min_hours)):
             spool.write(b", " + lapse_json(x) if i else lapse_json(x))
         spool.write(b"]}")
     except BaseException:

@@ -18,6 +18,7 @@ MULTIPART_OVERHEAD = 1024 * 1024  # boundaries and part headers around one photo
 PHOTO_ROUTE = re.compile(r"^/api/v1/reports/[^/]+/photos/?$")
 BULK_ROUTES = ("/api/v1/reports/batch", "/api/v1/patrols")
 IMPORT_ROUTES = ("/api/v1/imports", "/api/v1/imports/preview")
+VERIFY_ROUTE = "/api/v1/exports/verify"
 WITHOUT_BODY = {"GET", "HEAD", "OPTIONS", "DELETE"}
 
 
@@ -29,6 +30,8 @@ def limit_for(path: str, settings: Settings) -> int:
         return settings.bulk_body_max_bytes
     if path.rstrip("/") in IMPORT_ROUTES:  # a grid file or a roster, with multipart framing
         return settings.import_max_bytes + MULTIPART_OVERHEAD
+    if path.rstrip("/") == VERIFY_ROUTE:  # an exported file handed back to be checked
+        return settings.export_verify_max_bytes + MULTIPART_OVERHEAD
     return settings.body_max_bytes
 
 

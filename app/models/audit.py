@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, Text
+from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,6 +42,12 @@ class AuditEntry(Base):
         Index("ix_audit_log_actor", "actor"),
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_cell_id", "cell_id"),
+        # An export found by its file's hash (migration 0012; verify-export).
+        Index(
+            "ix_audit_log_export_sha256",
+            text("(after ->> 'sha256')"),
+            postgresql_where=text("action LIKE 'export.%'"),
+        ),
     )
 
 

@@ -122,7 +122,7 @@ def test_hotspot_dossier_holds_history_photos_map_people_and_matching_hashes(fie
         (name,) = [n for n in files if n.startswith(f"photos/{report_id}/")]
         assert files[name] == data
     people = {(p["duty"], p["username"]) for p in json.loads(files["responsible.json"])}
-    assert people == {("leader", "boss"), ("member", "insp")}
+    assert people == {("leader", "boss"), ("member", "insp"), ("assignee", "insp")}
     kinds = [f["properties"]["kind"] for f in json.loads(files["map.geojson"])["features"]]
     assert kinds.count("cell") == 1 and kinds.count("hotspot") == 1 and kinds.count("report") == 2
     assert files["map.svg"].startswith(b"<svg")

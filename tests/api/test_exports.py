@@ -90,9 +90,9 @@ def test_xlsx_has_bilingual_header_local_dates_and_the_chain_head(field: Field) 
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
     wb = load_workbook(io.BytesIO(r.content))
-    sheet, about = wb.worksheets
+    sheet, about = wb.worksheets[0], wb["说明 About"]
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:J{sheet.max_row}"
+    assert sheet.auto_filter.ref == f"A1:L{sheet.max_row}"
     assert sheet.column_dimensions["I"].width >= 40
     header = [c.value for c in sheet[1]]
     assert header[0] == "网格编码 Cell code" and header[5] == "开始时间 Start"

@@ -346,6 +346,15 @@ def _import(w: World, side: str) -> Request:
     return ("POST", "/api/v1/imports", kwargs | {"data": {"preview_sha256": digest}})
 
 
+def _verify_export(w: World, side: str) -> Request:
+    """An accountability export of the side's area (made by the admin), handed back to check:
+    a scoped officer learns only that a file of another district is not one it may see."""
+    url = f"/api/v1/exports/accountability?{PERIOD}&within={SIDES[side][3]}&format=csv"
+    r = w.client.get(url, headers=w.headers("admin"))
+    assert r.status_code == 200, r.text
+    return ("POST", "/api/v1/exports/verify", {"files": {"file": ("x.csv", r.content)}})
+
+
 def _account(action: str) -> Callable[[World, str], Request]:
     def make(w: World, side: str) -> Request:
         body = {"json": {"password": "another-long-password"}} if action == "password" else {}
@@ -458,6 +467,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/exports/{kind}"): Rule(
         within(f"/api/v1/exports/accountability?{PERIOD}"), ACCOUNTABLE, ADMIN
     ),
+    ("POST", "/api/v1/exports/verify"): Rule(_verify_export, ACCOUNTABLE, ADMIN),
     ("GET", "/api/v1/exports/hotspots/{hotspot_id}.zip"): Rule(
         get(lambda w, s: f"/api/v1/exports/hotspots/{obj('hotspot')(w, s)}.zip"), ACCOUNTABLE, ADMIN
     ),
@@ -514,6 +524,7 @@ LISTINGS = {
     ("GET", "/api/v1/at-risk"),
     ("GET", "/api/v1/audit"),
     ("GET", "/tiles/cells/{z}/{x}/{y}.pbf"),
+    ("POST", "/api/v1/exports/verify"),  # "not issued" to whom may not see the export
 }
 # "near" (another cell of the same district): the district's supervisor, command office and
 # discipline as inside, but inspectors and leaders only where they hold a duty (SPEC §7) —

@@ -25,18 +25,26 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.config import get_settings
 from app.domain import audit
+from app.domain.accountability import dossierparts as parts
+from app.domain.accountability import dossierpdf
+from app.domain.accountability.dossierpdf import Authorship, Contents, PhotoShown
 from app.domain.accountability.exportfile import SPOOL_BYTES, Meta, write
 from app.domain.accountability.exports import Places, accountability
+from app.domain.accountability.method import author
 from app.domain.accountability.sketch import dossier_map
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer, get_visible, visible, visible_cell
 from app.domain.reports.photos import extension_of, photo_path
 from app.domain.supervision.gaps import Selection
 from app.domain.supervision.lapses import MAX_SPAN, duties_in_window, responsible_during
-from app.models import AuditEntry, Cell, Hotspot, HotspotEvent, Patrol, Photo, Report
+from app.models import AuditEntry, Cell, Hotspot, HotspotEvent, Photo, Report
+
+FORMATS = ("zip", "pdf")  # the dossier as a ZIP (with dossier.pdf inside), or the PDF alone
 
 README = """gridwatch 案卷 case dossier
 
+dossier.pdf     可读案卷 / the readable dossier: summary, timeline (local time), map, photos,
+                people on duty and the assignee, signature block
 manifest.json   每个文件的 SHA-256 / every file's SHA-256, who generated it, the audit chain head
 *.json          数据 / data (times in UTC, ISO-8601)
 photos/         现场照片原件 / the original photos, named by their SHA-256
@@ -77,6 +85,7 @@ class _Dossier:
     out: zipfile.ZipFile
     files: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    pdf_only: bool = False  # hand out dossier.pdf alone instead of the ZIP
 
     def add(self, name: str, data: bytes, compress: bool = True) -> None:
         method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
@@ -88,10 +97,8 @@ class _Dossier:
     def add_json(self, name: str, value: Any) -> None:
         self.add(name, json.dumps(value, ensure_ascii=False, indent=2, default=str).encode())
 
-    def add_photos(self, session: Session, report_ids: list[uuid.UUID]) -> None:
-        for p in session.scalars(
-            select(Photo).where(Photo.report_id.in_(report_ids)).order_by(Photo.uploaded_at)
-        ):
+    def add_photos(self, photos: list[Photo]) -> None:
+        for p in photos:
             name = f"photos/{p.report_id}/{p.sha256}.{extension_of(p)}"
             path = photo_path(p.sha256, extension_of(p))
             try:
@@ -101,11 +108,24 @@ class _Dossier:
                 continue
             self.add(name, data, compress=False)
 
-    def add_map(self, cell: Cell | None, hotspot: Hotspot | None, reports: list[Any]) -> None:
+    def add_map(
+        self, cell: Cell | None, hotspot: Hotspot | None, reports: list[Any]
+    ) -> bytes | None:
         geojson, svg = dossier_map(cell, hotspot, reports)
         self.add_json("map.geojson", geojson)
         if svg:
             self.add("map.svg", svg)
+        return svg
+
+    def add_pdf(self, session: Session, viewer: Viewer, contents: Contents, fmt: str) -> bytes:
+        """dossier.pdf: the readable dossier (in the ZIP; alone when `fmt` is pdf)."""
+        seq, head_hash = audit.head(session)
+        name, unit = author(session, viewer)
+        by = Authorship(name, unit, viewer.username, clock.now(), seq, head_hash)
+        pdf = dossierpdf.render(contents, by)
+        self.add("dossier.pdf", pdf)
+        self.pdf_only = fmt == "pdf"
+        return pdf
 
     def finish(
         self,
@@ -131,6 +151,14 @@ class _Dossier:
         }
         self.out.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
         self.out.close()
+        if self.pdf_only:
+            with zipfile.ZipFile(self.spool) as done:
+                pdf = done.read("dossier.pdf")
+            self.spool.close()
+            self.spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+            self.spool.write(pdf)
+            filename = filename.removesuffix(".zip") + ".pdf"
+            facts = facts | {"format": "pdf"}
         self.spool.seek(0)
         digest = hashlib.sha256()
         size = 0
@@ -168,12 +196,13 @@ def near_hotspot(hotspot: Hotspot, until: datetime) -> ColumnElement[bool]:
 
 
 def hotspot_dossier(
-    session: Session, viewer: Viewer, hotspot_id: uuid.UUID, views: Views
+    session: Session, viewer: Viewer, hotspot_id: uuid.UUID, views: Views, fmt: str = "zip"
 ) -> Issued:
     """The hotspot's whole history, its reports (the one it came from, rectification
     evidence, and grid reports near it until it was closed) with photos, its position, the
-    people on duty and its audit entries. By scope only: being a hotspot's assignee or creator
-    opens the case, not its dossier."""
+    people on duty and the assignee, its audit entries, and dossier.pdf that shows it all
+    (`fmt` pdf: that PDF alone). By scope only: being a hotspot's assignee or creator opens
+    the case, not its dossier."""
     h = get_visible(session, viewer, Hotspot, hotspot_id, personal=False)
     cell = session.get(Cell, h.cell_id) if h.cell_id else None
     until = h.closed_at or clock.now()
@@ -192,13 +221,27 @@ def hotspot_dossier(
     detail = views.hotspot(session, h)
     if cell is not None:
         detail["cell"] = {"code": cell.code, "name": cell.name, **_place(session, cell)}
+    photos = _photos(session, report_ids)
     with _writing() as dossier:
         dossier.add_json("hotspot.json", detail)
         dossier.add_json("reports.json", reports)
-        dossier.add_photos(session, report_ids)
-        dossier.add_map(cell, h, reports)
+        dossier.add_photos(photos)
+        svg = dossier.add_map(cell, h, reports)
         people = _people(session, cell.id, h.found_at, until) if cell else []
+        people += parts.assignees(session, [h.id], until)
         dossier.add_json("responsible.json", people)
+        label = {r["id"]: str(n) for n, r in enumerate(reports, start=1)}
+        contents = Contents(
+            f"问题案卷 Case dossier · {h.category} · {cell.name if cell else ''}",
+            parts.hotspot_summary(detail, people),
+            timeline=detail["history"],
+            reports=reports,
+            photos=[PhotoShown(label[str(p.report_id)], p, (h.lon, h.lat)) for p in photos],
+            people=people,
+            names=parts.names(session, detail, reports, people),
+            svg=svg,
+        )
+        dossier.add_pdf(session, viewer, contents, fmt)
         about = (AuditEntry.target_type == "hotspot") & (AuditEntry.target_id == str(h.id))
         of_reports = (AuditEntry.target_type == "report") & AuditEntry.target_id.in_(
             [str(i) for i in report_ids]
@@ -210,16 +253,23 @@ def hotspot_dossier(
             filename=f"gridwatch-hotspot-{h.id}.zip",
             target=f"hotspot:{h.id}",
             cell_id=h.cell_id,
-            facts={"hotspot": h.id, "reports": len(report_ids)},
+            facts={"hotspot": h.id, "reports": len(report_ids), "format": fmt},
         )
 
 
 def cell_dossier(
-    session: Session, viewer: Viewer, code: str, start: datetime, end: datetime, views: Views
+    session: Session,
+    viewer: Viewer,
+    code: str,
+    start: datetime,
+    end: datetime,
+    views: Views,
+    fmt: str = "zip",
 ) -> Issued:
     """One unit cell over [start, end): its lapses with the people responsible, every report
     filed in it with photos, its hotspots with their histories, the patrol tracks that crossed
-    it, the duty roster of the period, a map and the audit entries about the cell."""
+    it, the duty roster of the period and the hotspots' assignees, a map, the audit entries
+    about the cell, and dossier.pdf that shows it (`fmt` pdf: that PDF alone)."""
     if end <= start:
         raise DomainError("to must be after from")
     if end - start > MAX_SPAN:
@@ -229,18 +279,16 @@ def cell_dossier(
         raise DomainError(f"cell {code} is not a unit cell; a dossier is per unit cell")
     with _writing() as dossier:
         seq, head_hash = audit.head(session)
-        dossier.add_json(
-            "cell.json",
-            {
-                "code": cell.code,
-                "name": cell.name,
-                **_place(session, cell),
-                "risk": cell.risk,
-                "patrol_interval_hours": cell.patrol_interval_hours,
-                "from": start.isoformat(),
-                "to": end.isoformat(),
-            },
-        )
+        about_cell = {
+            "code": cell.code,
+            "name": cell.name,
+            **_place(session, cell),
+            "risk": cell.risk,
+            "patrol_interval_hours": cell.patrol_interval_hours,
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+        }
+        dossier.add_json("cell.json", about_cell)
         meta = Meta(
             start, end, f"{cell.code} {cell.name}", clock.now(), viewer.username, head_hash, seq
         )
@@ -256,8 +304,9 @@ def cell_dossier(
         report_ids = [r.id for r in rows]
         reports = views.reports(session, rows)
         dossier.add_json("reports.json", reports)
-        dossier.add_photos(session, report_ids)
-        dossier.add_json("patrols.json", _patrols(session, cell, start, end))
+        photos = _photos(session, report_ids)
+        dossier.add_photos(photos)
+        dossier.add_json("patrols.json", parts.patrols(session, cell, start, end))
         hotspots = session.scalars(
             select(Hotspot)
             .where(
@@ -268,8 +317,25 @@ def cell_dossier(
             .order_by(Hotspot.found_at)
         ).all()
         dossier.add_json("hotspots.json", [views.hotspot(session, h) for h in hotspots])
-        dossier.add_json("responsible.json", _people(session, cell.id, start, end))
-        dossier.add_map(cell, None, reports)
+        people = _people(session, cell.id, start, end)
+        people += parts.assignees(session, [h.id for h in hotspots], min(end, clock.now()))
+        dossier.add_json("responsible.json", people)
+        svg = dossier.add_map(cell, None, reports)
+        label = {r["id"]: str(n) for n, r in enumerate(reports, start=1)}
+        point = {str(r.id): (r.lon, r.lat) for r in rows}
+        contents = Contents(
+            f"网格案卷 Cell dossier · {cell.name} {cell.code}",
+            parts.cell_summary(about_cell, hotspots),
+            lapses=json.loads(lapses.getvalue())["lapses"],
+            reports=reports,
+            photos=[
+                PhotoShown(label[str(p.report_id)], p, point[str(p.report_id)]) for p in photos
+            ],
+            people=people,
+            names=parts.names(session, {"history": []}, reports, people),
+            svg=svg,
+        )
+        dossier.add_pdf(session, viewer, contents, fmt)
         during = (AuditEntry.cell_id == cell.id) & (AuditEntry.at >= start) & (AuditEntry.at < end)
         dossier.add_json("audit.json", _audit(session, viewer, during))
         return dossier.finish(
@@ -278,13 +344,27 @@ def cell_dossier(
             filename=f"gridwatch-cell-{cell.code}-{start:%Y%m%d}-{end:%Y%m%d}.zip",
             target=f"cell:{cell.code}",
             cell_id=cell.id,
-            facts={"cell": cell.code, "from": start, "to": end, "reports": len(report_ids)},
+            facts={
+                "cell": cell.code,
+                "from": start,
+                "to": end,
+                "reports": len(report_ids),
+                "format": fmt,
+            },
         )
 
 
 def _place(session: Session, cell: Cell) -> dict[str, str]:
     district, street = Places(session, cell.path).of(cell.path)
     return {"district": district, "street": street}
+
+
+def _photos(session: Session, report_ids: list[uuid.UUID]) -> list[Photo]:
+    return list(
+        session.scalars(
+            select(Photo).where(Photo.report_id.in_(report_ids)).order_by(Photo.uploaded_at)
+        )
+    )
 
 
 def _people(session: Session, cell_id: int, start: datetime, end: datetime) -> list[Any]:
@@ -297,28 +377,3 @@ def _audit(session: Session, viewer: Viewer, about: ColumnElement[bool]) -> list
         select(AuditEntry).where(about, visible(viewer, AuditEntry)).order_by(AuditEntry.seq)
     )
     return [audit.entry_json(e) for e in rows]
-
-
-def _patrols(session: Session, cell: Cell, start: datetime, end: datetime) -> list[Any]:
-    tracks = session.execute(
-        select(Patrol, func.ST_AsGeoJSON(Patrol.track, 6))
-        .join(Cell, Cell.id == cell.id)
-        .where(
-            func.ST_Intersects(Patrol.track, Cell.geom),
-            Patrol.started_at < end,
-            Patrol.ended_at >= start,
-        )
-        .order_by(Patrol.started_at)
-    ).all()
-    return [
-        {
-            "id": p.id,
-            "reporter_id": p.reporter_id,
-            "started_at": p.started_at,
-            "ended_at": p.ended_at,
-            "counted": p.counted,
-            "flags": p.flags,
-            "track": json.loads(shape),
-        }
-        for p, shape in tracks
-    ]

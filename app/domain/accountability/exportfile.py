@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
@@ -25,7 +25,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
-from app.domain.accountability.exports import Row, Table, cell_shapes
+from app.domain.accountability.exports import cell_shapes
+from app.domain.accountability.tables import Column, Row, Sheet, Table
 from app.domain.formulas import formula_start
 from app.domain.timeparse import local_zone
 
@@ -50,6 +51,11 @@ class Meta:
     generated_by: str
     audit_head: str
     audit_seq: int
+    author_name: str = ""
+    author_unit: str = ""
+    min_hours: float | None = None  # the tolerance applied (accountability), else None
+    software: str = ""
+    method: list[tuple[str, str]] = field(default_factory=list)  # (label, text) pairs
 
 
 def safe_text(value: str) -> str:
@@ -85,10 +91,13 @@ class HashingWriter(io.RawIOBase):
         return len(b)
 
 
-def write(session: Session, table: Table, fmt: str, meta: Meta, out: Any) -> int:
-    """Write the table to `out` in `fmt`; returns the number of rows."""
+def write(
+    session: Session, table: Table, fmt: str, meta: Meta, out: Any, *, by_person: bool = False
+) -> int:
+    """Write the table to `out` in `fmt`; returns the number of rows. `by_person` (CSV): the
+    table's per-person rows instead of its own."""
     if fmt == "csv":
-        return _csv(table, out)
+        return _csv(per_person(table) if by_person else table, out)
     if fmt == "xlsx":
         return _xlsx(table, meta, out)
     if fmt == "geojson":
@@ -106,7 +115,28 @@ def _meta_json(table: Table, meta: Meta) -> dict[str, Any]:
         "generated_by": meta.generated_by,
         "audit_head": meta.audit_head,
         "audit_seq": meta.audit_seq,
+        "generated_by_name": meta.author_name,
+        "generated_by_unit": meta.author_unit,
+        "min_hours": meta.min_hours,
+        "software": meta.software,
+        "method": [{"rule": label, "text": text} for label, text in meta.method],
     }
+
+
+def per_person(table: Table) -> Table:
+    """The table whose rows are `table`'s per-person rows (the accountability's by person)."""
+    if table.persons is None:
+        raise ValueError(f"{table.kind} has no per-person rows")
+    sheet = table.persons
+
+    def rows() -> Iterator[Row]:
+        for row in table.rows():
+            for person in row.persons:
+                yield Row(person, person, row.cell_id)
+
+    return Table(
+        f"{table.kind}-by-person", sheet.title_zh, sheet.title_en, sheet.columns, rows, "cell"
+    )
 
 
 def _json(table: Table, meta: Meta, out: IO[bytes]) -> int:
@@ -147,52 +177,119 @@ def _csv_value(value: Any, kind: str) -> Any:
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
 
 
-def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(table.title_zh[:31])
-    for i, c in enumerate(table.columns, start=1):
+def _sheet(wb: Workbook, title: str, columns: tuple[Column, ...]) -> Any:
+    """A write-only sheet with widths, a frozen bold header; filter set by `_filter`."""
+    ws = wb.create_sheet(title[:31])
+    for i, c in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(i)].width = c.width
     ws.freeze_panes = "A2"
     header = []
-    for c in table.columns:
+    for c in columns:
         cell = WriteOnlyCell(ws, value=c.header())
         cell.font = Font(bold=True)
         cell.fill = HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="center")
         header.append(cell)
     ws.append(header)
+    return ws
+
+
+def _filter(ws: Any, columns: tuple[Column, ...], rows: int) -> None:
+    """An autofilter over the header and the rows: sort and filter in Excel/WPS."""
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{rows + 1}"
+
+
+def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
+    wb = Workbook(write_only=True)
+    ws = _sheet(wb, table.title_zh, table.columns)
+    sheet: Sheet | None = table.persons
+    people = _sheet(wb, sheet.title, sheet.columns) if sheet else ws
+    summary = table.summary() if table.summary else None
+    totals = _sheet(wb, summary.sheet.title, summary.sheet.columns) if summary else ws
     wrap = Alignment(wrap_text=True, vertical="top")
-    n = 0
+    n = person_rows = 0
     for row in table.rows():
         ws.append([_xlsx_cell(ws, row.values[c.key], c.kind, wrap) for c in table.columns])
         n += 1
-    last = get_column_letter(len(table.columns))
-    ws.auto_filter.ref = f"A1:{last}{n + 1}"
-    about = wb.create_sheet("说明 About")
-    about.column_dimensions["A"].width = 28
-    about.column_dimensions["B"].width = 70
+        if sheet is not None:
+            for person in row.persons:
+                people.append([_plain(people, person[c.key], c.kind) for c in sheet.columns])
+                person_rows += 1
+                if summary is not None:
+                    summary.add(person)
+    _filter(ws, table.columns, n)
+    if sheet is not None:
+        _filter(people, sheet.columns, person_rows)
+    if summary is not None:
+        rows = summary.rows()
+        for values in rows:
+            totals.append(
+                [_xlsx_cell(totals, values[c.key], c.kind, wrap) for c in summary.sheet.columns]
+            )
+        _filter(totals, summary.sheet.columns, len(rows))
+    if meta.method:
+        _pairs(wb.create_sheet("方法 Method"), [(k, v) for k, v in meta.method], wrap)
     zone = local_zone()
-    for label, value in (
-        ("导出内容 Export", f"{table.title_zh} {table.title_en}"),
-        ("统计期间起 From", meta.period_from.astimezone(zone).replace(tzinfo=None)),
-        ("统计期间止 To", meta.period_to.astimezone(zone).replace(tzinfo=None)),
-        ("范围 Scope", meta.scope),
-        ("生成时间 Generated at", meta.generated_at.astimezone(zone).replace(tzinfo=None)),
-        ("生成人 Generated by", meta.generated_by),
-        ("记录数 Rows", n),
-        ("审计链序号 Audit chain seq", meta.audit_seq),
-        ("审计链头哈希 Audit chain head (SHA-256)", meta.audit_head),
-        ("时区 Time zone", str(zone)),
-    ):
-        if isinstance(value, str):
-            value_cell = text_cell(about, value)
-        else:
-            value_cell = WriteOnlyCell(about, value=value)
-        if isinstance(value, datetime):
-            value_cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        about.append([WriteOnlyCell(about, value=label), value_cell])
+    _pairs(
+        wb.create_sheet("说明 About"),
+        [
+            ("导出内容 Export", f"{table.title_zh} {table.title_en}"),
+            ("统计期间起 From", meta.period_from.astimezone(zone).replace(tzinfo=None)),
+            ("统计期间止 To", meta.period_to.astimezone(zone).replace(tzinfo=None)),
+            ("范围 Scope", meta.scope),
+            ("生成时间 Generated at", meta.generated_at.astimezone(zone).replace(tzinfo=None)),
+            ("生成人 Generated by", meta.generated_by),
+            ("生成人姓名 Author", meta.author_name),
+            ("生成人单位 Author's unit", meta.author_unit),
+            ("记录数 Rows", n),
+            ("容差(小时) Tolerance min_hours", meta.min_hours),
+            ("审计链序号 Audit chain seq", meta.audit_seq),
+            ("审计链头哈希 Audit chain head (SHA-256)", meta.audit_head),
+            (
+                "本文件的审计记录 This file's audit entry",
+                "紧接上述链头之后追加，记录本文件的 SHA-256（文件无法包含自身的哈希）。核验："
+                "gridwatch verify-export 文件，或 POST /api/v1/exports/verify。 Appended after "
+                "the head above with this file's SHA-256 (a file cannot hold its own hash). "
+                "Verify: gridwatch verify-export FILE, or POST /api/v1/exports/verify.",
+            ),
+            ("软件版本 Software", meta.software),
+            ("时区 Time zone", str(zone)),
+        ],
+        wrap,
+    )
     wb.save(out)
     return n
+
+
+def _pairs(sheet: Any, pairs: list[tuple[str, Any]], wrap: Alignment) -> None:
+    """A two-column sheet of labels and values."""
+    sheet.column_dimensions["A"].width = 28
+    sheet.column_dimensions["B"].width = 90
+    for label, value in pairs:
+        if value is None or value == "":
+            continue
+        if isinstance(value, str):
+            value_cell = text_cell(sheet, value)
+            if "\n" in value or len(value) > 90:
+                value_cell.alignment = wrap
+        else:
+            value_cell = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, datetime):
+            value_cell.number_format = "yyyy-mm-dd hh:mm:ss"
+        sheet.append([WriteOnlyCell(sheet, value=label), value_cell])
+
+
+def _plain(ws: Any, value: Any, kind: str) -> Any:
+    """A value for the per-person sheet, the fast way (4+ rows per lapse): plain values, a
+    cell object only for text that must stay text (formula-like, or XML-illegal)."""
+    if value is None or kind == "number":
+        return value
+    if kind == "datetime":
+        return value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0)
+    text = str(value)
+    if formula_start(text) or ILLEGAL_CHARACTERS_RE.search(text):
+        return text_cell(ws, text)
+    return text
 
 
 def _xlsx_cell(ws: Any, value: Any, kind: str, wrap: Alignment) -> WriteOnlyCell:

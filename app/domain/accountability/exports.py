@@ -1,195 +1,42 @@
 """What the discipline-inspection office exports (SPEC §5–7): lapses with the people on duty
 then (accountability), hotspots the grid missed (漏报) and reports voided as fraud.
 
-Each kind is a `Table`: bilingual columns and a generator of rows, read in chunks so a
-province-month streams through without being held in memory. The lapse rows come from the
-lapse engine (`iter_lapses`); nothing here re-derives a lapse. Writing them out as JSON, CSV,
+Each kind is a `Table` (app/domain/accountability/tables.py): bilingual columns and a
+generator of rows, read in chunks so a province-month streams through without being held in
+memory. The lapse rows (app/domain/accountability/lapsetable.py) come from the lapse engine
+(`iter_lapses`); nothing here re-derives a lapse. Writing them out as JSON, CSV,
 XLSX or GeoJSON is `app/domain/accountability/exportfile.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, not_, select
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.orm import Session
 
 from app import rules
+from app.domain.accountability.lapsetable import accountability
+from app.domain.accountability.tables import (
+    PLACE_COLUMNS,
+    Column,
+    Places,
+    Row,
+    Table,
+    person_text,
+)
 from app.domain.supervision.gaps import Selection
-from app.domain.supervision.lapses import Lapse, duties_in_window, iter_lapses
-from app.domain.timeparse import local_zone
+from app.domain.supervision.lapses import duties_in_window
 from app.models import Cell, Hotspot, Person, Report
 from app.models.base import LTree
+
+__all__ = ["KINDS", "Column", "Places", "Row", "Table", "accountability", "cell_shapes"]
 
 # SPEC §4: flags that mean a report was faked, not merely imprecise.
 FRAUD_FLAGS = ("duplicate_photo", "exif_mismatch", "impossible_speed")
 CHUNK = 2_000
-
-DUTY_LABEL = {"leader": "网格长", "member": "网格员", "patroller": "巡查员", "supervisor": "监督员"}
-LAPSE_LABEL = {
-    "unpatrolled": ("未按期巡查", "unpatrolled"),
-    "overdue_hotspot": ("问题逾期未整改", "overdue hotspot"),
-    "unstaffed": ("网格缺员", "unstaffed"),
-}
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    zh: str
-    en: str
-    kind: str = "text"  # text | datetime | number
-    width: int = 14
-
-    def header(self) -> str:
-        return f"{self.zh} {self.en}"
-
-
-@dataclass
-class Row:
-    values: dict[str, Any]  # by column key; datetimes are aware (UTC or local)
-    nested: dict[str, Any]  # the JSON shape (e.g. `responsible` as a list)
-    cell_id: int | None = None
-    point: tuple[float, float] | None = None  # lon, lat for point features
-
-
-@dataclass(frozen=True)
-class Table:
-    kind: str
-    title_zh: str
-    title_en: str
-    columns: tuple[Column, ...]
-    rows: Callable[[], Iterator[Row]]
-    geometry: str  # "cell" (the cell's polygon) or "point"
-
-
-class Places:
-    """District and street of each leaf cell, from its ancestors (ltree path of ids). A
-    district is the deepest ancestor with a six-digit code (GB/T 2260), else level 2; a street
-    the deepest with nine digits, else level 3."""
-
-    def __init__(self, session: Session, path: str | None = None) -> None:
-        """Every non-leaf cell, or (given one leaf's path) just that leaf's ancestors."""
-        stmt = select(Cell.id, Cell.code, Cell.name, Cell.level).where(not_(Cell.is_leaf))
-        if path is not None:
-            stmt = stmt.where(Cell.id.in_([int(i) for i in path.split(".")[:-1]]))
-        self.cells = {r.id: r for r in session.execute(stmt)}
-
-    def of(self, path: str) -> tuple[str, str]:
-        ancestors = [self.cells[int(i)] for i in path.split(".")[:-1] if int(i) in self.cells]
-        return self._pick(ancestors, 6, 2), self._pick(ancestors, 9, 3)
-
-    @staticmethod
-    def _pick(ancestors: list[Any], digits: int, level: int) -> str:
-        by_code = [a for a in ancestors if len(a.code) == digits and a.code.isdigit()]
-        if by_code:
-            return str(by_code[-1].name)
-        by_level = [a for a in ancestors if a.level == level]
-        return str(by_level[-1].name) if by_level else ""
-
-
-def _local(t: Any) -> str:
-    return t.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M") if t else ""
-
-
-def requirement(lapse: Lapse, lang: str) -> str:
-    if lapse.lapse == "unpatrolled":
-        h = lapse.patrol_interval_hours
-        last = _local(lapse.last_patrol_at) or ("无" if lang == "zh" else "none")
-        if lang == "zh":
-            return f"每{h}小时至少有效巡查一次（此前最后一次有效巡查：{last}）"
-        return f"a counted patrol at least every {h} h (last counted patrol before: {last})"
-    if lapse.lapse == "overdue_hotspot":
-        ids = "、".join(str(h)[:8] for h in lapse.hotspots)
-        if lang == "zh":
-            return f"问题须在整改期限前整改到位（逾期问题：{ids}）"
-        return f"hotspots rectified by their deadline (overdue: {ids})"
-    if lang == "zh":
-        return "网格须有网格长，以及网格员或巡查员在岗"
-    return "a grid leader and a member or patroller on duty"
-
-
-def _person_text(duty: Any, name: Any, phone: Any, username: Any, lang: str) -> str:
-    label = DUTY_LABEL.get(duty, duty) if lang == "zh" else duty
-    return f"{label} {name} {phone or '-'} ({username})"
-
-
-# Where a row's cell lies: every export starts (or nearly) with these.
-PLACE_COLUMNS = (
-    Column("cell_code", "网格编码", "Cell code", width=18),
-    Column("cell_name", "网格名称", "Cell name", width=22),
-    Column("district", "区县", "District", width=12),
-    Column("street", "街道乡镇", "Street", width=14),
-)
-LAPSE_COLUMNS = (
-    *PLACE_COLUMNS,
-    Column("lapse", "失职类型", "Lapse", width=16),
-    Column("start", "开始时间", "Start", "datetime", 17),
-    Column("end", "结束时间", "End", "datetime", 17),
-    Column("hours", "时长(小时)", "Hours", "number", 10),
-    Column("requirement", "未履行的要求", "Requirement missed", width=48),
-    Column("responsible", "责任人(岗位 姓名 电话 账号 在岗时段)", "Responsible", width=60),
-)
-
-
-def accountability(
-    session: Session, selection: Selection, start: datetime, end: datetime, lang: str
-) -> Table:
-    places = Places(session)
-
-    def rows() -> Iterator[Row]:
-        for x in iter_lapses(session, selection, start, end, CHUNK):
-            district, street = places.of(x.cell_path)
-            people: list[dict[str, Any]] = [
-                {
-                    "duty": r.duty,
-                    "name": r.name,
-                    "phone": r.phone,
-                    "username": r.username,
-                    "start": r.start,
-                    "end": r.end,
-                    "overlap_hours": round((r.end - r.start).total_seconds() / 3600, 2),
-                }
-                for r in x.responsible
-            ]
-            text = "\n".join(
-                _person_text(p["duty"], p["name"], p["phone"], p["username"], lang)
-                + f" {_local(p['start'])}–{_local(p['end'])}"
-                for p in people
-            )
-            label = LAPSE_LABEL[x.lapse][0 if lang == "zh" else 1]
-            values = {
-                "cell_code": x.cell_code,
-                "cell_name": x.cell_name,
-                "district": district,
-                "street": street,
-                "lapse": label,
-                "start": x.start,
-                "end": x.end,
-                "hours": x.hours,
-                "requirement": requirement(x, lang),
-                "responsible": text or ("无人在岗" if lang == "zh" else "nobody on duty"),
-            }
-            nested = values | {
-                "lapse": x.lapse,
-                "lapse_label": label,
-                "last_patrol_at": x.last_patrol_at,
-                "hotspots": [str(h) for h in x.hotspots],
-                "responsible": people,
-            }
-            yield Row(values, nested, cell_id=x.cell_id)
-
-    return Table(
-        "accountability",
-        "网格失职记录（问责）",
-        "Lapses with the people responsible",
-        LAPSE_COLUMNS,
-        rows,
-        "cell",
-    )
 
 
 def _in_selection(selection: Selection, cell_id: Any) -> list[ColumnElement[bool]]:
@@ -220,7 +67,7 @@ def _on_duty_at(
             and (d.valid_to is None or d.valid_to > at)
         ]
         text = "\n".join(
-            _person_text(p["duty"], p["name"], p["phone"], p["username"], lang) for p in people
+            person_text(p["duty"], p["name"], p["phone"], p["username"], lang) for p in people
         )
         out.append((people, text or ("无人在岗" if lang == "zh" else "nobody on duty")))
     return out

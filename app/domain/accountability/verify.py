@@ -146,7 +146,7 @@ def _verify(conn: Connection, head_seq: int, head_hash: str, checkpoint: Any) ->
             "its hash is not the one its checkpoint recorded: the entry or the checkpoint "
             "was changed"
         )
-    if entry.hash != chain(entry.prev_hash, _body_of(entry)):
+    if entry.hash != chain(entry.prev_hash, body_of(entry)):
         return broken(
             "its content does not match its hash: it was edited after it was written", checked=1
         )
@@ -175,7 +175,7 @@ def _check(rows: Iterable[Any], head_seq: int, head_hash: str, prev: str, first:
         if e.prev_hash != prev:
             return broken(e.seq, "its link to the previous entry changed")
         checked += 1
-        if e.hash != chain(prev, _body_of(e)):
+        if e.hash != chain(prev, body_of(e)):
             return broken(
                 e.seq, "its content does not match its hash: it was edited after it was written"
             )
@@ -188,7 +188,7 @@ def _check(rows: Iterable[Any], head_seq: int, head_hash: str, prev: str, first:
     return Verdict(True, n, head_hash, checked_from=first, checked=checked)
 
 
-def _body_of(e: Any) -> bytes:
+def body_of(e: Any) -> bytes:
     return canonical(
         seq=e.seq,
         at=e.at,

@@ -40,6 +40,20 @@ class Responsible:
 
 
 @dataclass
+class OverdueCase:
+    """One hotspot's overdue spell within an overdue lapse: the deadline it missed, the
+    person it was dispatched to and who dispatched it (person ids, as the events hold them)."""
+
+    hotspot_id: uuid.UUID
+    start: datetime
+    end: datetime
+    deadline: datetime
+    assignee_id: int | None
+    dispatcher_id: int | None
+    dispatcher_label: str | None
+
+
+@dataclass
 class Lapse:
     cell_id: int
     cell_code: str
@@ -52,6 +66,10 @@ class Lapse:
     hotspots: list[uuid.UUID] = field(default_factory=list)
     patrol_interval_hours: int | None = None
     cell_path: str = ""
+    # overdue_hotspot: each hotspot's overdue spells inside the lapse
+    cases: list[OverdueCase] = field(default_factory=list)
+    # unstaffed: the duties (rules.DUTIES, 一长三员) nobody held at some time in the lapse
+    vacant: list[str] = field(default_factory=list)
 
     @property
     def hours(self) -> float:
@@ -120,9 +138,16 @@ def iter_lapses(
     start: datetime,
     end: datetime,
     chunk_cells: int = 5_000,
+    *,
+    min_hours: float = 0,
 ) -> Iterator[Lapse]:
     """The lapses in cell-code order, computed `chunk_cells` cells at a time, so that a
-    province-month streams out without holding every lapse in memory."""
+    province-month streams out without holding every lapse in memory. `min_hours` is the
+    tolerance: lapses shorter than it (after clipping to the period) are left out — the one
+    place every export applies it."""
+    if min_hours < 0:
+        raise DomainError("min_hours must not be negative")
+    shortest = timedelta(hours=min_hours)
     if start.tzinfo is None or end.tzinfo is None:
         raise DomainError("from and to need a time-zone offset")
     if end <= start:
@@ -136,7 +161,9 @@ def iter_lapses(
     windows = cells_in_window(session, selection, start, end)
     for i in range(0, len(windows), chunk_cells):
         cells = {c.id: c for c in windows[i : i + chunk_cells]}
-        yield from _lapses_of(session, cells, start, end)
+        for lapse in _lapses_of(session, cells, start, end):
+            if lapse.end - lapse.start >= shortest:
+                yield lapse
 
 
 def _lapses_of(
@@ -238,11 +265,7 @@ def responsible_during(duties: list[_DutyRow], window: Interval) -> list[Respons
 
 def staffed(duties: list[_DutyRow], at: datetime) -> bool:
     """SPEC §3 (app/rules.py:is_staffed) with the duties held at `at`."""
-    return rules.is_staffed(
-        d.duty
-        for d in duties
-        if (d.valid_from is None or d.valid_from <= at) and (d.valid_to is None or d.valid_to > at)
-    )
+    return rules.is_staffed(held_at(duties, at))
 
 
 def _unstaffed(cells: dict[int, CellWindow], duties: dict[int, list[_DutyRow]]) -> list[Lapse]:
@@ -259,8 +282,27 @@ def _unstaffed(cells: dict[int, CellWindow], duties: dict[int, list[_DutyRow]]) 
             }
         )
         segments = [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if not staffed(rows, a)]
-        out += [Lapse(c.id, c.code, c.name, "unstaffed", a, b) for a, b in merge(segments)]
+        for a, b in merge(segments):
+            vacant = {
+                duty
+                for s, e in segments
+                if a <= s and e <= b
+                for duty in rules.DUTIES
+                if duty not in held_at(rows, s)
+            }
+            lapse = Lapse(c.id, c.code, c.name, "unstaffed", a, b)
+            lapse.vacant = [d for d in rules.DUTIES if d in vacant]
+            out.append(lapse)
     return out
+
+
+def held_at(duties: list[_DutyRow], at: datetime) -> set[str]:
+    """The duties someone held on the cell at `at`."""
+    return {
+        d.duty
+        for d in duties
+        if (d.valid_from is None or d.valid_from <= at) and (d.valid_to is None or d.valid_to > at)
+    }
 
 
 def _overdue(
@@ -280,39 +322,60 @@ def _overdue(
     hotspot_ids = [h.id for h in hotspots]
     for e in session.execute(
         select(HotspotEvent.hotspot_id, HotspotEvent.at, HotspotEvent.to_status)
-        .add_columns(HotspotEvent.deadline)
+        .add_columns(
+            HotspotEvent.deadline,
+            HotspotEvent.assignee_id,
+            HotspotEvent.actor_id,
+            HotspotEvent.actor_label,
+        )
         .where(HotspotEvent.hotspot_id == any_(uuids(hotspot_ids)), HotspotEvent.at < end)
         .order_by(HotspotEvent.at, HotspotEvent.id)
     ):
         events[e.hotspot_id].append(e)
-    per_cell: dict[int, list[tuple[Interval, uuid.UUID]]] = defaultdict(list)
+    per_cell: dict[int, list[OverdueCase]] = defaultdict(list)
     for h in hotspots:
-        for interval in overdue_intervals(events[h.id]):
-            c = cells[h.cell_id]
-            clipped = clip(interval, c.lo, c.hi)
+        c = cells[h.cell_id]
+        for spell in overdue_spells(h.id, events[h.id]):
+            clipped = clip((spell.start, spell.end), c.lo, c.hi)
             if clipped:
-                per_cell[h.cell_id].append((clipped, h.id))
+                spell.start, spell.end = clipped
+                per_cell[h.cell_id].append(spell)
     out = []
-    for cell_id, items in per_cell.items():
+    for cell_id, spells in per_cell.items():
         c = cells[cell_id]
-        for a, b in merge(i for i, _ in items):
-            involved = sorted({h for (s, e), h in items if s < b and e > a}, key=str)
-            out.append(Lapse(c.id, c.code, c.name, "overdue_hotspot", a, b, hotspots=involved))
+        for a, b in merge((s.start, s.end) for s in spells):
+            inside = [s for s in spells if s.start < b and s.end > a]
+            involved = sorted({s.hotspot_id for s in inside}, key=str)
+            lapse = Lapse(c.id, c.code, c.name, "overdue_hotspot", a, b, hotspots=involved)
+            lapse.cases = sorted(inside, key=lambda s: (s.start, str(s.hotspot_id)))
+            out.append(lapse)
     return out
 
 
-def overdue_intervals(events: list[Any]) -> list[Interval]:
-    """When one hotspot was overdue (SPEC §4): its status had a running deadline and that
-    deadline had passed. Events must be in order; the last segment is open-ended."""
-    out: list[Interval] = []
+def overdue_spells(hotspot_id: uuid.UUID, events: list[Any]) -> list[OverdueCase]:
+    """When one hotspot was overdue (SPEC §4), spell by spell, each with the deadline then in
+    force, the assignee and the dispatcher of the dispatch it came from. Events must be in
+    order (with `assignee_id`, `actor_id` and `actor_label`); the last spell is open-ended."""
+    out: list[OverdueCase] = []
     deadline: datetime | None = None
+    assignee: int | None = None
+    dispatcher: tuple[int | None, str | None] = (None, None)
     for i, e in enumerate(events):
         if e.deadline is not None:
             deadline = e.deadline
+        if e.assignee_id is not None:
+            assignee = e.assignee_id
+        if e.to_status == "dispatched" and e.assignee_id is not None:
+            dispatcher = (e.actor_id, e.actor_label)
         if e.to_status not in lifecycle.RUNNING_DEADLINE or deadline is None:
             continue
         seg_end = events[i + 1].at if i + 1 < len(events) else OPEN_END
         seg_start = max(e.at, deadline)
         if seg_start < seg_end:
-            out.append((seg_start, seg_end))
-    return merge(out)
+            if out and out[-1].end == seg_start and out[-1].deadline == deadline:
+                out[-1].end = seg_end  # the same spell, across a step that changed nothing
+            else:
+                out.append(
+                    OverdueCase(hotspot_id, seg_start, seg_end, deadline, assignee, *dispatcher)
+                )
+    return out
