@@ -50,6 +50,12 @@ def cell_card(
         "code": cell.code,
         "name": cell.name,
         "as_of": at.isoformat(),
+        # the codes of the cells above it: the map closes the card when an area excludes it
+        "ancestors": list(
+            session.scalars(
+                select(Cell.code).where(Cell.id.in_([int(i) for i in cell.path.split(".")[:-1]]))
+            )
+        ),
         "reasons": found.reasons if found else [],
         "last_patrol_at": last.isoformat() if last else None,
         "patrol_interval_hours": cell.patrol_interval_hours,
