@@ -29,11 +29,12 @@ GAP_COLUMNS = (
 def gap_table(session: Session, gaps: Gaps, labels: Mapping[str, str], sep: str) -> Table:
     """`labels`: the words for each reason in the reader's language, joined with `sep`."""
     places = Places(session)
-    paths = dict(
-        session.execute(select(Cell.id, Cell.path).where(Cell.id.in_([c.id for c in gaps.cells])))
-        .tuples()
-        .all()
-    )
+    paths = {
+        cell_id: path
+        for cell_id, path in session.execute(
+            select(Cell.id, Cell.path).where(Cell.id.in_([c.id for c in gaps.cells]))
+        )
+    }
 
     def rows() -> Iterator[Row]:
         for c in gaps.cells:
