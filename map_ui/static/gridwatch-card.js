@@ -91,21 +91,17 @@
       el("h3", { text: c.name + " (" + c.code + ")" }),
       el("div", { class: "reasons" }, reasons),
       el("div", { text: t.last_patrol + ": " + w.when(c.last_patrol_at) }),
+      c.dossier ? el("a", { class: "gw-dossier", href: c.dossier.url, download: "", "data-testid": "cell-card-dossier",
+                            text: t.dossier }) : null,
       people,
       section(t.cases, "cell-card-cases", cases, t.no_cases),
-      section(t.reports, "cell-card-reports", reports, t.no_reports),
-    ];
-    if (c.lapses) {
-      parts.push(section(t.lapses, "cell-card-lapses", c.lapses.map((x) => el("li", {
+      c.lapses ? section(t.lapses, "cell-card-lapses", c.lapses.map((x) => el("li", {
         text: (t["lapse_" + x.lapse] || x.lapse) + " " + w.when(x.start) + " – " + w.when(x.end)
               + " (" + x.hours + " " + t.hours_short + ") · "
               + (x.responsible.length ? x.responsible.map((p) => (t[p.duty] || p.duty) + " " + p.name).join(t.list_sep) : t.nobody),
-      })), t.no_lapses));
-    }
-    if (c.dossier) {
-      parts.push(el("a", { class: "gw-dossier", href: c.dossier.url, download: "", "data-testid": "cell-card-dossier",
-                           text: t.dossier }));
-    }
+      })), t.no_lapses) : null,
+      section(t.reports, "cell-card-reports", reports, t.no_reports),
+    ].filter(Boolean);
     return el("div", { class: "gw-card", "data-testid": "cell-card", "data-code": c.code, "data-as-of": c.as_of }, parts);
   }
 

@@ -194,7 +194,9 @@
     async showCellAt(latlng) {
       const where = "lat=" + latlng.lat.toFixed(7) + "&lon=" + latlng.lng.toFixed(7)
         + (this.state.asOf ? "&as_of=" + encodeURIComponent(this.state.asOf) : "");
-      const popup = L.popup({ maxWidth: 440, minWidth: 320, maxHeight: 600, autoPanPadding: [20, 60] })
+      const room = this.map.getSize().y - 160;  // the bar above, the tip below
+      const popup = L.popup({ maxWidth: 440, minWidth: 320, maxHeight: Math.max(240, Math.min(720, room)),
+                              autoPanPadding: [20, 60] })
         .setLatLng(latlng).setContent(el("div", { class: "gw-card", text: this.cfg.strings.loading }));
       popup.openOn(this.map);
       try {

@@ -21,7 +21,7 @@ from app.domain.supervision.lapses import iter_lapses
 from app.models import Cell, CellVisit, Duty, Hotspot, Person, Photo, Report
 
 EVIDENCE_DAYS = 30  # the window of recent cases, lapses and the dossier
-RECENT_REPORTS = 8
+RECENT_REPORTS = 6
 RECENT_CASES = 10
 
 
