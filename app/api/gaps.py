@@ -45,7 +45,11 @@ JSON = "application/json"
 SPOOL_BYTES = 8 * 1024 * 1024
 
 
-@router.get("/gaps", response_model=dict[str, Any])
+@router.get(
+    "/gaps",
+    response_model=dict[str, Any],
+    responses={200: {"content": {FORMATS["csv"][0]: {}, FORMATS["xlsx"][0]: {}}}},
+)
 def gaps(
     session: SessionDep,
     viewer: CurrentViewer,
