@@ -359,6 +359,14 @@ def test_the_card_of_a_red_cell_links_its_evidence_and_a_dossier_that_downloads(
     page.wait_for_function(f"() => gridwatchMap.state.cardsLoaded > {before}")
     moved = datetime.fromisoformat(card.get_attribute("data-as-of") or "")
     assert abs(moved - earlier) < timedelta(minutes=1)
+    # Choosing an area that does not hold the cell closes its card.
+    elsewhere = next(
+        code
+        for code, _, _ in page.evaluate("gridwatchMap.cfg.districts")
+        if not cell["code"].startswith(code)
+    )
+    page.get_by_test_id("map-district").select_option(elsewhere)
+    card.wait_for(state="detached")
     assert watched.errors == []
 
 
