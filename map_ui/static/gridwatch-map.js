@@ -80,6 +80,7 @@
       this.addLegend();
       this.addBar();
       this.addPrintHead();
+      this.loadTotal().catch(() => {});
       map.on("moveend", () => this.refreshPoints());
       map.on("overlayadd", () => this.refreshPoints());
       map.on("popupclose", (e) => { if (this.card && e.popup === this.card.popup) this.card = null; });
@@ -242,9 +243,25 @@
                                [el("i", { style: "background:" + colour }), t["share_band_" + i]]));
         });
         box.appendChild(bands);
+        this.total = el("div", { class: "gw-total", "data-testid": "map-total" });
+        box.appendChild(this.total);
         return box;
       };
       legend.addTo(this.map);
+    },
+
+    // The total of the chosen area (or the whole scope) at the chosen instant.
+    async loadTotal() {
+      const round = (this.state.totalRound = (this.state.totalRound || 0) + 1);
+      const data = await getJSON("/api/v1/gaps/rollup" + this.query());
+      if (round !== this.state.totalRound) return;
+      const gaps = data.parents.reduce((n, a) => n + a.with_gaps, 0);
+      const cells = data.parents.reduce((n, a) => n + a.leaf_cells, 0);
+      const t = this.cfg.strings;
+      this.total.textContent = t.total + " · " + this.scopeName() + ": "
+        + words(this.cfg).format(t.area_counts, { gaps, cells });
+      this.total.dataset.gaps = String(gaps);
+      this.total.dataset.cells = String(cells);
     },
 
     addBar() {
@@ -346,6 +363,7 @@
       this.cells.setUrl(this.tileUrl());
       this.refreshPoints();
       this.refreshCard().catch(() => {});
+      this.loadTotal().catch(() => {});
       this.fillPrintHead();
       if (!this.exportMenu.hidden) this.fillExportMenu();
     },

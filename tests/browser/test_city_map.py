@@ -67,6 +67,10 @@ def test_the_city_view_names_every_area_with_its_gap_cells_and_the_legend_has_ev
     }
     gaps = httpx.get(f"{live_server.url}/api/v1/gaps", headers=headers).json()["cells"]
     assert sum(a["gaps"] for a in shown) == len(gaps)  # every gap cell counted once
+    total = page.get_by_test_id("map-total")
+    page.wait_for_function("() => document.querySelector('[data-testid=map-total]').dataset.gaps")
+    assert total.get_attribute("data-gaps") == str(len(gaps))
+    assert f"盲区 {len(gaps)} / {sum(a['cells'] for a in shown)} 格" in total.inner_text()
     for a in expected:
         label = next(s for s in shown if s["code"] == a["code"])
         assert (
