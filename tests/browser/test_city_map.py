@@ -99,7 +99,10 @@ def test_at_a_past_instant_the_problem_layer_shows_only_the_cases_open_then(
     watched: Watched, live_server: Server
 ) -> None:
     headers = token(live_server, "admin", "demo-admin-2026")
-    cell = big_cell_of(live_server, headers, "never_patrolled")
+    with httpx.Client(base_url=live_server.url, headers=headers, timeout=30) as client:
+        leaves = client.get("/api/v1/cells", params={"leaf": True, "limit": 5000}).json()
+        code = next(c["code"] for c in leaves["cells"] if c["area_m2"] > 150_000)
+        cell = client.get(f"/api/v1/cells/{code}").json()
     point = shape(cell["geometry"]).representative_point()
     spot = {"lat": point.y, "lon": point.x, "category": "dust", "source": "inspection"}
     start = clock.now()
