@@ -14,7 +14,8 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from app.config import Settings
-from map_ui.i18n import STATUS_COLOURS, STRINGS
+from map_ui.desk_i18n import DESK_STRINGS
+from map_ui.i18n import SHARE_SCALE, STATUS_COLOURS, STRINGS, category_labels
 from map_ui.i18n_plan import PLAN_STRINGS
 
 VENDOR = "/static/vendor"
@@ -24,6 +25,7 @@ JS = [
     ("vectorgrid", f"{VENDOR}/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js"),
     ("markercluster", f"{VENDOR}/leaflet.markercluster/dist/leaflet.markercluster.js"),
     ("heat", f"{VENDOR}/leaflet.heat/dist/leaflet-heat.js"),
+    ("gridwatch_card", f"{APP}/gridwatch-card.js"),
     ("gridwatch", f"{APP}/gridwatch-map.js"),
     ("at_risk", f"{APP}/gridwatch-at-risk.js"),  # after gridwatch-map.js: it hooks into it
 ]
@@ -44,9 +46,12 @@ TIANDITU = (
 class MapContext:
     lang: str
     bounds: tuple[float, float, float, float]  # minx, miny, maxx, maxy (WGS-84)
-    districts: list[tuple[str, str]]  # code, name — the filter's choices
+    districts: list[tuple[str, str, list[list[float]]]]  # code, name, bounds: the choices
     username: str
     csrf: str
+    person_name: str = ""
+    can_export: bool = False  # accountability exports and dossiers (SPEC §7)
+    scope_name: str | None = None  # the viewer's scope cell, None: everything they may see
 
 
 def basemap(settings: Settings) -> tuple[str, str, list[str]] | None:
@@ -113,14 +118,23 @@ def build_map(settings: Settings, ctx: MapContext) -> str:
             subdomains="".join(subdomains) or "abc",
             control=False,
         ).add_to(m)
+    desk = DESK_STRINGS[ctx.lang]
     config = {
         "lang": ctx.lang,
         "strings": STRINGS[ctx.lang] | PLAN_STRINGS[ctx.lang],
         "colours": STATUS_COLOURS,
+        "share_scale": SHARE_SCALE,
         "bounds": [[miny, minx], [maxy, maxx]],
         "districts": ctx.districts,
         "username": ctx.username,
+        "person_name": ctx.person_name,
+        "can_export": ctx.can_export,
+        "scope_name": ctx.scope_name,
         "csrf": ctx.csrf,
+        "timezone": settings.timezone,
+        # The case words are the desk's: one translation of a status, source and category.
+        "case_words": {k: v for k, v in desk.items() if k.startswith(("st_", "src_"))},
+        "categories": category_labels(ctx.lang),
     }
     root: Any = m.get_root()  # a branca Figure: header, html and script sections
     root.header.add_child(Element(f"<title>{STRINGS[ctx.lang]['title']}</title>"))

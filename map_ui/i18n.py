@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.domain.reports.categories import CATEGORIES
+
 LANGS = ("zh", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
@@ -19,12 +21,48 @@ STRINGS: dict[str, dict[str, str]] = {
         "district": "区域",
         "all": "全部",
         "print": "打印 / 导出",
+        "export": "导出 / 打印",
+        "export_accountability": "问责清单（XLSX，近30天）",
+        "export_gaps_xlsx": "盲区清单（XLSX）",
+        "export_gaps_csv": "盲区清单（CSV）",
+        "export_print": "打印地图",
+        "export_covers": "范围：{scope}；时间：{time}",
+        "print_by": "制表人",
+        "scope": "范围",
+        "whole_area": "全域",
+        "time_now": "当前",
+        "area_counts": "盲区 {gaps} / {cells} 格",
+        "total": "合计",
+        "share_band_0": "≤5%",
+        "share_band_1": "≤15%",
+        "share_band_2": "≤30%",
+        "share_band_3": "≤50%",
+        "share_band_4": ">50%",
+        "cases": "问题案件（未办结及近30天）",
+        "no_cases": "近30天无问题案件",
+        "open_desk": "在案件受理台查看",
+        "reports": "最近上报",
+        "no_reports": "暂无上报",
+        "report_patrol": "巡查",
+        "report_issue": "问题上报",
+        "not_counted": "未计入",
+        "lapses": "近30天失职记录",
+        "no_lapses": "近30天无失职记录",
+        "lapse_unpatrolled": "未按期巡查",
+        "lapse_overdue_hotspot": "问题逾期未整改",
+        "lapse_unstaffed": "网格缺员",
+        "nobody": "无人在岗",
+        "hours_short": "小时",
+        "dossier": "下载网格案卷（近30天，ZIP）",
+        "more_cases": "另有 {n} 件",
+        "loading": "正在加载…",
         "legend": "图例",
         "layer_cells": "网格状态",
         "layer_hotspots": "问题点位",
         "layer_sources": "污染源台账",
         "layer_heat": "近7天巡查热力",
         "layer_defects": "网格缺陷",
+        "layer_areas": "区域名称与盲区数",
         "ok": "正常",
         "overdue_hotspot": "问题逾期未整改",
         "never_patrolled": "从未巡查",
@@ -115,12 +153,48 @@ STRINGS: dict[str, dict[str, str]] = {
         "district": "Area",
         "all": "All",
         "print": "Print / export",
+        "export": "Export / print",
+        "export_accountability": "Accountability list (XLSX, last 30 days)",
+        "export_gaps_xlsx": "Gap list (XLSX)",
+        "export_gaps_csv": "Gap list (CSV)",
+        "export_print": "Print the map",
+        "export_covers": "Scope: {scope}; time: {time}",
+        "print_by": "Prepared by",
+        "scope": "Scope",
+        "whole_area": "whole territory",
+        "time_now": "now",
+        "area_counts": "gaps {gaps} / {cells} cells",
+        "total": "Total",
+        "share_band_0": "≤5%",
+        "share_band_1": "≤15%",
+        "share_band_2": "≤30%",
+        "share_band_3": "≤50%",
+        "share_band_4": ">50%",
+        "cases": "Cases (open, and of the last 30 days)",
+        "no_cases": "No case in the last 30 days",
+        "open_desk": "open on the case desk",
+        "reports": "Recent reports",
+        "no_reports": "No reports yet",
+        "report_patrol": "patrol",
+        "report_issue": "problem",
+        "not_counted": "not counted",
+        "lapses": "Lapses, last 30 days",
+        "no_lapses": "No lapse in the last 30 days",
+        "lapse_unpatrolled": "Unpatrolled",
+        "lapse_overdue_hotspot": "Overdue hotspot",
+        "lapse_unstaffed": "Unstaffed",
+        "nobody": "nobody on duty",
+        "hours_short": "h",
+        "dossier": "Download the cell's dossier (last 30 days, ZIP)",
+        "more_cases": "{n} more",
+        "loading": "Loading…",
         "legend": "Legend",
         "layer_cells": "Cell status",
         "layer_hotspots": "Hotspots",
         "layer_sources": "Source ledger",
         "layer_heat": "Patrols, last 7 days",
         "layer_defects": "Grid defects",
+        "layer_areas": "Area names and gap counts",
         "ok": "OK",
         "overdue_hotspot": "Overdue hotspot",
         "never_patrolled": "Never patrolled",
@@ -210,6 +284,24 @@ STATUS_COLOURS = {
     "uninspected_source": "#e6c229",
     "ok": "#1a9850",
 }
+
+
+# The city view's parents layer: an area's colour by the share of its unit cells with a gap —
+# (upper bound of the band, colour), the last band open-ended. The legend shows every band.
+SHARE_SCALE = [
+    (0.05, "#1a9850"),
+    (0.15, "#a6d96a"),
+    (0.30, "#fee08b"),
+    (0.50, "#fdae61"),
+    (1.00, "#d73027"),
+]
+
+
+def category_labels(lang: str) -> dict[str, str]:
+    """Report and hotspot categories in the page's language (Chinese labels, or the codes)."""
+    if lang == "zh":
+        return dict(CATEGORIES)
+    return {c: c.replace("_", " ") for c in CATEGORIES}
 
 
 def pick(lang: str | None) -> str:

@@ -10,17 +10,15 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
 from app import clock
-from app.api.deps import CurrentViewer
+from app.api.deps import ACCOUNTABLE_ROLES, CurrentViewer
 from app.api.params import AsOf
 from app.db import SessionDep
 from app.domain.grid.cells import get_cell, leaf_cell_at
 from app.domain.grid.crs import CHINESE_WEB_DATUMS, point_to_wgs84
-from app.domain.hotspots import lifecycle
-from app.domain.hotspots.cases import hotspots_as_of
 from app.domain.people.scope import can_see, duty_active_at, visible, visible_cell
+from app.domain.supervision import card
 from app.domain.supervision.coverage import REACH_M, coverage
-from app.domain.supervision.gaps import Selection, find_gaps
-from app.models import Cell, CellVisit, Duty, Person
+from app.models import Cell, Duty, Person
 from app.models.base import LTree
 from app.schemas.cells import CellAtPoint, CellDetail, CellOut, CellPage, DutyOut
 
@@ -132,49 +130,13 @@ def cell_card(
     viewer: CurrentViewer,
     as_of: AsOf = None,
 ) -> dict[str, Any]:
-    """What the map's popup shows: reasons now (or at `as_of`), last counted patrol, the roster
-    of that time with phones, and the open hotspots."""
-    cell = visible_cell(session, viewer, code)
-    result = find_gaps(session, Selection(None, [cell.id]), as_of)
-    at = result.as_of
-    found = result.cells[0] if result.cells else None
-    last = session.scalar(
-        select(func.max(CellVisit.observed_at)).where(
-            CellVisit.cell_id == cell.id, CellVisit.observed_at <= at
-        )
+    """What the map's card shows at `as_of` (default now): reasons, last counted patrol, the
+    roster of that time with phones, the cases open then and recent ones (with their desk
+    links), the newest reports with photos; for those who may take accountability exports,
+    the lapses of the last 30 days and the cell's dossier for them."""
+    return card.cell_card(
+        session, viewer, code, as_of, accountable=viewer.role in ACCOUNTABLE_ROLES
     )
-    roster = session.execute(
-        select(Duty.duty, Person.name, Person.phone, Person.username)
-        .join(Person, Person.id == Duty.person_id)
-        .where(Duty.cell_id == cell.id, duty_active_at(at))
-        .order_by(Duty.duty, Person.username)
-    ).all()
-    hotspots = hotspots_as_of(session, cell.id, at)
-    return {
-        "code": cell.code,
-        "name": cell.name,
-        "as_of": at.isoformat(),
-        "reasons": found.reasons if found else [],
-        "last_patrol_at": last.isoformat() if last else None,
-        "patrol_interval_hours": cell.patrol_interval_hours,
-        "roster": [
-            {"duty": r.duty, "name": r.name, "phone": r.phone, "username": r.username}
-            for r in roster
-        ],
-        "hotspots": [
-            {
-                "id": str(h.id),
-                "category": h.category,
-                "description": h.description,
-                "status": status,
-                "deadline": deadline.isoformat() if deadline else None,
-                "overdue": status in lifecycle.RUNNING_DEADLINE
-                and deadline is not None
-                and deadline < at,
-            }
-            for h, status, deadline in hotspots
-        ],
-    }
 
 
 @router.get("/{code}/coverage")

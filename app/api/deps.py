@@ -179,9 +179,8 @@ def require_roles(*roles: str) -> Callable[[Viewer], Awaitable[Viewer]]:
 
 
 # SPEC §7: accountability exports and the audit log.
-Accountable = Annotated[
-    Viewer, Depends(require_roles("supervisor", "command", "discipline", "admin"))
-]
+ACCOUNTABLE_ROLES = ("supervisor", "command", "discipline", "admin")  # SPEC §7: exports, audit
+Accountable = Annotated[Viewer, Depends(require_roles(*ACCOUNTABLE_ROLES))]
 Admin = Annotated[Viewer, Depends(require_roles("admin"))]
 
 

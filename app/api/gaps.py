@@ -5,46 +5,70 @@ from __future__ import annotations
 import json
 import tempfile
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app import clock
 from app.api.deps import Accountable, CurrentViewer, require_roles
-from app.api.exports import spooled
-from app.api.params import AsOf, Instant, Within
+from app.api.exports import scope_of, spooled
+from app.api.params import AsOf, Bbox, Instant, Within, parse_bbox
 from app.db import SessionDep
+from app.domain import audit
+from app.domain.accountability.exportfile import FORMATS, Meta, write
+from app.domain.accountability.gaplist import gap_table
 from app.domain.people.scope import Viewer
 from app.domain.supervision.coverage import coverage as cell_coverage
-from app.domain.supervision.gaps import REASONS, find_gaps, gaps_document, rollup, selection_for
+from app.domain.supervision.gaps import (
+    REASONS,
+    Gaps,
+    Selection,
+    find_gaps,
+    gaps_document,
+    rollup,
+    selection_for,
+)
 from app.domain.supervision.indicators import indicators
 from app.domain.supervision.lapses import Lapse, iter_lapses
 from app.domain.supervision.spotcheck import plan
+from app.domain.supervision.tiles import MAX_ZOOM, area_labels, with_places
+from app.domain.timeparse import local_zone
 from app.models import Cell
+from map_ui.i18n import STRINGS
 
 router = APIRouter(prefix="/api/v1", tags=["gaps"])
 JSON = "application/json"
 SPOOL_BYTES = 8 * 1024 * 1024
 
 
-@router.get("/gaps", response_model=dict[str, Any])
+@router.get(
+    "/gaps",
+    response_model=dict[str, Any],
+    responses={200: {"content": {FORMATS["csv"][0]: {}, FORMATS["xlsx"][0]: {}}}},
+)
 def gaps(
     session: SessionDep,
     viewer: CurrentViewer,
     as_of: AsOf = None,
     within: Within = None,
     reason: Annotated[Literal[REASONS] | None, Query()] = None,  # type: ignore[valid-type]
-    format: Literal["json", "geojson"] = "json",
+    format: Literal["json", "geojson", "csv", "xlsx"] = "json",
     coverage: Annotated[bool, Query(description="add coverage quality per cell")] = False,
+    lang: Annotated[Literal["zh", "en"], Query(description="language of csv/xlsx text")] = "zh",
 ) -> Any:
-    """Every leaf cell with at least one gap reason at `as_of` (SPEC §5), and a summary."""
+    """Every leaf cell with at least one gap reason at `as_of` (SPEC §5), and a summary; as a
+    file (`csv`, `xlsx`): one row per cell with its district, street and reasons."""
     selection = selection_for(session, viewer, within)
     if format == "json" and not coverage:
         # The common (and province-sized) case: the database writes the document.
         return Response(gaps_document(session, selection, as_of, reason), media_type=JSON)
     result = find_gaps(session, selection, as_of, reason)
+    if format in ("csv", "xlsx"):
+        return gap_file(session, viewer, selection, result, format, lang)
     ids = [c.id for c in result.cells]
     quality = cell_coverage(session, ids, result.as_of) if coverage else {}
     cells = [
@@ -88,6 +112,40 @@ def gaps(
     }
 
 
+def gap_file(
+    session: Session,
+    viewer: Viewer,
+    selection: Selection,
+    result: Gaps,
+    fmt: str,
+    lang: str,
+) -> StreamingResponse:
+    """The gap list as CSV or XLSX (the XLSX's second sheet: instant, scope, author)."""
+    scope, _ = scope_of(session, selection, viewer)
+    head_seq, head_hash = audit.head(session)
+    at = result.as_of
+    meta = Meta(at, at, scope, clock.now(), viewer.username, head_hash, head_seq)
+    labels = {r: STRINGS[lang][r] for r in REASONS}
+    table = gap_table(session, result, labels, STRINGS[lang]["list_sep"])
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    try:
+        write(session, table, fmt, meta, spool)
+    except BaseException:
+        spool.close()
+        raise
+    session.close()
+    media_type, ext = FORMATS[fmt]
+    name = f"gridwatch-gaps-{at.astimezone(local_zone()):%Y%m%d-%H%M}.{ext}"
+    return StreamingResponse(
+        spooled(spool),
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.get("/gaps/rollup")
 def gaps_rollup(
     session: SessionDep,
@@ -95,11 +153,23 @@ def gaps_rollup(
     as_of: AsOf = None,
     within: Within = None,
     depth: Annotated[int, Query(ge=1, le=10, description="levels below `within`")] = 1,
+    zoom: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_ZOOM, description="the areas the map's tiles show at this zoom"),
+    ] = None,
+    bbox: Bbox = None,
 ) -> dict[str, Any]:
     """For dashboards: per child cell of `within` (or per top-level cell), how many leaf cells
-    are in each state and the share patrolled within their interval."""
+    are in each state (`with_gaps` of `leaf_cells`), the share patrolled within their
+    interval, a label point (`lat`, `lon`) and `bounds`. With `zoom` (and `bbox`): the areas
+    the map's parents layer shows there instead (none from the unit-cell zoom on): the city
+    view's labels."""
     selection = selection_for(session, viewer, within)
-    rows = rollup(session, selection, as_of, depth)
+    if zoom is not None:
+        box = parse_bbox(bbox) or (-180.0, -85.0, 180.0, 85.0)
+        rows = area_labels(session, selection, zoom, box, as_of)
+    else:
+        rows = with_places(session, rollup(session, selection, as_of, depth))
     return {"as_of": (as_of or clock.now()), "parents": rows}
 
 

@@ -14,7 +14,7 @@ from app.api.deps import CurrentViewer
 from app.api.params import Bbox, Instant, page_of, parse_bbox
 from app.db import SessionDep
 from app.domain.grid.cells import get_cell
-from app.domain.hotspots import desk, lifecycle, listing
+from app.domain.hotspots import desk, history, lifecycle, listing
 from app.domain.hotspots.cases import (
     Actor,
     HotspotData,
@@ -165,6 +165,14 @@ def list_hotspots(
     counts: Annotated[
         bool, Query(description="also the total and the count per status of what matches")
     ] = False,
+    as_of: Annotated[
+        Instant | None,
+        Query(
+            description="the cases as they stood at this instant: `open` and `overdue` are "
+            "read from each case's history then, and each case carries `at` (its status, "
+            "deadline and overdue then)"
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
@@ -188,12 +196,16 @@ def list_hotspots(
         conditions.append(Hotspot.geom.intersects(func.ST_MakeEnvelope(*box, 4326)))
     if source:
         conditions.append(Hotspot.source.in_(source))
-    overdue_now = listing.overdue_condition(now)
+    if as_of is not None:  # the past (or a later instant): from each case's event log
+        conditions.append(Hotspot.created_at <= as_of)
+        overdue_then, open_then = history.overdue_at(as_of), history.open_at(as_of)
+    else:
+        overdue_then = listing.overdue_condition(now)
+        open_then = Hotspot.status.not_in(lifecycle.FINISHED)
     if overdue is not None:
-        conditions.append(overdue_now if overdue else ~overdue_now)
+        conditions.append(overdue_then if overdue else ~overdue_then)
     if open is not None:
-        is_open = Hotspot.status.not_in(lifecycle.FINISHED)
-        conditions.append(is_open if open else ~is_open)
+        conditions.append(open_then if open else ~open_then)
     by_status = [Hotspot.status.in_(status)] if status else []
     rows, next_offset = page_of(
         session,
@@ -201,8 +213,19 @@ def list_hotspots(
         limit,
         offset,
     )
+    items = [hotspot_out(session, h).model_dump(mode="json") for h in rows]
+    if as_of is not None:
+        then = history.states_at(session, [h.id for h in rows], as_of)
+        for item, h in zip(items, rows, strict=True):
+            status_then, deadline_then = then[h.id]
+            item["at"] = {
+                "as_of": as_of.isoformat(),
+                "status": status_then,
+                "deadline": deadline_then.isoformat() if deadline_then else None,
+                "overdue": history.is_overdue_then(status_then, deadline_then, as_of),
+            }
     answer: dict[str, Any] = {
-        "hotspots": [hotspot_out(session, h).model_dump(mode="json") for h in rows],
+        "hotspots": items,
         "offset": offset,
         "limit": limit,
         "next_offset": next_offset,

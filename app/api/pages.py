@@ -10,7 +10,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, literal, select
 
-from app.api.deps import secure_request, session_cookie, signed_in, viewer_for
+from app.api.deps import (
+    ACCOUNTABLE_ROLES,
+    secure_request,
+    session_cookie,
+    signed_in,
+    viewer_for,
+)
 from app.api.ratelimit import throttle
 from app.config import PROJECT_ROOT, get_settings
 from app.db import SessionDep
@@ -185,6 +191,14 @@ def logout(
     return response
 
 
+def _scope_name(session: SessionDep, viewer: Viewer) -> str | None:
+    """The name of the viewer's scope cell (None: the whole territory or their own cells)."""
+    if viewer.scope_cell_id is None or viewer.role not in ("supervisor", "command", "discipline"):
+        return None
+    cell = session.get(Cell, viewer.scope_cell_id)
+    return cell.name if cell else None
+
+
 @router.get("/map", response_class=HTMLResponse)
 def coverage_map(request: Request, session: SessionDep, lang: str | None = None) -> Response:
     language = _lang(request, lang)
@@ -211,14 +225,22 @@ def coverage_map(request: Request, session: SessionDep, lang: str | None = None)
         else (73.5, 18.0, 135.0, 53.5)
     )
     districts = [
-        (code, name)
-        for code, name in session.execute(
-            select(Cell.code, Cell.name)
+        (code, name, [[miny, minx], [maxy, maxx]])
+        for code, name, minx, miny, maxx, maxy in session.execute(
+            select(
+                Cell.code,
+                Cell.name,
+                func.ST_XMin(Cell.geom),
+                func.ST_YMin(Cell.geom),
+                func.ST_XMax(Cell.geom),
+                func.ST_YMax(Cell.geom),
+            )
             .where(func.nlevel(Cell.path) == depth, *conditions)
             .order_by(Cell.code)
         )
     ]
     token = session_cookie(request) or ""
+    person = session.get(Person, viewer.person_id)
     html = build_map(
         get_settings(),
         MapContext(
@@ -227,6 +249,9 @@ def coverage_map(request: Request, session: SessionDep, lang: str | None = None)
             districts=districts,
             username=viewer.username,
             csrf=csrf_token_for(token),
+            person_name=(person.name if person else "") or viewer.username,
+            can_export=viewer.role in ACCOUNTABLE_ROLES,
+            scope_name=_scope_name(session, viewer),
         ),
     )
     response = HTMLResponse(html)

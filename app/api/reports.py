@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.api.deps import CurrentViewer, require_roles
 from app.api.errors import clean_errors, refused_value
-from app.api.params import Bbox, page_of, parse_bbox
+from app.api.params import AsOf, Bbox, page_of, parse_bbox
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain.errors import DomainError
@@ -245,15 +245,18 @@ def report_heat(
     bbox: Bbox = None,
     days: Annotated[int, Query(ge=1, le=31)] = 7,
     within: Annotated[str | None, Query(max_length=64)] = None,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
-    """Counted patrols of the last `days` days in the box, summed on a grid of about 1/200 of
-    the box's width: a heat layer never ships one point per report."""
+    """Counted patrols of the `days` days before `as_of` (default now) in the box, summed on a
+    grid of about 1/200 of the box's width: a heat layer never ships one point per report."""
     box = parse_bbox(bbox) or (-180.0, -90.0, 180.0, 90.0)
     step = max((box[2] - box[0]) / 200, 1e-4)
+    until = as_of or clock.now()
     conditions = [
         visible(viewer, Report),
         Report.counted,
-        Report.observed_at > clock.now() - timedelta(days=days),
+        Report.observed_at > until - timedelta(days=days),
+        Report.observed_at <= until,
         Report.geom.intersects(func.ST_MakeEnvelope(*box, 4326)),
     ]
     if within is not None:

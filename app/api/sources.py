@@ -9,7 +9,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentViewer
-from app.api.params import Bbox, parse_bbox
+from app.api.params import AsOf, Bbox, parse_bbox
 from app.db import SessionDep
 from app.domain.grid.cells import get_cell
 from app.domain.hotspots.sources import SourceData, create_source, retire_source, update_source
@@ -51,6 +51,7 @@ def list_sources(
     include_retired: bool = False,
     bbox: Bbox = None,
     format: Literal["json", "geojson"] = "json",
+    as_of: AsOf = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -65,7 +66,11 @@ def list_sources(
     box = parse_bbox(bbox)
     if box is not None:
         conditions.append(Source.geom.intersects(func.ST_MakeEnvelope(*box, 4326)))
-    if not include_retired:
+    if as_of is not None:  # the ledger as it stood then: entered by then, not yet retired
+        conditions.append(Source.created_at <= as_of)
+        if not include_retired:
+            conditions.append(Source.retired_at.is_(None) | (Source.retired_at > as_of))
+    elif not include_retired:
         conditions.append(Source.retired_at.is_(None))
     total = session.scalar(select(func.count()).select_from(Source).where(*conditions)) or 0
     rows = session.scalars(

@@ -226,29 +226,3 @@ def is_overdue(hotspot: Hotspot, at: datetime) -> bool:
         and hotspot.deadline is not None
         and hotspot.deadline < at
     )
-
-
-def hotspots_as_of(
-    session: Session, cell_id: int, at: datetime
-) -> list[tuple[Hotspot, str, datetime | None]]:
-    """The cell's hotspots that were open at `at`, each with its status and deadline then
-    (read from the event log, as the gap engine does for past instants)."""
-    out = []
-    candidates = session.scalars(
-        select(Hotspot)
-        .where(Hotspot.cell_id == cell_id, Hotspot.created_at <= at)
-        .order_by(Hotspot.created_at)
-    )
-    for h in candidates:
-        status: str | None = None
-        deadline: datetime | None = None
-        for e in session.scalars(
-            select(HotspotEvent)
-            .where(HotspotEvent.hotspot_id == h.id, HotspotEvent.at <= at)
-            .order_by(HotspotEvent.at, HotspotEvent.id)
-        ):
-            status = e.to_status
-            deadline = e.deadline or deadline
-        if status is not None and lifecycle.is_open(status):
-            out.append((h, status, deadline))
-    return out

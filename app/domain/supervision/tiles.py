@@ -5,12 +5,13 @@ province's leaves in one tile, and never a truncated tile."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError
-from app.domain.supervision.gaps import Selection, gap_params, instant_and_mode
+from app.domain.supervision.gaps import Selection, gap_params, instant_and_mode, rollup
 from app.sql import load
 
 LEAF_ZOOM = 13
@@ -42,6 +43,23 @@ _PARENTS_IN_TILE = text("""
 """)
 
 
+_PLACES = text("""
+    -- Where to write each area's label (a point surely inside it) and the box to zoom to.
+    SELECT c.code, ST_Y(p) AS lat, ST_X(p) AS lon,
+           ST_XMin(c.geom) AS minx, ST_YMin(c.geom) AS miny,
+           ST_XMax(c.geom) AS maxx, ST_YMax(c.geom) AS maxy
+      FROM cells c CROSS JOIN LATERAL ST_PointOnSurface(c.geom) p
+     WHERE c.code = ANY (CAST(:codes AS text[]))
+""")
+
+
+def parent_index(selection: Selection, z: int) -> int:
+    """Which tree depth (path position) the parents layer shows at zoom z below LEAF_ZOOM:
+    never above the selection's own root."""
+    root_depth = len(selection.root_path.split(".")) if selection.root_path else 0
+    return max(PARENT_DEPTH[z], root_depth)
+
+
 def check_tile(z: int, x: int, y: int) -> None:
     if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
         raise DomainError(f"no tile {z}/{x}/{y}")
@@ -58,11 +76,58 @@ def cells_tile(
     if z >= LEAF_ZOOM or selection.cell_ids is not None:
         tile = session.scalar(load("tile_leaves"), {**base, "bbox": bbox})
         return bytes(tile or b"")
-    root_depth = len(selection.root_path.split(".")) if selection.root_path else 0
-    idx = max(PARENT_DEPTH[z], root_depth)
+    idx = parent_index(selection, z)
     parents = session.execute(_PARENTS_IN_TILE, {**base, "bbox": bbox, "idx": idx}).all()
     if not parents:
         return b""
     under = {"under": [p.path for p in parents], "bbox": parents[0].extent, "idx": idx}
     tile = session.scalar(load("tile_parents"), {**base, **under})
     return bytes(tile or b"")
+
+
+def area_labels(
+    session: Session,
+    selection: Selection,
+    z: int,
+    box: tuple[float, float, float, float],
+    as_of: datetime | None,
+) -> list[dict[str, Any]]:
+    """The areas the parents layer shows at zoom z within `box` (WGS-84 minx, miny, maxx,
+    maxy), each with its name, its unit cells and how many have a gap (counted whole, as in
+    the tiles; from the maintained summaries when as_of is now), a label point and its box.
+    None for inspectors and leaders (their map shows unit cells only) or from LEAF_ZOOM on."""
+    if not 0 <= z < LEAF_ZOOM or selection.cell_ids is not None:
+        return []
+    t, current = instant_and_mode(session, as_of)
+    idx = parent_index(selection, z)
+    bbox = session.scalar(
+        text("SELECT ST_AsEWKT(ST_MakeEnvelope(:a, :b, :c, :d, 4326))"),
+        dict(zip("abcd", box, strict=True)),
+    )
+    parents = session.execute(
+        _PARENTS_IN_TILE, {**gap_params(selection, t, current), "bbox": bbox, "idx": idx}
+    ).all()
+    if not parents:
+        return []
+    under = Selection(selection.root_path, None, under=[p.path for p in parents])
+    base = len(selection.root_path.split(".")) if selection.root_path else 0
+    return with_places(session, rollup(session, under, as_of, depth=idx - base + 1))
+
+
+def with_places(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Roll-up rows with `with_gaps`, a label point (`lat`, `lon`) and `bounds`
+    ([[miny, minx], [maxy, maxx]], as Leaflet takes them)."""
+    places = {p.code: p for p in session.execute(_PLACES, {"codes": [r["code"] for r in rows]})}
+    out = []
+    for r in rows:
+        p = places[r["code"]]
+        out.append(
+            r
+            | {
+                "with_gaps": r["leaf_cells"] - r["without_gaps"],
+                "lat": p.lat,
+                "lon": p.lon,
+                "bounds": [[p.miny, p.minx], [p.maxy, p.maxx]],
+            }
+        )
+    return out
