@@ -84,6 +84,7 @@ def test_the_dossier_pdf_names_the_cell_the_assignee_and_every_step_in_local_tim
     assert pdf.startswith(b"%PDF")
     text = poppler("pdftotext", pdf, tmp_path, "-layout")
     assert "西北" in text and "410702001001001" in text  # the cell
+    assert "扬尘 dust" in text  # the category by its name, not only its code
     assert "insp名" in text  # the assignee (and reporter), by name
     history = json.loads(files.read("hotspot.json"))["history"]
     assert len(history) == 5

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.accountability.dossierpdf import STATUS_LABEL, local
 from app.domain.accountability.exports import SOURCE_LABEL
+from app.domain.categories import CATEGORIES
 from app.models import Cell, Hotspot, HotspotEvent, Patrol, Person
 
 
@@ -78,7 +79,10 @@ def hotspot_summary(detail: dict[str, Any], people: list[Any]) -> list[tuple[str
         ("网格 Cell", f"{cell.get('name', '')} {cell.get('code', '')}".strip()),
         ("区县 街道 District, street", f"{cell.get('district', '')} {cell.get('street', '')}"),
         ("发现渠道 Found by", SOURCE_LABEL.get(detail["source"], detail["source"])),
-        ("类别 Category", detail["category"]),
+        (
+            "类别 Category",
+            f"{CATEGORIES.get(detail['category'], detail['category'])} {detail['category']}",
+        ),
         ("问题描述 Description", detail["description"]),
         ("发现时间 Found at", local(detail["found_at"], seconds=True)),
         ("当前状态 Status", STATUS_LABEL.get(detail["status"], detail["status"])),
@@ -94,7 +98,8 @@ def hotspot_summary(detail: dict[str, Any], people: list[Any]) -> list[tuple[str
 
 def cell_summary(cell: dict[str, Any], hotspots: Sequence[Hotspot]) -> list[tuple[str, str]]:
     cases = "；".join(
-        f"{h.id} {STATUS_LABEL.get(h.status, h.status)} {h.category}" for h in hotspots
+        f"{h.id} {STATUS_LABEL.get(h.status, h.status)} {CATEGORIES.get(h.category, h.category)}"
+        for h in hotspots
     )
     return [
         ("网格 Cell", f"{cell['name']} {cell['code']}"),

@@ -32,6 +32,7 @@ from app.domain.accountability.exportfile import SPOOL_BYTES, Meta, write
 from app.domain.accountability.exports import Places, accountability
 from app.domain.accountability.method import author
 from app.domain.accountability.sketch import dossier_map
+from app.domain.categories import CATEGORIES
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer, get_visible, visible, visible_cell
 from app.domain.reports.photos import extension_of, photo_path
@@ -232,7 +233,8 @@ def hotspot_dossier(
         dossier.add_json("responsible.json", people)
         label = {r["id"]: str(n) for n, r in enumerate(reports, start=1)}
         contents = Contents(
-            f"问题案卷 Case dossier · {h.category} · {cell.name if cell else ''}",
+            f"问题案卷 Case dossier · {CATEGORIES.get(h.category, h.category)} · "
+            f"{cell.name if cell else ''}",
             parts.hotspot_summary(detail, people),
             timeline=detail["history"],
             reports=reports,
