@@ -33,6 +33,7 @@ from app.api import (
     photos,
     reports,
     sources,
+    stats,
     tiles,
     users,
 )
@@ -100,6 +101,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         desk,
         sources,
         gaps,
+        stats,
         exports,
         dossiers,
         audit,

@@ -19,7 +19,6 @@ from app.db import SessionDep
 from app.domain.people.scope import Viewer
 from app.domain.supervision.coverage import coverage as cell_coverage
 from app.domain.supervision.gaps import REASONS, find_gaps, gaps_document, rollup, selection_for
-from app.domain.supervision.indicators import indicators
 from app.domain.supervision.lapses import Lapse, iter_lapses
 from app.domain.supervision.spotcheck import plan
 from app.models import Cell
@@ -117,21 +116,6 @@ def spot_checks(
     the stale, flagged and high-risk, ordered into a short route. Pass the returned `seed` to
     reproduce a plan; without one, each plan is unpredictable."""
     return plan(session, selection_for(session, viewer, within), n, seed)
-
-
-@router.get("/indicators")
-def indicator_table(
-    session: SessionDep,
-    viewer: Accountable,
-    from_: Annotated[Instant, Query(alias="from")],
-    to: Instant,
-    by: Literal["person", "cell", "district"] = "district",
-    within: Within = None,
-) -> dict[str, Any]:
-    """Indicators per person, cell or district over [from, to) (SPEC §5), ranked by the patrol
-    requirement met, then the share of valid reports: the monthly 通报."""
-    rows = indicators(session, selection_for(session, viewer, within), from_, to, by)
-    return {"from": from_.isoformat(), "to": to.isoformat(), "by": by, "rows": rows}
 
 
 @router.get("/lapses", response_model=dict[str, Any])
