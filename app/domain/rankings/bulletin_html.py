@@ -7,23 +7,26 @@ from jinja2 import Environment
 
 from app.domain.pdf import render_pdf
 
-from .bulletin import LISTED, Bulletin
+from .bulletin import Bulletin
 from .words import HEADLINE_RATES, RATE_WORDS, WORDS, local, percent
+
+LISTED = 8  # cases per list on the printed page (the XLSX lists more); the rest are counted
 
 _PAGE = Environment(autoescape=True).from_string("""<!doctype html>
 <html lang="{{ lang }}"><head><meta charset="utf-8"><title>{{ w.title }} {{ b.month }}</title>
 <style>
-@page { size: A4 landscape; margin: 12mm; }
-body { font-size: 9pt; color: #1f2933; }
+@page { size: A4 landscape; margin: 10mm; }
+body { font-size: 8pt; color: #1f2933; }
 h1 { font-size: 16pt; margin: 0 0 2mm; }
-h2 { font-size: 11pt; margin: 4mm 0 1mm; border-bottom: 1px solid #0b3d91; }
+h2 { font-size: 10pt; margin: 3mm 0 1mm; border-bottom: 1px solid #0b3d91; }
 .meta { color: #4b5563; margin-bottom: 2mm; }
-.numbers { display: flex; gap: 3mm; flex-wrap: wrap; }
-.number { border: 1px solid #c3ccd8; border-radius: 2mm; padding: 1.5mm 3mm; min-width: 28mm; }
-.number b { display: block; font-size: 13pt; }
+.numbers { display: flex; gap: 1.5mm; }
+.number { border: 1px solid #c3ccd8; border-radius: 2mm; padding: 1mm 2mm; flex: 1; }
+.number b { display: block; font-size: 11pt; }
 .number span { color: #6b7280; }
 table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid #d5dae1; padding: 0.8mm 1.5mm; text-align: left; }
+th, td { border-bottom: 1px solid #d5dae1; padding: 0.5mm 1.5mm; text-align: left; }
+.more { color: #6b7280; }
 th { background: #dde7f0; }
 .cols { display: flex; gap: 5mm; }
 .cols > div { flex: 1; }
@@ -57,13 +60,17 @@ th { background: #dde7f0; }
 <th>{{ w.overdue_hours }}</th></tr>
 {% for h in b.overdue[:listed] %}<tr><td>{{ h.cell_name }}</td><td>{{ h.description }}</td>
 <td>{{ when(h.deadline) }}</td><td>{{ h.overdue_hours }}</td></tr>
-{% else %}<tr><td colspan="4">{{ w.none }}</td></tr>{% endfor %}</table></div>
+{% else %}<tr><td colspan="4">{{ w.none }}</td></tr>{% endfor %}
+{% if b.overdue | length > listed %}<tr><td colspan="4" class="more">
+{{ w.more.format(n=(b.overdue | length) - listed) }}</td></tr>{% endif %}</table></div>
 <div><h2>{{ w.missed }} ({{ b.missed | length }})</h2>
 <table><tr><th>{{ w.cell }}</th><th>{{ w.description }}</th><th>{{ w.source }}</th>
 <th>{{ w.found_at }}</th></tr>
 {% for h in b.missed[:listed] %}<tr><td>{{ h.cell_name }}</td><td>{{ h.description }}</td>
 <td>{{ w.get("src_" ~ h.source, h.source) }}</td><td>{{ when(h.found_at) }}</td></tr>
-{% else %}<tr><td colspan="4">{{ w.none }}</td></tr>{% endfor %}</table></div>
+{% else %}<tr><td colspan="4">{{ w.none }}</td></tr>{% endfor %}
+{% if b.missed | length > listed %}<tr><td colspan="4" class="more">
+{{ w.more.format(n=(b.missed | length) - listed) }}</td></tr>{% endif %}</table></div>
 </div>
 </body></html>
 """)
