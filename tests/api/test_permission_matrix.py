@@ -446,6 +446,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/gaps/rollup"): Rule(within("/api/v1/gaps/rollup"), EVERYONE, ADMIN),
     ("GET", "/api/v1/spot-checks"): Rule(within("/api/v1/spot-checks"), ACCOUNTABLE, ADMIN),
     ("GET", "/api/v1/indicators"): Rule(within(f"/api/v1/indicators?{PERIOD}"), ACCOUNTABLE, ADMIN),
+    ("GET", "/api/v1/bulletin"): Rule(
+        within("/api/v1/bulletin?month=2026-01&format=json"), ACCOUNTABLE, ADMIN
+    ),
     ("GET", "/api/v1/lapses"): Rule(within(f"/api/v1/lapses?{PERIOD}"), ACCOUNTABLE, ADMIN),
     ("GET", "/api/v1/exports/{kind}"): Rule(
         within(f"/api/v1/exports/accountability?{PERIOD}"), ACCOUNTABLE, ADMIN
