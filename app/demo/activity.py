@@ -109,7 +109,9 @@ _MEMBER_DUTIES = text("""
      WHERE c.is_leaf
      ORDER BY c.code, d.valid_from
 """)
-HISTORY_DAYS = 90
+# The last complete month and the one before it, whatever the day of the month (at most 92 days),
+# patrolled from their first hour: last month's ranking compares with a whole month.
+HISTORY_DAYS = 95
 _INSERT_PATROLS = text("""
     INSERT INTO reports (id, reporter_id, cell_id, geom, lat, lon, accuracy_m, observed_at,
                          received_at, kind, flags, counted, body_hash, origin)
