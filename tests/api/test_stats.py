@@ -156,6 +156,8 @@ def test_bad_periods_and_formats_are_named(field: Field) -> None:
     assert bad_month.status_code == 400 and "month" in bad_month.json()["detail"]
     future = get(field, "/api/v1/bulletin", month="2026-12")
     assert future.status_code == 400 and "month" in future.json()["detail"]
+    ahead = get(field, "/api/v1/indicators", **{"from": "2026-12-01", "to": "2027-01-01"})
+    assert ahead.status_code == 400 and "from" in ahead.json()["detail"]
     assert get(field, "/api/v1/indicators", **OCTOBER, format="doc").status_code == 422
     assert get(field, "/api/v1/indicators", **OCTOBER, by="planet").status_code == 422
     assert get(field, "/api/v1/bulletin", user="insp").status_code == 403

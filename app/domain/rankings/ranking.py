@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.domain.accountability.exports import Column, Row, Table
+from app.domain.errors import DomainError
 from app.domain.supervision.gaps import Selection
 from app.domain.supervision.indicators import indicators
 
@@ -83,6 +85,8 @@ def ranking(
 ) -> Ranking:
     """`compare`: each row also carries `previous` (its rates in the period before) and
     `change`; with `keep_counts`, `previous_counts` too (the bulletin adds them up)."""
+    if start >= clock.now():
+        raise DomainError("from must lie in the past: a ranking reports on what happened")
     rows = indicators(session, selection, start, end, by)
     previous_start = previous_end = None
     if compare:
