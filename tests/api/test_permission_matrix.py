@@ -640,3 +640,29 @@ def test_the_case_desk_page_answers_each_role(world: World) -> None:
                 assert "卫滨" not in r.text and "410703" not in r.text, role
         else:
             assert r.status_code == 403, role
+
+
+# The rankings page (SPEC §6 `GET /stats`): those who may read the indicators (supervisor,
+# command, discipline, admin) within their scope; inspectors and leaders are refused.
+STATS_READERS = frozenset({"supervisor", "command", "discipline", "admin"})
+
+
+def test_the_rankings_page_answers_each_role(world: World) -> None:
+    for role in ROLES:
+        world.client.cookies.clear()
+        if role != "anonymous":
+            login = world.client.post(
+                "/login",
+                data={"username": USER[role], "password": PASSWORD, "next": "/stats"},
+                follow_redirects=False,
+            )
+            assert login.status_code == 303, (role, login.text)
+        r = world.client.get("/stats", follow_redirects=False)
+        if role == "anonymous":
+            assert r.status_code == 303 and "/login" in r.headers["location"]
+        elif role in STATS_READERS:
+            assert r.status_code == 200, role
+            if role != "admin":  # the area choice offers nothing of the other district
+                assert "卫滨" not in r.text and "410703" not in r.text, role
+        else:
+            assert r.status_code == 403, role

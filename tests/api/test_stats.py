@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
-from tests.factories import UNITS, Field, hotspot_body, report_body, staffed_field
+from tests.factories import PASSWORD, UNITS, Field, hotspot_body, report_body, staffed_field
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 OCTOBER = {"from": "2026-10-01", "to": "2026-11-01"}
@@ -167,3 +167,23 @@ def test_default_month_is_the_last_complete_one(field: Field) -> None:
     r = get(field, "/api/v1/bulletin", format="json")
     assert r.status_code == 200, r.text
     assert r.json()["month"] == "2026-10"
+
+
+def test_the_page_carries_its_hooks_and_runs_no_inline_script(field: Field) -> None:
+    c = field.client
+    r = c.get("/stats", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2Fstats")
+    login = c.post(
+        "/login",
+        data={"username": "sup", "password": PASSWORD, "next": "/stats"},
+        follow_redirects=False,
+    )
+    assert login.status_code == 303 and login.headers["location"] == "/stats"
+    page = c.get("/stats")
+    assert page.status_code == 200
+    for hook in ("stats-table", "stats-period", "stats-download-xlsx"):
+        assert f'data-testid="{hook}"' in page.text
+    assert '"default_month": "2026-10"' in page.text  # last complete month, local time
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    english = c.get("/stats?lang=en")
+    assert "Rank by" in english.text and "排名单位" not in english.text
