@@ -137,6 +137,26 @@ def test_the_bulletin_has_headline_numbers_worst_units_overdue_and_missed_cases(
     assert "工地扬尘未覆盖" in cells  # the overdue case, listed
 
 
+def test_bulletin_text_that_looks_like_a_formula_stays_text(
+    field: Field, time_machine: time_machine.TimeMachineFixture
+) -> None:
+    time_machine.move_to(datetime(2026, 10, 20, 9, 0, tzinfo=LOCAL))
+    hostile = '=HYPERLINK("http://x")\x07'
+    r = Field(field.client, field.db).client.post(
+        "/api/v1/hotspots",
+        headers=Field(field.client, field.db).headers("sup"),
+        json=hotspot_body(UNITS[2], description=hostile),
+    )
+    assert r.status_code == 201, r.text
+    time_machine.move_to(READ_AT)
+    f = Field(field.client, field.db)
+    x = get(f, "/api/v1/bulletin", month="2026-10", format="xlsx")
+    assert x.status_code == 200, x.text
+    sheet = load_workbook(io.BytesIO(x.content)).active
+    [cell] = [c for row in sheet.iter_rows() for c in row if str(c.value).startswith("=HYP")]
+    assert cell.data_type == "s" and cell.quotePrefix
+
+
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 def test_the_bulletin_pdf_reads_its_numbers_and_the_worst_unit(field: Field) -> None:
     b = get(field, "/api/v1/bulletin", month="2026-10", format="json").json()

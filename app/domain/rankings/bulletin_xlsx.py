@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import IO, Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -18,11 +19,14 @@ HEAD = PatternFill("solid", fgColor="DDE7F0")
 BOLD = Font(bold=True)
 
 
-def _text(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula is stored as typed (quote prefix)."""
-    if isinstance(value, str) and formula_start(value):
-        return "'" + value
-    return value
+def _append(ws: Worksheet, values: list[Any]) -> None:
+    """A row whose text stays text: characters XML cannot hold become U+FFFD, and text that a
+    spreadsheet would run as a formula is stored as a string with Excel's quote prefix."""
+    ws.append([ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in values])
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str) and formula_start(cell.value):
+            cell.data_type = "s"
+            cell.quotePrefix = True
 
 
 def bulletin_xlsx(data: Bulletin, lang: str, out: IO[bytes]) -> None:
@@ -33,26 +37,27 @@ def bulletin_xlsx(data: Bulletin, lang: str, out: IO[bytes]) -> None:
     ws.title = "月度通报" if lang == "zh" else "bulletin"
     for col, width in zip("ABCDEFGH", (8, 18, 22, 14, 14, 22, 14, 14), strict=True):
         ws.column_dimensions[col].width = width
-    ws.append([f"{w['title']} {data.month}"])
+    _append(ws, [f"{w['title']} {data.month}"])
     ws["A1"].font = Font(bold=True, size=16)
-    ws.append(
+    _append(
+        ws,
         [
             f"{w['period']}: {local(data.start, data.zone)} – {local(data.end, data.zone)}",
             None,
             None,
             f"{w['scope']}: {data.scope}",
-        ]
+        ],
     )
-    ws.append([f"{w['generated']}: {local(data.generated_at, data.zone)} {data.author}"])
-    ws.append([])
+    _append(ws, [f"{w['generated']}: {local(data.generated_at, data.zone)} {data.author}"])
+    _append(ws, [])
     _section(ws, w["headline"])
-    ws.append([w["unit_cells"], data.unit_cells])
+    _append(ws, [w["unit_cells"], data.unit_cells])
     for key in ("hotspots_found", "hotspots_closed", "overdue_hotspots", "missed_hotspots"):
-        ws.append([w[key], data.counts[key]])
+        _append(ws, [w[key], data.counts[key]])
     _header(ws, ["", "", w["previous"]])
     for key in HEADLINE_RATES:
-        ws.append([rates[key], percent(data.overall[key]), percent(data.previous_overall[key])])
-    ws.append([])
+        _append(ws, [rates[key], percent(data.overall[key]), percent(data.previous_overall[key])])
+    _append(ws, [])
     _section(ws, f"{w['worst']}")
     _header(
         ws,
@@ -69,19 +74,20 @@ def bulletin_xlsx(data: Bulletin, lang: str, out: IO[bytes]) -> None:
     )
     for r in data.worst.rows:
         previous = (r.get("previous") or {}).get("patrol_met_rate")
-        ws.append(
+        _append(
+            ws,
             [
                 r["rank"],
                 r.get("code") or r.get("username"),
-                _text(r["name"]),
+                r["name"],
                 percent(r["patrol_met_rate"]),
                 percent(previous),
                 percent(r["valid_report_rate"]),
                 percent(r["closed_rate"]),
                 percent(r["missed_rate"]),
-            ]
+            ],
         )
-    ws.append([])
+    _append(ws, [])
     _cases(ws, data, lang, w["overdue"], data.overdue, overdue=True)
     _cases(ws, data, lang, w["missed"], data.missed, overdue=False)
     ws.page_setup.orientation = "landscape"
@@ -92,12 +98,12 @@ def bulletin_xlsx(data: Bulletin, lang: str, out: IO[bytes]) -> None:
 
 
 def _section(ws: Worksheet, title: str) -> None:
-    ws.append([title])
+    _append(ws, [title])
     ws.cell(ws.max_row, 1).font = Font(bold=True, size=13)
 
 
 def _header(ws: Worksheet, labels: list[str]) -> None:
-    ws.append(labels)
+    _append(ws, labels)
     for i in range(1, len(labels) + 1):
         cell = ws.cell(ws.max_row, i)
         cell.font = BOLD
@@ -117,8 +123,8 @@ def _cases(
     w = WORDS[lang]
     _section(ws, f"{title} ({len(rows)})")
     if not rows:
-        ws.append([w["none"]])
-        ws.append([])
+        _append(ws, [w["none"]])
+        _append(ws, [])
         return
     last = [w["overdue_hours"], w["still_overdue"]] if overdue else [w["status"], w["assignee"]]
     _header(
@@ -128,20 +134,21 @@ def _cases(
         tail = (
             [h["overdue_hours"], w["yes"] if h["overdue_at_end"] else w["no"]]
             if overdue
-            else [h["status"], _text(h["assignee_name"] or "")]
+            else [h["status"], h["assignee_name"] or ""]
         )
-        ws.append(
+        _append(
+            ws,
             [
                 i,
                 f"{h['cell_code']} {h['cell_name']}",
-                _text(h["description"]),
+                h["description"],
                 local(h["found_at"], data.zone),
                 local(h["deadline"], data.zone),
                 w.get("src_" + h["source"], h["source"]),
                 *tail,
-            ]
+            ],
         )
         ws.cell(ws.max_row, 3).alignment = Alignment(wrap_text=True, vertical="top")
     if len(rows) > LISTED:
-        ws.append([w["more"].format(n=len(rows) - LISTED)])
-    ws.append([])
+        _append(ws, [w["more"].format(n=len(rows) - LISTED)])
+    _append(ws, [])
