@@ -13,9 +13,20 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import PASSWORD, UNITS, Field, hotspot_body, report_body, staffed_field
+from app.models import Cell, Duty
+from tests.factories import (
+    PASSWORD,
+    UNITS,
+    Field,
+    give_duty,
+    hotspot_body,
+    make_user,
+    report_body,
+    staffed_field,
+)
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 OCTOBER = {"from": "2026-10-01", "to": "2026-11-01"}
@@ -85,6 +96,29 @@ def test_grid_leaders_answer_for_the_cells_they_led(field: Field) -> None:
     assert boss["counts"]["filed"] == 16 and boss["counts"]["counted"] == 16
     assert boss["patrol_met_rate"] == pytest.approx(0.5, abs=0.01)  # one of two cells met
     assert boss["counts"]["missed"] == 1 and boss["counts"]["due"] == 1
+
+
+def test_a_leader_rotation_splits_the_month_between_the_two_leaders(field: Field) -> None:
+    handover = datetime(2026, 10, 16, tzinfo=LOCAL)
+    held = field.db.scalar(
+        select(Duty)
+        .join(Cell, Cell.id == Duty.cell_id)
+        .where(Cell.code == UNITS[0], Duty.duty == "leader")
+    )
+    assert held is not None
+    held.valid_to = handover
+    field.db.commit()
+    give_duty(field.db, make_user(field.db, "boss2", "leader"), UNITS[0], "leader", handover)
+    rows = {
+        r["username"]: r
+        for r in get(field, "/api/v1/indicators", **OCTOBER, by="leader").json()["rows"]
+    }
+    assert set(rows) == {"boss", "boss2"}
+    # Patrols every other day from 1 October: eight before the handover, eight after.
+    assert rows["boss"]["counts"]["filed"] == 8 and rows["boss2"]["counts"]["filed"] == 8
+    assert rows["boss2"]["counts"]["duty_hours"] == pytest.approx(16 * 24, abs=0.01)
+    assert rows["boss2"]["patrol_met_rate"] == 1.0  # UNITS[0] was patrolled on time throughout
+    assert rows["boss"]["counts"]["duty_hours"] == pytest.approx((15 + 31) * 24, abs=0.01)
 
 
 def test_csv_and_xlsx_downloads_hold_the_rows_of_the_json(field: Field) -> None:
