@@ -34,6 +34,7 @@ from app.api import (
     photos,
     reports,
     sources,
+    stats,
     tiles,
     users,
 )
@@ -117,6 +118,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         sources,
         gaps,
         due,
+        stats,
         exports,
         dossiers,
         audit,

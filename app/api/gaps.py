@@ -32,7 +32,6 @@ from app.domain.supervision.gaps import (
     rollup,
     selection_for,
 )
-from app.domain.supervision.indicators import indicators
 from app.domain.supervision.lapses import Lapse, iter_lapses
 from app.domain.supervision.spotcheck import plan
 from app.domain.supervision.tiles import MAX_ZOOM, area_labels, with_places
@@ -187,21 +186,6 @@ def spot_checks(
     the stale, flagged and high-risk, ordered into a short route. Pass the returned `seed` to
     reproduce a plan; without one, each plan is unpredictable."""
     return plan(session, selection_for(session, viewer, within), n, seed)
-
-
-@router.get("/indicators")
-def indicator_table(
-    session: SessionDep,
-    viewer: Accountable,
-    from_: Annotated[Instant, Query(alias="from")],
-    to: Instant,
-    by: Literal["person", "cell", "district"] = "district",
-    within: Within = None,
-) -> dict[str, Any]:
-    """Indicators per person, cell or district over [from, to) (SPEC §5), ranked by the patrol
-    requirement met, then the share of valid reports: the monthly 通报."""
-    rows = indicators(session, selection_for(session, viewer, within), from_, to, by)
-    return {"from": from_.isoformat(), "to": to.isoformat(), "by": by, "rows": rows}
 
 
 @router.get("/lapses", response_model=dict[str, Any])

@@ -1,5 +1,6 @@
-"""The demo city's activity: a pollution-source ledger along the Wei River, two weeks of patrols
-and a few hotspots at every step of the case loop."""
+"""The demo city's activity: a pollution-source ledger along the Wei River, ninety days of
+patrols by communities of different diligence, and cases over the same days at every step of
+the case loop (cases.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from pyproj import CRS
 from shapely.geometry import LineString, Point
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.demo.city import CITY_CODE, WEI_RIVER
+from app.demo.cases import seed_case_history
+from app.demo.city import CITY_CODE, DILIGENCE, TRENDS, WEI_RIVER, diligence
 from app.demo.people import days_ago
 from app.domain.grid.cells import get_cell, leaf_cell_at
 from app.domain.grid.crs import from_wgs84, to_wgs84, transform
@@ -29,7 +31,7 @@ from app.domain.progress import Progress
 from app.domain.reports.intake import ReportData, file_report
 from app.domain.status import rebuild_summaries, refresh_hotspot_counts
 from app.domain.timeparse import local_zone
-from app.models import CellVisit, Duty, Person, Report, Source
+from app.models import Duty, Person, Source
 
 SOURCES = [  # (type, name, fraction along the river, offset metres to the north)
     ("outfall", "骆驼湾污水处理厂排口", 0.62, 80),
@@ -98,57 +100,52 @@ _MEMBERS = text("""
      WHERE c.is_leaf
      ORDER BY c.code
 """)
+# Every member duty of every unit cell, oldest first: a patrol is filed by whoever held it then.
+_MEMBER_DUTIES = text("""
+    SELECT c.id, c.code, c.patrol_interval_hours AS hours, d.person_id, d.valid_from, d.valid_to,
+           ST_X(ST_PointOnSurface(c.geom)) AS lon, ST_Y(ST_PointOnSurface(c.geom)) AS lat
+      FROM cells c
+      JOIN duties d ON d.cell_id = c.id AND d.duty = 'member'
+     WHERE c.is_leaf
+     ORDER BY c.code, d.valid_from
+""")
+# The last complete month and the one before it, whatever the day of the month (at most 92 days),
+# patrolled from their first hour: last month's ranking compares with a whole month.
+HISTORY_DAYS = 95
+_INSERT_PATROLS = text("""
+    INSERT INTO reports (id, reporter_id, cell_id, geom, lat, lon, accuracy_m, observed_at,
+                         received_at, kind, flags, counted, body_hash, origin)
+    SELECT id, reporter, cell, ST_SetSRID(ST_MakePoint(lon, lat), 4326), lat, lon, accuracy,
+           observed, observed + interval '2 minutes', 'patrol', '{}', true, 'demo', 'import'
+      FROM unnest(CAST(:id AS uuid[]), CAST(:reporter AS bigint[]), CAST(:cell AS bigint[]),
+                  CAST(:lon AS float8[]), CAST(:lat AS float8[]), CAST(:accuracy AS float8[]),
+                  CAST(:observed AS timestamptz[]))
+           AS p(id, reporter, cell, lon, lat, accuracy, observed)
+""")
+_INSERT_VISITS = text("""
+    INSERT INTO cell_visits (cell_id, person_id, observed_at, geom, report_id)
+    SELECT cell_id, reporter_id, observed_at, geom, id
+      FROM reports WHERE body_hash = 'demo' AND origin = 'import' AND kind = 'patrol'
+""")
 
 
 def seed_activity(session: Session, progress: Progress) -> tuple[int, int]:
-    """Two weeks of patrols: most cells patrolled on time (some at night or at weekends),
-    some gone stale, some never patrolled; and hotspots in every state, a few overdue.
-    Clean synthetic patrols are bulk-loaded; the flagged and the hotspots go through the
-    domain rules like real ones."""
+    """Ninety days of patrols up to now, filed by whoever was the cell's member then: most
+    communities on time, some often lapsing, some getting better or worse; some cells gone
+    stale lately, some never patrolled; then cases over the same ninety days in every state
+    (cases.py) and a few of today's at every step. Clean synthetic patrols are bulk-loaded;
+    the flagged, the cases and today's go through the domain rules like real ones."""
     rng = np.random.default_rng(2026)
     now = clock.now().replace(microsecond=0)
     members = session.execute(_MEMBERS).all()
-    reports, visits = [], []
-    for i, m in enumerate(members):
-        if i % 13 == 5:
-            continue  # never patrolled
-        stale = i % 7 == 3
-        t = now - timedelta(days=14) + timedelta(hours=float(rng.uniform(0, 24)))
-        end = now - timedelta(days=6) if stale else now
-        while t < end:
-            report_id = uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | i)
-            row = {
-                "id": report_id,
-                "reporter_id": m.person_id,
-                "cell_id": m.id,
-                "geom": f"SRID=4326;POINT({m.lon} {m.lat})",
-                "lat": m.lat,
-                "lon": m.lon,
-                "accuracy_m": float(rng.uniform(3, 30)),
-                "observed_at": t,
-                "received_at": t + timedelta(minutes=2),
-                "kind": "patrol",
-                "flags": [],
-                "counted": True,
-                "body_hash": "demo",
-                "origin": "import",
-            }
-            reports.append(row)
-            visits.append(
-                {
-                    "cell_id": m.id,
-                    "person_id": m.person_id,
-                    "observed_at": t,
-                    "geom": row["geom"],
-                    "report_id": report_id,
-                }
-            )
-            t += timedelta(hours=float(rng.uniform(0.4, 1.1)) * m.hours)
-    progress.start("writing demo patrols", len(reports))
-    for i in range(0, len(reports), 5000):
-        session.execute(insert(Report), reports[i : i + 5000])
-        session.execute(insert(CellVisit), visits[i : i + 5000])
-        progress.advance(len(reports[i : i + 5000]))
+    patrols = _patrols(session, rng, now)
+    progress.start("writing demo patrols", len(patrols["id"]))
+    # One statement per chunk (the summary triggers run per statement), the counted-patrol
+    # history then in one statement from what was written.
+    for i in range(0, len(patrols["id"]), 25_000):
+        session.execute(_INSERT_PATROLS, {k: v[i : i + 25_000] for k, v in patrols.items()})
+        progress.advance(len(patrols["id"][i : i + 25_000]))
+    session.execute(_INSERT_VISITS)
     rebuild_summaries(session)  # the patrols went in bulk, past app/domain/status.py
     inspector = session.scalar(select(Person).where(Person.username == "inspector"))
     flagged = 0
@@ -171,7 +168,62 @@ def seed_activity(session: Session, progress: Progress) -> tuple[int, int]:
                 ),
             )
             flagged += 1
-    return len(reports) + flagged, _hotspots(session, members, now)
+    history = seed_case_history(session, members, now, rng, progress)
+    return len(patrols["id"]) + flagged + history.reports, _hotspots(
+        session, members, now
+    ) + history.cases
+
+
+def _patrols(session: Session, rng: np.random.Generator, now: datetime) -> dict[str, list[Any]]:
+    """The bulk-loaded patrols of the last HISTORY_DAYS days, column by column."""
+    begin = now - timedelta(days=HISTORY_DAYS)
+    duties: dict[int, list[Any]] = {}
+    for d in session.execute(_MEMBER_DUTIES):
+        duties.setdefault(d.id, []).append(d)
+    communities = {
+        code: i for i, code in enumerate(sorted({d[0].code[:12] for d in duties.values()}))
+    }
+    columns: dict[str, list[Any]] = {
+        k: [] for k in ("id", "reporter", "cell", "lon", "lat", "accuracy", "observed")
+    }
+    for i, (cell_id, held) in enumerate(duties.items()):
+        if i % 13 == 5:
+            continue  # never patrolled
+        c = held[0]
+        community = communities[c.code[:12]]
+        low, high = DILIGENCE[diligence(community)]
+        slope = TRENDS[community % len(TRENDS)]
+        poor = diligence(community) == "poor"
+        end = now - timedelta(days=6) if i % 7 == 3 else now  # gone stale lately
+        t = begin + timedelta(hours=float(rng.uniform(0, 24)))
+        while t < end:
+            reporter = next(
+                (
+                    d.person_id
+                    for d in held
+                    if (d.valid_from is None or d.valid_from <= t)
+                    and (d.valid_to is None or d.valid_to > t)
+                ),
+                None,
+            )
+            if reporter is not None:
+                report_id = uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | i)
+                for key, value in (
+                    ("id", report_id),
+                    ("reporter", reporter),
+                    ("cell", cell_id),
+                    ("lon", c.lon),
+                    ("lat", c.lat),
+                    ("accuracy", float(rng.uniform(3, 30))),
+                    ("observed", t),
+                ):
+                    columns[key].append(value)
+            progress_share = (t - begin) / (now - begin)
+            factor = float(rng.uniform(low, high)) * (1 + slope * (progress_share - 0.5))
+            if poor and rng.random() < 0.06:
+                factor += float(rng.uniform(2, 5))  # a cell left unvisited for a while
+            t += timedelta(hours=max(factor, 0.2) * c.hours)
+    return columns
 
 
 def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:

@@ -155,3 +155,15 @@ def build_grid() -> list[NewCell]:
                         )
                     )
     return cells
+
+
+# How diligent each community is (by its place in code order): the gap between two patrols,
+# as a share of the cell's patrol interval, is drawn from this range; "poor" communities also
+# let a cell go unvisited for several intervals now and then.
+DILIGENCE = {"good": (0.35, 0.95), "fair": (0.5, 1.3), "poor": (0.7, 2.0)}
+# The slopes of the communities' trends over the 90 days (negative: getting better).
+TRENDS = (-0.5, 0.0, 0.0, 0.4)
+
+
+def diligence(community_index: int) -> str:
+    return ("good", "fair", "good", "poor", "good", "fair", "poor")[community_index % 7]

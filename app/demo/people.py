@@ -1,12 +1,13 @@
-"""The demo city's people: one login per role and a roster with history (a handover, leaders
-who left without a successor, so a few cells are unstaffed)."""
+"""The demo city's people: one login per role and a roster with history (members handing over
+and communities changing their grid leader within the ninety days of patrols, leaders who left
+without a successor, so a few cells are unstaffed)."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -14,7 +15,7 @@ from app.demo.city import CITY_CODE
 from app.domain.grid.cells import NewCell, existing_cells
 from app.domain.progress import Progress
 from app.domain.timeparse import local_zone
-from app.models import Duty, Person
+from app.models import Person
 
 DEMO_USERS = [  # username, role, scope, name, password
     ("admin", "admin", None, "系统管理员", "demo-admin-2026"),
@@ -24,6 +25,12 @@ DEMO_USERS = [  # username, role, scope, name, password
     ("leader", "leader", None, "网格长王建国", "demo-leader-2026"),
     ("inspector", "inspector", None, "网格员李芳", "demo-inspector-2026"),
 ]
+_INSERT_DUTIES = text("""
+    INSERT INTO duties (cell_id, person_id, duty, valid_from, valid_to)
+    SELECT * FROM unnest(CAST(:cell AS bigint[]), CAST(:person AS bigint[]),
+                         CAST(:duty AS text[]), CAST(:vf AS timestamptz[]),
+                         CAST(:vt AS timestamptz[]))
+""")
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国红梅志军海燕文博晓东"
 
@@ -51,9 +58,10 @@ def seed_roster(session: Session, units: list[NewCell], progress: Progress) -> t
     supervisor per district, with some history and a few deliberately unstaffed cells."""
     tz = local_zone()
     # Dates relative to today, so the demo city tells the same story whenever it is seeded:
-    # the roster began eleven months ago, a handover three months ago, and some leaders
-    # left six weeks ago without a successor.
-    start, handover, lapsed = (days_ago(tz, days) for days in (330, 90, 45))
+    # the roster began eleven months ago; within the ninety days of patrols some members
+    # handed over forty days ago, some communities changed their grid leader 25 days ago, and
+    # some leaders left six weeks ago without a successor.
+    start, handover, rotation, lapsed = (days_ago(tz, days) for days in (330, 40, 25, 45))
     ids = {code: c.id for code, c in existing_cells(session, [u.code for u in units]).items()}
     people: dict[str, dict[str, object]] = {}
 
@@ -82,7 +90,12 @@ def seed_roster(session: Session, units: list[NewCell], progress: Progress) -> t
         else:
             duties.append((u.code, "member", member, start, None))
         leader = person("leader" if demo_cell else f"wgz{community}", "leader")
-        duties.append((u.code, "leader", leader, start, lapsed if i % 41 == 7 else None))
+        if not demo_cell and int(community[-3:]) % 5 == 2 and i % 41 != 7:  # a new leader
+            duties.append((u.code, "leader", leader, start, rotation))
+            successor = person(f"wgz{community}n", "leader")
+            duties.append((u.code, "leader", successor, rotation, None))
+        else:
+            duties.append((u.code, "leader", leader, start, lapsed if i % 41 == 7 else None))
         duties.append((u.code, "patroller", person(f"xcy{street}"), start, None))
         duties.append((u.code, "supervisor", person(f"jdy{district}"), start, None))
 
@@ -98,16 +111,12 @@ def seed_roster(session: Session, units: list[NewCell], progress: Progress) -> t
             existing[username] = pid
     progress.start("writing roster", len(duties))
     rows = [
-        {
-            "cell_id": ids[code],
-            "person_id": existing[username],
-            "duty": duty,
-            "valid_from": vf,
-            "valid_to": vt,
-        }
-        for code, duty, username, vf, vt in duties
+        (ids[code], existing[username], duty, vf, vt) for code, duty, username, vf, vt in duties
     ]
-    for i in range(0, len(rows), 5000):
-        session.execute(insert(Duty), rows[i : i + 5000])
-        progress.advance(len(rows[i : i + 5000]))
+    # One statement: the staffing trigger then runs once over every cell.
+    session.execute(
+        _INSERT_DUTIES,
+        {k: [r[i] for r in rows] for i, k in enumerate(("cell", "person", "duty", "vf", "vt"))},
+    )
+    progress.advance(len(rows))
     return len(new_people), len(rows)

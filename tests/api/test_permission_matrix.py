@@ -463,6 +463,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/plan"): Rule(get(lambda w, s: "/api/v1/plan"), EVERYONE, EVERYONE),
     ("GET", "/api/v1/spot-checks"): Rule(within("/api/v1/spot-checks"), ACCOUNTABLE, ADMIN),
     ("GET", "/api/v1/indicators"): Rule(within(f"/api/v1/indicators?{PERIOD}"), ACCOUNTABLE, ADMIN),
+    ("GET", "/api/v1/bulletin"): Rule(
+        within("/api/v1/bulletin?month=2026-01&format=json"), ACCOUNTABLE, ADMIN
+    ),
     ("GET", "/api/v1/lapses"): Rule(within(f"/api/v1/lapses?{PERIOD}"), ACCOUNTABLE, ADMIN),
     ("GET", "/api/v1/exports/{kind}"): Rule(
         within(f"/api/v1/exports/accountability?{PERIOD}"), ACCOUNTABLE, ADMIN
@@ -668,6 +671,32 @@ def test_the_case_desk_page_answers_each_role(world: World) -> None:
         elif role in DESK_READERS:
             assert r.status_code == 200, role
             if role != "admin":  # the area filter offers nothing of the other district
+                assert "卫滨" not in r.text and "410703" not in r.text, role
+        else:
+            assert r.status_code == 403, role
+
+
+# The rankings page (SPEC §6 `GET /stats`): those who may read the indicators (supervisor,
+# command, discipline, admin) within their scope; inspectors and leaders are refused.
+STATS_READERS = frozenset({"supervisor", "command", "discipline", "admin"})
+
+
+def test_the_rankings_page_answers_each_role(world: World) -> None:
+    for role in ROLES:
+        world.client.cookies.clear()
+        if role != "anonymous":
+            login = world.client.post(
+                "/login",
+                data={"username": USER[role], "password": PASSWORD, "next": "/stats"},
+                follow_redirects=False,
+            )
+            assert login.status_code == 303, (role, login.text)
+        r = world.client.get("/stats", follow_redirects=False)
+        if role == "anonymous":
+            assert r.status_code == 303 and "/login" in r.headers["location"]
+        elif role in STATS_READERS:
+            assert r.status_code == 200, role
+            if role != "admin":  # the area choice offers nothing of the other district
                 assert "卫滨" not in r.text and "410703" not in r.text, role
         else:
             assert r.status_code == 403, role

@@ -1,4 +1,10 @@
-"""Indicators (SPEC §5) per person, cell or district over [from, to), with a ranking (通报).
+"""Indicators (SPEC §5) per person, cell, district, street, community or grid leader over
+[from, to), with a ranking (通报).
+
+Groupings: `district` is the level below the top of what is asked about (the districts of a
+city); `street` and `community` are the ancestors at levels 3 and 4 of the grid tree; `leader`
+answers for the cells each grid leader led, while they led them (a roster rotation splits a
+cell's month between the two leaders); `person` is every person with a patrol duty.
 
 - patrol_met_rate   巡查达标率  share of on-duty cell-hours not in an unpatrolled lapse
 - rectified_on_time_rate 按期处置率  hotspots due in the period rectified by their deadline / due
@@ -35,7 +41,8 @@ from app.domain.supervision.lapses import (
     find_lapses,
 )
 
-GROUPINGS = ("person", "cell", "district")
+GROUPINGS = ("person", "cell", "district", "street", "community", "leader")
+LEVELS = {"street": 3, "community": 4}  # grid-tree levels (SPEC §2: city 1 … unit cell 5)
 
 _REPORTS = text("""
     SELECT r.cell_id, p.username AS person,
@@ -89,6 +96,63 @@ _MISSED = text("""
        AND h.status <> ALL (CAST(:unfounded_statuses AS text[]))
        AND h.found_at >= :start AND h.found_at < :end
      GROUP BY h.cell_id
+""")
+# Grouped by grid leader: each event goes to the leader on duty in its cell at its instant.
+_LEADER_REPORTS = text("""
+    SELECT p.username AS person, count(*) AS filed, count(*) FILTER (WHERE r.counted) AS counted
+      FROM reports r
+      JOIN duties d ON d.cell_id = r.cell_id AND d.duty = 'leader'
+       AND (d.valid_from IS NULL OR d.valid_from <= r.observed_at)
+       AND (d.valid_to IS NULL OR d.valid_to > r.observed_at)
+      JOIN persons p ON p.id = d.person_id
+     WHERE r.cell_id = ANY (CAST(:ids AS bigint[]))
+       AND r.observed_at >= :start AND r.observed_at < :end
+     GROUP BY p.username
+""")
+_LEADER_DUE = text("""
+    SELECT p.username AS person, count(*) AS due,
+           count(*) FILTER (WHERE h.rectified_at IS NOT NULL AND h.rectified_at <= h.deadline)
+               AS rectified_on_time,
+           count(*) FILTER (WHERE h.status = 'closed') AS closed,
+           count(*) FILTER (WHERE h.status = 'closed' AND h.closed_at <= h.deadline)
+               AS closed_on_time,
+           coalesce(sum(h.reworks), 0) AS reworks,
+           count(*) FILTER (WHERE h.extensions > 0) AS extended
+      FROM hotspots h
+      JOIN duties d ON d.cell_id = h.cell_id AND d.duty = 'leader'
+       AND (d.valid_from IS NULL OR d.valid_from <= h.deadline)
+       AND (d.valid_to IS NULL OR d.valid_to > h.deadline)
+      JOIN persons p ON p.id = d.person_id
+     WHERE h.cell_id = ANY (CAST(:ids AS bigint[]))
+       AND h.deadline >= :start AND h.deadline < :end
+     GROUP BY p.username
+""")
+_LEADER_STEPS = text("""
+    SELECT p.username AS person,
+           count(*) FILTER (WHERE e.to_status = 'accepted') AS accepted,
+           count(*) FILTER (WHERE e.to_status = 'closed') AS closings,
+           count(*) FILTER (WHERE e.to_status = 'reopened') AS reopenings
+      FROM hotspot_events e
+      JOIN hotspots h ON h.id = e.hotspot_id
+      JOIN duties d ON d.cell_id = h.cell_id AND d.duty = 'leader'
+       AND (d.valid_from IS NULL OR d.valid_from <= e.at)
+       AND (d.valid_to IS NULL OR d.valid_to > e.at)
+      JOIN persons p ON p.id = d.person_id
+     WHERE h.cell_id = ANY (CAST(:ids AS bigint[]))
+       AND e.at >= :start AND e.at < :end AND e.action = 'transition'
+     GROUP BY p.username
+""")
+_LEADER_MISSED = text("""
+    SELECT p.username AS person, count(*) AS missed
+      FROM hotspots h
+      JOIN duties d ON d.cell_id = h.cell_id AND d.duty = 'leader'
+       AND (d.valid_from IS NULL OR d.valid_from <= h.found_at)
+       AND (d.valid_to IS NULL OR d.valid_to > h.found_at)
+      JOIN persons p ON p.id = d.person_id
+     WHERE h.cell_id = ANY (CAST(:ids AS bigint[])) AND h.missed_by_grid
+       AND h.status <> ALL (CAST(:unfounded_statuses AS text[]))
+       AND h.found_at >= :start AND h.found_at < :end
+     GROUP BY p.username
 """)
 _CELL_NAMES = text("SELECT id, code, name FROM cells WHERE id = ANY (CAST(:ids AS bigint[]))")
 COUNTS = (
@@ -155,12 +219,14 @@ def indicators(
     group = _grouper(session, selection, cells, by)
     tallies: dict[str, Tally] = defaultdict(Tally)
 
-    if by == "person":
+    if by in ("person", "leader"):
         for cell_id, duties in duties_in_window(session, ids, start, end).items():
             c = cells[cell_id]
             for d in duties:
                 if d.duty == "supervisor":
                     continue  # 监督员 oversee; the patrol requirement is on leader/member/patroller
+                if by == "leader" and d.duty != "leader":
+                    continue
                 window = overlap(d.valid_from, d.valid_to, (c.lo, c.hi))
                 if window:
                     hours = _hours(window)
@@ -176,6 +242,9 @@ def indicators(
             missed = sum(_hours(lap) for lap in lapsed[cell_id])
             tallies[group(cell_id, None)].add(duty_hours=hours, met_hours=hours - missed)
 
+    if by == "leader":
+        _leader_events(session, params, tallies)
+        return _ranked(session, tallies)
     for r in session.execute(_REPORTS, params):
         tallies[group(r.cell_id, r.person)].add(filed=r.filed, counted=r.counted)
     for r in session.execute(_DUE, params):
@@ -202,6 +271,28 @@ def indicators(
     return _ranked(session, tallies)
 
 
+def _leader_events(session: Session, params: dict[str, Any], tallies: dict[str, Tally]) -> None:
+    """Reports, due hotspots, case steps and missed problems, each to the grid leader on duty
+    in its cell at its instant (a cell without a leader then answers to nobody)."""
+    for r in session.execute(_LEADER_REPORTS, params):
+        tallies[f"u:{r.person}"].add(filed=r.filed, counted=r.counted)
+    for r in session.execute(_LEADER_DUE, params):
+        tallies[f"u:{r.person}"].add(
+            due=r.due,
+            rectified_on_time=r.rectified_on_time,
+            closed=r.closed,
+            closed_on_time=r.closed_on_time,
+            reworks=r.reworks,
+            extended=r.extended,
+        )
+    for r in session.execute(_LEADER_STEPS, params):
+        tallies[f"u:{r.person}"].add(
+            accepted=r.accepted, closings=r.closings, reopenings=r.reopenings
+        )
+    for r in session.execute(_LEADER_MISSED, params | rules.params()):
+        tallies[f"u:{r.person}"].add(missed=r.missed)
+
+
 def _hours(interval: tuple[datetime, datetime]) -> float:
     return (interval[1] - interval[0]).total_seconds() / 3600
 
@@ -217,14 +308,24 @@ def _grouper(
         return lambda cell_id, _person: f"c:{cell_id}"
     if by == "person":
         return lambda _cell, person: f"u:{person}" if person else ""
-    depth = len(selection.root_path.split(".")) if selection.root_path else 1
-    rows = session.execute(
-        text(
-            "SELECT id, ltree2text(subpath(path, :idx, 1)) AS anc FROM cells "
-            "WHERE id = ANY (CAST(:ids AS bigint[])) AND nlevel(path) > :idx"
-        ),
-        {"idx": depth, "ids": list(cells)},
-    )
+    if by in LEVELS:
+        rows = session.execute(
+            text(
+                "SELECT leaf.id, anc.id AS anc FROM cells leaf JOIN cells anc"
+                " ON anc.path @> leaf.path AND anc.id <> leaf.id AND anc.level = :level"
+                " WHERE leaf.id = ANY (CAST(:ids AS bigint[]))"
+            ),
+            {"level": LEVELS[by], "ids": list(cells)},
+        )
+    else:
+        depth = len(selection.root_path.split(".")) if selection.root_path else 1
+        rows = session.execute(
+            text(
+                "SELECT id, ltree2text(subpath(path, :idx, 1)) AS anc FROM cells "
+                "WHERE id = ANY (CAST(:ids AS bigint[])) AND nlevel(path) > :idx"
+            ),
+            {"idx": depth, "ids": list(cells)},
+        )
     ancestor = {r.id: r.anc for r in rows}
     return lambda cell_id, _person: f"c:{ancestor[cell_id]}" if cell_id in ancestor else ""
 
