@@ -17,8 +17,16 @@ Give user text escaped (`html.escape`). Resources are fetched only from `data:` 
 
 from __future__ import annotations
 
-from weasyprint import CSS, HTML
-from weasyprint.urls import URLFetcher
+from PIL import ImageFile
+
+_truncated_before = ImageFile.LOAD_TRUNCATED_IMAGES
+from weasyprint import CSS, HTML  # noqa: E402
+from weasyprint.urls import URLFetcher  # noqa: E402
+
+# WeasyPrint's import sets Pillow's process-wide LOAD_TRUNCATED_IMAGES; our images are our own
+# display copies, but the photo check (app/domain/reports/photos.py) must keep refusing a
+# truncated upload in every process that ever renders a PDF.
+ImageFile.LOAD_TRUNCATED_IMAGES = _truncated_before
 
 SANS = '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif'
 SERIF = '"Noto Serif CJK SC", "Noto Serif SC", "Source Han Serif SC", serif'

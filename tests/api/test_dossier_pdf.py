@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.domain.categories import CATEGORIES
 from app.domain.pdf import render_pdf
 from tests.factories import CENTRES, UNITS, Field, hotspot_body, jpeg, report_body, staffed_field
 
@@ -84,7 +85,8 @@ def test_the_dossier_pdf_names_the_cell_the_assignee_and_every_step_in_local_tim
     assert pdf.startswith(b"%PDF")
     text = poppler("pdftotext", pdf, tmp_path, "-layout")
     assert "西北" in text and "410702001001001" in text  # the cell
-    assert "扬尘 dust" in text  # the category by its name, not only its code
+    category = json.loads(files.read("hotspot.json"))["category"]
+    assert f"{CATEGORIES[category]} {category}" in text  # by its name, not only its code
     assert "insp名" in text  # the assignee (and reporter), by name
     history = json.loads(files.read("hotspot.json"))["history"]
     assert len(history) == 5

@@ -382,3 +382,16 @@ def test_a_nul_inside_the_exif_date_is_dropped(field: Field) -> None:
     r = upload(field, new_report(field)["id"], buf.getvalue())
     assert r.status_code == 201  # type: ignore[attr-defined]
     assert r.json()["exif_taken_at"] == "2024:01:0110:00:00"  # type: ignore[attr-defined]
+
+
+def test_rendering_pdfs_leaves_truncated_photos_refused(field: Field) -> None:
+    from PIL import ImageFile
+
+    from app.domain.pdf import render_pdf
+
+    assert render_pdf("<p>案卷</p>").startswith(b"%PDF")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    report = new_report(field)
+    cut = jpeg((40, 40, 40), size=(1200, 900))
+    truncated = upload(field, report["id"], cut[: len(cut) // 2])
+    assert truncated.status_code == 415 and "truncated" in truncated.json()["detail"]  # type: ignore[attr-defined]

@@ -147,7 +147,7 @@ def _request(h: Hotspot, updated_at: datetime, last_note: str | None) -> dict[st
 
 
 # Characters XML 1.0 cannot carry (a complaint's text may hold them); dropped from XML only.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml(root: str, item: str, rows: list[dict[str, Any]]) -> bytes:
