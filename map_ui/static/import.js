@@ -185,4 +185,7 @@
   fileInput.addEventListener("change", preview);
   kindInput.addEventListener("change", preview);
   confirmButton.addEventListener("click", confirmImport);
+  // A file chosen while the page was still loading (a slow network) raised its change event
+  // before this script listened: preview it now.
+  if (fileInput.files.length) preview();
 })();

@@ -98,4 +98,7 @@ def sign_in(page: Page, server: Server, path: str, username: str, password: str)
     page.goto(server.url + path)
     page.get_by_test_id("login-username").fill(username)
     page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
+    # The page signed into is loaded, its scripts run, before the test touches it (an input
+    # filled earlier raised its events before anyone listened).
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_test_id("login-submit").click()

@@ -252,7 +252,7 @@ def test_map_export_downloads_the_accountability_export_and_gap_list_of_the_chos
     rows = list(book.worksheets[0].iter_rows(values_only=True))
     assert rows[0][2] == "区县 District" and len(rows) > 1
     assert {r[2] for r in rows[1:]} == {name}  # only the chosen district's lapses
-    about = dict(book.worksheets[1].iter_rows(values_only=True))
+    about = dict(book["说明 About"].iter_rows(values_only=True))
     zone = ZoneInfo(get_settings().timezone)
     assert about["统计期间止 To"] == datetime.fromisoformat(local_minute(at))
     assert about["统计期间起 From"] == datetime.fromisoformat(local_minute(at - timedelta(days=30)))
