@@ -13,7 +13,7 @@ from typing import IO, Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -23,7 +23,7 @@ from app.config import get_settings
 from app.db import SessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter, Meta, write
-from app.domain.accountability.exports import KINDS, accountability
+from app.domain.accountability.exports import KINDS, Table, accountability
 from app.domain.accountability.issued import check_file
 from app.domain.accountability.method import author, method_lines, software_version
 from app.domain.errors import DomainError
@@ -205,5 +205,63 @@ def export_table(
             "min_hours": tolerance,
             "audit_head": head_hash,
             "audit_seq": head_seq,
+        },
+    )
+
+
+def send_table(
+    session: Session,
+    viewer: Viewer,
+    selection: Selection,
+    table: Table,
+    fmt: str,
+    from_: Any,
+    to: Any,
+    within: str | None,
+    name: str,
+) -> Response:
+    """A table (rankings, the gap list, …) as a file: written with what it says about itself
+    (period, scope, author by name and unit), its hash audited, then streamed (deliver)."""
+    scope, scope_cell = scope_of(session, selection, viewer)
+    head_seq, head_hash = audit.head(session)
+    name_, unit = author(session, viewer)
+    meta = Meta(
+        from_,
+        to,
+        scope,
+        clock.now(),
+        viewer.username,
+        head_hash,
+        head_seq,
+        author_name=name_,
+        author_unit=unit,
+        software=software_version(),
+    )
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    sink = HashingWriter(spool)
+    try:
+        rows = write(session, table, fmt, meta, sink)
+    except BaseException:
+        spool.close()
+        raise
+    media_type, ext = FORMATS[fmt]
+    return deliver(
+        session,
+        spool,
+        sink.sha256.hexdigest(),
+        sink.size,
+        filename=f"{name}.{ext}",
+        media_type=media_type,
+        action=f"export.{table.kind}",
+        target=f"{table.kind}.{fmt}",
+        cell_id=scope_cell,
+        facts={
+            "from": from_,
+            "to": to,
+            "within": within,
+            "scope": scope,
+            "format": fmt,
+            "rows": rows,
+            "audit_head": head_hash,
         },
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import tempfile
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Response
@@ -15,11 +14,10 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.api.deps import Accountable, CurrentViewer, require_roles
-from app.api.exports import scope_of, spooled
+from app.api.exports import send_table, spooled
 from app.api.params import AsOf, Bbox, Instant, Within, parse_bbox
 from app.db import SessionDep
-from app.domain import audit
-from app.domain.accountability.exportfile import FORMATS, Meta, write
+from app.domain.accountability.exportfile import FORMATS
 from app.domain.accountability.gaplist import gap_table
 from app.domain.people.scope import Viewer
 from app.domain.supervision.coverage import coverage as cell_coverage
@@ -67,7 +65,7 @@ def gaps(
         return Response(gaps_document(session, selection, as_of, reason), media_type=JSON)
     result = find_gaps(session, selection, as_of, reason)
     if format in ("csv", "xlsx"):
-        return gap_file(session, viewer, selection, result, format, lang)
+        return gap_file(session, viewer, selection, result, format, lang, within)
     ids = [c.id for c in result.cells]
     quality = cell_coverage(session, ids, result.as_of) if coverage else {}
     cells = [
@@ -118,31 +116,15 @@ def gap_file(
     result: Gaps,
     fmt: str,
     lang: str,
-) -> StreamingResponse:
-    """The gap list as CSV or XLSX (the XLSX's second sheet: instant, scope, author)."""
-    scope, _ = scope_of(session, selection, viewer)
-    head_seq, head_hash = audit.head(session)
-    at = result.as_of
-    meta = Meta(at, at, scope, clock.now(), viewer.username, head_hash, head_seq)
+    within: str | None,
+) -> Response:
+    """The gap list as CSV or XLSX (the XLSX's About sheet: instant, scope, author), audited
+    with its hash like every export, so `verify-export` recognises it."""
     labels = {r: STRINGS[lang][r] for r in REASONS}
     table = gap_table(session, result, labels, STRINGS[lang]["list_sep"])
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-    try:
-        write(session, table, fmt, meta, spool)
-    except BaseException:
-        spool.close()
-        raise
-    session.close()
-    media_type, ext = FORMATS[fmt]
-    name = f"gridwatch-gaps-{at.astimezone(local_zone()):%Y%m%d-%H%M}.{ext}"
-    return StreamingResponse(
-        spooled(spool),
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-            "Cache-Control": "no-store",
-        },
-    )
+    at = result.as_of
+    name = f"gridwatch-gaps-{at.astimezone(local_zone()):%Y%m%d-%H%M}"
+    return send_table(session, viewer, selection, table, fmt, at, at, within, name)
 
 
 @router.get("/gaps/rollup")

@@ -15,20 +15,18 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.api.deps import Exporter, session_cookie
-from app.api.exports import deliver, scope_of
+from app.api.exports import deliver, scope_of, send_table
 from app.api.pages import page_language, page_viewer, templates
 from app.api.params import Instant, Within
 from app.db import SessionDep
-from app.domain import audit
-from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter, Meta, write
-from app.domain.accountability.exports import Table
+from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer, sees_everything
 from app.domain.rankings.bulletin import bulletin
 from app.domain.rankings.bulletin_files import BULLETIN_FORMATS, write_bulletin
 from app.domain.rankings.period import last_complete_month, month_bounds
 from app.domain.rankings.ranking import ranking, ranking_table
-from app.domain.supervision.gaps import Selection, selection_for
+from app.domain.supervision.gaps import selection_for
 from app.domain.timeparse import local_zone
 from app.models import Cell
 from app.models.base import LTree
@@ -71,51 +69,7 @@ def indicator_table(
         return result.as_json()
     table = ranking_table(result)
     name = f"gridwatch-indicators-{by}-{from_:%Y%m%d}-{to:%Y%m%d}"
-    return _send_table(session, viewer, selection, table, format, from_, to, within, name)
-
-
-def _send_table(
-    session: Session,
-    viewer: Viewer,
-    selection: Selection,
-    table: Table,
-    fmt: str,
-    from_: Any,
-    to: Any,
-    within: str | None,
-    name: str,
-) -> Response:
-    scope, scope_cell = scope_of(session, selection, viewer)
-    head_seq, head_hash = audit.head(session)
-    meta = Meta(from_, to, scope, clock.now(), viewer.username, head_hash, head_seq)
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-    sink = HashingWriter(spool)
-    try:
-        rows = write(session, table, fmt, meta, sink)
-    except BaseException:
-        spool.close()
-        raise
-    media_type, ext = FORMATS[fmt]
-    return deliver(
-        session,
-        spool,
-        sink.sha256.hexdigest(),
-        sink.size,
-        filename=f"{name}.{ext}",
-        media_type=media_type,
-        action=f"export.{table.kind}",
-        target=f"{table.kind}.{fmt}",
-        cell_id=scope_cell,
-        facts={
-            "from": from_,
-            "to": to,
-            "within": within,
-            "scope": scope,
-            "format": fmt,
-            "rows": rows,
-            "audit_head": head_hash,
-        },
-    )
+    return send_table(session, viewer, selection, table, format, from_, to, within, name)
 
 
 @router.get(

