@@ -47,6 +47,8 @@ UNFOUNDED = ("rejected",)
 DUTIES = ("leader", "member", "patroller", "supervisor")
 LEADER_DUTIES = ("leader",)
 MEMBER_DUTIES = ("member", "patroller")
+# Who patrols: the patrol requirement and the plan of the day are theirs; 监督员 oversee.
+PATROL_DUTIES = LEADER_DUTIES + MEMBER_DUTIES
 
 
 def is_staffed(active_duties: Iterable[str]) -> bool:

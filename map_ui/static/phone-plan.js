@@ -104,7 +104,8 @@
     $("plan-list").replaceChildren(...rows);
     $("plan-empty").hidden = !copy || items.length > 0;
     $("plan-route").textContent = copy && items.length
-      ? fmt(t.plan_route, { n: items.length, km: (copy.plan.route_m / 1000).toFixed(1) }) : "";
+      ? fmt(t.plan_route, { n: items.length, km: (copy.plan.route_m / 1000).toFixed(1) })
+        + (copy.plan.truncated ? " " + fmt(t.plan_truncated, { n: items.length }) : "") : "";
     $("plan-map").hidden = !items.length;
     if (items.length) drawMap(items, copy.plan.start);
     tick();

@@ -9,7 +9,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.domain.supervision.due import cells_at_risk_by_leader
-from tests.factories import CENTRES, UNITS, Field, report_body, staffed_field
+from tests.factories import (
+    CENTRES,
+    UNITS,
+    Field,
+    give_duty,
+    make_user,
+    report_body,
+    staffed_field,
+)
 
 MORNING = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # 08:00 in Xinxiang
 
@@ -171,3 +179,11 @@ def test_cells_at_risk_by_district_and_leader(field: Field, db: Session) -> None
     db.commit()
     digests = cells_at_risk_by_leader(db)
     assert [(d.username, [c.ref for c in d.cells]) for d in digests] == [("boss", [UNITS[0]])]
+
+
+def test_a_supervisors_duty_is_not_on_their_plan_of_the_day(field: Field, db: Session) -> None:
+    """监督员 oversee a cell; the walking is the leader's, members' and patrollers'."""
+    both = make_user(db, "both", "inspector")
+    give_duty(db, both, UNITS[2], "supervisor")
+    give_duty(db, both, UNITS[3], "patroller")
+    assert refs(get(field, "/api/v1/plan", user="both")) == [UNITS[3]]

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, rules
 from app.domain.errors import NotFound, Unprocessable
 from app.domain.people.scope import duty_active_at
 from app.domain.supervision import routes
@@ -119,7 +119,11 @@ def day_plan(
         raise Unprocessable("lat/lon: the start is not on the globe")
     cells = list(
         session.scalars(
-            select(Duty.cell_id).where(Duty.person_id == person.id, duty_active_at(now))
+            select(Duty.cell_id).where(
+                Duty.person_id == person.id,
+                Duty.duty.in_(rules.PATROL_DUTIES),  # a 监督员's cells are not theirs to walk
+                duty_active_at(now),
+            )
         )
     )
     until = end_of_day(day)

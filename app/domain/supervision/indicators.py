@@ -223,8 +223,8 @@ def indicators(
         for cell_id, duties in duties_in_window(session, ids, start, end).items():
             c = cells[cell_id]
             for d in duties:
-                if d.duty == "supervisor":
-                    continue  # 监督员 oversee; the patrol requirement is on leader/member/patroller
+                if d.duty not in rules.PATROL_DUTIES:
+                    continue  # 监督员 oversee; the patrol requirement is on those who patrol
                 if by == "leader" and d.duty != "leader":
                     continue
                 window = overlap(d.valid_from, d.valid_to, (c.lo, c.hi))
