@@ -6,7 +6,7 @@ a province inlined into the page."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import folium
@@ -52,6 +52,7 @@ class MapContext:
     person_name: str = ""
     can_export: bool = False  # accountability exports and dossiers (SPEC §7)
     scope_name: str | None = None  # the viewer's scope cell, None: everything they may see
+    pages: list[str] = field(default_factory=list)  # other pages this reader may open: desk, stats
 
 
 def basemap(settings: Settings) -> tuple[str, str, list[str]] | None:
@@ -129,6 +130,7 @@ def build_map(settings: Settings, ctx: MapContext) -> str:
         "username": ctx.username,
         "person_name": ctx.person_name,
         "can_export": ctx.can_export,
+        "pages": ctx.pages,
         "scope_name": ctx.scope_name,
         "csrf": ctx.csrf,
         "timezone": settings.timezone,

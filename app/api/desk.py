@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, literal, select
 
 from app import clock
-from app.api.deps import CurrentViewer, session_cookie
+from app.api.deps import ACCOUNTABLE_ROLES, CurrentViewer, session_cookie
 from app.api.pages import _lang, page_viewer, templates
 from app.config import get_settings
 from app.db import SessionDep
@@ -115,6 +115,7 @@ def desk_page(request: Request, session: SessionDep, lang: str | None = None) ->
             "other": "en" if language == "zh" else "zh",
             "csrf": csrf_token_for(session_cookie(request) or ""),
             "config": script_json(config),
+            "show_stats": viewer.role in ACCOUNTABLE_ROLES,
         },
     )
     response.set_cookie("gw_lang", language, max_age=365 * 86400, samesite="lax")

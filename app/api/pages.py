@@ -22,6 +22,7 @@ from app.config import PROJECT_ROOT, get_settings
 from app.db import SessionDep
 from app.domain import audit
 from app.domain.errors import TooManyAttempts
+from app.domain.hotspots.desk import DESK_ROLES
 from app.domain.people import sessions
 from app.domain.people.accounts import password_change_required
 from app.domain.people.scope import Viewer
@@ -251,6 +252,11 @@ def coverage_map(request: Request, session: SessionDep, lang: str | None = None)
             csrf=csrf_token_for(token),
             person_name=(person.name if person else "") or viewer.username,
             can_export=viewer.role in ACCOUNTABLE_ROLES,
+            pages=[
+                page
+                for page, roles in (("desk", DESK_ROLES), ("stats", ACCOUNTABLE_ROLES))
+                if viewer.role in roles
+            ],
             scope_name=_scope_name(session, viewer),
         ),
     )

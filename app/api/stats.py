@@ -14,7 +14,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.api.deps import Exporter, session_cookie
+from app.api.deps import ACCOUNTABLE_ROLES, Exporter, session_cookie
 from app.api.exports import deliver, scope_of, send_table
 from app.api.pages import page_language, page_viewer, templates
 from app.api.params import Instant, Within
@@ -35,7 +35,6 @@ from map_ui.builder import script_json
 from map_ui.stats_i18n import STATS_STRINGS
 
 router = APIRouter()
-STATS_ROLES = ("supervisor", "command", "discipline", "admin")  # SPEC §7: like the exports
 GROUPS = Literal["district", "street", "community", "leader", "person", "cell"]
 
 
@@ -155,7 +154,7 @@ def stats_page(request: Request, session: SessionDep, lang: str | None = None) -
             f"/login?{urlencode({'next': here, 'lang': language})}", status_code=303
         )
     words = STATS_STRINGS[language]
-    if viewer.role not in STATS_ROLES:
+    if viewer.role not in ACCOUNTABLE_ROLES:  # SPEC §7: who may export may rank
         return HTMLResponse(words["no_access"], status_code=403)
     start, end = last_complete_month(clock.now())
     config = {

@@ -291,12 +291,16 @@
       });
       const other = this.cfg.lang === "zh" ? "en" : "zh";
       const lang = el("a", { href: "?lang=" + other, text: t.switch_lang });
+      // The other pages this reader may open (the desk, the rankings), named in their language.
+      const pages = (this.cfg.pages || []).map((page) =>
+        el("a", { href: "/" + page, text: t[page + "_link"], "data-testid": "nav-" + page }));
       const logout = el("form", { method: "post", action: "/logout", style: "margin:0" }, [
         el("input", { type: "hidden", name: "csrf", value: this.cfg.csrf }),
         el("button", { type: "submit", text: t.sign_out + " (" + this.cfg.username + ")" })]);
       const bar = el("div", { class: "gw-bar" }, [
         el("label", {}, [t.as_of, asOf]), el("label", {}, [t.district, district]),
-        el("span", { class: "gw-export-wrap" }, [exportButton, this.exportMenu]), lang, logout]);
+        el("span", { class: "gw-export-wrap" }, [exportButton, this.exportMenu]), ...pages, lang,
+        logout]);
       L.DomEvent.disableClickPropagation(bar);
       L.DomEvent.disableScrollPropagation(bar);
       this.map.getContainer().appendChild(bar);

@@ -284,3 +284,14 @@ def test_map_export_downloads_the_accountability_export_and_gap_list_of_the_chos
     assert page.get_by_test_id("map-legend").is_visible()
     assert not page.locator(".gw-bar").is_visible()
     assert watched.errors == [] and watched.hosts == {live_server.host}
+
+
+def test_the_map_links_the_pages_its_reader_may_open(watched: Watched, live_server: Server) -> None:
+    open_map(watched, live_server)  # the supervisor: the desk and the rankings
+    page = watched.page
+    assert page.get_by_test_id("nav-stats").get_attribute("href") == "/stats"
+    page.get_by_test_id("nav-desk").click()
+    page.wait_for_url("**/desk")
+    assert page.get_by_test_id("nav-stats").is_visible()
+    page.get_by_test_id("nav-stats").click()
+    page.get_by_test_id("stats-table").wait_for()
