@@ -178,8 +178,13 @@ def lapses(
     to: Instant,
     within: Within = None,
     min_hours: Annotated[
-        float, Query(ge=0, le=24 * 400, description="leave out lapses shorter than this")
-    ] = 0,
+        float | None,
+        Query(
+            ge=0,
+            le=24 * 400,
+            description="leave out lapses shorter than this (default: GRIDWATCH_EXPORT_MIN_HOURS)",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Every maximal unpatrolled, overdue and unstaffed period of each leaf cell in [from, to),
     with every person whose duty overlapped it (SPEC §5); `min_hours`: only those lasting at

@@ -176,6 +176,12 @@ def test_min_hours_removes_exactly_the_shorter_lapses(
     # Without the parameter, the setting decides.
     rule_settings(export_min_hours=3.0)
     assert spans(export(field).json()) == spans(tolerant)
+    # … for the lapse engine's answer and the cell card's lapses too: one tolerance.
+    engine = field.client.get("/api/v1/lapses", params=PERIOD, headers=field.headers("disc"))
+    assert spans(engine.json()) == spans(tolerant)
+    card = field.client.get(f"/api/v1/cells/{UNITS[0]}/card", headers=field.headers("disc"))
+    assert card.status_code == 200, card.text
+    assert card.json()["lapses"] and all(x["hours"] >= 3 for x in card.json()["lapses"])
     bad = field.client.get(
         "/api/v1/exports/accountability",
         params=PERIOD | {"min_hours": "-1"},

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app import clock, rules
+from app.config import get_settings
 from app.domain.errors import DomainError
 from app.domain.hotspots import lifecycle
 from app.domain.supervision.gaps import Selection
@@ -139,12 +140,15 @@ def iter_lapses(
     end: datetime,
     chunk_cells: int = 5_000,
     *,
-    min_hours: float = 0,
+    min_hours: float | None = None,
 ) -> Iterator[Lapse]:
     """The lapses in cell-code order, computed `chunk_cells` cells at a time, so that a
     province-month streams out without holding every lapse in memory. `min_hours` is the
     tolerance: lapses shorter than it (after clipping to the period) are left out — the one
-    place every export applies it."""
+    place every export, the lapse API, the cell card and the dossiers apply it; None: the
+    configured one (GRIDWATCH_EXPORT_MIN_HOURS)."""
+    if min_hours is None:
+        min_hours = get_settings().export_min_hours
     if min_hours < 0:
         raise DomainError("min_hours must not be negative")
     shortest = timedelta(hours=min_hours)
