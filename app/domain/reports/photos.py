@@ -26,6 +26,7 @@ from app.domain.reports.photostore import (
     DirectoryStore,
     PhotoMissing,
     PhotoStore,
+    StorageUnavailable,
     photo_store,
 )
 from app.domain.reports.review import add_flags, lock_report
@@ -248,8 +249,11 @@ def display_path(sha256: str) -> Path:
 
 
 def _store(store: PhotoStore, key: str, data: bytes) -> None:
-    if store.exists(key):
-        return  # content-addressed: the same bytes are already there
+    try:
+        if store.exists(key):
+            return  # content-addressed: the same bytes are already there
+    except StorageUnavailable as exc:
+        raise StorageUnavailable(f"{exc.message}; the report itself is kept") from None
     store.put(key, data)
 
 

@@ -182,7 +182,8 @@ class S3Store:
             return StorageFull("the photo store is full; the report itself is kept")
         kept = "; the report itself is kept" if doing == "written" else ""
         return StorageUnavailable(
-            f"the photo store (bucket {self.bucket}) cannot be {doing} ({code or exc}){kept}"
+            f"the photo store (bucket {self.bucket}) cannot be {doing} "
+            f"({code or type(exc).__name__}){kept}"
         )
 
     def put(self, key: str, data: bytes) -> None:
