@@ -169,6 +169,10 @@ class S3Store:
     kind = "s3"
 
     def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        # What a failed call raises: the server's answer, or none (refused, timed out).
+        self.errors: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -187,16 +191,18 @@ class S3Store:
         )
 
     def put(self, key: str, data: bytes) -> None:
+        name = self._name(key)
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._name(key), Body=data)
-        except Exception as exc:
+            self.client.put_object(Bucket=self.bucket, Key=name, Body=data)
+        except self.errors as exc:
             raise self._failed(exc, "written") from None
 
     def _get_object(self, key: str) -> dict[str, Any]:
+        name = self._name(key)
         try:
-            answer: dict[str, Any] = self.client.get_object(Bucket=self.bucket, Key=self._name(key))
+            answer: dict[str, Any] = self.client.get_object(Bucket=self.bucket, Key=name)
             return answer
-        except Exception as exc:
+        except self.errors as exc:
             if _s3_code(exc) in S3_MISSING_CODES:
                 raise PhotoMissing(key) from None
             raise self._failed(exc, "read") from None
@@ -206,7 +212,7 @@ class S3Store:
         try:
             data: bytes = body.read()
             return data
-        except Exception as exc:
+        except self.errors as exc:
             raise self._failed(exc, "read") from None
         finally:
             body.close()
@@ -224,18 +230,20 @@ class S3Store:
         return Opened(int(answer["ContentLength"]), chunks())
 
     def exists(self, key: str) -> bool:
+        name = self._name(key)
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._name(key))
+            self.client.head_object(Bucket=self.bucket, Key=name)
             return True
-        except Exception as exc:
+        except self.errors as exc:
             if _s3_code(exc) in S3_MISSING_CODES:
                 return False
             raise self._failed(exc, "read") from None
 
     def delete(self, key: str) -> None:
+        name = self._name(key)
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
-        except Exception as exc:
+            self.client.delete_object(Bucket=self.bucket, Key=name)
+        except self.errors as exc:
             raise self._failed(exc, "written") from None
 
     def keys(self) -> Iterator[str]:
@@ -246,7 +254,7 @@ class S3Store:
             for page in pages:
                 for item in page.get("Contents", []):
                     yield item["Key"][len(self.prefix) :]
-        except Exception as exc:
+        except self.errors as exc:
             raise self._failed(exc, "listed") from None
 
     def local_path(self, key: str) -> Path | None:
