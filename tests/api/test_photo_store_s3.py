@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -168,7 +169,9 @@ def test_a_display_copy_missing_from_the_bucket_is_derived_again(
     assert gone.status_code == 503 and "missing" in gone.json()["detail"]
 
 
-def test_the_cell_dossier_zip_holds_the_photo_from_the_bucket(field: Field, bucket: Bucket) -> None:
+def test_the_cell_dossier_zip_holds_the_photo_from_the_bucket(
+    field: Field, bucket: Bucket, tmp_path: Path
+) -> None:
     report, data = new_report(field), jpeg((10, 10, 200))
     assert upload(field, report["id"], data).status_code == 201
     now = datetime.now(UTC)
@@ -183,6 +186,13 @@ def test_the_cell_dossier_zip_holds_the_photo_from_the_bucket(field: Field, buck
     sha = hashlib.sha256(data).hexdigest()
     assert z.read(f"photos/{report['id']}/{sha}.jpg") == data
     assert manifest["missing_files"] == []
+    # The PDF in it embeds the display copy, read from the bucket.
+    pdf = tmp_path / "dossier.pdf"
+    pdf.write_bytes(z.read("dossier.pdf"))
+    listed = subprocess.run(
+        ["pdfimages", "-list", str(pdf)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()[2:]
+    assert len([line for line in listed if " image " in line]) == 1, listed
 
 
 def test_an_unreachable_bucket_answers_503_and_keeps_the_report(
@@ -233,3 +243,29 @@ def test_backup_holds_the_buckets_photos_and_restore_puts_them_back(
         shown = client.get(f"{base}/display", headers=restarted.headers("insp"))
         assert shown.status_code == 200  # derived again from the restored original
     assert keys_of(shas[0])[1] in bucket.objects()
+
+
+def test_a_backup_of_the_directory_store_restores_into_a_bucket(
+    client: TestClient,
+    db: Session,
+    bucket: Bucket,
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The way from one machine's directory to a bucket: back up, switch the store, restore."""
+    monkeypatch.setattr(get_settings(), "photo_backend", "dir")
+    field = staffed_field(client, db)
+    data = jpeg((7, 8, 9))
+    out = upload(field, new_report(field)["id"], data).json()
+    original, _ = keys_of(out["sha256"])
+    assert (tmp_path / "photos" / original).read_bytes() == data and bucket.objects() == {}
+    archive = tmp_path / "dir.tar"
+    db.rollback()
+    assert run_cli("backup", archive).exit_code == 0
+
+    monkeypatch.setattr(get_settings(), "photo_backend", "s3")
+    result = run_cli("restore", archive, "--yes")
+    assert result.exit_code == 0, result.output
+    engine.dispose()
+    assert bucket.objects() == {original: data}
