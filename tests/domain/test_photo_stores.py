@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from app.config import Settings
 from app.domain.reports.photostore import (
     CHUNK_BYTES,
     DirectoryStore,
     PhotoMissing,
     PhotoStore,
     S3Store,
+    photo_store,
 )
 from tests.s3_server import S3Server
 
@@ -82,3 +85,13 @@ def test_a_name_that_is_not_a_photo_key_is_refused(store: PhotoStore) -> None:
     for bad in ("../../etc/passwd", "ab/cd/not-a-hash.jpg", "/abs/" + "0" * 64 + ".jpg"):
         with pytest.raises(ValueError, match="not a photo store key"):
             store.put(bad, b"x")
+
+
+def test_the_s3_store_needs_a_bucket_and_no_other_kind_is_taken() -> None:
+    with pytest.raises(ValidationError, match="GRIDWATCH_S3_BUCKET"):
+        Settings(_env_file=None, photo_backend="s3")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="'dir' or 's3'"):
+        Settings(_env_file=None, photo_backend="ftp")  # type: ignore[call-arg]
+    chosen = Settings(_env_file=None, photo_backend="s3", s3_bucket="photos")  # type: ignore[call-arg]
+    assert isinstance(photo_store(chosen), S3Store)
+    assert isinstance(photo_store(Settings(_env_file=None)), DirectoryStore)  # type: ignore[call-arg]
