@@ -269,3 +269,26 @@ def test_a_backup_of_the_directory_store_restores_into_a_bucket(
     assert result.exit_code == 0, result.output
     engine.dispose()
     assert bucket.objects() == {original: data}
+
+
+def test_check_photos_finds_originals_missing_or_damaged_in_the_bucket(
+    field: Field, bucket: Bucket
+) -> None:
+    shas = [
+        upload(field, new_report(field)["id"], jpeg(colour)).json()["sha256"]
+        for colour in ((11, 12, 13), (14, 15, 16), (17, 18, 19))
+    ]
+    field.db.rollback()
+    result = run_cli("check-photos", "--hashes")
+    assert result.exit_code == 0, result.output
+    assert "3 originals" in result.output and "0 missing, 0 damaged" in result.output
+
+    gone, damaged, _ = (keys_of(sha)[0] for sha in shas)
+    bucket.delete(gone)
+    bucket.client.put_object(Bucket=bucket.name, Key=PREFIX + damaged, Body=b"not the photo")
+    result = run_cli("check-photos")  # without reading the bytes: only the missing one
+    assert result.exit_code == 1 and f"missing: {gone}" in result.output
+    assert "1 missing, 0 damaged" in result.output
+    result = run_cli("check-photos", "--hashes")
+    assert result.exit_code == 1 and f"damaged: {damaged}" in result.output
+    assert "1 missing, 1 damaged" in result.output
