@@ -8,7 +8,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,9 @@ class WebhookTarget(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="GRIDWATCH_", env_file=".env", extra="ignore", validate_by_name=True
+    )
 
     env: Literal["development", "test", "production"] = "development"
     # A plain postgresql:// URL; unset means the embedded PostGIS cluster (app/localdb.py).
@@ -57,7 +59,7 @@ class Settings(BaseSettings):
     # _BUCKET, _ACCESS_KEY, _SECRET_KEY, _REGION and _PREFIX (object names start with it).
     photo_backend: Literal["dir", "s3"] = Field(
         default="dir",
-        validation_alias=AliasChoices("GRIDWATCH_PHOTO_STORE", "photo_backend"),
+        validation_alias="GRIDWATCH_PHOTO_STORE",  # the variable's name; in code, photo_backend
     )
     s3_endpoint: str = ""
     s3_bucket: str = ""

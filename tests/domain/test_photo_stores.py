@@ -95,3 +95,17 @@ def test_the_s3_store_needs_a_bucket_and_no_other_kind_is_taken() -> None:
     chosen = Settings(_env_file=None, photo_backend="s3", s3_bucket="photos")  # type: ignore[call-arg]
     assert isinstance(photo_store(chosen), S3Store)
     assert isinstance(photo_store(Settings(_env_file=None)), DirectoryStore)  # type: ignore[call-arg]
+
+
+def test_the_store_is_chosen_by_gridwatch_photo_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHOTO_BACKEND", "s3")  # a stranger's variable is not read
+    assert Settings(_env_file=None).photo_backend == "dir"  # type: ignore[call-arg]
+    monkeypatch.setenv("GRIDWATCH_PHOTO_STORE", "s3")
+    monkeypatch.setenv("GRIDWATCH_S3_BUCKET", "city-photos")
+    monkeypatch.setenv("GRIDWATCH_S3_PREFIX", "gridwatch")
+    chosen = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (chosen.photo_backend, chosen.s3_bucket, chosen.s3_prefix) == (
+        "s3",
+        "city-photos",
+        "gridwatch",
+    )
