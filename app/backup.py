@@ -1,5 +1,9 @@
 """`gridwatch backup PATH` / `gridwatch restore PATH`: the database (pg_dump, custom format)
-and the photo store in one tar file, with a manifest of SHA-256 hashes.
+and the photo store's originals in one tar file, with a manifest of SHA-256 hashes.
+
+Both photo stores (the directory and an S3 bucket) are read and written through the same
+interface (app/domain/reports/photostore.py), so the archive holds the photos' bytes either
+way, and a backup taken from one kind of store restores into the other.
 
 Restore is all-or-nothing on the database side (pg_restore --single-transaction) and checks
 every photo against the manifest before it touches the store; afterwards the audit chain is
@@ -8,6 +12,7 @@ verified, so a restored copy proves it is the same record."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -22,8 +27,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from app import clock, localdb
-from app.config import get_settings
 from app.domain.errors import DomainError
+from app.domain.reports.photostore import PhotoMissing, photo_store
 
 FORMAT = "gridwatch-backup/1"
 
@@ -76,19 +81,18 @@ def _run(args: list[str], extra_env: dict[str, str]) -> None:
         raise DomainError(f"{Path(args[0]).name} failed: {' | '.join(tail)}")
 
 
-def _stored_photos(store: Path) -> list[Path]:
-    """The photo files (not uploads still being written, which start with a dot)."""
-    if not store.exists():
-        return []
-    return sorted(
-        p
-        for p in store.rglob("*")
-        if PHOTO_NAME.fullmatch(f"photos/{p.relative_to(store).as_posix()}") and p.is_file()
-    )
+def _tar_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(clock.now().timestamp())
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
 
 
 def backup(url: str, target: Path, audit_seq: int, audit_head: str) -> BackupSummary:
-    store = get_settings().photo_store
+    """The database, then every original in the photo store (one at a time: a photo is at
+    most photo_max_bytes), then the manifest of them all."""
+    store = photo_store()
     with tempfile.TemporaryDirectory(prefix="gridwatch-backup-") as tmp:
         dump = Path(tmp) / "database.dump"
         target_url, env = _libpq(url)
@@ -96,25 +100,30 @@ def backup(url: str, target: Path, audit_seq: int, audit_head: str) -> BackupSum
             [_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(dump), target_url],
             env,
         )
-        photos = _stored_photos(store)
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "created_at": clock.now().isoformat(),
-            "audit_seq": audit_seq,
-            "audit_head": audit_head,
-            "database": {"path": "database.dump", "sha256": _sha256(dump)},
-            "photos": [
-                {"path": f"photos/{p.relative_to(store).as_posix()}", "sha256": _sha256(p)}
-                for p in photos
-            ],
-        }
-        (Path(tmp) / "manifest.json").write_text(json.dumps(manifest, indent=2))
         partial = target.with_name(target.name + ".partial")
+        photos: list[dict[str, str]] = []
         with tarfile.open(partial, "w") as tar:
-            tar.add(Path(tmp) / "manifest.json", "manifest.json")
             tar.add(dump, "database.dump")
-            for p in photos:
-                tar.add(p, f"photos/{p.relative_to(store).as_posix()}")
+            for key in store.keys():
+                name = f"photos/{key}"
+                if PHOTO_NAME.fullmatch(name) is None:
+                    continue  # a display copy (derived again on demand) or a stranger
+                try:
+                    data = store.get(key)
+                except PhotoMissing:
+                    continue  # removed since it was listed
+                _tar_bytes(tar, name, data)
+                photos.append({"path": name, "sha256": hashlib.sha256(data).hexdigest()})
+            manifest: dict[str, Any] = {
+                "format": FORMAT,
+                "created_at": clock.now().isoformat(),
+                "audit_seq": audit_seq,
+                "audit_head": audit_head,
+                "photo_store": store.kind,
+                "database": {"path": "database.dump", "sha256": _sha256(dump)},
+                "photos": photos,
+            }
+            _tar_bytes(tar, "manifest.json", json.dumps(manifest, indent=2).encode())
         partial.replace(target)  # a backup file exists only once it is complete
         return BackupSummary(target, dump.stat().st_size, len(photos), audit_seq, audit_head)
 
@@ -184,10 +193,19 @@ def restore(url: str, source: Path) -> dict[str, Any]:
             ],
             env,
         )
-        store = get_settings().photo_store
-        for item in manifest["photos"]:
-            target = store / Path(item["path"]).relative_to("photos")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists() or _sha256(target) != item["sha256"]:
-                shutil.copyfile(root / item["path"], target)
+        _restore_photos(manifest["photos"], root)
         return dict(manifest)
+
+
+def _restore_photos(items: list[dict[str, str]], root: Path) -> None:
+    """Put each checked original in the photo store, unless the same bytes are there."""
+    store = photo_store()
+    for item in items:
+        key = item["path"].removeprefix("photos/")
+        if store.exists(key):
+            try:
+                if hashlib.sha256(store.get(key)).hexdigest() == item["sha256"]:
+                    continue
+            except PhotoMissing:
+                pass
+        store.put(key, (root / item["path"]).read_bytes())

@@ -44,13 +44,29 @@ class WebhookTarget(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="GRIDWATCH_", env_file=".env", extra="ignore", validate_by_name=True
+    )
 
     env: Literal["development", "test", "production"] = "development"
     # A plain postgresql:// URL; unset means the embedded PostGIS cluster (app/localdb.py).
     database_url: str | None = None
     data_dir: Path = PROJECT_ROOT / "data"
     photo_dir: Path | None = None
+    # Where photos are kept (app/domain/reports/photostore.py): GRIDWATCH_PHOTO_STORE=dir, files
+    # under photo_dir (default <data_dir>/photos), or s3, objects in an S3-compatible bucket
+    # (MinIO, Ceph RGW): GRIDWATCH_S3_ENDPOINT (e.g. http://minio:9000; empty: AWS itself),
+    # _BUCKET, _ACCESS_KEY, _SECRET_KEY, _REGION and _PREFIX (object names start with it).
+    photo_backend: Literal["dir", "s3"] = Field(
+        default="dir",
+        validation_alias="GRIDWATCH_PHOTO_STORE",  # the variable's name; in code, photo_backend
+    )
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
     # Signs tokens and CSRF proofs. Unset: a random one is generated on first start and kept
     # in <data_dir>/secret_key (app/secret.py); there is no built-in value.
     secret_key: SecretStr | None = None
@@ -180,6 +196,12 @@ class Settings(BaseSettings):
                 f"GRIDWATCH_SECRET_KEY must have at least {MIN_SECRET_LENGTH} characters "
                 "(or leave it unset: gridwatch then generates one and keeps it with the data)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.photo_backend == "s3" and not self.s3_bucket.strip():
+            raise ValueError("GRIDWATCH_PHOTO_STORE=s3 needs GRIDWATCH_S3_BUCKET")
         return self
 
     @field_validator("trusted_proxies")

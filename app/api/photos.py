@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.api.deps import CurrentViewer
@@ -15,7 +15,8 @@ from app.config import get_settings
 from app.db import SessionDep
 from app.domain.errors import NotFound
 from app.domain.people.scope import Viewer, find_visible, get_visible
-from app.domain.reports.photos import add_photo, display_copy, extension_of, photo_path
+from app.domain.reports.photos import add_photo, display_copy, extension_of, photo_key
+from app.domain.reports.photostore import PhotoMissing, photo_store
 from app.models import Photo, Report
 from app.schemas.reports import PhotoOut
 
@@ -63,28 +64,42 @@ def _visible_photo(
 
 
 PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+MISSING = "the photo file is missing from the photo store"
+
+
+def _stored(key: str | None, media_type: str) -> Response:
+    """The stored file: from the directory store as a file (with ranges), from a bucket as a
+    stream, never whole in memory."""
+    if key is None:
+        raise HTTPException(503, detail=MISSING)
+    store = photo_store()
+    path = store.local_path(key)
+    if path is not None:
+        if not path.is_file():
+            raise HTTPException(503, detail=MISSING)
+        return FileResponse(path, media_type=media_type, headers=PHOTO_HEADERS)
+    try:
+        opened = store.open(key)
+    except PhotoMissing:
+        raise HTTPException(503, detail=MISSING) from None
+    headers = {**PHOTO_HEADERS, "Content-Length": str(opened.size)}
+    return StreamingResponse(opened.chunks, media_type=media_type, headers=headers)
 
 
 @router.get("/reports/{report_id}/photos/{photo_id}", response_class=FileResponse)
 def get_photo(
     report_id: uuid.UUID, photo_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer
-) -> FileResponse:
+) -> Response:
     """The original photo, byte-for-byte as uploaded (EXIF included)."""
     photo = _visible_photo(session, viewer, report_id, photo_id)
-    path = photo_path(photo.sha256, extension_of(photo))
-    if not path.exists():
-        raise HTTPException(503, detail="the photo file is missing from the photo store")
-    return FileResponse(path, media_type=photo.content_type, headers=PHOTO_HEADERS)
+    return _stored(photo_key(photo.sha256, extension_of(photo)), photo.content_type)
 
 
 @router.get("/reports/{report_id}/photos/{photo_id}/display", response_class=FileResponse)
 def get_photo_display(
     report_id: uuid.UUID, photo_id: uuid.UUID, session: SessionDep, viewer: CurrentViewer
-) -> FileResponse:
+) -> Response:
     """The display-size JPEG derived from the original (at most 1600 px, upright, no EXIF):
     what pages show, with the original one link away."""
     photo = _visible_photo(session, viewer, report_id, photo_id)
-    path = display_copy(photo)
-    if path is None:
-        raise HTTPException(503, detail="the photo file is missing from the photo store")
-    return FileResponse(path, media_type="image/jpeg", headers=PHOTO_HEADERS)
+    return _stored(display_copy(photo), "image/jpeg")

@@ -129,6 +129,38 @@ def backup(
     )
 
 
+@app.command("check-photos")
+def check_photos(
+    hashes: Annotated[
+        bool, typer.Option("--hashes", help="also read every original and check its SHA-256")
+    ] = False,
+) -> None:
+    """Check that the photo store (directory or bucket) holds every photo the database names;
+    exit 1 when one is missing or damaged."""
+    from app.domain.reports.photocheck import check_photos as run_check
+    from app.domain.reports.photostore import photo_store
+
+    store = photo_store()
+    try:
+        with transaction() as session:
+            found = run_check(session, store, hashes=hashes)
+    except DomainError as exc:
+        fail(exc.message)
+    for key in found.missing:
+        out.print(f"missing: {key}", highlight=False)
+    for key in found.damaged:
+        out.print(f"damaged: {key}", highlight=False)
+    summary = (
+        f"{store.kind} photo store: {found.photos} originals named by the database, "
+        f"{len(found.missing)} missing, {len(found.damaged)} damaged"
+        + ("" if hashes else " (hashes not read)")
+        + f", {len(found.unreferenced)} without a photo row"
+    )
+    if not found.ok:
+        fail(summary)
+    out.print(summary, highlight=False)
+
+
 @app.command()
 def restore(
     path: Annotated[Path, typer.Argument(help="a file written by `gridwatch backup`")],

@@ -19,6 +19,7 @@ from pyproj import Geod
 from app.domain.accountability.tables import DUTY_LABEL
 from app.domain.pdf import render_pdf
 from app.domain.reports.photos import PhotoTooLarge, UnsupportedPhoto, display_copy
+from app.domain.reports.photostore import PhotoMissing, photo_store
 from app.domain.timeparse import local_zone
 from app.models import Photo
 
@@ -212,15 +213,15 @@ def _photos(photos: list[PhotoShown]) -> str:
     for shown in photos:
         p = shown.photo
         try:
-            path = display_copy(p)
+            key = display_copy(p)
         except (PhotoTooLarge, UnsupportedPhoto):
-            path = None
+            key = None
         image = "<p>（照片文件缺失 photo file missing）</p>"
-        if path is not None:
+        if key is not None:
             try:
-                data = base64.b64encode(path.read_bytes()).decode()
+                data = base64.b64encode(photo_store().get(key)).decode()
                 image = f"<img src='data:image/jpeg;base64,{data}' alt='photo'>"
-            except OSError:
+            except PhotoMissing:
                 pass
         if p.exif_lat is not None and p.exif_lon is not None:
             far = distance_m((p.exif_lon, p.exif_lat), shown.spot)

@@ -35,7 +35,8 @@ from app.domain.accountability.sketch import dossier_map
 from app.domain.categories import CATEGORIES
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer, get_visible, visible, visible_cell
-from app.domain.reports.photos import extension_of, photo_path
+from app.domain.reports.photos import extension_of, photo_key
+from app.domain.reports.photostore import PhotoMissing, photo_store
 from app.domain.supervision.gaps import Selection
 from app.domain.supervision.lapses import MAX_SPAN, duties_in_window, responsible_during
 from app.models import AuditEntry, Cell, Hotspot, HotspotEvent, Photo, Report
@@ -99,12 +100,12 @@ class _Dossier:
         self.add(name, json.dumps(value, ensure_ascii=False, indent=2, default=str).encode())
 
     def add_photos(self, photos: list[Photo]) -> None:
+        store = photo_store()
         for p in photos:
             name = f"photos/{p.report_id}/{p.sha256}.{extension_of(p)}"
-            path = photo_path(p.sha256, extension_of(p))
             try:
-                data = path.read_bytes()
-            except OSError:
+                data = store.get(photo_key(p.sha256, extension_of(p)))
+            except PhotoMissing:
                 self.missing.append(name)  # said in the manifest, never silently dropped
                 continue
             self.add(name, data, compress=False)

@@ -1,16 +1,14 @@
 """Report photos: checked by content (JPEG/PNG/WebP, ≤ 20 MB, a megapixel cap, fully decoded
-once), kept byte-for-byte as the original by SHA-256 outside the database, with a display-size
-JPEG derived beside it for pages; EXIF time/position read with Pillow; `duplicate_photo` and
-`exif_mismatch` flags are added to the report on upload (SPEC §4, §6)."""
+once), kept byte-for-byte as the original by SHA-256 outside the database (in the photo store,
+app/domain/reports/photostore.py), with a display-size JPEG derived beside it for pages; EXIF
+time/position read with Pillow; `duplicate_photo` and `exif_mismatch` flags are added to the
+report on upload (SPEC §4, §6)."""
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
-import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,13 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.domain import audit
 from app.domain.errors import DomainError
+from app.domain.reports.photostore import (
+    DirectoryStore,
+    PhotoMissing,
+    PhotoStore,
+    StorageUnavailable,
+    photo_store,
+)
 from app.domain.reports.review import add_flags, lock_report
 from app.models import Photo, Report
 
@@ -62,14 +67,6 @@ class PhotoTooLarge(DomainError):
 
 class UnsupportedPhoto(DomainError):
     status_code = 415
-
-
-class StorageFull(DomainError):
-    status_code = 507
-
-
-class StorageUnavailable(DomainError):
-    status_code = 503
 
 
 _slots_lock = threading.Lock()
@@ -230,38 +227,34 @@ def _display_copy(shown: Image.Image, orientation: int) -> bytes:
     return buf.getvalue()
 
 
+def photo_key(sha256: str, ext: str) -> str:
+    """The original's key in the photo store, byte-for-byte as uploaded."""
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.{ext}"
+
+
+def display_key(sha256: str) -> str:
+    """The derived display copy's key, beside its original. Backups leave it out (it is
+    derived): `display_copy` makes it again when it is missing."""
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.display.jpg"
+
+
 def photo_path(sha256: str, ext: str) -> Path:
-    """The original, byte-for-byte as uploaded."""
-    return get_settings().photo_store / sha256[:2] / sha256[2:4] / f"{sha256}.{ext}"
+    """The original's file when the photo store is the directory (GRIDWATCH_PHOTO_DIR)."""
+    return DirectoryStore(get_settings().photo_store).path(photo_key(sha256, ext))
 
 
 def display_path(sha256: str) -> Path:
-    """The derived display copy, beside its original. Backups leave it out (it is derived):
-    `display_copy` makes it again when it is missing."""
-    return get_settings().photo_store / sha256[:2] / sha256[2:4] / f"{sha256}.display.jpg"
+    """The display copy's file when the photo store is the directory."""
+    return DirectoryStore(get_settings().photo_store).path(display_key(sha256))
 
 
-def _store(data: bytes, path: Path) -> None:
-    if path.exists():
-        return  # content-addressed: the same bytes are already there
+def _store(store: PhotoStore, key: str, data: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageFull("the photo store is full; the report itself is kept") from None
-        raise StorageUnavailable(
-            f"the photo store cannot be written ({exc.strerror}); the report itself is kept"
-        ) from None
+        if store.exists(key):
+            return  # content-addressed: the same bytes are already there
+    except StorageUnavailable as exc:
+        raise StorageUnavailable(f"{exc.message}; the report itself is kept") from None
+    store.put(key, data)
 
 
 # One 64-bit advisory lock per photo content (the cell summaries' locks use two 32-bit keys,
@@ -305,8 +298,9 @@ def add_photo(
     )
     session.add(photo)
     session.flush()  # the row is acceptable: only now write the file (no orphans)
-    _store(data, photo_path(sha, checked.ext))
-    _store(checked.display, display_path(sha))
+    store = photo_store()
+    _store(store, photo_key(sha, checked.ext), data)
+    _store(store, display_key(sha), checked.display)
     lock_report(session, report)  # another photo's flags or a review may have landed
     flags_before = list(report.flags)
     review_before = report.review_status
@@ -366,17 +360,18 @@ def extension_of(photo: Photo) -> str:
     return {v[0]: v[1] for v in FORMATS.values()}[photo.content_type]
 
 
-def display_copy(photo: Photo) -> Path | None:
-    """The path of `photo`'s display copy, derived again from the original if it is missing
-    (a photo stored before display copies existed, or a restored backup: backups hold the
-    originals only); None without the original. An original that no longer passes the checks
-    (stored before they existed) raises PhotoTooLarge or UnsupportedPhoto."""
-    path = display_path(photo.sha256)
-    if path.exists():
-        return path
+def display_copy(photo: Photo) -> str | None:
+    """The key of `photo`'s display copy in the photo store, derived again from the original
+    if it is missing (a photo stored before display copies existed, or a restored backup:
+    backups hold the originals only); None without the original. An original that no longer
+    passes the checks (stored before they existed) raises PhotoTooLarge or UnsupportedPhoto."""
+    store = photo_store()
+    key = display_key(photo.sha256)
+    if store.exists(key):
+        return key
     try:
-        data = photo_path(photo.sha256, extension_of(photo)).read_bytes()
-    except OSError:
+        data = store.get(photo_key(photo.sha256, extension_of(photo)))
+    except PhotoMissing:
         return None
-    _store(inspect(data, get_settings().photo_max_megapixels).display, path)
-    return path
+    _store(store, key, inspect(data, get_settings().photo_max_megapixels).display)
+    return key
