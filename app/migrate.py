@@ -1,7 +1,9 @@
 """Alembic upgrade to head, then the parts of the database that follow the code rather than a
 revision: the functions and triggers of app/sql/ (re-created from their files, so a fix to
 one reaches every database at its next `gridwatch migrate`) and the rule values they read
-(app/rules.py, written and the summaries rebuilt when they changed). Used by `gridwatch
+(app/rules.py, written and the summaries rebuilt when they changed), and the grants of the
+non-owner role `gridwatch_app` the server connects as in production (app/sql/app_role.sql,
+so tables added by later migrations are granted too). Used by `gridwatch
 migrate`, the tests and the benchmarks."""
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.config import PROJECT_ROOT
 from app.db import make_engine
 from app.domain.status import keep_rules_in_step
-from app.sql import definitions
+from app.sql import definitions, source
 
 
 def alembic_config(url: str) -> Config:
@@ -51,6 +53,7 @@ def migrate(url: str) -> Migrated:
             definitions.install(connection)
             functions = definitions.changed(before_install, definitions.installed(connection))
             rules_changed = keep_rules_in_step(session)
+            connection.exec_driver_sql(source("app_role"))
         return Migrated(before, current_revision(engine), functions, rules_changed)
     finally:
         engine.dispose()
