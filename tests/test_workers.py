@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
@@ -29,6 +31,8 @@ from tests.factories import (
     report_body,
     two_by_two,
 )
+
+TOKEN = "scrape-token-0123456789abcdef"
 
 
 def _free_port() -> int:
@@ -139,21 +143,58 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def test_serve_with_two_workers_starts_and_answers_healthz(database_url: str) -> None:
+def _healthz_count(url: str) -> float:
+    r = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200, r.text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(r.text)
+        for sample in family.samples
+        if sample.name == "gridwatch_http_request_duration_seconds_count"
+        and sample.labels["route"] == "/healthz"
+    )
+
+
+def test_serve_with_two_workers_answers_and_counts_metrics_over_both(
+    database_url: str, tmp_path: Path
+) -> None:
     gridwatch = str(Path(sys.executable).with_name("gridwatch"))
     port = _free_port()
-    proc = subprocess.Popen(
-        [gridwatch, "serve", "--workers", "2", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "GRIDWATCH_DATABASE_URL": database_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    env = {
+        **os.environ,
+        "GRIDWATCH_DATABASE_URL": database_url,
+        "GRIDWATCH_METRICS_TOKEN": TOKEN,
+        "GRIDWATCH_LOG_FORMAT": "json",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [gridwatch, "serve", "--workers", "2", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(proc, url)
+            assert len(_children(proc.pid)) >= 2  # the supervisor's two worker processes
+            before = _healthz_count(url)
+            for _ in range(20):  # new connections: the two workers share them out
+                r = httpx.get(url + "/healthz", headers={"X-Request-ID": "not-believed"})
+                assert r.json() == {"status": "ok"}
+                assert len(r.headers["x-request-id"]) == 32
+            # Whichever worker answers the scrape counts every worker's requests.
+            assert _healthz_count(url) - before == 20
+            assert _healthz_count(url) - before == 20
+        finally:
+            _stop(proc)
+    lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "gridwatch.access"]
+    assert sum(1 for line in access if line["route"] == "/healthz") >= 20
+    assert {"time", "level", "message", "request_id", "method", "status", "duration_ms"} <= set(
+        access[-1]
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(proc, url)
-        assert all(httpx.get(url + "/healthz").json() == {"status": "ok"} for _ in range(10))
-        assert len(_children(proc.pid)) >= 2  # the supervisor and its two worker processes
-    finally:
-        _stop(proc)
+    assert all(len(line["request_id"]) == 32 for line in access)
