@@ -32,7 +32,12 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, help="server processes (they share sessions and limits)")
+        int,
+        typer.Option(
+            min=1,
+            envvar="GRIDWATCH_WORKERS",
+            help="server processes (they share sessions and limits)",
+        ),
     ] = 1,
 ) -> None:
     """Serve the API and pages.
