@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
@@ -53,10 +53,17 @@ def migrate(url: str) -> Migrated:
             definitions.install(connection)
             functions = definitions.changed(before_install, definitions.installed(connection))
             rules_changed = keep_rules_in_step(session)
-            connection.exec_driver_sql(source("app_role"))
+            grant_app_role(connection)
         return Migrated(before, current_revision(engine), functions, rules_changed)
     finally:
         engine.dispose()
+
+
+def grant_app_role(connection: Connection) -> None:
+    """Create `gridwatch_app` if need be and give it row rights only (app/sql/app_role.sql):
+    after migrations, and after a restore (backups carry no grants: a role named in them may
+    not exist on the server restored to)."""
+    connection.exec_driver_sql(source("app_role"))
 
 
 def upgrade(url: str) -> tuple[str | None, str | None]:
