@@ -99,10 +99,22 @@ def test_the_migrate_step_gives_the_app_role_a_login_and_nothing_more(
         with psycopg.connect(as_app.render_as_string(hide_password=False)) as conn:
             row = conn.execute(
                 "SELECT current_user, pg_has_role('pg_monitor', 'MEMBER'), "
-                "has_table_privilege('audit_log', 'UPDATE'), rolsuper, rolcreaterole "
-                "FROM pg_roles WHERE rolname = current_user"
+                "has_table_privilege('audit_log', 'UPDATE'), rolsuper, rolcreaterole, "
+                "current_setting('timezone'), current_setting('plan_cache_mode'), "
+                "current_setting('jit') FROM pg_roles WHERE rolname = current_user"
             ).fetchone()
-        assert row == ("gridwatch_app", True, False, False, False)
+        # The session settings without any startup options, as through PgBouncer.
+        assert row == (
+            "gridwatch_app",
+            True,
+            False,
+            False,
+            False,
+            "UTC",
+            "force_custom_plan",
+            "off",
+        )
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:  # the shared cluster's role
             conn.execute("ALTER ROLE gridwatch_app NOLOGIN PASSWORD NULL")
+            conn.execute("ALTER ROLE gridwatch_app RESET ALL")

@@ -80,7 +80,9 @@ def _shared_metrics_folder() -> None:
     """prometheus_client's multiprocess mode for the workers (app/api/metrics.py): an empty
     folder of this server's own in PROMETHEUS_MULTIPROC_DIR, which the workers inherit (an
     operator's own folder is emptied of stale files from an earlier run)."""
+    import atexit
     import os
+    import shutil
     import tempfile
     from pathlib import Path
 
@@ -90,4 +92,6 @@ def _shared_metrics_folder() -> None:
         for stale in Path(folder).glob("*.db"):
             stale.unlink()
     else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gridwatch-metrics-")
+        made = tempfile.mkdtemp(prefix="gridwatch-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+        atexit.register(shutil.rmtree, made, ignore_errors=True)

@@ -1,6 +1,8 @@
 #!/bin/sh
 # PgBouncer's configuration from the environment: `gridwatch` (the primary) and
 # `gridwatch_read` (the streaming standby), both as the app role, pooled per transaction.
+# The app's startup `options` (timezone, jit, plan_cache_mode: app/db.py) are ignored here;
+# the role carries the same settings (deploy/migrate.sh), so every server connection has them.
 set -eu
 conf=/tmp/pgbouncer
 mkdir -p "$conf"
