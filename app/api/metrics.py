@@ -12,7 +12,8 @@ Two kinds of numbers:
   them. Separate hosts or containers are separate scrape targets (Prometheus adds them up).
 - read from PostgreSQL at each scrape (the same whichever process answers): the notifier's
   outbox depth, the streaming standbys' replay lag as the primary sees it, and the sessions
-  waiting on a cell-summary lock (app/sql/fn_lock_cells.sql) at that moment."""
+  waiting on a cell-summary lock (app/sql/fn_lock_cells.sql) at that moment. With the
+  database down the scraper still gets the processes' numbers, and gridwatch_database_up 0."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.api.deps import session_cookie, viewer_for
@@ -86,6 +88,21 @@ class _FromDatabase(Collector):
         self.session = session
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "gridwatch_database_up", "1 when the primary answered this scrape's queries."
+        )
+        try:
+            families = list(self._from_database())
+        except SQLAlchemyError:  # the processes' own numbers are still worth a scrape
+            self.session.rollback()
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _from_database(self) -> Iterator[GaugeMetricFamily]:
         outbox = GaugeMetricFamily(
             "gridwatch_notify_outbox_depth", "Notifier deliveries not yet delivered."
         )

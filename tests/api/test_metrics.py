@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -187,3 +188,23 @@ def test_access_lines_are_json_objects_with_the_request_fields(
     assert line["status"] == 422 and line["level"] == "info"
     assert line["logger"] == "gridwatch.access" and line["duration_ms"] >= 0
     assert line["time"].endswith("+00:00") and "not-a-uuid" not in line["message"]
+
+
+def test_a_scrape_with_the_database_down_still_answers_with_the_process_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(get_settings(), "metrics_token", SecretStr(TOKEN))
+    with socket.socket() as s:  # a port nobody listens on: the database "down"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = f"postgresql://postgres@127.0.0.1:{port}/gridwatch"
+    with TestClient(create_app(down)) as client:
+        assert client.get("/healthz").status_code == 503
+        r = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200
+        samples = {s.name: s for f in text_string_to_metric_families(r.text) for s in f.samples}
+        assert samples["gridwatch_database_up"].value == 0
+        assert "gridwatch_notify_outbox_depth" not in samples
+        assert "gridwatch_http_request_duration_seconds_count" in samples
+        # A wrong token is refused without the database's help.
+        assert client.get("/metrics", headers={"Authorization": "Bearer x"}).status_code == 404
