@@ -185,6 +185,9 @@ def restore(url: str, source: Path) -> dict[str, Any]:
                 "--clean",
                 "--if-exists",
                 "--no-owner",
+                # Grants are given afresh by `restore` (app/migrate.py: grant_app_role): a role
+                # they name may not exist on this server.
+                "--no-privileges",
                 "--exit-on-error",
                 "--single-transaction",
                 "--dbname",

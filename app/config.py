@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     # Every notify_interval_seconds it raises due-soon/overdue events and delivers what is
     # due; a failed delivery is tried again after notify_retry_base_seconds, doubling up to
     # notify_retry_max_seconds. Each POST gives up after notify_timeout_seconds.
+    # Operations (docs/operations.md): the bearer token a Prometheus scraper sends for /metrics
+    # (unset: only signed-in admins read it), and the server's log lines: `text` for a
+    # terminal, `json` (one object per line, with the request id) for a log collector.
+    metrics_token: SecretStr | None = None
+    log_format: Literal["text", "json"] = "text"
     notify_webhooks: list[WebhookTarget] = Field(default_factory=list)
     notify_worker: bool = True
     notify_interval_seconds: float = Field(default=30.0, gt=0)
@@ -177,7 +182,7 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: float = Field(default=30.0, gt=0)
     notify_retry_max_seconds: float = Field(default=3600.0, gt=0)
 
-    @field_validator("secret_key", mode="before")
+    @field_validator("secret_key", "metrics_token", mode="before")
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         # `GRIDWATCH_SECRET_KEY=` (as `${VAR:-}` in a compose file writes it) means "not set":

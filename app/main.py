@@ -29,6 +29,7 @@ from app.api import (
     health,
     hotspots,
     imports,
+    metrics,
     open311,
     pages,
     photos,
@@ -40,6 +41,7 @@ from app.api import (
 )
 from app.api.headers import SecurityHeaders
 from app.api.limits import BodyLimit
+from app.api.observe import Observe
 from app.api.proxies import TrustedProxies
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
@@ -103,11 +105,15 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
     # Outermost: every other part sees the client's address and scheme as the proxy gave them.
     app.add_middleware(TrustedProxies)
+    # Around everything: the request id, the access log line and the latency (app/api/observe.py);
+    # it sees the connection's own peer, to believe X-Request-ID from a trusted proxy only.
+    app.add_middleware(Observe)
     errors.install(app)
     open311.install(app)
     docs.install(app)
     for module in (
         health,
+        metrics,
         auth,
         cells,
         grid,

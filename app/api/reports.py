@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.api.deps import CurrentViewer, require_roles
 from app.api.errors import clean_errors, refused_value
+from app.api.metrics import count_ingested
 from app.api.params import AsOf, Bbox, page_of, parse_bbox
 from app.config import get_settings
 from app.db import SessionDep
@@ -126,6 +127,7 @@ def post_report(
         session, person_id=viewer.person_id, data=_data(body), received_at=clock.now()
     )
     session.commit()
+    count_ingested([filed])
     response.status_code = 201 if filed.created else 200
     [answer] = filed_out(session, viewer, [filed])
     return answer
@@ -174,6 +176,7 @@ def post_batch(items: list[Any], session: SessionDep, viewer: Reporter) -> Batch
                 index=index, id=raw_id, status=outcome.status_code, detail=outcome.message
             )
     session.commit()
+    count_ingested([o for o in outcomes if isinstance(o, Filed)])
     return BatchOut(results=[answers[index] for index in range(len(items))])
 
 

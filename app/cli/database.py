@@ -173,6 +173,7 @@ def restore(
     from sqlalchemy import select, text
 
     from app.backup import restore as run_restore
+    from app.migrate import grant_app_role
     from app.models import AuditEntry
 
     url = ensure_database()
@@ -189,6 +190,7 @@ def restore(
         # A backup holds the summaries and rule values of the server that made it: when its
         # settings were other than this one's, recompute them with these.
         rebuilt = keep_rules_in_step(session)
+        grant_app_role(session.connection())  # the app role's rights (not in the backup)
     with transaction() as session:
         verdict = audit_verify.verify(session, full=True)
         recorded = session.scalar(

@@ -93,6 +93,16 @@ def test_round_trip_restores_everything_and_the_chain_verifies(
     result = run_cli("restore", archive)
     assert result.exit_code == 0, result.output
     assert "audit chain verified" in result.output
+    # The tables were made afresh from the dump, which carries no grants: the app role's rights
+    # are given again (app/sql/app_role.sql), still none to change the audit log.
+    rights = db.execute(
+        text(
+            "SELECT has_table_privilege('gridwatch_app', 'reports', 'INSERT'), "
+            "has_table_privilege('gridwatch_app', 'audit_log', 'UPDATE')"
+        )
+    ).one()
+    db.rollback()
+    assert tuple(rights) == (True, False)
     # As after a real restore, the server starts afresh: connections made before it knew
     # the old extension objects.
     engine.dispose()
