@@ -3,7 +3,9 @@ which of their cells fall due within GRIDWATCH_AT_RISK_HOURS."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -15,6 +17,7 @@ from app import clock
 from app.config import WebhookTarget, get_settings
 from app.db import make_sessionmaker
 from app.domain.grid.cells import get_cell
+from app.domain.notify import messages
 from app.domain.notify.worker import run_once
 from app.domain.supervision import risk_notices
 from app.main import NOTICE_SCANNERS
@@ -65,8 +68,27 @@ def test_each_leader_gets_one_digest_of_their_cells_at_risk_per_window(
         receiver.stop()
 
 
-def test_windows_start_at_whole_multiples_of_the_at_risk_hours() -> None:
-    now = clock.now().replace(hour=13, minute=40, second=0, microsecond=0)
+def test_windows_start_at_local_midnight_and_whole_multiples_after_it() -> None:
+    zone = ZoneInfo(get_settings().timezone)
+    now = datetime(2026, 3, 2, 13, 40, tzinfo=zone)
     start = risk_notices.window_start(now, 6)
-    assert start <= now < start + timedelta(hours=6)
-    assert start.hour % 6 == 0 and (start.minute, start.second) == (0, 0)
+    assert start.astimezone(zone) == datetime(2026, 3, 2, 12, 0, tzinfo=zone)
+    early = risk_notices.window_start(datetime(2026, 3, 2, 0, 30, tzinfo=zone), 6)
+    assert early.astimezone(zone) == datetime(2026, 3, 2, 0, 0, tzinfo=zone)
+
+
+def test_a_long_message_fits_a_robot_in_bytes_and_dingtalk_mentions_the_leader() -> None:
+    payload = {
+        "kind": "cells_at_risk",
+        "title": "网格即将超期未巡",
+        "lines": [(f"网格{i}", "还剩 1.0 小时" * 10) for i in range(200)],
+        "link": "/desk",
+        "data": {"mention_mobiles": ["13900000001"]},
+    }
+    text = messages.markdown(payload)
+    assert len(text.encode()) <= messages.MAX_BYTES and text.endswith("…")
+    ding = WebhookTarget(url="http://127.0.0.1:9/robot", format="dingtalk")
+    body = json.loads(messages.body(ding, 1, "k", payload | {"occurred_at": "x"}))
+    assert body["at"] == {"atMobiles": ["13900000001"], "isAtAll": False}
+    short = messages.markdown(payload | {"lines": []})
+    assert short.endswith("@13900000001")

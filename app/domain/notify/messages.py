@@ -28,7 +28,7 @@ from urllib.parse import quote_plus
 from app.config import WebhookTarget, get_settings
 from app.secret import signing_key
 
-MAX_TEXT = 3500  # WeCom takes 4096 bytes of markdown; DingTalk ~20,000
+MAX_BYTES = 4000  # of UTF-8: WeCom takes 4096 bytes of markdown (a Chinese character is 3)
 
 
 def json_secret(target: WebhookTarget) -> str:
@@ -57,8 +57,19 @@ def markdown(payload: dict[str, Any]) -> str:
         out.append(f"- **查看**：[{url}]({url})")
     elif url:
         out.append(f"- **查看**：gridwatch {url}")
-    text = "\n".join(out)
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+    mentions = payload.get("data", {}).get("mention_mobiles") or []
+    if mentions:  # DingTalk highlights (and notifies) a person whose number is in the text
+        out.append(" ".join(f"@{m}" for m in mentions))
+    return fit("\n".join(out))
+
+
+def fit(text: str) -> str:
+    """The text cut, if need be, to what every robot takes (counted in bytes, not characters:
+    a message over WeCom's limit would be refused at every retry and hold its queue)."""
+    data = text.encode()
+    if len(data) <= MAX_BYTES:
+        return text
+    return data[: MAX_BYTES - 3].decode(errors="ignore") + "…"
 
 
 # Text from people (a complaint's description) must not become markup in the office's group:
@@ -89,6 +100,8 @@ def body(target: WebhookTarget, notification_id: int, dedupe_key: str, payload: 
         content = {"msgtype": "markdown", "markdown": {"content": text}}
     elif target.format == "dingtalk":
         content = {"msgtype": "markdown", "markdown": {"title": payload["title"], "text": text}}
+        if mentions := payload.get("data", {}).get("mention_mobiles"):
+            content["at"] = {"atMobiles": list(mentions), "isAtAll": False}
     else:
         content = {
             "id": notification_id,

@@ -2,7 +2,7 @@
 message, which of their cells fall due within GRIDWATCH_AT_RISK_HOURS unless someone goes.
 
 One digest per leader per window: the day is cut into windows of that many hours (from
-midnight UTC), and the dedupe key `cells_at_risk:<leader>:<window start>` names one digest —
+local midnight), and the dedupe key `cells_at_risk:<leader>:<window start>` names one digest —
 a re-scan in the same window repeats nothing, the next window tells again what is still at
 risk then. Cells at risk are due.cells_at_risk's (summaries only, no history scan)."""
 
@@ -24,9 +24,13 @@ LISTED = 20  # cells named in one message; the rest are counted
 
 
 def window_start(now: datetime, hours: float) -> datetime:
+    """The start of the window holding `now`: windows are cut from local midnight, so with 6 h
+    the digests come at 00:00, 06:00, 12:00 and 18:00 local time at the earliest."""
+    zone = ZoneInfo(get_settings().timezone)
+    local = now.astimezone(zone)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
     width = timedelta(hours=hours)
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return epoch + ((now - epoch) // width) * width
+    return (midnight + ((local - midnight) // width) * width).astimezone(UTC)
 
 
 def digest_message(digest: LeaderDigest, now: datetime) -> Message:
@@ -58,6 +62,7 @@ def digest_message(digest: LeaderDigest, now: datetime) -> Message:
             "leader": digest.username,
             "leader_name": digest.name,
             "leader_phone": digest.phone,
+            "mention_mobiles": [digest.phone] if digest.phone else [],
             "cells": [
                 {
                     "code": item.cell_code,
