@@ -237,6 +237,11 @@ def test_the_method_sheet_states_the_rules_as_configured_and_the_author(
     assert all(flag in flags for flag in FLAGS) and "80.0 米" in flags
     assert "1.5" in method["容差 Tolerance (min_hours)"]
     assert method["时区 Time zone"].startswith("Asia/Shanghai")
+    # The Chinese half names statuses and posts in Chinese, not by their codes.
+    overdue_zh = method["问题逾期 Overdue hotspot"].split(" A hotspot")[0]
+    assert "派遣" in overdue_zh and "dispatched" not in overdue_zh
+    unstaffed_zh = method["网格缺员 Unstaffed"].split(" No ")[0]
+    assert "网格长" in unstaffed_zh and "leader" not in unstaffed_zh
     about = {r[0].value: r[1].value for r in book["说明 About"].iter_rows()}
     assert about["生成人姓名 Author"] == "disc名"
     assert about["生成人单位 Author's unit"].startswith("纪委监委")

@@ -17,6 +17,8 @@ from app.domain.accountability.exports import SOURCE_LABEL
 from app.domain.categories import CATEGORIES
 from app.models import Cell, Hotspot, HotspotEvent, Patrol, Person
 
+RISK_LABEL = {"high": "高", "medium": "中", "low": "低"}
+
 
 def assignees(session: Session, hotspot_ids: list[uuid.UUID], until: datetime) -> list[Any]:
     """Everyone a case was dispatched to, from that step until the next dispatch (or
@@ -104,7 +106,7 @@ def cell_summary(cell: dict[str, Any], hotspots: Sequence[Hotspot]) -> list[tupl
     return [
         ("网格 Cell", f"{cell['name']} {cell['code']}"),
         ("区县 街道 District, street", f"{cell['district']} {cell['street']}"),
-        ("风险 Risk", str(cell["risk"])),
+        ("风险 Risk", f"{RISK_LABEL.get(cell['risk'], cell['risk'])} {cell['risk']}"),
         ("巡查间隔 Patrol interval", f"{cell['patrol_interval_hours']} 小时 h"),
         ("期间 Period", f"{local(cell['from'])} – {local(cell['to'])}"),
         ("问题 Hotspots", cases or "无 none"),

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from app import rules
 from app.config import get_settings
+from app.domain.accountability.dossierpdf import STATUS_LABEL
+from app.domain.accountability.tables import DUTY_LABEL
 from app.domain.people.scope import Viewer
 from app.models import Cell, Person
 from app.models.reports import FLAGS
@@ -73,6 +75,12 @@ def method_lines(min_hours: float) -> list[tuple[str, str]]:
     numbers = s.model_dump()
     flags = "\n".join(f"{flag}: {FLAG_WORDS.get(flag, flag).format(**numbers)}" for flag in FLAGS)
     duties = "、".join(rules.LEADER_DUTIES), "、".join(rules.MEMBER_DUTIES)
+    duties_zh = (
+        "、".join(DUTY_LABEL[d] for d in rules.LEADER_DUTIES),
+        "、".join(DUTY_LABEL[d] for d in rules.MEMBER_DUTIES),
+    )
+    running_zh = "、".join(STATUS_LABEL[s].split(" ")[0] for s in rules.RUNNING_DEADLINE)
+    finished_zh = "、".join(STATUS_LABEL[s].split(" ")[0] for s in rules.FINISHED)
     return [
         (
             "有效巡查 A counted patrol",
@@ -97,13 +105,13 @@ def method_lines(min_hours: float) -> list[tuple[str, str]]:
         ),
         (
             "问题逾期 Overdue hotspot",
-            f"问题处于 {'、'.join(rules.RUNNING_DEADLINE)} 状态且已过整改期限；"
-            f"{'、'.join(rules.FINISHED)} 为已办结。 A hotspot is overdue while its status is "
+            f"问题处于{running_zh}状态且已过整改期限；{finished_zh}为已办结。 A hotspot is "
+            "overdue while its status is "
             f"one of {', '.join(rules.RUNNING_DEADLINE)} and its deadline has passed.",
         ),
         (
             "网格缺员 Unstaffed",
-            f"没有 {duties[0]}，或没有 {duties[1]} 在岗。 No {duties[0]} on duty, or no one of "
+            f"没有{duties_zh[0]}，或没有{duties_zh[1]}在岗。 No {duties[0]} on duty, or no one of "
             f"{duties[1]}.",
         ),
         (
