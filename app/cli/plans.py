@@ -6,17 +6,22 @@ from datetime import date
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import app, fail, out, transaction
 
+KIND = {"cell": "网格", "source": "污染源"}
+SHEET_WIDTH = 150  # printed to a file or a printer: wide enough for names, not cut at 80
+
 
 def countdown(hours: float | None) -> str:
+    """In the inspectors' words, as on the phone."""
     if hours is None:
-        return "never patrolled"
-    sign = "overdue " if hours <= 0 else "in "
+        return "从未巡查"
     minutes = round(abs(hours) * 60)
-    return f"{sign}{minutes // 60} h {minutes % 60:02d} min"
+    h, m = minutes // 60, minutes % 60
+    return f"已超期 {h} 小时 {m:02d} 分" if hours <= 0 else f"{h} 小时 {m:02d} 分后到期"
 
 
 @app.command("plan")
@@ -39,18 +44,19 @@ def plan(
         found = day_plan(session, person_named(session, username), day=wanted)
     zone = local_zone()
     table = Table(title=f"{found.name} ({found.username}) · {found.day.isoformat()}")
-    for heading in ("#", "kind", "name", "cell", "due", "countdown", "walk m"):
+    headings = ("序号", "类型", "名称", "网格", "到期", "倒计时", "步行(米)")
+    for heading in headings:
         table.add_column(
             heading,
-            justify="right" if heading in ("#", "walk m") else "left",
-            no_wrap=heading in ("cell", "due"),
+            justify="right" if heading in ("序号", "步行(米)") else "left",
+            no_wrap=heading in ("网格", "到期"),
         )
     for stop in found.stops:
         item = stop.item
         due = item.due_at.astimezone(zone).strftime("%m-%d %H:%M") if item.due_at else "—"
         table.add_row(
             str(stop.order),
-            item.kind,
+            KIND.get(item.kind, item.kind),
             item.name,
             item.cell_code,
             due,
@@ -58,7 +64,8 @@ def plan(
             str(round(stop.leg_m)),
         )
     if found.stops:
-        out.print(table)
+        sheet = out if out.is_terminal else Console(width=SHEET_WIDTH, markup=False)
+        sheet.print(table)
     overdue = sum(1 for s in found.stops if s.item.overdue(found.now))
     more = " (more were due than one plan holds)" if found.truncated else ""
     out.print(

@@ -31,8 +31,8 @@ def test_plan_prints_the_phones_plan_in_walking_order(
     assert [printed.output.index(code) for code in expected] == sorted(
         printed.output.index(code) for code in expected
     )
-    assert "never patrolled" in printed.output
-    assert "in 2 h 00 min" in printed.output
+    assert "从未巡查" in printed.output
+    assert "2 小时 00 分后到期" in printed.output
     assert "plan for insp on 2026-03-02: 2 stop(s), 1 overdue" in printed.output
 
     later = run_cli("plan", "insp", "--date", "2026-03-09")
