@@ -318,16 +318,19 @@ def _hotspots(session: Session, members: Sequence[Any], now: datetime) -> int:
                     deadline=now + timedelta(days=3) if to == "dispatched" else None,
                 ),
             )
-        if overdue:  # the deadline has passed: move it into the past, as time would have
-            past = now - timedelta(days=2)
-            hotspot.deadline = past
+        if overdue:  # its deadline has passed: the whole case happened five days earlier,
+            # found, accepted and dispatched then with three days to fix it (a deadline moved
+            # alone would fall before the case was found)
+            back = timedelta(days=5)
             session.execute(
                 text(
-                    "UPDATE hotspot_events SET deadline = :d WHERE hotspot_id = :h "
-                    "AND deadline IS NOT NULL"
+                    "UPDATE hotspot_events SET at = at - :back, deadline = deadline - :back "
+                    "WHERE hotspot_id = :h"
                 ),
-                {"d": past, "h": hotspot.id},
+                {"back": back, "h": hotspot.id},
             )
+            for column in ("found_at", "created_at", "updated_at", "deadline"):
+                setattr(hotspot, column, getattr(hotspot, column) - back)
             session.flush()
             refresh_hotspot_counts(session, hotspot.cell_id)
         count += 1

@@ -150,6 +150,14 @@ def test_seed_demo_builds_the_xinxiang_city_and_is_repeatable(
     ):
         assert counts[reason] > 0, reason
     assert 0.5 < counts["patrolled_share"] < 0.95
+    # Every case's deadline falls after it was found, and no step before the finding.
+    backwards = db.scalar(
+        text("""
+        SELECT count(*) FROM hotspots h WHERE h.deadline <= h.found_at
+           OR EXISTS (SELECT 1 FROM hotspot_events e WHERE e.hotspot_id = h.id
+                       AND (e.at < h.found_at OR e.deadline <= h.found_at))""")
+    )
+    assert backwards == 0
     assert db.scalar(select(func.count()).select_from(Source).where(Source.cell_id.is_(None))) == 0
 
     # The demo inspector sees their own cells only; the command office its district.
