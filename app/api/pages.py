@@ -105,7 +105,11 @@ def _login_page(
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None, lang: str | None = None) -> Response:
-    return _login_page(request, _lang(request, lang), _safe_next(next))
+    language = _lang(request, lang)
+    page = _login_page(request, language, _safe_next(next))
+    if lang:  # chosen here: the page signed into next speaks it too
+        page.set_cookie("gw_lang", language, max_age=365 * 86400, samesite="lax")
+    return page
 
 
 @router.post("/login")

@@ -148,6 +148,18 @@ def test_cookie_sign_in_needs_csrf_for_writes(field: Field) -> None:
     assert c.post("/api/v1/reports", json=body, headers={"X-CSRF-Token": csrf}).status_code == 201
 
 
+def test_the_language_chosen_at_sign_in_is_the_next_pages(field: Field) -> None:
+    c = field.client
+    assert 'lang="en"' in c.get("/login", params={"next": "/map", "lang": "en"}).text
+    login = c.post(
+        "/login",
+        data={"username": "insp", "password": PASSWORD, "next": "/map"},
+        follow_redirects=False,
+    )
+    assert login.status_code == 303
+    assert '"lang": "en"' in c.get("/map").text  # the map's config
+
+
 def test_login_failures_and_open_redirects(field: Field) -> None:
     c = field.client
     bad = c.post("/login", data={"username": "insp", "password": "wrong-one"})
