@@ -3,6 +3,8 @@ Every value is escaped (Jinja autoescape)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from jinja2 import Environment
 
 from app.domain.pdf import render_pdf
@@ -32,7 +34,8 @@ th { background: #dde7f0; }
 .cols > div { flex: 1; }
 </style></head><body>
 <h1>{{ w.title }} {{ b.month }}</h1>
-<div class="meta">{{ w.period }}: {{ start }} – {{ end }} · {{ w.scope }}: {{ b.scope }} ·
+<div class="meta">{{ w.period }}: {{ start }} – {{ end }}{% if partial %}
+{{ w.partial.format(t=generated) }}{% endif %} · {{ w.scope }}: {{ b.scope }} ·
 {{ w.generated }}: {{ generated }} {{ b.author }}</div>
 <h2>{{ w.headline }}</h2>
 <div class="numbers">
@@ -87,8 +90,10 @@ def bulletin_html(data: Bulletin, lang: str) -> str:
         listed=LISTED,
         pct=percent,
         when=lambda t: local(t, data.zone),
-        start=local(data.start, data.zone),
-        end=local(data.end, data.zone),
+        # the days it covers, both included: [1 October, 1 November) reads 10-01 – 10-31
+        start=f"{data.start.astimezone(data.zone):%Y-%m-%d}",
+        end=f"{data.end.astimezone(data.zone) - timedelta(seconds=1):%Y-%m-%d}",
+        partial=data.end > data.generated_at,
         generated=local(data.generated_at, data.zone),
     )
 

@@ -12,6 +12,7 @@ WORDS: dict[str, dict[str, str]] = {
     "zh": {
         "title": "网格化监管月度通报",
         "period": "通报期间",
+        "partial": "（本月尚未结束，数据截至 {t}）",
         "scope": "范围",
         "generated": "生成",
         "headline": "主要数据",
@@ -50,6 +51,7 @@ WORDS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Grid supervision: monthly bulletin",
         "period": "Period",
+        "partial": "(the month is not over; figures as of {t})",
         "scope": "Scope",
         "generated": "Generated",
         "headline": "Headline numbers",
