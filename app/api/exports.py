@@ -13,7 +13,7 @@ from typing import IO, Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, UploadFile
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -148,7 +148,6 @@ def export_table(
     if to - from_ > MAX_SPAN:
         raise DomainError(f"an export spans at most {MAX_SPAN.days} days")
     selection = selection_for(session, viewer, within)
-    scope, scope_cell = scope_of(session, selection, viewer)
     if by == "person" and (kind != "accountability" or format != "csv"):
         raise DomainError("by=person is for the accountability export as CSV (format=csv)")
     if kind == "accountability":
@@ -158,54 +157,21 @@ def export_table(
     else:
         tolerance = None
         table = KINDS[kind](session, selection, from_, to, lang)
-    head_seq, head_hash = audit.head(session)
-    name, unit = author(session, viewer)
-    meta = Meta(
+    name = f"gridwatch-{kind}{'-by-person' if by == 'person' else ''}-{from_:%Y%m%d}-{to:%Y%m%d}"
+    return send_table(
+        session,
+        viewer,
+        selection,
+        table,
+        format,
         from_,
         to,
-        scope,
-        clock.now(),
-        viewer.username,
-        head_hash,
-        head_seq,
-        author_name=name,
-        author_unit=unit,
-        min_hours=tolerance,
-        software=software_version(),
-        method=method_lines(tolerance) if tolerance is not None else [],
-    )
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-    sink = HashingWriter(spool)
-    try:
-        rows = write(session, table, format, meta, sink, by_person=by == "person")
-    except BaseException:
-        spool.close()
-        raise
-    media_type, ext = FORMATS[format]
-    return deliver(
-        session,
-        spool,
-        sink.sha256.hexdigest(),
-        sink.size,
-        filename=f"gridwatch-{kind}{'-by-person' if by == 'person' else ''}"
-        f"-{from_:%Y%m%d}-{to:%Y%m%d}.{ext}",
-        media_type=media_type,
-        action=f"export.{kind}",
-        target=f"{kind}.{format}",
-        cell_id=scope_cell,
-        facts={
-            "from": from_,
-            "to": to,
-            "within": within,
-            "scope": scope,
-            "format": format,
-            "lang": lang,
-            "rows": rows,
-            "by": by,
-            "min_hours": tolerance,
-            "audit_head": head_hash,
-            "audit_seq": head_seq,
-        },
+        within,
+        name,
+        kind=kind,
+        tolerance=tolerance,
+        by_person=by == "person",
+        facts={"lang": lang, "by": by, "min_hours": tolerance},
     )
 
 
@@ -219,12 +185,19 @@ def send_table(
     to: Any,
     within: str | None,
     name: str,
-) -> Response:
-    """A table (rankings, the gap list, …) as a file: written with what it says about itself
-    (period, scope, author by name and unit), its hash audited, then streamed (deliver)."""
+    *,
+    kind: str | None = None,
+    tolerance: float | None = None,
+    by_person: bool = False,
+    facts: dict[str, Any] | None = None,
+) -> StreamingResponse:
+    """Every exported table (accountability, rankings, the gap list, …) as a file: written
+    with what it says about itself (period, scope, author by name and unit, the tolerance and
+    method where lapses are counted), its hash audited as `export.<kind>`, then streamed."""
+    kind = kind or table.kind
     scope, scope_cell = scope_of(session, selection, viewer)
     head_seq, head_hash = audit.head(session)
-    name_, unit = author(session, viewer)
+    author_name, unit = author(session, viewer)
     meta = Meta(
         from_,
         to,
@@ -233,14 +206,16 @@ def send_table(
         viewer.username,
         head_hash,
         head_seq,
-        author_name=name_,
+        author_name=author_name,
         author_unit=unit,
+        min_hours=tolerance,
         software=software_version(),
+        method=method_lines(tolerance) if tolerance is not None else [],
     )
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     sink = HashingWriter(spool)
     try:
-        rows = write(session, table, fmt, meta, sink)
+        rows = write(session, table, fmt, meta, sink, by_person=by_person)
     except BaseException:
         spool.close()
         raise
@@ -252,8 +227,8 @@ def send_table(
         sink.size,
         filename=f"{name}.{ext}",
         media_type=media_type,
-        action=f"export.{table.kind}",
-        target=f"{table.kind}.{fmt}",
+        action=f"export.{kind}",
+        target=f"{kind}.{fmt}",
         cell_id=scope_cell,
         facts={
             "from": from_,
@@ -263,5 +238,7 @@ def send_table(
             "format": fmt,
             "rows": rows,
             "audit_head": head_hash,
-        },
+            "audit_seq": head_seq,
+        }
+        | (facts or {}),
     )
