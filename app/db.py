@@ -3,12 +3,17 @@ CLI create the engine; request handlers get a Session through `SessionDep`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
@@ -39,20 +44,35 @@ def sqlalchemy_url(url: str) -> str:
     )
 
 
-def make_engine(url: str | None = None) -> Engine:
+PRIMARY_APPLICATION_NAME = "gridwatch"
+READ_APPLICATION_NAME = "gridwatch-read"  # seen in a replica's pg_stat_activity
+
+
+def make_engine(
+    url: str | None = None,
+    *,
+    application_name: str = PRIMARY_APPLICATION_NAME,
+    connect_timeout: int = 5,
+) -> Engine:
+    # plan_cache_mode: psycopg prepares a statement after 5 runs, and PostgreSQL may then
+    # switch to a generic plan; for our queries with optional filters (`:x IS NULL OR …`)
+    # a generic plan scans whole tables (a province's lapses took 4x longer). Planning
+    # each run with its values costs a millisecond or two.
+    connect_args: dict[str, Any] = {
+        "options": "-c jit=off -c timezone=UTC -c plan_cache_mode=force_custom_plan",
+        "connect_timeout": connect_timeout,
+        "application_name": application_name,
+    }
+    if get_settings().database_pooler:
+        # A transaction-mode pooler hands each transaction any server connection: a statement
+        # prepared on one is unknown on the next.
+        connect_args["prepare_threshold"] = None
     return create_engine(
         sqlalchemy_url(url or plain_database_url()),
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
-        # plan_cache_mode: psycopg prepares a statement after 5 runs, and PostgreSQL may then
-        # switch to a generic plan; for our queries with optional filters (`:x IS NULL OR …`)
-        # a generic plan scans whole tables (a province's lapses took 4x longer). Planning
-        # each run with its values costs a millisecond or two.
-        connect_args={
-            "options": "-c jit=off -c timezone=UTC -c plan_cache_mode=force_custom_plan",
-            "connect_timeout": 5,
-        },
+        connect_args=connect_args,
     )
 
 
@@ -75,3 +95,135 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# A replica's lag: 0 when it has replayed all the WAL it received (a quiet primary sends no
+# new commits, so the last replayed commit's age says nothing), else the age of the last
+# replayed commit. A server that is not a standby has none.
+_LAG = text(
+    "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0 "
+    "WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE COALESCE(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), "
+    "'Infinity') END::float8"
+)
+# How often a replica's lag is measured (per process), and how long a replica that did not
+# answer is passed over before it is tried again.
+LAG_CHECK_SECONDS = 1.0
+DOWN_RETRY_SECONDS = 5.0
+
+
+@dataclass
+class Replica:
+    name: str  # host:port/database, no credentials
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    lag: float | None = None
+    error: str | None = None
+    checked_at: float = -1e9
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                self.lag, self.error = float(conn.execute(_LAG).scalar_one()), None
+        except SQLAlchemyError as exc:
+            self.lag, self.error = None, type(exc).__name__
+        self.checked_at = time.monotonic()
+
+    def down(self, exc: BaseException) -> None:
+        self.lag, self.error, self.checked_at = None, type(exc).__name__, time.monotonic()
+
+    def state(self, max_lag: float) -> str:
+        if self.error is not None or self.lag is None:
+            return "down"
+        return "ok" if self.lag <= max_lag else "lagging"
+
+
+class ReadReplicas:
+    """The read replicas of GRIDWATCH_READ_DATABASE_URL, taken in turn. One is used while it
+    answers and its lag, measured at most every LAG_CHECK_SECONDS, is within max_lag; one
+    that did not answer is tried again after DOWN_RETRY_SECONDS."""
+
+    def __init__(self, urls: list[str], max_lag: float) -> None:
+        self.max_lag = max_lag
+        self.replicas = []
+        for url in urls:
+            u = make_url(sqlalchemy_url(url))
+            engine = make_engine(url, application_name=READ_APPLICATION_NAME, connect_timeout=2)
+            name = f"{u.host}:{u.port or 5432}/{u.database}"
+            self.replicas.append(Replica(name, engine, make_sessionmaker(engine)))
+        self._turn = 0
+
+    def _fresh(self, replica: Replica) -> None:
+        wait = DOWN_RETRY_SECONDS if replica.error else LAG_CHECK_SECONDS
+        if time.monotonic() - replica.checked_at < wait:
+            return
+        # One request measures; the others meanwhile go by the last measurement.
+        if replica.lock.acquire(blocking=False):
+            try:
+                replica.check()
+            finally:
+                replica.lock.release()
+
+    def pick(self) -> Replica | None:
+        """A usable replica, or None: read from the primary."""
+        n = len(self.replicas)
+        self._turn = (self._turn + 1) % max(n, 1)
+        for i in range(n):
+            replica = self.replicas[(self._turn + i) % n]
+            self._fresh(replica)
+            if replica.state(self.max_lag) == "ok":
+                return replica
+        return None
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each replica measured now (for /healthz)."""
+        out = []
+        for replica in self.replicas:
+            replica.check()
+            out.append(
+                {
+                    "name": replica.name,
+                    "state": replica.state(self.max_lag),
+                    "lag_seconds": None if replica.lag is None else round(replica.lag, 3),
+                    "max_lag_seconds": self.max_lag,
+                }
+            )
+        return out
+
+    def dispose(self) -> None:
+        for replica in self.replicas:
+            replica.engine.dispose()
+
+
+def read_replicas() -> ReadReplicas | None:
+    settings = get_settings()
+    urls = settings.read_database_urls
+    return ReadReplicas(urls, settings.read_max_lag_seconds) if urls else None
+
+
+def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]:
+    """A Session for a read-only route: on a read replica when one is usable, else the
+    request's primary Session (the same one the sign-in check used). A replica that fails to
+    give a connection is marked down and the primary answers instead: never an error.
+    Writes (an export's audit entry) go through SessionDep, never through this Session."""
+    replicas: ReadReplicas | None = getattr(request.app.state, "read_replicas", None)
+    replica = replicas.pick() if replicas is not None else None
+    if replica is None:
+        yield primary
+        return
+    session = replica.sessionmaker()
+    try:
+        session.connection()
+    except SQLAlchemyError as exc:
+        session.close()
+        replica.down(exc)
+        yield primary
+        return
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]

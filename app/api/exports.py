@@ -20,7 +20,7 @@ from app import clock
 from app.api.deps import Accountable, Exporter
 from app.api.params import Instant, Within
 from app.config import get_settings
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter, Meta, write
 from app.domain.accountability.exports import KINDS, accountability
@@ -114,6 +114,7 @@ def verify_export(
 def export_table(
     kind: Literal["accountability", "missed-problems", "false-reports"],
     session: SessionDep,
+    read: ReadSessionDep,
     viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
@@ -147,19 +148,19 @@ def export_table(
         raise DomainError("to must be after from")
     if to - from_ > MAX_SPAN:
         raise DomainError(f"an export spans at most {MAX_SPAN.days} days")
-    selection = selection_for(session, viewer, within)
-    scope, scope_cell = scope_of(session, selection, viewer)
+    selection = selection_for(read, viewer, within)
+    scope, scope_cell = scope_of(read, selection, viewer)
     if by == "person" and (kind != "accountability" or format != "csv"):
         raise DomainError("by=person is for the accountability export as CSV (format=csv)")
     if kind == "accountability":
         given = get_settings().export_min_hours if min_hours is None else min_hours
-        table = accountability(session, selection, from_, to, lang, min_hours=given)
+        table = accountability(read, selection, from_, to, lang, min_hours=given)
         tolerance: float | None = given
     else:
         tolerance = None
-        table = KINDS[kind](session, selection, from_, to, lang)
+        table = KINDS[kind](read, selection, from_, to, lang)
     head_seq, head_hash = audit.head(session)
-    name, unit = author(session, viewer)
+    name, unit = author(read, viewer)
     meta = Meta(
         from_,
         to,
@@ -177,11 +178,12 @@ def export_table(
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     sink = HashingWriter(spool)
     try:
-        rows = write(session, table, format, meta, sink, by_person=by == "person")
+        rows = write(read, table, format, meta, sink, by_person=by == "person")
     except BaseException:
         spool.close()
         raise
     media_type, ext = FORMATS[format]
+    read.close()  # done reading; the audit entry goes to the primary
     return deliver(
         session,
         spool,

@@ -17,7 +17,7 @@ from app import clock
 from app.api.deps import Accountable, CurrentViewer, require_roles
 from app.api.exports import scope_of, spooled
 from app.api.params import AsOf, Bbox, Instant, Within, parse_bbox
-from app.db import SessionDep
+from app.db import ReadSessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import FORMATS, Meta, write
 from app.domain.accountability.gaplist import gap_table
@@ -50,7 +50,7 @@ SPOOL_BYTES = 8 * 1024 * 1024
     responses={200: {"content": {FORMATS["csv"][0]: {}, FORMATS["xlsx"][0]: {}}}},
 )
 def gaps(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     as_of: AsOf = None,
     within: Within = None,
@@ -147,7 +147,7 @@ def gap_file(
 
 @router.get("/gaps/rollup")
 def gaps_rollup(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     as_of: AsOf = None,
     within: Within = None,
@@ -174,7 +174,7 @@ def gaps_rollup(
 
 @router.get("/spot-checks")
 def spot_checks(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: Annotated[
         Viewer, Depends(require_roles("supervisor", "command", "discipline", "admin"))
     ],
@@ -190,7 +190,7 @@ def spot_checks(
 
 @router.get("/lapses", response_model=dict[str, Any])
 def lapses(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: Accountable,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,

@@ -18,7 +18,7 @@ from app.api.deps import Exporter, session_cookie
 from app.api.exports import deliver, scope_of
 from app.api.pages import page_language, page_viewer, templates
 from app.api.params import Instant, Within
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter, Meta, write
 from app.domain.accountability.exports import Table
@@ -48,6 +48,7 @@ GROUPS = Literal["district", "street", "community", "leader", "person", "cell"]
 )
 def indicator_table(
     session: SessionDep,
+    read: ReadSessionDep,
     viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
@@ -65,17 +66,18 @@ def indicator_table(
     period before of the same length; whole calendar months compare with as many months).
     `format=csv|xlsx` downloads the same rows (CSV UTF-8 with BOM; XLSX with a frozen,
     filtered header in Chinese and English), hashed into the audit trail."""
-    selection = selection_for(session, viewer, within)
-    result = ranking(session, selection, from_, to, by, compare=compare is not None)
+    selection = selection_for(read, viewer, within)
+    result = ranking(read, selection, from_, to, by, compare=compare is not None)
     if format == "json":
         return result.as_json()
     table = ranking_table(result)
     name = f"gridwatch-indicators-{by}-{from_:%Y%m%d}-{to:%Y%m%d}"
-    return _send_table(session, viewer, selection, table, format, from_, to, within, name)
+    return _send_table(session, read, viewer, selection, table, format, from_, to, within, name)
 
 
 def _send_table(
     session: Session,
+    read: Session,
     viewer: Viewer,
     selection: Selection,
     table: Table,
@@ -85,17 +87,18 @@ def _send_table(
     within: str | None,
     name: str,
 ) -> Response:
-    scope, scope_cell = scope_of(session, selection, viewer)
+    scope, scope_cell = scope_of(read, selection, viewer)
     head_seq, head_hash = audit.head(session)
     meta = Meta(from_, to, scope, clock.now(), viewer.username, head_hash, head_seq)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     sink = HashingWriter(spool)
     try:
-        rows = write(session, table, fmt, meta, sink)
+        rows = write(read, table, fmt, meta, sink)
     except BaseException:
         spool.close()
         raise
     media_type, ext = FORMATS[fmt]
+    read.close()  # done reading; the audit entry goes to the primary
     return deliver(
         session,
         spool,
@@ -125,6 +128,7 @@ def _send_table(
 )
 def monthly_bulletin(
     session: SessionDep,
+    read: ReadSessionDep,
     viewer: Exporter,
     month: Annotated[
         str | None, Query(max_length=7, description="YYYY-MM; default the last complete month")
@@ -138,9 +142,9 @@ def monthly_bulletin(
     start, end = month_bounds(month) if month else last_complete_month(clock.now())
     if start >= clock.now():
         raise DomainError("month must have begun: a bulletin reports on the past")
-    selection = selection_for(session, viewer, within)
-    scope, scope_cell = scope_of(session, selection, viewer)
-    data = bulletin(session, selection, start, end, scope=scope, author=viewer.username)
+    selection = selection_for(read, viewer, within)
+    scope, scope_cell = scope_of(read, selection, viewer)
+    data = bulletin(read, selection, start, end, scope=scope, author=viewer.username)
     if format == "json":
         return data.as_json()
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
@@ -151,6 +155,7 @@ def monthly_bulletin(
         spool.close()
         raise
     media_type, ext = BULLETIN_FORMATS[format]
+    read.close()  # done reading; the audit entry goes to the primary
     return deliver(
         session,
         spool,
@@ -192,7 +197,9 @@ def _units(session: Session, viewer: Viewer) -> list[dict[str, Any]]:
 
 
 @router.get("/stats", response_class=HTMLResponse, include_in_schema=False)
-def stats_page(request: Request, session: SessionDep, lang: str | None = None) -> Response:
+def stats_page(
+    request: Request, session: SessionDep, read: ReadSessionDep, lang: str | None = None
+) -> Response:
     language = page_language(request, lang)
     viewer = page_viewer(request, session)
     if viewer is None:
@@ -207,7 +214,7 @@ def stats_page(request: Request, session: SessionDep, lang: str | None = None) -
     config = {
         "lang": language,
         "strings": words,
-        "areas": _units(session, viewer),
+        "areas": _units(read, viewer),
         "default_month": f"{start.astimezone(local_zone()):%Y-%m}",
         "default_from": start.isoformat(),
         "default_to": end.isoformat(),
