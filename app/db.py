@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,26 +54,45 @@ def make_engine(
     application_name: str = PRIMARY_APPLICATION_NAME,
     connect_timeout: int = 5,
 ) -> Engine:
-    # plan_cache_mode: psycopg prepares a statement after 5 runs, and PostgreSQL may then
-    # switch to a generic plan; for our queries with optional filters (`:x IS NULL OR …`)
-    # a generic plan scans whole tables (a province's lapses took 4x longer). Planning
-    # each run with its values costs a millisecond or two.
     connect_args: dict[str, Any] = {
-        "options": "-c jit=off -c timezone=UTC -c plan_cache_mode=force_custom_plan",
         "connect_timeout": connect_timeout,
         "application_name": application_name,
     }
-    if get_settings().database_pooler:
-        # A transaction-mode pooler hands each transaction any server connection: a statement
-        # prepared on one is unknown on the next.
+    pooled = get_settings().database_pooler
+    if pooled:
+        # A transaction-mode pooler (PgBouncer) hands each transaction any server connection:
+        # a statement prepared on one is unknown on the next, and it refuses the `options`
+        # startup parameter; the settings are made per transaction instead (_local_settings).
         connect_args["prepare_threshold"] = None
-    return create_engine(
+    else:
+        connect_args["options"] = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
+    engine = create_engine(
         sqlalchemy_url(url or plain_database_url()),
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
         connect_args=connect_args,
     )
+    if pooled:
+        event.listen(engine, "begin", _local_settings)
+    return engine
+
+
+# Every connection's settings: on a session's start, or through a pooler per transaction.
+# plan_cache_mode: psycopg prepares a statement after 5 runs, and PostgreSQL may then
+# switch to a generic plan; for our queries with optional filters (`:x IS NULL OR …`)
+# a generic plan scans whole tables (a province's lapses took 4x longer). Planning
+# each run with its values costs a millisecond or two.
+SESSION_SETTINGS = {"jit": "off", "timezone": "UTC", "plan_cache_mode": "force_custom_plan"}
+_SET_LOCAL = "SELECT " + ", ".join(
+    f"set_config('{k}', '{v}', true)" for k, v in SESSION_SETTINGS.items()
+)
+
+
+def _local_settings(conn: Connection) -> None:
+    """SESSION_SETTINGS for this transaction only (one statement, at its start)."""
+    with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(_SET_LOCAL)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

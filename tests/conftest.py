@@ -45,6 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
         localdb.start()
     clock.install_database_follower()
+    if get_settings().database_pooler:
+        # Through a transaction-mode pooler (`make test-pgbouncer`), the tests' own psycopg
+        # connections must not prepare statements either (the app's: app/db.py).
+        from psycopg import _preparing
+
+        _preparing.PrepareManager.prepare_threshold = None
     start = clock.destination()
     if start is not None:
         _run_clock = time_machine.travel(start, tick=True)

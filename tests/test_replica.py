@@ -1,8 +1,10 @@
 """Read replicas (GRIDWATCH_READ_DATABASE_URL) against a real streaming standby of the test
 server, made with `pg_basebackup -R` (app/localdb.py: start_standby). One standby per test
 process (each pytest-xdist worker copies the cluster once, on a port of its own), kept for
-the run. With GRIDWATCH_TEST_DATABASE_URL on a server that refuses replication these tests are
-skipped; on the embedded cluster (`make test`) they always run."""
+the run. The standby is copied from GRIDWATCH_TEST_REPLICATION_URL when set (the server
+behind a pooler: `make test-pgbouncer`), else from the test server. With
+GRIDWATCH_TEST_DATABASE_URL on a server that refuses replication these tests are skipped; on
+the embedded cluster (`make test`) they always run."""
 
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from tests.factories import UNITS, Field, report_body, staffed_field
 
 @pytest.fixture(scope="session")
 def standby(database_url: str) -> Iterator[localdb.Cluster]:
-    server = make_url(database_url).set(database="postgres")
+    source = os.environ.get("GRIDWATCH_TEST_REPLICATION_URL") or database_url
+    server = make_url(source).set(database="postgres")
     parent = Path(tempfile.mkdtemp(prefix="gridwatch-standby-"))
     os.chmod(parent, 0o711)  # the cluster's OS user reaches its folder inside
     try:
