@@ -3,6 +3,7 @@ CLI create the engine; request handlers get a Session through `SessionDep`."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import get_settings
+
+log = logging.getLogger("gridwatch")
 
 
 def plain_database_url() -> str:
@@ -144,12 +147,21 @@ class Replica:
     def check(self) -> None:
         try:
             with self.engine.connect() as conn:
-                self.lag, self.error = float(conn.execute(_LAG).scalar_one()), None
+                lag = float(conn.execute(_LAG).scalar_one())
         except SQLAlchemyError as exc:
-            self.lag, self.error = None, type(exc).__name__
-        self.checked_at = time.monotonic()
+            self.down(exc)
+            return
+        if self.error is not None:
+            log.warning("read replica %s answers again", self.name)
+        self.lag, self.error, self.checked_at = lag, None, time.monotonic()
 
     def down(self, exc: BaseException) -> None:
+        if self.error is None:
+            log.warning(
+                "read replica %s does not answer, reading on the primary: %s",
+                self.name,
+                getattr(exc, "orig", None) or exc,
+            )
         self.lag, self.error, self.checked_at = None, type(exc).__name__, time.monotonic()
 
     def state(self, max_lag: float) -> str:
@@ -196,13 +208,14 @@ class ReadReplicas:
         return None
 
     def status(self) -> list[dict[str, Any]]:
-        """Each replica measured now (for /healthz)."""
+        """Each replica measured now (for /healthz, which anyone may ask: numbered in the
+        order of GRIDWATCH_READ_DATABASE_URL, not named)."""
         out = []
-        for replica in self.replicas:
+        for number, replica in enumerate(self.replicas, start=1):
             replica.check()
             out.append(
                 {
-                    "name": replica.name,
+                    "replica": number,
                     "state": replica.state(self.max_lag),
                     "lag_seconds": None if replica.lag is None else round(replica.lag, 3),
                     "max_lag_seconds": self.max_lag,
