@@ -158,8 +158,11 @@ def test_an_author_reads_their_report_at_once_while_maps_lag(
     assert mine.json()["id"] == report["id"] and mine.json()["counted"] is True
     listed = field.client.get("/api/v1/reports", headers=field.headers("insp"))
     assert report["id"] in {r["id"] for r in listed.json()["reports"]}
-    # The gap map is read on the standby, within the allowed lag: it does not know yet.
+    # The gap map and the heat layer are read on the standby, within the allowed lag: they do
+    # not know yet.
     assert gap_cells(field) == before
+    heat = field.client.get("/api/v1/reports/heat", headers=field.headers("insp"))
+    assert heat.status_code == 200 and heat.json()["points"] == []
     time.sleep(LAG_CHECK_SECONDS + 0.1)
     replica = healthz(field)["replicas"][0]
     assert replica["state"] == "ok" and replica["lag_seconds"] > 0
