@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # The URLs go through a transaction-mode pooler (PgBouncer): no server-side prepared
     # statements (psycopg prepares a statement after 5 runs, on one server connection).
     database_pooler: bool = False
+    # The primary itself when database_url goes through a pooler: pg_dump and pg_restore
+    # (`gridwatch backup`/`restore`) set session state a transaction pooler would leak.
+    direct_database_url: str | None = None
     data_dir: Path = PROJECT_ROOT / "data"
     photo_dir: Path | None = None
     # Signs tokens and CSRF proofs. Unset: a random one is generated on first start and kept

@@ -32,6 +32,21 @@ def plain_database_url() -> str:
     return localdb.cluster().url()
 
 
+def direct_database_url(url: str) -> str:
+    """The server itself for tools that need a session (pg_dump, pg_restore): url, or
+    GRIDWATCH_DIRECT_DATABASE_URL when it goes through a pooler."""
+    settings = get_settings()
+    if settings.direct_database_url:
+        return settings.direct_database_url
+    if settings.database_pooler:
+        raise ValueError(
+            "GRIDWATCH_DATABASE_POOLER is set: give the database server itself in "
+            "GRIDWATCH_DIRECT_DATABASE_URL (pg_dump and pg_restore must not go through a "
+            "transaction pooler)"
+        )
+    return url
+
+
 def sqlalchemy_url(url: str) -> str:
     """gridwatch picks its own driver: psycopg 3."""
     for prefix in (

@@ -265,11 +265,13 @@ def status() -> dict[str, object]:
     }
 
 
-def start_standby(source_url: str, root: Path) -> Cluster:
+def start_standby(source_url: str, root: Path, slot: str | None = None) -> Cluster:
     """A streaming standby of the server at source_url: copied with `pg_basebackup -R` into
     root/data and started on a free loopback port, as the cluster's OS user (root must be
-    reachable by that user). For test harnesses: the copy is not synced to disk. Raises
-    LocalDbError when the server refuses replication."""
+    reachable by that user). With `slot`, a physical replication slot of that name is made
+    on the server, which then keeps the WAL the standby still needs (drop it when done). For
+    test harnesses: the copy is not synced to disk. Raises LocalDbError when the server
+    refuses replication."""
     c = Cluster(root)
     _prepare_dirs(c)
     _run(
@@ -277,6 +279,7 @@ def start_standby(source_url: str, root: Path) -> Cluster:
             str(pg_bindir() / "pg_basebackup"),
             *("-d", source_url, "-D", str(c.data)),
             *("-R", "-X", "stream", "-c", "fast", "--no-sync"),
+            *(("-C", "-S", slot) if slot else ()),
         ]
     )
     c.port_file.write_text(f"{_free_port()}\n")

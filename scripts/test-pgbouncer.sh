@@ -2,8 +2,9 @@
 # The test suite through PgBouncer in transaction mode (`make test-pgbouncer`): starts the
 # embedded cluster, a PgBouncer in front of it on a free loopback port (pool_mode =
 # transaction, as in production), and runs pytest with GRIDWATCH_TEST_DATABASE_URL pointing
-# at PgBouncer and GRIDWATCH_DATABASE_POOLER=true. The read-replica tests copy their standby
-# from the cluster itself (PgBouncer passes no replication connections). Extra pytest
+# at PgBouncer and GRIDWATCH_DATABASE_POOLER=true. GRIDWATCH_TEST_DIRECT_URL names the cluster
+# itself: the read-replica tests copy their standby from it (PgBouncer passes no replication
+# connections), and backup/restore reach it through GRIDWATCH_DIRECT_DATABASE_URL. Extra pytest
 # arguments: PYTEST_ARGS (e.g. PYTEST_ARGS="tests/api -x"). With GRIDWATCH_DATABASE_URL set,
 # PgBouncer fronts that server instead of the embedded cluster (the test database:
 # PGBOUNCER_TEST_DB, default gridwatch_pgbouncer). PgBouncer is stopped on exit.
@@ -65,5 +66,5 @@ psql -q "$through/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CR
 
 GRIDWATCH_TEST_DATABASE_URL="$through/$db" \
 GRIDWATCH_DATABASE_POOLER=true \
-GRIDWATCH_TEST_REPLICATION_URL="postgresql://postgres@$host:$port/postgres" \
+GRIDWATCH_TEST_DIRECT_URL="postgresql://postgres@$host:$port/postgres" \
   $BIN/pytest -n "${PYTEST_WORKERS:-auto}" --dist worksteal ${PYTEST_ARGS:-}

@@ -109,6 +109,12 @@ def _test_url() -> str:
 def database_url() -> str:
     url = _test_url()
     os.environ["GRIDWATCH_DATABASE_URL"] = url  # the CLI, run in-process, uses it too
+    direct = os.environ.get("GRIDWATCH_TEST_DIRECT_URL")
+    if direct:  # the server behind a pooler (`make test-pgbouncer`): for pg_dump, pg_restore
+        name = make_url(url).database
+        os.environ["GRIDWATCH_DIRECT_DATABASE_URL"] = (
+            make_url(direct).set(database=name).render_as_string(hide_password=False)
+        )
     get_settings.cache_clear()
     upgrade(url)
     return url

@@ -5,11 +5,14 @@ each transaction instead of once at start-up (which PgBouncer's `options` refusa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
 from app.config import get_settings
 from app.db import SESSION_SETTINGS, make_engine
+from tests.cli.helpers import run_cli
 
 SETTINGS = text(
     "SELECT current_setting('jit'), current_setting('timezone'), "
@@ -38,3 +41,17 @@ def test_a_pooled_engine_prepares_nothing_and_sets_each_transaction(
     assert tuple(after[:3]) == tuple(SESSION_SETTINGS.values())
     # Directly connected, psycopg did prepare it.
     assert after[3] == 0 if pooled else after[3] >= 1
+
+
+def test_backup_through_a_pooler_needs_the_server_itself(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_dump sets session state (search_path, …) that a transaction pooler would hand on to
+    other clients: without GRIDWATCH_DIRECT_DATABASE_URL the backup is refused (with it,
+    tests/cli/test_backup.py backs up and restores through `make test-pgbouncer`)."""
+    monkeypatch.setattr(get_settings(), "database_pooler", True)
+    monkeypatch.setattr(get_settings(), "direct_database_url", None)
+    refused = run_cli("backup", tmp_path / "a.tar")
+    assert refused.exit_code == 1
+    assert "GRIDWATCH_DIRECT_DATABASE_URL" in refused.output
+    assert not (tmp_path / "a.tar").exists()

@@ -1,7 +1,7 @@
 """Read replicas (GRIDWATCH_READ_DATABASE_URL) against a real streaming standby of the test
 server, made with `pg_basebackup -R` (app/localdb.py: start_standby). One standby per test
 process (each pytest-xdist worker copies the cluster once, on a port of its own), kept for
-the run. The standby is copied from GRIDWATCH_TEST_REPLICATION_URL when set (the server
+the run. The standby is copied from GRIDWATCH_TEST_DIRECT_URL when set (the server
 behind a pooler: `make test-pgbouncer`), else from the test server. With
 GRIDWATCH_TEST_DATABASE_URL on a server that refuses replication these tests are skipped; on
 the embedded cluster (`make test`) they always run."""
@@ -29,16 +29,53 @@ from app.db import LAG_CHECK_SECONDS, READ_APPLICATION_NAME
 from app.main import create_app
 from tests.factories import UNITS, Field, report_body, staffed_field
 
+SLOT_PREFIX = "gridwatch_test_standby_"
+
+
+def drop_slots(server: str, *, only: str | None = None) -> None:
+    """Drop this run's replication slot (`only`), or those left by test processes that have
+    ended: a slot nobody follows keeps WAL on the server for ever."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        for _ in range(100):
+            names = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s "
+                    "AND NOT active",
+                    (SLOT_PREFIX + "%",),
+                )
+                if name == only or (only is None and not _alive(int(name[len(SLOT_PREFIX) :])))
+            ]
+            for name in names:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
+            if only is None or names:
+                return
+            time.sleep(0.1)  # the stopped standby's walsender is still leaving
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 @pytest.fixture(scope="session")
 def standby(database_url: str) -> Iterator[localdb.Cluster]:
-    source = os.environ.get("GRIDWATCH_TEST_REPLICATION_URL") or database_url
-    server = make_url(source).set(database="postgres")
+    source = os.environ.get("GRIDWATCH_TEST_DIRECT_URL") or database_url
+    server = make_url(source).set(database="postgres").render_as_string(hide_password=False)
     parent = Path(tempfile.mkdtemp(prefix="gridwatch-standby-"))
     os.chmod(parent, 0o711)  # the cluster's OS user reaches its folder inside
+    # A slot keeps the WAL the standby needs on a busy server (without one, the server may
+    # recycle it before the standby has caught up, and replication stops).
+    slot = f"{SLOT_PREFIX}{os.getpid()}"
     try:
-        cluster = localdb.start_standby(server.render_as_string(hide_password=False), parent / "s")
-    except localdb.LocalDbError as exc:
+        drop_slots(server)
+        cluster = localdb.start_standby(server, parent / "s", slot=slot)
+    except (localdb.LocalDbError, psycopg.Error) as exc:
         shutil.rmtree(parent, ignore_errors=True)
         if os.environ.get("GRIDWATCH_TEST_DATABASE_URL"):
             pytest.skip(f"the configured test server refuses replication: {exc}")
@@ -48,6 +85,7 @@ def standby(database_url: str) -> Iterator[localdb.Cluster]:
     finally:
         localdb.stop_standby(cluster)
         shutil.rmtree(parent, ignore_errors=True)
+        drop_slots(server, only=slot)
 
 
 def standby_url(standby: localdb.Cluster, database_url: str) -> str:
