@@ -243,3 +243,41 @@ def test_a_stopped_standby_makes_reads_fall_back_without_error(
     caught_up(database_url, standby)
     time.sleep(5.1)  # DOWN_RETRY_SECONDS: the replica is tried again
     assert [r["state"] for r in healthz(field)["replicas"]] == ["ok"]
+
+
+def test_files_are_read_on_the_standby_and_audited_on_the_primary(
+    field: Field, database_url: str, standby: localdb.Cluster
+) -> None:
+    caught_up(database_url, standby)
+    pause_replay(standby, database_url)  # from here the standby cannot hold the new entries
+    period = {"from": "2025-01-01T00:00:00Z", "to": "2025-01-02T00:00:00Z"}
+    export = field.client.get(
+        "/api/v1/exports/accountability",
+        params={**period, "format": "csv"},
+        headers=field.headers("disc"),
+    )
+    assert export.status_code == 200, export.text
+    seq = int(export.headers["x-audit-seq"])
+    bulletin = field.client.get(
+        "/api/v1/bulletin",
+        params={"month": "2025-01", "format": "xlsx"},
+        headers=field.headers("sup"),
+    )
+    assert bulletin.status_code == 200, bulletin.text
+    gap_list = field.client.get(
+        "/api/v1/gaps", params={"format": "csv"}, headers=field.headers("sup")
+    )
+    assert gap_list.status_code == 200, gap_list.text
+    # The entries are on the primary (the standby, paused, has not even seen them).
+    with psycopg.connect(database_url) as conn:
+        actions = [
+            a
+            for (a,) in conn.execute(
+                "SELECT action FROM audit_log WHERE seq >= %s ORDER BY seq", (seq,)
+            )
+        ]
+    assert actions[:2] == ["export.accountability", "export.bulletin"]
+    with psycopg.connect(standby_url(standby, database_url)) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM audit_log WHERE seq >= %s", (seq,)
+        ).fetchone() == (0,)

@@ -17,7 +17,7 @@ from app import clock
 from app.api.deps import Accountable, CurrentViewer, require_roles
 from app.api.exports import scope_of, spooled
 from app.api.params import AsOf, Bbox, Instant, Within, parse_bbox
-from app.db import ReadSessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import FORMATS, Meta, write
 from app.domain.accountability.gaplist import gap_table
@@ -50,7 +50,8 @@ SPOOL_BYTES = 8 * 1024 * 1024
     responses={200: {"content": {FORMATS["csv"][0]: {}, FORMATS["xlsx"][0]: {}}}},
 )
 def gaps(
-    session: ReadSessionDep,
+    session: SessionDep,
+    read: ReadSessionDep,
     viewer: CurrentViewer,
     as_of: AsOf = None,
     within: Within = None,
@@ -61,15 +62,15 @@ def gaps(
 ) -> Any:
     """Every leaf cell with at least one gap reason at `as_of` (SPEC §5), and a summary; as a
     file (`csv`, `xlsx`): one row per cell with its district, street and reasons."""
-    selection = selection_for(session, viewer, within)
+    selection = selection_for(read, viewer, within)
     if format == "json" and not coverage:
         # The common (and province-sized) case: the database writes the document.
-        return Response(gaps_document(session, selection, as_of, reason), media_type=JSON)
-    result = find_gaps(session, selection, as_of, reason)
+        return Response(gaps_document(read, selection, as_of, reason), media_type=JSON)
+    result = find_gaps(read, selection, as_of, reason)
     if format in ("csv", "xlsx"):
-        return gap_file(session, viewer, selection, result, format, lang)
+        return gap_file(session, read, viewer, selection, result, format, lang)
     ids = [c.id for c in result.cells]
-    quality = cell_coverage(session, ids, result.as_of) if coverage else {}
+    quality = cell_coverage(read, ids, result.as_of) if coverage else {}
     cells = [
         {
             "code": c.code,
@@ -89,7 +90,7 @@ def gaps(
         return {"as_of": result.as_of.isoformat(), "cells": cells, "summary": result.summary}
     shapes = {
         cell_id: geometry
-        for cell_id, geometry in session.execute(
+        for cell_id, geometry in read.execute(
             select(Cell.id, func.ST_AsGeoJSON(Cell.geom, 6)).where(
                 Cell.id.in_([c.id for c in result.cells])
             )
@@ -113,6 +114,7 @@ def gaps(
 
 def gap_file(
     session: Session,
+    read: Session,
     viewer: Viewer,
     selection: Selection,
     result: Gaps,
@@ -120,18 +122,19 @@ def gap_file(
     lang: str,
 ) -> StreamingResponse:
     """The gap list as CSV or XLSX (the XLSX's second sheet: instant, scope, author)."""
-    scope, _ = scope_of(session, selection, viewer)
+    scope, _ = scope_of(read, selection, viewer)
     head_seq, head_hash = audit.head(session)
     at = result.as_of
     meta = Meta(at, at, scope, clock.now(), viewer.username, head_hash, head_seq)
     labels = {r: STRINGS[lang][r] for r in REASONS}
-    table = gap_table(session, result, labels, STRINGS[lang]["list_sep"])
+    table = gap_table(read, result, labels, STRINGS[lang]["list_sep"])
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     try:
-        write(session, table, fmt, meta, spool)
+        write(read, table, fmt, meta, spool)
     except BaseException:
         spool.close()
         raise
+    read.close()
     session.close()
     media_type, ext = FORMATS[fmt]
     name = f"gridwatch-gaps-{at.astimezone(local_zone()):%Y%m%d-%H%M}.{ext}"
