@@ -10,7 +10,7 @@ NPM_STAMP := map_ui/node_modules/.installed-$(shell cat map_ui/package.json map_
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help deps system-deps venv assets db run test lint typecheck pytest bench bench-quick bench-demo bench-load clean
+.PHONY: help deps system-deps venv assets db run test test-pgbouncer lint typecheck pytest bench bench-quick bench-demo bench-load clean
 
 help:
 	@echo "make run    install what is missing, start the embedded PostGIS, migrate, seed the demo city, serve http://$(HOST):$(PORT)"
@@ -59,6 +59,13 @@ pytest: deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 test: deps lint typecheck pytest
+
+# The suite through PgBouncer in transaction mode in front of the embedded cluster
+# (scripts/test-pgbouncer.sh; installs the Debian package pgbouncer if missing). E.g.
+# PYTEST_ARGS="tests/api -x" for a part of it.
+test-pgbouncer: deps
+	@GRIDWATCH_WITH_PGBOUNCER=1 bash scripts/system-deps.sh
+	bash scripts/test-pgbouncer.sh
 
 # Issue 9's suite (bench/suite.py): ingest, gaps, lapses, XLSX, tiles (with tipg), map, with
 # the baselines in the same run; writes bench/results/<date>-<name>.json and its table in

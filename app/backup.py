@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy.engine import make_url
 
 from app import clock, localdb
@@ -196,6 +197,7 @@ def restore(url: str, source: Path) -> dict[str, Any]:
             ],
             env,
         )
+        _end_other_sessions(url)
         _restore_photos(manifest["photos"], root)
         return dict(manifest)
 
@@ -212,3 +214,15 @@ def _restore_photos(items: list[dict[str, str]], root: Path) -> None:
             except PhotoMissing:
                 pass
         store.put(key, (root / item["path"]).read_bytes())
+
+
+def _end_other_sessions(url: str) -> None:
+    """End every other session of the restored database: a backend that knew the replaced
+    PostGIS extension keeps stale catalog caches ("no spatial operator found"). App
+    processes and a pooler in front (PgBouncer) reconnect afresh on their next use."""
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     # A plain postgresql:// URL; unset means the embedded PostGIS cluster (app/localdb.py).
     database_url: str | None = None
+    # Read replicas (streaming standbys): comma-separated postgresql:// URLs for the read-only
+    # routes (maps, tiles, gaps, lapses, due, stats); writes stay on database_url. A replica
+    # further behind than read_max_lag_seconds, or not answering, is passed over for the
+    # primary (app/db.py: ReadReplicas).
+    read_database_url: str = ""
+    read_max_lag_seconds: float = Field(default=30.0, ge=0)
+    # The URLs go through a transaction-mode pooler (PgBouncer): no server-side prepared
+    # statements (psycopg prepares a statement after 5 runs, on one server connection).
+    database_pooler: bool = False
+    # The primary itself when database_url goes through a pooler: pg_dump and pg_restore
+    # (`gridwatch backup`/`restore`) set session state a transaction pooler would leak.
+    direct_database_url: str | None = None
     data_dir: Path = PROJECT_ROOT / "data"
     photo_dir: Path | None = None
     # Where photos are kept (app/domain/reports/photostore.py): GRIDWATCH_PHOTO_STORE=dir, files
@@ -249,6 +261,10 @@ class Settings(BaseSettings):
             str(ip_network(item, strict=False)) if "/" in item else item
             for item in _items(self.trusted_proxies)
         ]
+
+    @property
+    def read_database_urls(self) -> list[str]:
+        return _items(self.read_database_url)
 
     @property
     def photo_store(self) -> Path:

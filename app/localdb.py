@@ -188,6 +188,10 @@ def _initdb(c: Cluster, bindir: Path) -> None:
         "max_connections = 200\n"
         "shared_buffers = 256MB\n"
         "fsync = on\n"
+        # Streaming standbys may copy and follow it (pg_basebackup -R; initdb's pg_hba
+        # already trusts replication connections from 127.0.0.1).
+        "wal_level = replica\n"
+        "max_wal_senders = 10\n"
     )
     # Append as the cluster owner so file ownership stays right.
     subprocess.run(
@@ -259,3 +263,37 @@ def status() -> dict[str, object]:
         "log": str(c.log),
         "run_as": RUN_AS if _is_root() else pwd.getpwuid(os.geteuid()).pw_name,
     }
+
+
+def start_standby(source_url: str, root: Path, slot: str | None = None) -> Cluster:
+    """A streaming standby of the server at source_url: copied with `pg_basebackup -R` into
+    root/data and started on a free loopback port, as the cluster's OS user (root must be
+    reachable by that user). With `slot`, a physical replication slot of that name is made
+    on the server, which then keeps the WAL the standby still needs (drop it when done). For
+    test harnesses: the copy is not synced to disk. Raises LocalDbError when the server
+    refuses replication."""
+    c = Cluster(root)
+    _prepare_dirs(c)
+    _run(
+        [
+            str(pg_bindir() / "pg_basebackup"),
+            *("-d", source_url, "-D", str(c.data)),
+            *("-R", "-X", "stream", "-c", "fast", "--no-sync"),
+            *(("-C", "-S", slot) if slot else ()),
+        ]
+    )
+    c.port_file.write_text(f"{_free_port()}\n")
+    resume_standby(c)
+    return c
+
+
+def resume_standby(c: Cluster) -> None:
+    """Start the standby at c on its port (again, after stop_standby)."""
+    options = f"-p {c.port()} -k {c.socket_dir} -c shared_buffers=32MB -c hot_standby=on"
+    pg_ctl = str(pg_bindir() / "pg_ctl")
+    _run([pg_ctl, "-D", str(c.data), "-l", str(c.log), "-w", "-t", "120", "-o", options, "start"])
+
+
+def stop_standby(c: Cluster) -> None:
+    """Stop the standby at c (its files stay)."""
+    _run([str(pg_bindir() / "pg_ctl"), "-D", str(c.data), "-m", "fast", "-w", "stop"], check=False)

@@ -44,7 +44,7 @@ from app.api.limits import BodyLimit
 from app.api.observe import Observe
 from app.api.proxies import TrustedProxies
 from app.config import get_settings
-from app.db import make_engine, make_sessionmaker
+from app.db import make_engine, make_sessionmaker, read_replicas
 from app.domain.hotspots import notices
 from app.domain.notify.worker import Worker
 from app.domain.status import keep_rules_in_step
@@ -77,6 +77,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
         engine = make_engine(database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        # Read replicas (GRIDWATCH_READ_DATABASE_URL) for the read-only routes; None: none.
+        app.state.read_replicas = replicas = read_replicas()
         await run_in_threadpool(_rules_in_step, app.state.sessionmaker)
         # The notifier's worker, when webhooks are configured (README: Notifications).
         settings = get_settings()
@@ -88,6 +90,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
         if notifier is not None:
             await run_in_threadpool(notifier.stop)
         engine.dispose()
+        if replicas is not None:
+            replicas.dispose()
 
     app = FastAPI(
         title="gridwatch",

@@ -31,6 +31,10 @@ have_lib libpangoft2-1.0.so.0 || missing+=(libpangoft2-1.0-0)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # Tests check that exported XLSX files convert with LibreOffice (what many offices open them in).
 command -v libreoffice >/dev/null 2>&1 || missing+=(libreoffice-calc-nogui)
+# `make test-pgbouncer` only: the suite through PgBouncer in transaction mode.
+if [ "${GRIDWATCH_WITH_PGBOUNCER:-}" = 1 ] && ! [ -x /usr/sbin/pgbouncer ] && ! command -v pgbouncer >/dev/null 2>&1; then
+  missing+=(pgbouncer)
+fi
 if ! command -v python3.11 >/dev/null 2>&1; then
   missing+=(python3.11 python3.11-venv)
 elif ! python3.11 -c 'import ensurepip, venv' >/dev/null 2>&1; then

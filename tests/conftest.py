@@ -45,6 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
         localdb.start()
     clock.install_database_follower()
+    if get_settings().database_pooler:
+        # Through a transaction-mode pooler (`make test-pgbouncer`), the tests' own psycopg
+        # connections must not prepare statements either (the app's: app/db.py).
+        from psycopg import _preparing
+
+        _preparing.PrepareManager.prepare_threshold = None
     start = clock.destination()
     if start is not None:
         _run_clock = time_machine.travel(start, tick=True)
@@ -103,6 +109,12 @@ def _test_url() -> str:
 def database_url() -> str:
     url = _test_url()
     os.environ["GRIDWATCH_DATABASE_URL"] = url  # the CLI, run in-process, uses it too
+    direct = os.environ.get("GRIDWATCH_TEST_DIRECT_URL")
+    if direct:  # the server behind a pooler (`make test-pgbouncer`): for pg_dump, pg_restore
+        name = make_url(url).database
+        os.environ["GRIDWATCH_DIRECT_DATABASE_URL"] = (
+            make_url(direct).set(database=name).render_as_string(hide_password=False)
+        )
     get_settings.cache_clear()
     upgrade(url)
     return url

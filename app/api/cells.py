@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from app import clock
 from app.api.deps import ACCOUNTABLE_ROLES, CurrentViewer
 from app.api.params import AsOf
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain.grid.cells import get_cell, leaf_cell_at
 from app.domain.grid.crs import CHINESE_WEB_DATUMS, point_to_wgs84
 from app.domain.people.scope import can_see, duty_active_at, visible, visible_cell
@@ -103,7 +103,7 @@ def list_cells(
 
 @router.get("/locate")
 def locate(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     lat: Annotated[float, Query(ge=-90, le=90)],
     lon: Annotated[float, Query(ge=-180, le=180)],
@@ -142,7 +142,7 @@ def cell_card(
 @router.get("/{code}/coverage")
 def cell_coverage(
     code: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     as_of: AsOf = None,
 ) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from app.api.deps import CurrentViewer
 from app.api.params import Within
-from app.db import SessionDep
+from app.db import ReadSessionDep
 from app.domain.supervision.dayplan import day_plan, person_named
 from app.domain.supervision.due import (
     MAX_HOURS,
@@ -27,7 +27,7 @@ Hours = Annotated[float, Query(ge=0, le=MAX_HOURS, allow_inf_nan=False)]
 
 @router.get("/due")
 def due(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     within: Within = None,
     hours: Hours = 24,
@@ -42,7 +42,7 @@ def due(
 
 @router.get("/plan")
 def plan_of_the_day(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     lat: Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False)] = None,
@@ -59,7 +59,7 @@ def plan_of_the_day(
 
 @router.get("/at-risk")
 def at_risk(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     within: Within = None,
     hours: Annotated[float | None, Query(gt=0, le=MAX_HOURS, allow_inf_nan=False)] = None,

@@ -20,7 +20,7 @@ from app import clock
 from app.api.deps import Accountable, Exporter
 from app.api.params import Instant, Within
 from app.config import get_settings
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain import audit
 from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter, Meta, write
 from app.domain.accountability.exports import KINDS, Table, accountability
@@ -114,6 +114,7 @@ def verify_export(
 def export_table(
     kind: Literal["accountability", "missed-problems", "false-reports"],
     session: SessionDep,
+    read: ReadSessionDep,
     viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
@@ -147,19 +148,20 @@ def export_table(
         raise DomainError("to must be after from")
     if to - from_ > MAX_SPAN:
         raise DomainError(f"an export spans at most {MAX_SPAN.days} days")
-    selection = selection_for(session, viewer, within)
+    selection = selection_for(read, viewer, within)
     if by == "person" and (kind != "accountability" or format != "csv"):
         raise DomainError("by=person is for the accountability export as CSV (format=csv)")
     if kind == "accountability":
         given = get_settings().export_min_hours if min_hours is None else min_hours
-        table = accountability(session, selection, from_, to, lang, min_hours=given)
+        table = accountability(read, selection, from_, to, lang, min_hours=given)
         tolerance: float | None = given
     else:
         tolerance = None
-        table = KINDS[kind](session, selection, from_, to, lang)
+        table = KINDS[kind](read, selection, from_, to, lang)
     name = f"gridwatch-{kind}{'-by-person' if by == 'person' else ''}-{from_:%Y%m%d}-{to:%Y%m%d}"
     return send_table(
         session,
+        read,
         viewer,
         selection,
         table,
@@ -177,6 +179,7 @@ def export_table(
 
 def send_table(
     session: Session,
+    read: Session,
     viewer: Viewer,
     selection: Selection,
     table: Table,
@@ -193,11 +196,13 @@ def send_table(
 ) -> StreamingResponse:
     """Every exported table (accountability, rankings, the gap list, …) as a file: written
     with what it says about itself (period, scope, author by name and unit, the tolerance and
-    method where lapses are counted), its hash audited as `export.<kind>`, then streamed."""
+    method where lapses are counted), its hash audited as `export.<kind>`, then streamed.
+    Everything is read through `read` (a replica when one is configured); the audit head and
+    the file's audit entry are the primary's (`session`)."""
     kind = kind or table.kind
-    scope, scope_cell = scope_of(session, selection, viewer)
+    scope, scope_cell = scope_of(read, selection, viewer)
     head_seq, head_hash = audit.head(session)
-    author_name, unit = author(session, viewer)
+    author_name, unit = author(read, viewer)
     meta = Meta(
         from_,
         to,
@@ -215,11 +220,12 @@ def send_table(
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     sink = HashingWriter(spool)
     try:
-        rows = write(session, table, fmt, meta, sink, by_person=by_person)
+        rows = write(read, table, fmt, meta, sink, by_person=by_person)
     except BaseException:
         spool.close()
         raise
     media_type, ext = FORMATS[fmt]
+    read.close()  # done reading; the audit entry goes to the primary
     return deliver(
         session,
         spool,

@@ -16,7 +16,7 @@ from app import clock
 from app.api.deps import Accountable, CurrentViewer, require_roles
 from app.api.exports import send_table, spooled
 from app.api.params import AsOf, Bbox, Instant, Within, parse_bbox
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain.accountability.exportfile import FORMATS
 from app.domain.accountability.gaplist import gap_table
 from app.domain.people.scope import Viewer
@@ -49,6 +49,7 @@ SPOOL_BYTES = 8 * 1024 * 1024
 )
 def gaps(
     session: SessionDep,
+    read: ReadSessionDep,
     viewer: CurrentViewer,
     as_of: AsOf = None,
     within: Within = None,
@@ -59,15 +60,15 @@ def gaps(
 ) -> Any:
     """Every leaf cell with at least one gap reason at `as_of` (SPEC §5), and a summary; as a
     file (`csv`, `xlsx`): one row per cell with its district, street and reasons."""
-    selection = selection_for(session, viewer, within)
+    selection = selection_for(read, viewer, within)
     if format == "json" and not coverage:
         # The common (and province-sized) case: the database writes the document.
-        return Response(gaps_document(session, selection, as_of, reason), media_type=JSON)
-    result = find_gaps(session, selection, as_of, reason)
+        return Response(gaps_document(read, selection, as_of, reason), media_type=JSON)
+    result = find_gaps(read, selection, as_of, reason)
     if format in ("csv", "xlsx"):
-        return gap_file(session, viewer, selection, result, format, lang, within)
+        return gap_file(session, read, viewer, selection, result, format, lang, within)
     ids = [c.id for c in result.cells]
-    quality = cell_coverage(session, ids, result.as_of) if coverage else {}
+    quality = cell_coverage(read, ids, result.as_of) if coverage else {}
     cells = [
         {
             "code": c.code,
@@ -87,7 +88,7 @@ def gaps(
         return {"as_of": result.as_of.isoformat(), "cells": cells, "summary": result.summary}
     shapes = {
         cell_id: geometry
-        for cell_id, geometry in session.execute(
+        for cell_id, geometry in read.execute(
             select(Cell.id, func.ST_AsGeoJSON(Cell.geom, 6)).where(
                 Cell.id.in_([c.id for c in result.cells])
             )
@@ -111,6 +112,7 @@ def gaps(
 
 def gap_file(
     session: Session,
+    read: Session,
     viewer: Viewer,
     selection: Selection,
     result: Gaps,
@@ -121,15 +123,15 @@ def gap_file(
     """The gap list as CSV or XLSX (the XLSX's About sheet: instant, scope, author), audited
     with its hash like every export, so `verify-export` recognises it."""
     labels = {r: STRINGS[lang][r] for r in REASONS}
-    table = gap_table(session, result, labels, STRINGS[lang]["list_sep"])
+    table = gap_table(read, result, labels, STRINGS[lang]["list_sep"])
     at = result.as_of
     name = f"gridwatch-gaps-{at.astimezone(local_zone()):%Y%m%d-%H%M}"
-    return send_table(session, viewer, selection, table, fmt, at, at, within, name)
+    return send_table(session, read, viewer, selection, table, fmt, at, at, within, name)
 
 
 @router.get("/gaps/rollup")
 def gaps_rollup(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     as_of: AsOf = None,
     within: Within = None,
@@ -156,7 +158,7 @@ def gaps_rollup(
 
 @router.get("/spot-checks")
 def spot_checks(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: Annotated[
         Viewer, Depends(require_roles("supervisor", "command", "discipline", "admin"))
     ],
@@ -172,7 +174,7 @@ def spot_checks(
 
 @router.get("/lapses", response_model=dict[str, Any])
 def lapses(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: Accountable,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,

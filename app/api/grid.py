@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import require_roles
-from app.db import SessionDep
+from app.db import ReadSessionDep
 from app.domain.grid.defects import as_feature_collection, partition_defects
 from app.domain.people.scope import Viewer, visible_cell
 from app.models import Cell
@@ -21,7 +21,7 @@ GridReader = Annotated[
 
 @router.get("/defects")
 def defects(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: GridReader,
     within: Annotated[str | None, Query(description="a cell code: only its subtree")] = None,
 ) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""GET /healthz — 200 once the database answers, 503 otherwise."""
+"""GET /healthz — 200 once the database answers, 503 otherwise; with read replicas, each one's
+state and lag (a lagging or silent replica is passed over for the primary: still 200)."""
 
 from __future__ import annotations
 
@@ -19,4 +20,7 @@ def healthz(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "detail": "database does not answer"}, status_code=503
         )
-    return JSONResponse({"status": "ok"})
+    replicas = getattr(request.app.state, "read_replicas", None)
+    if replicas is None:
+        return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok", "replicas": replicas.status()})

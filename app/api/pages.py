@@ -19,7 +19,7 @@ from app.api.deps import (
 )
 from app.api.ratelimit import throttle
 from app.config import PROJECT_ROOT, get_settings
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain import audit
 from app.domain.errors import TooManyAttempts
 from app.domain.hotspots.desk import DESK_ROLES
@@ -205,21 +205,23 @@ def _scope_name(session: SessionDep, viewer: Viewer) -> str | None:
 
 
 @router.get("/map", response_class=HTMLResponse)
-def coverage_map(request: Request, session: SessionDep, lang: str | None = None) -> Response:
+def coverage_map(
+    request: Request, session: SessionDep, read: ReadSessionDep, lang: str | None = None
+) -> Response:
     language = _lang(request, lang)
     viewer = page_viewer(request, session)
     if viewer is None:
         return RedirectResponse(f"/login?next=/map&lang={language}", status_code=303)
     if viewer.role not in MAP_ROLES:
         return HTMLResponse(STRINGS[language]["no_access"], status_code=403)
-    selection = selection_for(session, viewer, None)
+    selection = selection_for(read, viewer, None)
     conditions = []
     depth = 2  # the filter offers the children of the scope's root (districts of a city)
     if selection.root_path is not None:
         conditions.append(Cell.path.op("<@")(literal(selection.root_path, LTree)))
         depth = len(selection.root_path.split(".")) + 1
     extent = func.ST_Extent(Cell.geom)
-    box = session.execute(
+    box = read.execute(
         select(
             func.ST_XMin(extent), func.ST_YMin(extent), func.ST_XMax(extent), func.ST_YMax(extent)
         ).where(Cell.is_leaf, *conditions)
@@ -231,7 +233,7 @@ def coverage_map(request: Request, session: SessionDep, lang: str | None = None)
     )
     districts = [
         (code, name, [[miny, minx], [maxy, maxx]])
-        for code, name, minx, miny, maxx, maxy in session.execute(
+        for code, name, minx, miny, maxx, maxy in read.execute(
             select(
                 Cell.code,
                 Cell.name,
@@ -245,7 +247,7 @@ def coverage_map(request: Request, session: SessionDep, lang: str | None = None)
         )
     ]
     token = session_cookie(request) or ""
-    person = session.get(Person, viewer.person_id)
+    person = read.get(Person, viewer.person_id)
     html = build_map(
         get_settings(),
         MapContext(
@@ -261,7 +263,7 @@ def coverage_map(request: Request, session: SessionDep, lang: str | None = None)
                 for page, roles in (("desk", DESK_ROLES), ("stats", ACCOUNTABLE_ROLES))
                 if viewer.role in roles
             ],
-            scope_name=_scope_name(session, viewer),
+            scope_name=_scope_name(read, viewer),
         ),
     )
     response = HTMLResponse(html)

@@ -21,7 +21,7 @@ from app.api.errors import clean_errors, refused_value
 from app.api.metrics import count_ingested
 from app.api.params import AsOf, Bbox, page_of, parse_bbox
 from app.config import get_settings
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain.errors import DomainError
 from app.domain.grid.cells import get_cell
 from app.domain.people.scope import Viewer, get_visible, oversees, visible
@@ -243,7 +243,7 @@ def list_reports(
 
 @router.get("/reports/heat")
 def report_heat(
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     bbox: Bbox = None,
     days: Annotated[int, Query(ge=1, le=31)] = 7,

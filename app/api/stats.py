@@ -18,7 +18,7 @@ from app.api.deps import ACCOUNTABLE_ROLES, Exporter, session_cookie
 from app.api.exports import deliver, scope_of, send_table
 from app.api.pages import page_language, page_viewer, templates
 from app.api.params import Instant, Within
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer, sees_everything
@@ -45,6 +45,7 @@ GROUPS = Literal["district", "street", "community", "leader", "person", "cell"]
 )
 def indicator_table(
     session: SessionDep,
+    read: ReadSessionDep,
     viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
@@ -62,13 +63,13 @@ def indicator_table(
     period before of the same length; whole calendar months compare with as many months).
     `format=csv|xlsx` downloads the same rows (CSV UTF-8 with BOM; XLSX with a frozen,
     filtered header in Chinese and English), hashed into the audit trail."""
-    selection = selection_for(session, viewer, within)
-    result = ranking(session, selection, from_, to, by, compare=compare is not None)
+    selection = selection_for(read, viewer, within)
+    result = ranking(read, selection, from_, to, by, compare=compare is not None)
     if format == "json":
         return result.as_json()
     table = ranking_table(result)
     name = f"gridwatch-indicators-{by}-{from_:%Y%m%d}-{to:%Y%m%d}"
-    return send_table(session, viewer, selection, table, format, from_, to, within, name)
+    return send_table(session, read, viewer, selection, table, format, from_, to, within, name)
 
 
 @router.get(
@@ -78,6 +79,7 @@ def indicator_table(
 )
 def monthly_bulletin(
     session: SessionDep,
+    read: ReadSessionDep,
     viewer: Exporter,
     month: Annotated[
         str | None, Query(max_length=7, description="YYYY-MM; default the last complete month")
@@ -91,9 +93,9 @@ def monthly_bulletin(
     start, end = month_bounds(month) if month else last_complete_month(clock.now())
     if start >= clock.now():
         raise DomainError("month must have begun: a bulletin reports on the past")
-    selection = selection_for(session, viewer, within)
-    scope, scope_cell = scope_of(session, selection, viewer)
-    data = bulletin(session, selection, start, end, scope=scope, author=viewer.username)
+    selection = selection_for(read, viewer, within)
+    scope, scope_cell = scope_of(read, selection, viewer)
+    data = bulletin(read, selection, start, end, scope=scope, author=viewer.username)
     if format == "json":
         return data.as_json()
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
@@ -104,6 +106,7 @@ def monthly_bulletin(
         spool.close()
         raise
     media_type, ext = BULLETIN_FORMATS[format]
+    read.close()  # done reading; the audit entry goes to the primary
     return deliver(
         session,
         spool,
@@ -145,7 +148,9 @@ def _units(session: Session, viewer: Viewer) -> list[dict[str, Any]]:
 
 
 @router.get("/stats", response_class=HTMLResponse, include_in_schema=False)
-def stats_page(request: Request, session: SessionDep, lang: str | None = None) -> Response:
+def stats_page(
+    request: Request, session: SessionDep, read: ReadSessionDep, lang: str | None = None
+) -> Response:
     language = page_language(request, lang)
     viewer = page_viewer(request, session)
     if viewer is None:
@@ -160,7 +165,7 @@ def stats_page(request: Request, session: SessionDep, lang: str | None = None) -
     config = {
         "lang": language,
         "strings": words,
-        "areas": _units(session, viewer),
+        "areas": _units(read, viewer),
         "default_month": f"{start.astimezone(local_zone()):%Y-%m}",
         "default_from": start.isoformat(),
         "default_to": end.isoformat(),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 
 from app.api.deps import CurrentViewer
 from app.api.params import AsOf, Within
-from app.db import SessionDep
+from app.db import ReadSessionDep
 from app.domain.supervision.gaps import selection_for
 from app.domain.supervision.tiles import MAX_ZOOM, cells_tile
 
@@ -21,7 +21,7 @@ def cells(
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0, le=2**MAX_ZOOM)],
     y: Annotated[int, Path(ge=0, le=2**MAX_ZOOM)],
-    session: SessionDep,
+    session: ReadSessionDep,
     viewer: CurrentViewer,
     as_of: AsOf = None,
     within: Within = None,

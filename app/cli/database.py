@@ -20,7 +20,7 @@ from app.cli.common import (
     transaction,
 )
 from app.config import get_settings
-from app.db import plain_database_url
+from app.db import direct_database_url, plain_database_url
 from app.domain import audit
 from app.domain.accountability import verify as audit_verify
 from app.domain.errors import DomainError
@@ -118,9 +118,11 @@ def backup(
     with transaction() as session:
         seq, head_hash = audit.head(session)
     try:
-        summary = run_backup(ensure_database(), path, seq, head_hash)
+        summary = run_backup(direct_database_url(ensure_database()), path, seq, head_hash)
     except DomainError as exc:
         fail(exc.message)
+    except ValueError as exc:
+        fail(str(exc))
     out.print(
         f"backup written to {summary.path}: database {summary.database_bytes:,} bytes, "
         f"{summary.photos} photos, audit chain at entry {summary.audit_seq} "
@@ -183,9 +185,11 @@ def restore(
     if holds_data and not yes:
         fail("the database already holds data; add --yes to replace it with the backup")
     try:
-        manifest = run_restore(url, path)
+        manifest = run_restore(direct_database_url(url), path)
     except DomainError as exc:
         fail(exc.message)
+    except ValueError as exc:
+        fail(str(exc))
     with transaction() as session:
         # A backup holds the summaries and rule values of the server that made it: when its
         # settings were other than this one's, recompute them with these.

@@ -1,0 +1,283 @@
+"""Read replicas (GRIDWATCH_READ_DATABASE_URL) against a real streaming standby of the test
+server, made with `pg_basebackup -R` (app/localdb.py: start_standby). One standby per test
+process (each pytest-xdist worker copies the cluster once, on a port of its own), kept for
+the run. The standby is copied from GRIDWATCH_TEST_DIRECT_URL when set (the server
+behind a pooler: `make test-pgbouncer`), else from the test server. With
+GRIDWATCH_TEST_DATABASE_URL on a server that refuses replication these tests are skipped; on
+the embedded cluster (`make test`) they always run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app import localdb
+from app.config import get_settings
+from app.db import LAG_CHECK_SECONDS, READ_APPLICATION_NAME
+from app.main import create_app
+from tests.factories import UNITS, Field, report_body, staffed_field
+
+SLOT_PREFIX = "gridwatch_test_standby_"
+
+
+def drop_slots(server: str, *, only: str | None = None) -> None:
+    """Drop this run's replication slot (`only`), or those left by test processes that have
+    ended: a slot nobody follows keeps WAL on the server for ever."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        for _ in range(100):
+            names = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s "
+                    "AND NOT active",
+                    (SLOT_PREFIX + "%",),
+                )
+                if name == only or (only is None and not _alive(int(name[len(SLOT_PREFIX) :])))
+            ]
+            for name in names:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
+            if only is None or names:
+                return
+            time.sleep(0.1)  # the stopped standby's walsender is still leaving
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@pytest.fixture(scope="session")
+def standby(database_url: str) -> Iterator[localdb.Cluster]:
+    source = os.environ.get("GRIDWATCH_TEST_DIRECT_URL") or database_url
+    server = make_url(source).set(database="postgres").render_as_string(hide_password=False)
+    parent = Path(tempfile.mkdtemp(prefix="gridwatch-standby-"))
+    os.chmod(parent, 0o711)  # the cluster's OS user reaches its folder inside
+    # A slot keeps the WAL the standby needs on a busy server (without one, the server may
+    # recycle it before the standby has caught up, and replication stops).
+    slot = f"{SLOT_PREFIX}{os.getpid()}"
+    try:
+        drop_slots(server)
+        cluster = localdb.start_standby(server, parent / "s", slot=slot)
+    except (localdb.LocalDbError, psycopg.Error) as exc:
+        shutil.rmtree(parent, ignore_errors=True)
+        if os.environ.get("GRIDWATCH_TEST_DATABASE_URL"):
+            pytest.skip(f"the configured test server refuses replication: {exc}")
+        raise
+    try:
+        yield cluster
+    finally:
+        localdb.stop_standby(cluster)
+        shutil.rmtree(parent, ignore_errors=True)
+        drop_slots(server, only=slot)
+
+
+def standby_url(standby: localdb.Cluster, database_url: str) -> str:
+    return standby.url(make_url(database_url).database or "")
+
+
+@pytest.fixture
+def field(
+    database_url: str, standby: localdb.Cluster, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Field]:
+    """A staffed grid served by an app that reads from the standby (lag allowed: an hour)."""
+    monkeypatch.setattr(get_settings(), "read_database_url", standby_url(standby, database_url))
+    monkeypatch.setattr(get_settings(), "read_max_lag_seconds", 3600.0)
+    with TestClient(create_app(database_url)) as client:
+        yield staffed_field(client, db)
+    with psycopg.connect(standby_url(standby, database_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_resume()")
+
+
+def caught_up(database_url: str, standby: localdb.Cluster) -> None:
+    """Wait until the standby has replayed everything the primary has written so far."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        (lsn,) = conn.execute("SELECT pg_current_wal_lsn()").fetchone()  # type: ignore[misc]
+    with psycopg.connect(standby_url(standby, database_url), autocommit=True) as conn:
+        for _ in range(300):
+            done = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))
+            if done.fetchone() == (True,):
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"the standby did not replay up to {lsn} in 15 s")
+
+
+def pause_replay(standby: localdb.Cluster, database_url: str) -> None:
+    with psycopg.connect(standby_url(standby, database_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+
+
+def patrol(field: Field, cell: str = UNITS[0]) -> dict[str, Any]:
+    r = field.client.post("/api/v1/reports", json=report_body(cell), headers=field.headers("insp"))
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def gap_cells(field: Field) -> set[str]:
+    r = field.client.get("/api/v1/gaps", headers=field.headers("sup"))
+    assert r.status_code == 200, r.text
+    return {c["code"] for c in r.json()["cells"]}
+
+
+def healthz(field: Field) -> dict[str, Any]:
+    r = field.client.get("/healthz")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_gaps_are_read_on_the_standby(
+    field: Field, database_url: str, standby: localdb.Cluster
+) -> None:
+    field.headers("sup")
+    caught_up(database_url, standby)
+    # The primary locks `cells`; the standby replays the lock, so a gap query running there
+    # waits for it — where its pg_stat_activity shows it, under the read engine's name.
+    answer: dict[str, int] = {}
+    with psycopg.connect(database_url) as locker:
+        locker.execute("LOCK TABLE cells IN ACCESS EXCLUSIVE MODE")
+        locker.execute("SELECT pg_switch_wal()")  # pushed to the standby now
+        caught_up(database_url, standby)
+        asking = threading.Thread(
+            target=lambda: answer.update(
+                status=field.client.get("/api/v1/gaps", headers=field.headers("sup")).status_code
+            )
+        )
+        asking.start()
+        seen = None
+        with psycopg.connect(standby_url(standby, database_url), autocommit=True) as watcher:
+            for _ in range(200):
+                seen = watcher.execute(
+                    "SELECT query FROM pg_stat_activity WHERE application_name = %s "
+                    "AND datname = current_database() AND wait_event_type = 'Lock'",
+                    (READ_APPLICATION_NAME,),
+                ).fetchone()
+                if seen is not None:
+                    break
+                time.sleep(0.05)
+        locker.rollback()
+    asking.join(30)
+    assert seen is not None, "no gap query waited on the standby"
+    assert "cells" in seen[0]
+    assert answer == {"status": 200}
+    replicas = healthz(field)["replicas"]
+    assert [r["state"] for r in replicas] == ["ok"]
+    assert replicas[0]["replica"] == 1 and 0 <= replicas[0]["lag_seconds"] < 3600
+
+
+def test_an_author_reads_their_report_at_once_while_maps_lag(
+    field: Field, database_url: str, standby: localdb.Cluster
+) -> None:
+    before = gap_cells(field)
+    assert UNITS[0] in before  # never patrolled
+    caught_up(database_url, standby)
+    pause_replay(standby, database_url)  # the standby falls behind from here
+    report = patrol(field)
+    # The author's own report: reports are read on the primary, so it is there at once.
+    mine = field.client.get(f"/api/v1/reports/{report['id']}", headers=field.headers("insp"))
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["id"] == report["id"] and mine.json()["counted"] is True
+    listed = field.client.get("/api/v1/reports", headers=field.headers("insp"))
+    assert report["id"] in {r["id"] for r in listed.json()["reports"]}
+    # The gap map and the heat layer are read on the standby, within the allowed lag: they do
+    # not know yet.
+    assert gap_cells(field) == before
+    heat = field.client.get("/api/v1/reports/heat", headers=field.headers("insp"))
+    assert heat.status_code == 200 and heat.json()["points"] == []
+    time.sleep(LAG_CHECK_SECONDS + 0.1)
+    replica = healthz(field)["replicas"][0]
+    assert replica["state"] == "ok" and replica["lag_seconds"] > 0
+
+
+def test_a_replica_past_the_allowed_lag_is_passed_over(
+    field: Field, database_url: str, standby: localdb.Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caught_up(database_url, standby)
+    pause_replay(standby, database_url)
+    patrol(field)
+    replicas = field.client.app.state.read_replicas  # type: ignore[attr-defined]
+    monkeypatch.setattr(replicas, "max_lag", 0.5)
+    time.sleep(LAG_CHECK_SECONDS + 0.6)
+    assert UNITS[0] not in gap_cells(field)  # the primary answered: the patrol counts
+    replica = healthz(field)["replicas"][0]
+    assert replica["state"] == "lagging" and replica["lag_seconds"] > 0.5
+
+
+def test_a_stopped_standby_makes_reads_fall_back_without_error(
+    field: Field, database_url: str, standby: localdb.Cluster
+) -> None:
+    caught_up(database_url, standby)
+    assert UNITS[0] in gap_cells(field)  # a pooled connection to the standby is now open
+    localdb.stop_standby(standby)
+    try:
+        patrol(field)
+        assert UNITS[0] not in gap_cells(field)  # read on the primary, with the new patrol
+        lapses = field.client.get(
+            "/api/v1/lapses",
+            params={"from": "2025-01-01T00:00:00Z", "to": "2025-01-02T00:00:00Z"},
+            headers=field.headers("sup"),
+        )
+        assert lapses.status_code == 200, lapses.text
+        health = healthz(field)
+        assert health["status"] == "ok"
+        assert [r["state"] for r in health["replicas"]] == ["down"]
+    finally:
+        localdb.resume_standby(standby)
+    caught_up(database_url, standby)
+    time.sleep(5.1)  # DOWN_RETRY_SECONDS: the replica is tried again
+    assert [r["state"] for r in healthz(field)["replicas"]] == ["ok"]
+
+
+def test_files_are_read_on_the_standby_and_audited_on_the_primary(
+    field: Field, database_url: str, standby: localdb.Cluster
+) -> None:
+    caught_up(database_url, standby)
+    pause_replay(standby, database_url)  # from here the standby cannot hold the new entries
+    period = {"from": "2025-01-01T00:00:00Z", "to": "2025-01-02T00:00:00Z"}
+    export = field.client.get(
+        "/api/v1/exports/accountability",
+        params={**period, "format": "csv"},
+        headers=field.headers("disc"),
+    )
+    assert export.status_code == 200, export.text
+    seq = int(export.headers["x-audit-seq"])
+    bulletin = field.client.get(
+        "/api/v1/bulletin",
+        params={"month": "2025-01", "format": "xlsx"},
+        headers=field.headers("sup"),
+    )
+    assert bulletin.status_code == 200, bulletin.text
+    gap_list = field.client.get(
+        "/api/v1/gaps", params={"format": "csv"}, headers=field.headers("sup")
+    )
+    assert gap_list.status_code == 200, gap_list.text
+    # The entries are on the primary (the standby, paused, has not even seen them).
+    with psycopg.connect(database_url) as conn:
+        actions = [
+            a
+            for (a,) in conn.execute(
+                "SELECT action FROM audit_log WHERE seq >= %s ORDER BY seq", (seq,)
+            )
+        ]
+    assert actions[:2] == ["export.accountability", "export.bulletin"]
+    with psycopg.connect(standby_url(standby, database_url)) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM audit_log WHERE seq >= %s", (seq,)
+        ).fetchone() == (0,)
