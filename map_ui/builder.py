@@ -142,4 +142,6 @@ def build_map(settings: Settings, ctx: MapContext) -> str:
     root.header.add_child(Element(f"<title>{STRINGS[ctx.lang]['title']}</title>"))
     root.header.add_child(Element('<link rel="icon" href="data:,">'))
     Layers(config).add_to(m)  # renders after the map's own script has created the map
-    return root.render()
+    # folium writes a bare <html>: say the page's language (screen readers, the browser's
+    # fonts and hyphenation follow it).
+    return root.render().replace("<html>", f'<html lang="{ctx.lang}">', 1)

@@ -157,7 +157,8 @@ def test_the_language_chosen_at_sign_in_is_the_next_pages(field: Field) -> None:
         follow_redirects=False,
     )
     assert login.status_code == 303
-    assert '"lang": "en"' in c.get("/map").text  # the map's config
+    page = c.get("/map").text
+    assert '<html lang="en">' in page and '"lang": "en"' in page  # the document and its map
 
 
 def test_login_failures_and_open_redirects(field: Field) -> None:
