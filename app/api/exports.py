@@ -8,8 +8,9 @@ someone hands in later is exactly what gridwatch produced."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
-from typing import IO, Annotated, Any, Literal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, UploadFile
@@ -32,6 +33,8 @@ from app.domain.supervision.gaps import Selection, selection_for
 from app.domain.supervision.lapses import MAX_SPAN
 from app.models import Cell
 
+T = TypeVar("T")
+
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 
 
@@ -44,6 +47,30 @@ def scope_of(session: Session, selection: Selection, viewer: Viewer) -> tuple[st
     if selection.cell_ids is not None:
         return f"cells on duty of {viewer.username}", None
     return "全域 everything", None
+
+
+@dataclass
+class Written(Generic[T]):
+    """A file written to a spool (memory, then disk), with its SHA-256, size and what the
+    writer returned (rows)."""
+
+    spool: IO[bytes]
+    sha256: str
+    size: int
+    result: T
+
+
+def write_hashed(writer: Callable[[HashingWriter], T]) -> Written[T]:
+    """Write a file through `writer` into a spool, hashing it on the way; nothing is left
+    open if the writer fails."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    sink = HashingWriter(spool)
+    try:
+        result = writer(sink)
+    except BaseException:
+        spool.close()
+        raise
+    return Written(spool, sink.sha256.hexdigest(), sink.size, result)
 
 
 def spooled(spool: IO[bytes]) -> Iterator[bytes]:
@@ -217,20 +244,14 @@ def send_table(
         software=software_version(),
         method=method_lines(tolerance) if tolerance is not None else [],
     )
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-    sink = HashingWriter(spool)
-    try:
-        rows = write(read, table, fmt, meta, sink, by_person=by_person)
-    except BaseException:
-        spool.close()
-        raise
+    written = write_hashed(lambda sink: write(read, table, fmt, meta, sink, by_person=by_person))
     media_type, ext = FORMATS[fmt]
     read.close()  # done reading; the audit entry goes to the primary
     return deliver(
         session,
-        spool,
-        sink.sha256.hexdigest(),
-        sink.size,
+        written.spool,
+        written.sha256,
+        written.size,
         filename=f"{name}.{ext}",
         media_type=media_type,
         action=f"export.{kind}",
@@ -242,7 +263,7 @@ def send_table(
             "within": within,
             "scope": scope,
             "format": fmt,
-            "rows": rows,
+            "rows": written.result,
             "audit_head": head_hash,
             "audit_seq": head_seq,
         }

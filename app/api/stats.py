@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -15,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.api.deps import ACCOUNTABLE_ROLES, Exporter, session_cookie
-from app.api.exports import deliver, scope_of, send_table
+from app.api.exports import deliver, scope_of, send_table, write_hashed
 from app.api.pages import page_language, page_viewer, templates
 from app.api.params import Instant, Within
 from app.db import ReadSessionDep, SessionDep
-from app.domain.accountability.exportfile import FORMATS, SPOOL_BYTES, HashingWriter
+from app.domain.accountability.exportfile import FORMATS
 from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer, sees_everything
 from app.domain.rankings.bulletin import bulletin
@@ -98,20 +97,14 @@ def monthly_bulletin(
     data = bulletin(read, selection, start, end, scope=scope, author=viewer.username)
     if format == "json":
         return data.as_json()
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-    sink = HashingWriter(spool)
-    try:
-        write_bulletin(data, format, lang, sink)
-    except BaseException:
-        spool.close()
-        raise
+    written = write_hashed(lambda sink: write_bulletin(data, format, lang, sink))
     media_type, ext = BULLETIN_FORMATS[format]
     read.close()  # done reading; the audit entry goes to the primary
     return deliver(
         session,
-        spool,
-        sink.sha256.hexdigest(),
-        sink.size,
+        written.spool,
+        written.sha256,
+        written.size,
         filename=f"gridwatch-bulletin-{start.astimezone(data.zone):%Y-%m}.{ext}",
         media_type=media_type,
         action="export.bulletin",

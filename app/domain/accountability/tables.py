@@ -3,6 +3,7 @@ JSON's nesting), tables, and where a cell lies (district and street)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,16 +58,16 @@ class Sheet:
         return f"{self.title_zh} {self.title_en}"[:31]
 
 
-class Summary:
+class Summary(ABC):
     """Accumulates the per-person rows of a table into one row per person."""
 
     sheet: Sheet
 
-    def add(self, person_row: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def add(self, person_row: dict[str, Any]) -> None: ...
 
-    def rows(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def rows(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
