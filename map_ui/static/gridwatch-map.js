@@ -126,15 +126,17 @@
       // open=true with as_of: the cases open AT that instant, read from their history
       const data = await getJSON("/api/v1/hotspots?open=true&limit=1000&" + q);
       if (stale()) return;
-      this.hotspots.clearLayers();
-      data.hotspots.forEach((h) => {
+      const markers = data.hotspots.map((h) => {
         const overdue = h.at ? h.at.overdue : h.overdue;
         const colour = overdue ? this.cfg.colours.overdue_hotspot : this.cfg.colours.open_hotspot;
         const marker = L.circleMarker([h.lat, h.lon], { radius: 8, color: "#222", weight: 1,
                                                          fillColor: colour, fillOpacity: 0.9, hotspotId: h.id });
         marker.bindPopup(() => caseCard(this.cfg, h));
-        this.hotspots.addLayer(marker);
+        return marker;
       });
+      // One swap, in bulk: the cluster layer re-clusters once, also mid-animation.
+      this.hotspots.clearLayers();
+      this.hotspots.addLayers(markers);
     },
 
     async loadSources(q, stale) {
