@@ -129,10 +129,41 @@ def _canon_floats(value: Any) -> Any:
 _PLAIN = json.JSONEncoder(default=_plain)
 
 
+class _NotPlain(Exception):
+    """A value `_direct` leaves to the JSON round trip (a type it does not know exactly)."""
+
+
+def _direct(value: Any) -> Any:
+    """What `jsonable` gives, without the JSON round trip, for the exact types intake writes
+    (str, int, bool, None, float, dicts with str keys, lists, tuples, and `_plain`'s types)."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return _canon_floats(value)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            out[key] = _direct(item)
+        return out
+    if kind is list or kind is tuple:
+        return [_direct(item) for item in value]
+    if kind in (datetime, date, uuid.UUID, Decimal, set, frozenset):
+        return _direct(_plain(value))
+    raise _NotPlain
+
+
 def jsonable(value: Any) -> Any:
+    """The value as JSON gives it back (datetimes as ISO-8601 text, tuples as lists, floats as
+    jsonb keeps them)."""
     if value is None:
         return None
-    return _canon_floats(json.loads(_PLAIN.encode(value)))
+    try:
+        return _direct(value)
+    except _NotPlain:
+        return _canon_floats(json.loads(_PLAIN.encode(value)))
 
 
 def canonical(
@@ -303,13 +334,35 @@ def pieces(
         "before": _canon_floats(before),
         "after": _canon_floats(after),
     }
-    keys = sorted([*values, "at", "seq"])  # canonical's member order
-    members = [f'"{k}":' + (_dump(values[k]) if k in values else "") for k in keys]
-    at, seq = keys.index("at"), keys.index("seq")
-    head = "{" + ",".join(members[:at] + ['"at":"'])
-    middle = '"' + "".join("," + m for m in members[at + 1 : seq]) + ',"seq":'
-    tail = "".join("," + m for m in members[seq + 1 :]) + "}"
+    return _pieces(values)
+
+
+def _pieces(values: dict[str, Any]) -> tuple[str, str, str]:
+    """`pieces` of canonical values: each of the three groups of members (sorted by name,
+    before `at`, between `at` and `seq`, after `seq`) dumped at once."""
+    first = _dump({k: v for k, v in values.items() if k < "at"})[1:-1]
+    second = _dump({k: v for k, v in values.items() if "at" < k < "seq"})[1:-1]
+    third = _dump({k: v for k, v in values.items() if k > "seq"})[1:-1]
+    head = "{" + (first + "," if first else "") + '"at":"'
+    middle = '"' + ("," + second if second else "") + ',"seq":'
+    tail = ("," + third if third else "") + "}"
     return head, middle, tail
+
+
+def _entry_pieces(p: _Pending) -> tuple[str, str, str]:
+    """A pending entry's pieces (its before and after are canonical already: `record`)."""
+    return _pieces(
+        {
+            "actor": p.actor.name,
+            "actor_id": p.actor.person_id,
+            "action": p.action,
+            "target_type": p.target_type,
+            "target_id": p.target_id,
+            "cell_id": p.cell_id,
+            "before": p.before,
+            "after": p.after,
+        }
+    )
 
 
 @event.listens_for(Session, "before_commit")
@@ -324,16 +377,7 @@ def _append_pending(session: Session) -> None:
         return
     entries = []
     for n, p in enumerate(pending, 1):
-        head, middle, tail = pieces(
-            actor=p.actor.name,
-            actor_id=p.actor.person_id,
-            action=p.action,
-            target_type=p.target_type,
-            target_id=p.target_id,
-            cell_id=p.cell_id,
-            before=p.before,
-            after=p.after,
-        )
+        head, middle, tail = _entry_pieces(p)
         entries.append(
             {
                 "n": n,
@@ -371,16 +415,7 @@ def _append_large(session: Session, pending: list[_Pending]) -> None:
     entries = []
     for p in pending:
         seq += 1
-        head, middle, tail = pieces(
-            actor=p.actor.name,
-            actor_id=p.actor.person_id,
-            action=p.action,
-            target_type=p.target_type,
-            target_id=p.target_id,
-            cell_id=p.cell_id,
-            before=p.before,
-            after=p.after,
-        )
+        head, middle, tail = _entry_pieces(p)
         digest = chain(prev, (head + iso + middle + str(seq) + tail).encode())
         entries.append(
             {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -167,8 +167,15 @@ def remove_report_visits(session: Session, report_id: uuid.UUID) -> None:
 
 def refresh_hotspot_counts(session: Session, cell_id: int | None) -> None:
     if cell_id is not None:
-        lock_cell(session, cell_id)
-        session.execute(_RECOMPUTE_HOTSPOTS, {"cells": [cell_id], **rules.params()})
+        refresh_hotspot_counts_of(session, [cell_id])
+
+
+def refresh_hotspot_counts_of(session: Session, cell_ids: Iterable[int]) -> None:
+    """`refresh_hotspot_counts` of many cells in two statements (the locks in ascending order)."""
+    cells = sorted(set(cell_ids))
+    if cells:
+        lock_cells(session, cells)
+        session.execute(_RECOMPUTE_HOTSPOTS, {"cells": cells, **rules.params()})
 
 
 # Every cell a summary is kept for: the leaves, and any other cell that has a summary row.

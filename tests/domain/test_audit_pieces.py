@@ -3,11 +3,15 @@ Python; put back together around `at` and `seq` they must be that JSON, byte for
 
 from __future__ import annotations
 
+import json
+import math
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from app.domain.audit import canonical, jsonable, pieces
+from app.domain.audit import _PLAIN, _canon_floats, canonical, jsonable, pieces
 
 VALUES: list[Any] = [
     None,
@@ -55,3 +59,33 @@ def test_pieces_around_at_and_seq_are_the_canonical_json() -> None:
         assert (head + stamp + middle + str(seq) + tail).encode() == canonical(
             seq=seq, at=at, **fields
         )
+
+
+def test_jsonable_gives_what_the_json_round_trip_gives() -> None:
+    """`jsonable` skips the JSON round trip for plain types; it must give what that trip does,
+    type for type (a 1 stays an int, a 1.0 a float), and fall back for anything else."""
+    extra: list[Any] = [
+        math.nan,
+        math.inf,
+        -math.inf,
+        1.0,
+        1e16,
+        123.456,
+        datetime(2026, 3, 1, 8, 30, tzinfo=UTC),
+        datetime(2026, 3, 1, 8, 30),
+        datetime(2026, 3, 1).date(),
+        uuid.UUID(int=7),
+        Decimal("1.50"),
+        (1, "a"),
+        {3, 1, 2},
+        frozenset({"b", "a"}),
+        {1: "int key"},
+        {"nested": [(0.5, None), {"k": math.nan}]},
+    ]
+    rng = random.Random(4)
+    samples = extra + [value(rng) for _ in range(300)]
+    for sample in samples:
+        expected = _canon_floats(json.loads(_PLAIN.encode(sample)))
+        got = jsonable(sample)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), sample
+        assert repr(got) == repr(expected), sample

@@ -24,7 +24,7 @@ from app import clock
 from app.domain import audit
 from app.domain.fingerprint import fingerprint
 from app.domain.hotspots.cases import hotspot_facts
-from app.domain.status import refresh_hotspot_counts
+from app.domain.status import refresh_hotspot_counts_of
 from app.models import Hotspot, HotspotEvent, Person
 
 ISSUE = "issue"
@@ -156,9 +156,8 @@ def open_cases(session: Session, reports: Sequence[IssueReport]) -> list[Hotspot
             )
         )
     session.flush()
-    # One lock per cell, in a fixed order (two batches never wait on each other in a circle).
-    for cell_id in sorted({c.cell_id for c, _ in opened if c.cell_id is not None}):
-        refresh_hotspot_counts(session, cell_id)
+    # The cells' locks in a fixed order (two batches never wait on each other in a circle).
+    refresh_hotspot_counts_of(session, [c.cell_id for c, _ in opened if c.cell_id is not None])
     for case, report in opened:
         audit.record(
             session,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from app.domain.csvfile import read_csv, shorten
 from app.domain.errors import DomainError, InputRejected
 from app.domain.progress import NoProgress, Progress
 from app.domain.reports.categories import CATEGORIES
-from app.domain.reports.intake import ReportData, file_reports
+from app.domain.reports.intake import ReportData, file_reports_by
 from app.domain.timeparse import parse_plausible_instant
 from app.models import Person
 
@@ -36,8 +35,8 @@ COLUMNS = (
     "description",
 )
 REQUIRED = ("id", "username", "lat", "lon", "observed_at", "kind")
-# A reporter's rows are filed this many at a time (the API's batch intake: a fixed number of
-# statements per call however many rows).
+# Rows are filed this many at a time, through the API's batch intake (a fixed number of
+# statements per call however many rows, for any number of reporters).
 CHUNK = 5_000
 
 
@@ -115,15 +114,12 @@ def _parse(
 
 def _by_reporter(
     parsed: list[tuple[int, tuple[int, ReportData]]],
-) -> dict[int, list[tuple[int, ReportData]]]:
-    """Each reporter's rows (line, report), oldest first (ties in file order), so that each
-    report's "previous counted report" (impossible_speed) is the one the reporter really filed
-    before it. Reporters do not depend on each other: each one's rows are filed together."""
-    rows: dict[int, list[tuple[int, ReportData]]] = defaultdict(list)
-    for line, (person_id, data) in parsed:
-        rows[person_id].append((line, data))
-    for mine in rows.values():
-        mine.sort(key=lambda item: item[1].observed_at)
+) -> list[tuple[int, int, ReportData]]:
+    """The rows as (line, reporter, report), each reporter's together and oldest first (ties
+    in file order), so that each report's "previous counted report" (impossible_speed) is the
+    one the reporter really filed before it, in this file or before."""
+    rows = [(line, person_id, data) for line, (person_id, data) in parsed]
+    rows.sort(key=lambda row: (row[1], row[2].observed_at))
     return rows
 
 
@@ -149,27 +145,27 @@ def import_reports(
     received_at = clock.now()
     progress.start("importing reports", len(parsed))
     refused: list[tuple[int, str]] = []
-    for person_id, rows in _by_reporter(parsed).items():
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            outcomes = file_reports(
-                session,
-                person_id=person_id,
-                items=[data for _, data in chunk],
-                received_at=received_at,
-                origin="import",
-                late_sync=False,
-            )
-            for (line, _), filed in zip(chunk, outcomes, strict=True):
-                if isinstance(filed, DomainError):
-                    refused.append((line, filed.message))
-                elif filed.created:
-                    result.added += 1
-                    result.counted += filed.report.counted
-                    result.flagged += bool(filed.report.flags)
-                else:
-                    result.unchanged += 1
-            progress.advance(len(chunk))
+    rows = _by_reporter(parsed)
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        outcomes = file_reports_by(
+            session,
+            reporters=[person_id for _, person_id, _ in chunk],
+            items=[data for _, _, data in chunk],
+            received_at=received_at,
+            origin="import",
+            late_sync=False,
+        )
+        for (line, _, _), filed in zip(chunk, outcomes, strict=True):
+            if isinstance(filed, DomainError):
+                refused.append((line, filed.message))
+            elif filed.created:
+                result.added += 1
+                result.counted += filed.report.counted
+                result.flagged += bool(filed.report.flags)
+            else:
+                result.unchanged += 1
+        progress.advance(len(chunk))
     if refused:
         raise InputRejected(
             str(path), [f"line {line}: {message}" for line, message in sorted(refused)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from bisect import bisect_right, insort
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,9 +101,31 @@ def file_reports(
     with a fixed number of statements however many there are. Each item's outcome is its
     Filed or the DomainError it was refused with; database errors (a value PostgreSQL
     refuses) propagate and leave the transaction to the caller."""
+    return file_reports_by(
+        session,
+        reporters=[person_id] * len(items),
+        items=items,
+        received_at=received_at,
+        origin=origin,
+        late_sync=late_sync,
+    )
+
+
+def file_reports_by(
+    session: Session,
+    *,
+    reporters: Sequence[int],
+    items: Sequence[ReportData],
+    received_at: datetime,
+    origin: str = "api",
+    late_sync: bool = True,
+) -> list[Filed | DomainError]:
+    """`file_reports` for items of several people at once (`reporters[k]` filed `items[k]`):
+    each person's items are decided as that person's `file_reports` would, the statements
+    are shared by all. The historical import files a whole file through this."""
     if not items:
         return []
-    intake = _Intake(session, person_id, items, received_at, late_sync, origin)
+    intake = _Intake(session, reporters, items, received_at, late_sync, origin)
     outcomes = intake.decide()
     fresh = intake.created
     if not fresh:
@@ -123,7 +146,7 @@ def file_reports(
     record_visits(
         session,
         [
-            Visit(r.cell_id, person_id, r.observed_at, ewkt(r.lon, r.lat), report_id=r.id)
+            Visit(r.cell_id, r.reporter_id, r.observed_at, ewkt(r.lon, r.lat), report_id=r.id)
             for r in kept
             if r.counted and r.cell_id is not None
         ],
@@ -146,17 +169,20 @@ def _wgs84(data: ReportData) -> tuple[float, float] | CrsError:
 
 
 def _latest_before(
-    items: Sequence[ReportData], points: Sequence[tuple[float, float] | CrsError]
+    reporters: Sequence[int],
+    items: Sequence[ReportData],
+    points: Sequence[tuple[float, float] | CrsError],
 ) -> list[int | None]:
-    """For each item, the earlier item (by position) latest in time at or before it: its
-    previous counted patrol among the items, if every earlier item counts."""
-    seen: list[tuple[datetime, int]] = []
+    """For each item, the earlier item (by position) of the same reporter latest in time at
+    or before it: its previous counted patrol among the items, if every earlier one counts."""
+    seen: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
     before: list[int | None] = []
     for k, data in enumerate(items):
-        pos = bisect_right(seen, (data.observed_at, len(items)))
-        before.append(seen[pos - 1][1] if pos else None)
+        mine = seen[reporters[k]]
+        pos = bisect_right(mine, (data.observed_at, len(items)))
+        before.append(mine[pos - 1][1] if pos else None)
         if not isinstance(points[k], CrsError):
-            insort(seen, (data.observed_at, k))
+            insort(mine, (data.observed_at, k))
     return before
 
 
@@ -166,25 +192,33 @@ class _Intake:
     def __init__(
         self,
         session: Session,
-        person_id: int,
+        reporters: Sequence[int],
         items: Sequence[ReportData],
         received_at: datetime,
         late_sync: bool,
         origin: str,
     ) -> None:
-        self.session, self.person_id, self.items = session, person_id, items
+        self.session, self.reporters, self.items = session, reporters, items
         self.received_at, self.late_sync, self.origin = received_at, late_sync, origin
         self.created: list[NewReport] = []
         self.digests = [d.fingerprint() for d in items]
         self.points = [_wgs84(d) for d in items]
-        self.before = _latest_before(items, self.points)
+        self.before = _latest_before(reporters, items, self.points)
+        # Up to three earlier items whose distances the lookup measures: the one before, the
+        # one before that, … (the previous counted patrol when those in between do not count).
+        self.earlier: list[list[int]] = []
+        for k in range(len(items)):
+            chain: list[int] = []
+            while len(chain) < 3 and (j := self.before[chain[-1] if chain else k]) is not None:
+                chain.append(j)
+            self.earlier.append(chain)
         self.rows = lookup(
             session,
-            person_id=person_id,
+            reporters=reporters,
             ids=[d.id for d in items],
             points=[None if isinstance(p, CrsError) else p for p in self.points],
             times=[d.observed_at for d in items],
-            befores=self.before,
+            befores=self.earlier,
         )
         wanted = {d.source_id for d in items if d.source_id is not None}
         self.sources = (
@@ -198,7 +232,8 @@ class _Intake:
         outcomes: list[Filed | DomainError | None] = []  # None: stored before, loaded below
         holder: dict[uuid.UUID, int] = {}  # id → the item whose outcome holds that report
         new: dict[int, NewReport] = {}
-        counted: list[tuple[datetime, int]] = []  # (observed_at, item) of new counted ones
+        # Per reporter, (observed_at, item) of the new counted ones.
+        counted: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
         for k, data in enumerate(self.items):
             row, twin = self.rows[k], holder.get(data.id)
             if twin is not None or row.stored_hash is not None:
@@ -215,12 +250,13 @@ class _Intake:
             if isinstance(point, CrsError):
                 outcomes.append(point)
                 continue
-            report = self._new_report(k, point, self._previous(k, point, new, counted))
+            mine = counted[self.reporters[k]]
+            report = self._new_report(k, point, self._previous(k, point, new, mine))
             outcomes.append(Filed(report, True, row.cell_code))
             holder[data.id], new[k] = k, report
             self.created.append(report)
             if report.counted:
-                insort(counted, (data.observed_at, k))
+                insort(mine, (data.observed_at, k))
         return self._with_stored(outcomes)
 
     def _resent(
@@ -229,9 +265,11 @@ class _Intake:
         """An id stored before (None: answered below) or earlier among the items."""
         data, row = self.items[k], self.rows[k]
         if twin is None:
-            same = row.stored_hash == self.digests[k] and row.stored_reporter_id == self.person_id
+            same = row.stored_hash == self.digests[k]
+            same = same and row.stored_reporter_id == self.reporters[k]
         else:
             same = self.digests[twin] == self.digests[k]
+            same = same and self.reporters[twin] == self.reporters[k]
         if not same:
             return _different_body(data.id)
         earlier = outcomes[twin] if twin is not None else None
@@ -254,13 +292,15 @@ class _Intake:
         counted: list[tuple[datetime, int]],
     ) -> tuple[datetime, float] | None:
         """The reporter's previous counted patrol before item k (when, how far): the latest of
-        the history's and the earlier items' that counted."""
+        the history's and the reporter's earlier items' that counted (`counted`)."""
         row, at = self.rows[k], self.items[k].observed_at
         pos = bisect_right(counted, (at, len(self.items)))
         if pos and (row.previous_at is None or counted[pos - 1][0] >= row.previous_at):
-            before = new[counted[pos - 1][1]]
-            if counted[pos - 1][1] == self.before[k]:
-                return before.observed_at, float(row.before_m)
+            j = counted[pos - 1][1]
+            before = new[j]
+            if j in self.earlier[k]:
+                metres = (row.before_m, row.before2_m, row.before3_m)[self.earlier[k].index(j)]
+                return before.observed_at, float(metres)
             return before.observed_at, distance_m(self.session, (before.lon, before.lat), point)
         if row.previous_at is None:
             return None
@@ -282,7 +322,7 @@ class _Intake:
         )
         return NewReport(
             id=data.id,
-            reporter_id=self.person_id,
+            reporter_id=self.reporters[k],
             cell_id=row.cell_id,
             lat=lat,
             lon=lon,
@@ -327,7 +367,7 @@ class _Intake:
                 twin = stored[outcome.report.id]
                 same = (
                     twin.report.body_hash == self.digests[k]
-                    and twin.report.reporter_id == self.person_id
+                    and twin.report.reporter_id == self.reporters[k]
                 )
                 outcome = twin if same else _different_body(self.items[k].id)
             answers.append(outcome)

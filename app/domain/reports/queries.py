@@ -44,25 +44,30 @@ class NewReport:
 # Every item's stored twin (same id), leaf cell (SPEC §2: the smallest code covering the
 # point, as cells.leaf_cell_at) with whether the reporter holds a duty there then (as
 # scope.holds_duty), the reporter's previous counted patrol (latest in the history at or
-# before the item's time) with its distance, and the distance to the item `before` (the
-# earlier item that would be the previous patrol if it counts).
+# before the item's time) with its distance, and the distances to the items `before`,
+# `before2`, `before3` (earlier items of the reporter's, each one the previous patrol if it is
+# the latest earlier one that counts: the one before, and those before it when it does not).
 _LOOKUP = text("""
     WITH item AS MATERIALIZED (
-        SELECT i.n, i.id, i.at, i.before, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS pt
+        SELECT i.n, i.id, i.person_id, i.at, i.before, i.before2, i.before3,
+               ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS pt
           FROM json_to_recordset(CAST(:items AS json))
-               AS i(n bigint, id uuid, lon float8, lat float8, at timestamptz, before bigint)
+               AS i(n bigint, id uuid, person_id bigint, lon float8, lat float8, at timestamptz,
+                    before bigint, before2 bigint, before3 bigint)
     )
     SELECT i.n, r.reporter_id AS stored_reporter_id, r.body_hash AS stored_hash,
            c.id AS cell_id, c.code AS cell_code, coalesce(c.on_duty, false) AS on_duty,
            v.observed_at AS previous_at,
            ST_Distance(v.geom::geography, i.pt::geography) AS previous_m,
-           ST_Distance(b.pt::geography, i.pt::geography) AS before_m
+           ST_Distance(b.pt::geography, i.pt::geography) AS before_m,
+           ST_Distance(b2.pt::geography, i.pt::geography) AS before2_m,
+           ST_Distance(b3.pt::geography, i.pt::geography) AS before3_m
       FROM item i
       LEFT JOIN reports r ON r.id = i.id
       LEFT JOIN LATERAL (
             SELECT cells.id, cells.code,
                    EXISTS (SELECT 1 FROM duties d
-                            WHERE d.cell_id = cells.id AND d.person_id = :person_id
+                            WHERE d.cell_id = cells.id AND d.person_id = i.person_id
                               AND (d.valid_from IS NULL OR d.valid_from <= i.at)
                               AND (d.valid_to IS NULL OR d.valid_to > i.at)) AS on_duty
               FROM cells
@@ -73,10 +78,12 @@ _LOOKUP = text("""
              LIMIT 1) c ON true
       LEFT JOIN LATERAL (
             SELECT observed_at, geom FROM cell_visits
-             WHERE person_id = :person_id AND observed_at <= i.at
+             WHERE person_id = i.person_id AND observed_at <= i.at
              ORDER BY observed_at DESC
              LIMIT 1) v ON true
       LEFT JOIN item b ON b.n = i.before
+      LEFT JOIN item b2 ON b2.n = i.before2
+      LEFT JOIN item b3 ON b3.n = i.before3
      ORDER BY i.n
 """)
 _DISTANCE_M = text("""
@@ -141,30 +148,35 @@ def insert_reports(session: Session, reports: list[NewReport], origin: str) -> s
     return {row.id for row in session.execute(_INSERT_REPORTS, params)}
 
 
+_BEFORES = ("before", "before2", "before3")
+
+
 def lookup(
     session: Session,
     *,
-    person_id: int,
+    reporters: Sequence[int],
     ids: Sequence[uuid.UUID],
     points: Sequence[tuple[float, float] | None],
     times: Sequence[datetime],
-    befores: Sequence[int | None],
+    befores: Sequence[Sequence[int]],
 ) -> list[Row[Any]]:
-    """One row per item, in order (see _LOOKUP); `befores` are 0-based item positions."""
+    """One row per item, in order (see _LOOKUP); `reporters[k]` filed item k; `befores[k]` are
+    up to three 0-based positions of earlier items, the latest first."""
     items = [
         {
             "n": n,
             "id": str(report_id),
+            "person_id": person_id,
             "lon": point[0] if point else None,
             "lat": point[1] if point else None,
             "at": at.isoformat(),
-            "before": None if before is None else before + 1,
         }
-        for n, (report_id, point, at, before) in enumerate(
-            zip(ids, points, times, befores, strict=True), 1
+        | {name: position + 1 for name, position in zip(_BEFORES, earlier, strict=False)}
+        for n, (person_id, report_id, point, at, earlier) in enumerate(
+            zip(reporters, ids, points, times, befores, strict=True), 1
         )
     ]
-    rows = session.execute(_LOOKUP, {"person_id": person_id, "items": json.dumps(items)})
+    rows = session.execute(_LOOKUP, {"items": json.dumps(items)})
     return list(rows.all())
 
 

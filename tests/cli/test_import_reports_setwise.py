@@ -1,0 +1,133 @@
+"""`gridwatch import-reports` files a whole file at once (all reporters' rows together): the
+same cells and flags as the API's intake one report after another, on a real database."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.domain import audit
+from app.domain.accountability import verify as audit_verify
+from app.domain.reports.intake import ReportData, file_report
+from app.models import AuditEntry, Cell, CellVisit, Person, Report
+from tests.cli.helpers import run_cli
+from tests.cli.test_import_reports import row, write
+from tests.factories import CENTRES, UNITS, staffed_field
+
+
+def stored(db: Session) -> dict[uuid.UUID, tuple[str | None, list[str], bool]]:
+    """Each report's (cell code, flags, counted)."""
+    rows = db.execute(
+        select(Report.id, Cell.code, Report.flags, Report.counted).outerjoin(
+            Cell, Cell.id == Report.cell_id
+        )
+    )
+    return {rid: (code, list(flags), counted) for rid, code, flags, counted in rows}
+
+
+def test_the_speed_check_follows_each_reporters_previous_counted_report(
+    tmp_path: Path, client: TestClient, db: Session
+) -> None:
+    staffed_field(client, db)
+    t = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    # insp's history: a counted patrol in UNITS[0] two hours after t, filed live.
+    insp = db.scalar(select(Person).where(Person.username == "insp"))
+    assert insp is not None
+    lon, lat = CENTRES[UNITS[0]]
+    audit.act_as(db, audit.Actor("insp", insp.id))
+    file_report(
+        db,
+        person_id=insp.id,
+        data=ReportData(
+            id=uuid.uuid4(),
+            lat=lat,
+            lon=lon,
+            observed_at=t + timedelta(hours=2),
+            kind="patrol",
+            accuracy_m=5,
+        ),
+        received_at=t + timedelta(hours=2),
+    )
+    db.commit()
+    rows = [
+        row(UNITS[0], t),  # counted
+        row(UNITS[1], t + timedelta(seconds=10)),  # ~950 m in 10 s: impossible_speed
+        # Against the previous COUNTED report (the first, same place), not the flagged one
+        # just before it: counted.
+        row(UNITS[0], t + timedelta(seconds=20)),
+        row(UNITS[1], t + timedelta(hours=1)),  # ~950 m in an hour: counted
+        # 10 s after the live patrol of the history (UNITS[0], t + 2 h), ~950 m away.
+        row(UNITS[1], t + timedelta(hours=2, seconds=10)),
+        # Another reporter near insp at the same instants is not compared with insp.
+        row(UNITS[3], t + timedelta(seconds=5), user="other"),
+        row(UNITS[0], t + timedelta(hours=1), user="other"),  # not their cell
+        row(UNITS[3], t + timedelta(seconds=25), user="other", accuracy_m="500"),
+    ]
+    # The file's order is not time order: each reporter's rows are taken oldest first.
+    path = write(tmp_path / "history.csv", list(reversed(rows)))
+
+    result = run_cli("import-reports", path)
+
+    assert result.exit_code == 0, result.output
+    assert "8 reports added (4 counted, 4 flagged), 0 already present" in result.output
+    db.expire_all()
+    got = stored(db)
+    expected = [
+        (UNITS[0], [], True),
+        (UNITS[1], ["impossible_speed"], False),
+        (UNITS[0], [], True),
+        (UNITS[1], [], True),
+        (UNITS[1], ["impossible_speed"], False),
+        (UNITS[3], [], True),
+        (UNITS[0], ["not_on_duty"], False),
+        (UNITS[3], ["low_accuracy"], False),
+    ]
+    assert [got[uuid.UUID(r["id"])] for r in rows] == expected
+    visits = db.scalar(select(func.count()).select_from(CellVisit))
+    assert visits == 1 + 4  # the live one and the counted imported ones
+
+
+def test_a_reimport_is_idempotent_and_the_audit_chain_holds(
+    tmp_path: Path, client: TestClient, db: Session
+) -> None:
+    """More rows than one audit statement chains (the linear append) and a second run."""
+    staffed_field(client, db)
+    start = datetime.now(UTC) - timedelta(days=10)
+    rows = [
+        row(UNITS[k % 2], start + timedelta(hours=k), kind="issue" if k % 10 == 0 else "patrol")
+        for k in range(audit.LARGE_APPEND + 40)
+    ]
+    path = write(tmp_path / "history.csv", rows)
+
+    first = run_cli("import-reports", path)
+    again = run_cli("import-reports", path)
+
+    assert first.exit_code == 0, first.output
+    assert f"{len(rows)} reports added ({len(rows)} counted, 0 flagged)" in first.output
+    assert again.exit_code == 0, again.output
+    assert f"0 reports added (0 counted, 0 flagged), {len(rows)} already present" in again.output
+    assert db.scalar(select(func.count()).select_from(Report)) == len(rows)
+    created = select(func.count()).where(AuditEntry.action == "report.create")
+    assert db.scalar(created) == len(rows)
+    imports = db.scalars(select(AuditEntry).where(AuditEntry.action == "reports.import")).all()
+    assert [e.after["added"] for e in imports] == [len(rows), 0]
+    assert imports[0].after["sha256"] == audit.file_sha256(path)
+    verdict = audit_verify.verify(db, full=True)
+    assert verdict.ok, verdict
+    assert verdict.entries == db.scalar(select(func.count()).select_from(AuditEntry))
+
+
+def test_one_id_under_two_reporters_rejects_the_file(
+    tmp_path: Path, client: TestClient, db: Session
+) -> None:
+    staffed_field(client, db)
+    when = datetime.now(UTC) - timedelta(days=1)
+    mine = row(UNITS[0], when)
+    theirs = {**mine, "username": "other"}  # the same body, filed by someone else
+    result = run_cli("import-reports", write(tmp_path / "two.csv", [mine, theirs]))
+    assert result.exit_code == 1
+    assert "different body" in result.output
+    assert db.scalar(select(func.count()).select_from(Report)) == 0
