@@ -3,6 +3,7 @@ CLI create the engine; request handlers get a Session through `SessionDep`."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -20,6 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import get_settings
 
 log = logging.getLogger("gridwatch")
+
+
+def json_param(value: Any) -> str:
+    """A statement's JSON parameter (rows for json_to_recordset): orjson, several times faster
+    than json.dumps on the large ones; json.dumps for what orjson refuses (integers beyond 64
+    bits). Not for canonical JSON (app/domain/audit.py keeps its own)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 def plain_database_url() -> str:

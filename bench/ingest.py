@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import queue
@@ -531,6 +532,10 @@ async def serve_and_drive(
     return single, batch
 
 
+def _installed(module: str) -> str:
+    return f" ({module} {'installed' if importlib.util.find_spec(module) else 'absent'})"
+
+
 def ingest_benchmarks(
     database_url: str,
     seconds: float = 20,
@@ -565,6 +570,10 @@ def ingest_benchmarks(
             "workers": workers,
             "cores": os.cpu_count(),
             "client": "httpx" if use_httpx else "bench.ingest.Phone",
+            # What uvicorn runs on: its --http/--loop (UVICORN_HTTP, UVICORN_LOOP; "auto" takes
+            # httptools and uvloop when installed).
+            "http": os.environ.get("UVICORN_HTTP", "auto") + _installed("httptools"),
+            "loop": os.environ.get("UVICORN_LOOP", "auto") + _installed("uvloop"),
         },
         "single": rate_summary(single, len(single.acknowledged)),
         "batch": rate_summary(batch, len(batch.acknowledged)) | {"per_request": batch_requests},

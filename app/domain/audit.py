@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app.db import json_param
 from app.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -390,11 +391,11 @@ def _append_pending(session: Session) -> None:
                 "target_type": p.target_type,
                 "target_id": p.target_id,
                 "cell_id": p.cell_id,
-                "before": json.dumps(p.before),
-                "after": json.dumps(p.after),
+                "before": json_param(p.before),
+                "after": json_param(p.after),
             }
         )
-    params = {"entries": json.dumps(entries)}
+    params = {"entries": json_param(entries)}
     conn = session.connection()
     last = conn.execute(_APPEND, params).scalar()
     if last is None:  # the very first entry: start the chain, then append
@@ -426,15 +427,15 @@ def _append_large(session: Session, pending: list[_Pending]) -> None:
                 "target_type": p.target_type,
                 "target_id": p.target_id,
                 "cell_id": p.cell_id,
-                "before": json.dumps(p.before),
-                "after": json.dumps(p.after),
+                "before": json_param(p.before),
+                "after": json_param(p.after),
                 "prev_hash": prev,
                 "hash": digest,
             }
         )
         prev = digest
     conn.execute(
-        _APPEND_CHAINED, {"entries": json.dumps(entries), "at": at, "seq": seq, "hash": prev}
+        _APPEND_CHAINED, {"entries": json_param(entries), "at": at, "seq": seq, "hash": prev}
     )
     session.info[ASSIGNED] = list(range(seq - len(pending) + 1, seq + 1))
 

@@ -8,7 +8,6 @@ keeps the rule values the database's own functions read equal to app/rules.py's.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app import rules
+from app.db import json_param
 from app.models import CellVisit, RuleValues
 
 # The newest counted patrol of each of `cells`, from the history.
@@ -134,7 +134,7 @@ def record_visits(session: Session, visits: Sequence[Visit]) -> None:
         }
         for n, v in enumerate(visits, 1)
     ]
-    session.execute(_ADD_VISITS, {"visits": json.dumps(rows)})
+    session.execute(_ADD_VISITS, {"visits": json_param(rows)})
 
 
 def record_visit(

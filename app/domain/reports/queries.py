@@ -3,7 +3,6 @@ once: look them up, measure a distance, insert them."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
+
+from app.db import json_param
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,7 @@ def insert_reports(session: Session, reports: list[NewReport], origin: str) -> s
         for n, r in enumerate(reports, 1)
     ]
     params = {
-        "reports": json.dumps(rows),
+        "reports": json_param(rows),
         "categories": [r.category for r in reports],
         "descriptions": [r.description for r in reports],
     }
@@ -176,7 +177,7 @@ def lookup(
             zip(reporters, ids, points, times, befores, strict=True), 1
         )
     ]
-    rows = session.execute(_LOOKUP, {"items": json.dumps(items)})
+    rows = session.execute(_LOOKUP, {"items": json_param(items)})
     return list(rows.all())
 
 
