@@ -308,12 +308,13 @@ _START_CHAIN = text(
     "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis) ON CONFLICT DO NOTHING"
 )
 
-# Beyond this many entries (an import, a large batch) the chain is computed here rather than by
-# the statement above, whose recursion picks entries out of arrays (each pick walks the array:
-# quadratic; 300k entries ran for over 15 minutes). Two statements instead of one: lock the
-# head and read its seq, hash and time; then insert the entries chained here and move the head.
-# Linear in the entries; the lock is still taken by the transaction's last statements.
-LARGE_APPEND = 64
+# Beyond this many entries (an import) the chain is computed here rather than by the statement
+# above, whose recursion picks entries out of arrays (each pick walks the array: quadratic;
+# 300k entries ran for over 15 minutes). Two statements instead of one: lock the head and read
+# its seq, hash and time; then insert the entries chained here and move the head. Linear in the
+# entries, but the chain's lock is held across a round trip to this process: below this size
+# (an API batch holds at most 500 reports) the one statement costs concurrent writers less.
+LARGE_APPEND = 1000
 _LOCK_HEAD = text("""
     SELECT seq, hash, clock_timestamp() + gridwatch_clock_offset() AS at
       FROM audit_head WHERE id = 1 FOR UPDATE
@@ -428,22 +429,12 @@ def _append_pending(session: Session) -> None:
 
 
 def _append_large(session: Session, pending: list[_Pending]) -> None:
-    """The pending entries chained here (see LARGE_APPEND), hashed exactly as `_APPEND` does."""
-    conn = session.connection()
-    row = conn.execute(_LOCK_HEAD).first()
-    if row is None:  # the very first entry: start the chain, then lock it
-        conn.execute(_START_CHAIN, {"genesis": GENESIS})
-        row = conn.execute(_LOCK_HEAD).one()
-    seq, prev, at = row.seq, row.hash, row.at
-    iso = at.astimezone(UTC).isoformat(timespec="microseconds")
-    entries = []
-    for p in pending:
-        seq += 1
-        head, middle, tail = _entry_pieces(p)
-        digest = chain(prev, (head + iso + middle + str(seq) + tail).encode())
-        entries.append(
+    """The pending entries chained here (see LARGE_APPEND), hashed exactly as `_APPEND` does;
+    all but the hashes is built before the chain's lock is taken."""
+    built = [
+        (
+            _entry_pieces(p),
             {
-                "seq": seq,
                 "actor": p.actor.name,
                 "actor_id": p.actor.person_id,
                 "action": p.action,
@@ -452,10 +443,22 @@ def _append_large(session: Session, pending: list[_Pending]) -> None:
                 "cell_id": p.cell_id,
                 "before": json_param(p.before),
                 "after": json_param(p.after),
-                "prev_hash": prev,
-                "hash": digest,
-            }
+            },
         )
+        for p in pending
+    ]
+    conn = session.connection()
+    row = conn.execute(_LOCK_HEAD).first()
+    if row is None:  # the very first entry: start the chain, then lock it
+        conn.execute(_START_CHAIN, {"genesis": GENESIS})
+        row = conn.execute(_LOCK_HEAD).one()
+    seq, prev, at = row.seq, row.hash, row.at
+    iso = at.astimezone(UTC).isoformat(timespec="microseconds")
+    entries = []
+    for (head, middle, tail), entry in built:
+        seq += 1
+        digest = chain(prev, (head + iso + middle + str(seq) + tail).encode())
+        entries.append(entry | {"seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
     conn.execute(
         _APPEND_CHAINED, {"entries": json_param(entries), "at": at, "seq": seq, "hash": prev}

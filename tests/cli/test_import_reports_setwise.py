@@ -97,7 +97,11 @@ def test_a_reimport_is_idempotent_and_the_audit_chain_holds(
     staffed_field(client, db)
     start = datetime.now(UTC) - timedelta(days=10)
     rows = [
-        row(UNITS[k % 2], start + timedelta(hours=k), kind="issue" if k % 10 == 0 else "patrol")
+        row(
+            UNITS[k % 2],
+            start + timedelta(minutes=10 * k),
+            kind="issue" if k % 10 == 0 else "patrol",
+        )
         for k in range(audit.LARGE_APPEND + 40)
     ]
     path = write(tmp_path / "history.csv", rows)

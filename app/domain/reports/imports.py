@@ -1,6 +1,12 @@
 """`gridwatch import-reports`: historical patrol reports from CSV (SPEC §6), through the same
 intake as the API (cell, flags, counting) except `late_sync`. All rows are checked first; any
-bad row, or an id already stored with a different body, rejects the whole file."""
+bad row, or an id already stored with a different body, rejects the whole file.
+
+The rows are filed set-wise, every reporter at once, CHUNK rows per call of the batch intake
+(`file_reports_by`: one lookup, one insert, one history append per call), each reporter's rows
+oldest first — the same decisions as filing them one by one, in a fixed number of statements
+per chunk. Each report gets its `report.create` audit entry and the file one `reports.import`
+entry with its SHA-256 and counts; the entries are chained at the commit, linearly."""
 
 from __future__ import annotations
 
