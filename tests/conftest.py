@@ -133,16 +133,20 @@ def empty_all_tables(engine: Engine) -> None:
     with engine.begin() as conn:
         tables = conn.scalars(
             text(
-                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version', 'gridwatch_rules')"
+                "SELECT quote_ident(c.relname) FROM pg_class c "
+                "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') "
+                "AND NOT c.relispartition "  # a table's partitions go with it
+                "AND c.relname NOT IN ('spatial_ref_sys', 'alembic_version', 'gridwatch_rules')"
             )
         ).all()
-        # The audit log and its checkpoints refuse TRUNCATE by trigger; only their owner can
-        # lift that, here.
-        guarded = [
-            ("audit_log", "audit_log_no_truncate"),
-            ("audit_checkpoints", "audit_checkpoints_no_truncate"),
-        ]
+        # The audit log (each of its monthly partitions too) and its checkpoints refuse
+        # TRUNCATE by trigger; only their owner can lift that, here.
+        guarded = conn.execute(
+            text(
+                "SELECT tgrelid::regclass::text, quote_ident(tgname) FROM pg_trigger "
+                "WHERE tgname IN ('audit_log_no_truncate', 'audit_checkpoints_no_truncate')"
+            )
+        ).all()
         for table, trigger in guarded:
             conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

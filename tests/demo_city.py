@@ -25,8 +25,9 @@ def _tables(conn: Connection) -> list[str]:
     return list(
         conn.scalars(
             text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> ALL(:kept) ORDER BY tablename"
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                "AND relkind IN ('r', 'p') AND NOT relispartition "  # partitions: in their table
+                "AND relname <> ALL(:kept) ORDER BY relname"
             ),
             {"kept": list(KEPT)},
         )

@@ -7,7 +7,7 @@ from app.models.grid import Cell
 from app.models.hotspots import Hotspot, HotspotEvent
 from app.models.notifications import Notification, NotificationDelivery
 from app.models.people import Duty, Person, UserAccount
-from app.models.reports import CellStatus, CellVisit, Patrol, Photo, Report
+from app.models.reports import CellStatus, CellVisit, Patrol, Photo, Report, ReportKey
 from app.models.rules import RuleValues
 from app.models.sources import Source
 
@@ -29,6 +29,7 @@ __all__ = [
     "Photo",
     "RateLimitHit",
     "Report",
+    "ReportKey",
     "RuleValues",
     "SignInBackoff",
     "SignInSession",
