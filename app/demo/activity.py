@@ -146,7 +146,7 @@ def seed_activity(session: Session, progress: Progress) -> tuple[int, int]:
     now = clock.now().replace(microsecond=0)
     members = session.execute(_MEMBERS).all()
     patrols = _patrols(session, rng, now)
-    partitions.cover(session.connection(), min(patrols["observed"], default=now), now)
+    partitions.ensure(session.connection(), since=min(patrols["observed"], default=now))
     progress.start("writing demo patrols", len(patrols["id"]))
     # One statement per chunk (the summary triggers run per statement), the counted-patrol
     # history then in one statement from what was written.

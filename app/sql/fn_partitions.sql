@@ -1,8 +1,13 @@
--- Monthly partitions of the tables that grow with every report (migration 0013, docs/scale.md):
--- `<table>_YYYY_MM` holds one calendar month (UTC) of the table's time column; `<table>_default`
--- holds whatever arrives for a month that has no partition yet (a back-dated offline report,
--- an import of past years, a phone clock far ahead), so an insert never fails for want of a
--- partition. The tables, their time columns and how many months ahead are app/sql/partitions.py's.
+-- Monthly partitions of the tables that grow with every report (migration 0013, docs/scale.md).
+-- A table is split into a run of months with no gap, `<table>_YYYY_MM` (a calendar month in UTC
+-- of its time column), and two edges that take everything else: `<table>_before` (from the
+-- beginning of time to the oldest month) and `<table>_after` (from the month after the newest
+-- on). Every instant has a partition, so an insert never fails for want of one (a back-dated
+-- offline report, an import of past years, a phone clock far ahead), and there is no default
+-- partition: with one, PostgreSQL cannot read the partitions in time order, and "the newest
+-- patrol before t" (intake's previous patrol, the gaps of a past instant) would probe every
+-- month instead of stopping at the first that has one. The tables, their time columns, how
+-- many months ahead and the oldest month worth a partition are app/sql/partitions.py's.
 -- These functions run as the tables' owner (`gridwatch migrate`, `gridwatch db partitions`);
 -- the app role may not create tables and never calls them.
 
@@ -22,82 +27,114 @@ BEGIN
     END LOOP;
 END $$;
 
--- The partition of `parent` for the month starting `month`, made if missing (NULL when it was
--- there). Made apart and then attached (attaching locks the parent only against other schema
--- changes, not against reads and writes); rows of that month waiting in the default partition
--- move into it first. Moving needs the default partition detached a moment (the append-only
--- guard of audit_log refuses DELETE on every partition) and locks the table meanwhile: it
--- happens only when such rows exist.
-CREATE OR REPLACE FUNCTION gridwatch_month_partition(parent regclass, key text, month date)
+-- The first instant (UTC) of `month`.
+CREATE OR REPLACE FUNCTION gridwatch_month_start(month date) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT date_trunc('month', month::timestamp) AT TIME ZONE 'UTC'
+$$;
+
+-- The partition of `parent` for `month`, made apart and then attached, with the rows of that
+-- month taken out of `source` (a detached edge partition), if given. Its name.
+CREATE OR REPLACE FUNCTION gridwatch_month_partition(parent regclass, key text, month date,
+                                                     source text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    base text := (SELECT relname FROM pg_class WHERE oid = parent);
-    part text := base || '_' || to_char(month, 'YYYY_MM');
-    fallback text := base || '_default';
-    lo timestamptz := date_trunc('month', month)::timestamp AT TIME ZONE 'UTC';
-    hi timestamptz := (date_trunc('month', month) + interval '1 month')::timestamp AT TIME ZONE 'UTC';
-    waiting boolean;
+    part text := (SELECT relname FROM pg_class WHERE oid = parent) || '_'
+                 || to_char(month, 'YYYY_MM');
+    lo timestamptz := gridwatch_month_start(month);
+    hi timestamptz := gridwatch_month_start((month + interval '1 month')::date);
 BEGIN
-    IF to_regclass(quote_ident(part)) IS NOT NULL THEN
-        RETURN NULL;
-    END IF;
     EXECUTE format('CREATE TABLE %I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS '
                    'INCLUDING STORAGE)', part, parent);
-    IF to_regclass(quote_ident(fallback)) IS NULL THEN
-        waiting := false;
-    ELSE
-        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I >= $1 AND %I < $2)',
-                       fallback, key, key) USING lo, hi INTO waiting;
-    END IF;
-    IF waiting THEN
-        EXECUTE format('ALTER TABLE %s DETACH PARTITION %I', parent, fallback);
+    IF source IS NOT NULL THEN
         EXECUTE format('INSERT INTO %I SELECT * FROM %I WHERE %I >= $1 AND %I < $2',
-                       part, fallback, key, key) USING lo, hi;
-        EXECUTE format('DELETE FROM %I WHERE %I >= $1 AND %I < $2', fallback, key, key)
+                       part, source, key, key) USING lo, hi;
+        EXECUTE format('DELETE FROM %I WHERE %I >= $1 AND %I < $2', source, key, key)
             USING lo, hi;
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                    parent, part, lo, hi);
-    IF waiting THEN
-        EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I DEFAULT', parent, fallback);
-    END IF;
     PERFORM gridwatch_partition_guards(parent, part);
     RETURN part;
 END $$;
 
--- Every partition `parent` needs and has not: its default partition, the months from the
--- current one (gridwatch_now(), UTC) to `ahead` months later, and each month up to then that
--- has rows waiting in the default partition (those rows move in). Months further ahead stay in
--- the default partition until they come near. The names made, oldest first; none when
--- `parent` is not partitioned (a database before migration 0013).
-CREATE OR REPLACE FUNCTION gridwatch_partitions(parent regclass, key text, ahead integer)
+-- Every partition `parent` needs and has not, the names made (oldest first); none when
+-- `parent` is not partitioned (a database before migration 0013). The run of months reaches
+-- forward to `ahead` months after the current one (gridwatch_now(), UTC) and back to the
+-- oldest of: the oldest month now, `since` (a bulk load of past months about to come), and
+-- the oldest month with rows in the `_before` edge, but never before `oldest`. Lengthening the
+-- run detaches the edge on that side a moment (which locks the table against every other use
+-- until the transaction ends) and moves the rows of the new months out of it.
+CREATE OR REPLACE FUNCTION gridwatch_partitions(parent regclass, key text, ahead integer,
+                                                oldest date, since date DEFAULT NULL)
 RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
     base text := (SELECT relname FROM pg_class WHERE oid = parent);
-    fallback text := base || '_default';
+    before text := base || '_before';
+    after text := base || '_after';
     this_month date := date_trunc('month', gridwatch_now() AT TIME ZONE 'UTC')::date;
-    last_month date := (this_month + make_interval(months => ahead))::date;
+    first_month date;
+    last_month date;
+    want_first date;
+    want_last date := (this_month + make_interval(months => ahead))::date;
+    waiting date;
     month date;
-    made text;
 BEGIN
     IF (SELECT relkind FROM pg_class WHERE oid = parent) <> 'p' THEN
         RETURN;
     END IF;
-    IF to_regclass(quote_ident(fallback)) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I PARTITION OF %s DEFAULT', fallback, parent);
-        PERFORM gridwatch_partition_guards(parent, fallback);
-        RETURN NEXT fallback;
+    IF since IS NOT NULL THEN
+        since := greatest(date_trunc('month', since::timestamp)::date, oldest);
     END IF;
-    FOR month IN EXECUTE format(
-        'SELECT DISTINCT date_trunc(''month'', %I AT TIME ZONE ''UTC'')::date FROM %I '
-        'WHERE %I < $1 UNION SELECT generate_series($2, $3, interval ''1 month'')::date '
-        'ORDER BY 1', key, fallback, key)
-        USING (last_month + interval '1 month')::timestamp AT TIME ZONE 'UTC',
-              this_month::timestamp, last_month::timestamp
-    LOOP
-        made := gridwatch_month_partition(parent, key, month);
-        IF made IS NOT NULL THEN
-            RETURN NEXT made;
-        END IF;
-    END LOOP;
+    SELECT min(to_date(right(c.relname, 7), 'YYYY_MM')),
+           max(to_date(right(c.relname, 7), 'YYYY_MM'))
+      INTO first_month, last_month
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = parent AND c.relname ~ ('^' || base || '_[0-9]{4}_[0-9]{2}$');
+
+    IF first_month IS NULL THEN  -- a new partitioned table: its months and both edges
+        want_first := least(this_month, since);
+        FOR month IN SELECT generate_series(want_first::timestamp, want_last::timestamp,
+                                            interval '1 month')::date
+        LOOP
+            RETURN NEXT gridwatch_month_partition(parent, key, month, NULL);
+        END LOOP;
+        EXECUTE format('CREATE TABLE %I PARTITION OF %s FOR VALUES FROM (MINVALUE) TO (%L)',
+                       before, parent, gridwatch_month_start(want_first));
+        EXECUTE format('CREATE TABLE %I PARTITION OF %s FOR VALUES FROM (%L) TO (MAXVALUE)',
+                       after, parent,
+                       gridwatch_month_start((want_last + interval '1 month')::date));
+        PERFORM gridwatch_partition_guards(parent, before);
+        PERFORM gridwatch_partition_guards(parent, after);
+        RETURN NEXT before;
+        RETURN NEXT after;
+        RETURN;
+    END IF;
+
+    EXECUTE format('SELECT date_trunc(''month'', min(%I) AT TIME ZONE ''UTC'')::date FROM %I '
+                   'WHERE %I >= $1', key, before, key)
+        USING gridwatch_month_start(oldest) INTO waiting;
+    want_first := least(first_month, waiting, since);
+    IF want_first < first_month THEN
+        EXECUTE format('ALTER TABLE %s DETACH PARTITION %I', parent, before);
+        FOR month IN SELECT generate_series(want_first::timestamp,
+                                            first_month - interval '1 month',
+                                            interval '1 month')::date
+        LOOP
+            RETURN NEXT gridwatch_month_partition(parent, key, month, before);
+        END LOOP;
+        EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)',
+                       parent, before, gridwatch_month_start(want_first));
+    END IF;
+    IF want_last > last_month THEN
+        EXECUTE format('ALTER TABLE %s DETACH PARTITION %I', parent, after);
+        FOR month IN SELECT generate_series(last_month + interval '1 month',
+                                            want_last::timestamp, interval '1 month')::date
+        LOOP
+            RETURN NEXT gridwatch_month_partition(parent, key, month, after);
+        END LOOP;
+        EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I FOR VALUES FROM (%L) TO (MAXVALUE)',
+                       parent, after,
+                       gridwatch_month_start((want_last + interval '1 month')::date));
+    END IF;
 END $$;

@@ -1,17 +1,17 @@
 """Monthly partitions of `reports`, `cell_visits` and `audit_log` (migration 0013).
 
-Each table is range-partitioned by its time column, one partition per calendar month in UTC
-(`reports_2026_11`), plus a default partition (`reports_default`) that takes rows for a month
-without a partition, so an insert never fails. `ensure()` makes the partitions of the current
-month and `MONTHS_AHEAD` months after it, and one for every month that has rows waiting in a
-default partition (moving them in); `gridwatch migrate` and `gridwatch db partitions` run it,
-as the tables' owner (the bodies: app/sql/fn_partitions.sql). docs/operations.md says how to
-schedule it and how to detach old months."""
+Each table is range-partitioned by its time column: a run of calendar months in UTC with no
+gap (`reports_2026_11`) and two edge partitions that take any other instant
+(`reports_before`, `reports_after`), so an insert never fails (app/sql/fn_partitions.sql says
+why edges rather than a default partition). `ensure()` lengthens the run to `MONTHS_AHEAD`
+months after the current one and back to the oldest month with rows waiting in the `_before`
+edge (moving them in); `gridwatch migrate` and `gridwatch db partitions` run it, as the
+tables' owner. docs/operations.md says how to schedule it and how to detach old months."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -19,16 +19,18 @@ from sqlalchemy import Connection, text
 # Table → the column it is partitioned by.
 PARTITIONED = {"reports": "observed_at", "cell_visits": "observed_at", "audit_log": "at"}
 MONTHS_AHEAD = 3
-# A partition's name: the table's, then the month or `default`.
+# No month before this one gets a partition of its own: older rows (a clock reset to 1970)
+# stay in the `_before` edge.
+OLDEST_MONTH = date(2000, 1, 1)
+# A partition's name: the table's, then the month or the edge.
 PARTITION_NAME = re.compile(
-    r"^(?:" + "|".join(PARTITIONED) + r")_(?:\d{4}_(?:0[1-9]|1[0-2])|default)$"
+    r"^(?:" + "|".join(PARTITIONED) + r")_(?:\d{4}_(?:0[1-9]|1[0-2])|before|after)$"
 )
 
-_ENSURE = text("SELECT gridwatch_partitions(CAST(:parent AS regclass), :key, :ahead)")
-_COVER = text("""
-    SELECT gridwatch_month_partition(CAST(:parent AS regclass), :key, m::date)
-      FROM generate_series(date_trunc('month', CAST(:start AS timestamptz) AT TIME ZONE 'UTC'),
-                           CAST(:end AS timestamptz) AT TIME ZONE 'UTC', interval '1 month') m
+_ENSURE = text("""
+    SELECT gridwatch_partitions(
+        CAST(:parent AS regclass), :key, :ahead, :oldest,
+        CAST(date_trunc('month', CAST(:since AS timestamptz) AT TIME ZONE 'UTC') AS date))
 """)
 _LIST = text("""
     SELECT c.relname AS partition, pg_get_expr(c.relpartbound, c.oid) AS bounds,
@@ -40,24 +42,28 @@ _LIST = text("""
 """)
 
 
-def ensure(connection: Connection, ahead: int = MONTHS_AHEAD) -> list[str]:
-    """Make every partition the tables need and lack (see the module's doc), in the caller's
-    transaction; the names made. Nothing for a table that is not partitioned."""
-    made: list[str] = []
-    for table, key in PARTITIONED.items():
-        made += connection.scalars(_ENSURE, {"parent": table, "key": key, "ahead": ahead})
-    return made
+def ensure(
+    connection: Connection, ahead: int = MONTHS_AHEAD, since: datetime | None = None
+) -> list[str]:
+    """Make every partition the tables need and lack (see the module's doc), and those back
+    to the month of `since` (a bulk load of past months: its rows then go straight to their
+    month, not through the `_before` edge), in the caller's transaction; the names made.
+    Nothing for a table that is not partitioned."""
+    return [name for table in PARTITIONED for name in ensure_table(connection, table, ahead, since)]
 
 
-def cover(connection: Connection, start: datetime, end: datetime) -> list[str]:
-    """Make the monthly partitions of every table for the months from `start` to `end` (a bulk
-    load of past months: its rows then go straight to their month, not through the default
-    partition); the names made."""
-    made: list[str] = []
-    for table, key in PARTITIONED.items():
-        params = {"parent": table, "key": key, "start": start, "end": end}
-        made += [name for name in connection.scalars(_COVER, params) if name is not None]
-    return made
+def ensure_table(
+    connection: Connection, table: str, ahead: int = MONTHS_AHEAD, since: datetime | None = None
+) -> list[str]:
+    """`ensure` for one table (migration 0013 partitions each before copying its rows in)."""
+    params = {
+        "parent": table,
+        "key": PARTITIONED[table],
+        "ahead": ahead,
+        "oldest": OLDEST_MONTH,
+        "since": since,
+    }
+    return list(connection.scalars(_ENSURE, params))
 
 
 def listing(connection: Connection) -> dict[str, list[dict[str, Any]]]:

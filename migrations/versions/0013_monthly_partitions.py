@@ -66,7 +66,6 @@ _FOREIGN_KEYS = text("""
        AND conname <> 'fk_reports_id_report_keys'
      ORDER BY conname
 """)
-_MONTHS = "SELECT DISTINCT date_trunc('month', {key} AT TIME ZONE 'UTC')::date FROM {table}"
 
 
 def _run(conn: Connection, sql: str, **params: object) -> None:
@@ -96,13 +95,9 @@ def _rebuild(conn: Connection, table: str, key: str, pk: str, partitioned: bool)
     _run(conn, f"ALTER TABLE {table} ADD CONSTRAINT pk_{table} PRIMARY KEY ({columns})")
     if table == "audit_log":  # before the partitions: they take its TRUNCATE guard
         _run(conn, AUDIT_GUARDS)
-    if partitioned:
-        # The default partition and the months ahead, then every month that holds rows.
-        made = "SELECT gridwatch_partitions(CAST(:t AS regclass), :k, :ahead)"
-        _run(conn, made, t=table, k=key, ahead=partitions.MONTHS_AHEAD)
-        month_made = "SELECT gridwatch_month_partition(CAST(:t AS regclass), :k, :m)"
-        for (month,) in conn.execute(text(_MONTHS.format(key=key, table=old))):
-            _run(conn, month_made, t=table, k=key, m=month)
+    if partitioned:  # its months, from the oldest that holds rows, and the two edges
+        since = conn.scalar(text(f"SELECT min({key}) FROM {old}"))  # noqa: S608 (our names)
+        partitions.ensure_table(conn, table, since=since)
     _run(conn, f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608 (our names)
     for index in indexes:
         _run(conn, index.definition)
