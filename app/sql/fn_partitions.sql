@@ -115,6 +115,16 @@ BEGIN
                    'WHERE %I >= $1', key, before, key)
         USING gridwatch_month_start(oldest) INTO waiting;
     want_first := least(first_month, waiting, since);
+    -- The oldest month detached (operations.md, retention): `_before` takes its range over.
+    IF want_first = first_month
+       AND (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c
+             WHERE c.oid = to_regclass(quote_ident(before)))
+           IS DISTINCT FROM format('FOR VALUES FROM (MINVALUE) TO (%L)',
+                                   gridwatch_month_start(first_month)) THEN
+        EXECUTE format('ALTER TABLE %s DETACH PARTITION %I', parent, before);
+        EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)',
+                       parent, before, gridwatch_month_start(first_month));
+    END IF;
     IF want_first < first_month THEN
         EXECUTE format('ALTER TABLE %s DETACH PARTITION %I', parent, before);
         FOR month IN SELECT generate_series(want_first::timestamp,
