@@ -358,11 +358,13 @@ def test_a_database_with_rows_converts_both_ways_without_losing_one(
         ).all()
         assert referring == ["cell_visits", "hotspot_events", "hotspots", "hotspots", "photos"]
         assert audit_verify.verify(plain, full=True).ok
+        assert plain.scalar(text("SELECT count(*) FROM pg_index WHERE NOT indisvalid")) == 0
 
     upgrade(database_url)  # as `gridwatch migrate` converts a database that holds reports
     with Session(engine) as converted:
         assert _facts(converted) == before
         assert audit_verify.verify(converted, full=True).ok
+        assert converted.scalar(text("SELECT count(*) FROM pg_index WHERE NOT indisvalid")) == 0
         homes = {
             r.tableoid
             for r in converted.execute(text("SELECT tableoid::regclass::text FROM reports"))

@@ -99,8 +99,8 @@ def _rebuild(conn: Connection, table: str, key: str, pk: str, partitioned: bool)
         since = conn.scalar(text(f"SELECT min({key}) FROM {old}"))  # noqa: S608 (our names)
         partitions.ensure_table(conn, table, since=since)
     _run(conn, f"INSERT INTO {table} SELECT * FROM {old}")  # noqa: S608 (our names)
-    for index in indexes:
-        _run(conn, index.definition)
+    for index in indexes:  # a partitioned table's prints as `ON ONLY` (it alone): on all
+        _run(conn, index.definition.replace(" ON ONLY ", " ON ", 1))
     for fk in foreign_keys:
         _run(conn, f"ALTER TABLE {table} ADD CONSTRAINT {fk.name} {fk.definition}")
     _run(conn, f"DROP TABLE {old}")
