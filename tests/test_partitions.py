@@ -24,6 +24,7 @@ from app import clock
 from app.config import get_settings
 from app.domain.accountability import verify as audit_verify
 from app.domain.grid.cells import get_cell
+from app.domain.reports import queries
 from app.domain.reports.queries import NewReport, ewkt, insert_reports
 from app.domain.status import Visit, record_visits
 from app.domain.supervision import indicators
@@ -298,6 +299,48 @@ def test_a_months_queries_read_that_months_partition(field: Field) -> None:
     assert {r for r, _ in _scanned(plan, "reports_")} == {f"reports_{suffix(start)}"}
 
     db.rollback()
+
+
+def _nodes(plan: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        found.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+def test_the_previous_patrol_is_read_newest_month_first(field: Field) -> None:
+    """Intake's lookup of the reporter's previous patrol (the newest at or before the report)
+    reads the months in time order and stops at the first with one: an ordered Append, which
+    a default partition would turn into a Merge Append over every month (docs/scale.md)."""
+    db = field.db
+    lookup_sql = str(queries._LOOKUP.text)
+    person = db.scalar(text("SELECT id FROM persons WHERE username = 'insp'"))
+    lon, lat = CENTRES[UNITS[0]]
+    items = [
+        {
+            "n": 1,
+            "id": str(uuid.uuid4()),
+            "lon": lon,
+            "lat": lat,
+            "at": clock.now().isoformat(),
+            "before": None,
+        }
+    ]
+    db.execute(text("SET LOCAL enable_seqscan = off"))  # as with a real history: its index
+    plan = db.scalar(
+        text("EXPLAIN (FORMAT JSON) " + lookup_sql),
+        {"person_id": person, "items": json.dumps(items)},
+    )
+    db.rollback()
+    nodes = _nodes(plan)
+    history = [n for n in nodes if n.get("Relation Name", "").startswith("cell_visits_")]
+    assert history and all(n.get("Scan Direction") == "Backward" for n in history)
+    assert not [n for n in nodes if n["Node Type"] == "Merge Append"]
 
 
 def _facts(db: Session) -> dict[str, Any]:
