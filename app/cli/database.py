@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from app import localdb
 from app.cli.common import (
@@ -86,12 +86,18 @@ def db_partitions(
     ] = partitions.MONTHS_AHEAD,
     show: Annotated[bool, typer.Option("--list", help="then list every partition")] = False,
 ) -> None:
-    """Make the monthly partitions of reports, cell_visits and audit_log that are due: the
-    current month and the next ones, and every month with rows waiting in a default partition
-    (moved in). Run it as the tables' owner, e.g. monthly from cron; `migrate` runs it too."""
-    with transaction() as session:
-        made = partitions.ensure(session.connection(), ahead)
-        listed = partitions.listing(session.connection()) if show else {}
+    """Make the monthly partitions of reports, cell_visits and audit_log that are due: up to
+    --ahead months after the current one, and back to the oldest month with rows waiting in
+    the `_before` edge partition (moved in). Run it as the tables' owner, e.g. monthly from
+    cron; `migrate` runs it too."""
+    try:
+        with transaction() as session:
+            made = partitions.ensure(session.connection(), ahead)
+            listed = partitions.listing(session.connection()) if show else {}
+    except ProgrammingError as exc:
+        if "permission denied" not in str(exc.orig) and "must be owner" not in str(exc.orig):
+            raise
+        fail(f"{first_line(exc.orig)}: run it as the tables' owner (as `gridwatch migrate`)")
     out.print(f"partitions made: {', '.join(made)}" if made else "no partition was due")
     for table, rows in listed.items():
         for row in rows:

@@ -1,7 +1,8 @@
 """Monthly partitions: `reports` and `cell_visits` by `observed_at`, `audit_log` by `at`
-(declarative range partitioning, one partition per UTC month and a default partition;
-app/sql/partitions.py, app/sql/fn_partitions.sql, docs/scale.md). Every row is copied into
-the partitioned table, with the same ids, then the old table goes.
+(declarative range partitioning: a gap-free run of UTC months between a `_before` and an
+`_after` edge partition; app/sql/partitions.py, app/sql/fn_partitions.sql, docs/scale.md).
+Every row is copied into the partitioned table, with the same ids, each month that holds rows
+getting its partition, then the old table goes.
 
 A partitioned table's primary key must hold the partition key, so `reports.id` (the client's
 UUID) is kept unique across all months by `report_keys` (id primary key, with the report's
