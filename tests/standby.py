@@ -10,42 +10,21 @@ only process) stops it and drops its replication slot at the end (tests/conftest
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 
 from app import localdb
+from tests.testrun import locked, run_path
 
-RUN_ENV = "GRIDWATCH_TEST_RUN"  # set once by the controller, inherited by the workers
 SLOT_PREFIX = "gridwatch_test_standby_"
 
 
-def name_the_run() -> None:
-    os.environ.setdefault(RUN_ENV, uuid.uuid4().hex[:12])
-
-
 def home() -> Path:
-    return Path(tempfile.gettempdir()) / f"gridwatch-standby-{os.environ.get(RUN_ENV, os.getpid())}"
-
-
-@contextmanager
-def locked(name: str) -> Iterator[None]:
-    """An exclusive lock shared by the run's processes (released if the holder dies)."""
-    path = Path(f"{home()}.{name}.lock")
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return run_path("standby")
 
 
 def _alive(pid: int) -> bool:
@@ -83,7 +62,7 @@ def shared(server: str) -> localdb.Cluster:
     """The run's standby of `server` (a maintenance-database URL), made on first use."""
     root = home()
     cluster = localdb.Cluster(root / "s")
-    with locked("make"):
+    with locked("standby"):
         if (root / "slot").exists():
             return cluster
         shutil.rmtree(root, ignore_errors=True)
@@ -113,5 +92,3 @@ def remove() -> None:
         drop_slots((root / "server").read_text(), only=(root / "slot").read_text())
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        for name in ("make", "use"):
-            Path(f"{root}.{name}.lock").unlink(missing_ok=True)

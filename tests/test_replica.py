@@ -25,8 +25,8 @@ from app.config import get_settings
 from app.db import LAG_CHECK_SECONDS, READ_APPLICATION_NAME
 from app.main import create_app
 from tests.factories import UNITS, Field, report_body, staffed_field
-from tests.standby import locked
 from tests.standby import shared as shared_standby
+from tests.testrun import locked
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +54,7 @@ def field(
     monkeypatch.setattr(get_settings(), "read_database_url", standby_url(standby, database_url))
     monkeypatch.setattr(get_settings(), "read_max_lag_seconds", 3600.0)
     # The standby is the run's: one test at a time pauses its replay or stops it.
-    with locked("use"), TestClient(create_app(database_url)) as client:
+    with locked("standby-use"), TestClient(create_app(database_url)) as client:
         yield staffed_field(client, db)
         with psycopg.connect(standby_url(standby, database_url), autocommit=True) as conn:
             conn.execute("SELECT pg_wal_replay_resume()")
