@@ -1,7 +1,7 @@
 """Write an export `Table` to a file: JSON, CSV (UTF-8 with BOM), XLSX or GeoJSON.
 
-Rows stream from the table's generator straight into the file (XLSX through openpyxl's
-write-only mode), so memory stays flat whatever the size. Text that a spreadsheet would run
+Rows stream from the table's generator straight into the file (XLSX through xlsxwriter's
+constant-memory mode), so memory stays flat whatever the size. Text that a spreadsheet would run
 as a formula (app/domain/formulas.py: `=` `+` `-` `@` or their full-width forms as the first
 non-blank character, or a leading tab, CR or LF) is neutralised: in CSV with a leading `'`, in
 XLSX by storing it as a string with the quote-prefix style. Number columns stay numbers.
@@ -18,11 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+import xlsxwriter
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from app.domain.accountability.exports import cell_shapes
@@ -183,47 +180,67 @@ def _csv_value(value: Any, kind: str) -> Any:
     return safe_text(str(value))
 
 
-HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
+HEADER_FILL = "#DDE7F0"
+# The number format openpyxl gave a datetime written without one: the per-person sheet's.
+PLAIN_DATETIME = "yyyy-mm-dd h:mm:ss"
 
 
-def _sheet(wb: Workbook, title: str, columns: tuple[Column, ...]) -> Any:
-    """A write-only sheet with widths, a frozen bold header; filter set by `_filter`."""
-    ws = wb.create_sheet(title[:31])
-    for i, c in enumerate(columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = c.width
-    ws.freeze_panes = "A2"
-    header = []
-    for c in columns:
-        cell = WriteOnlyCell(ws, value=c.header())
-        cell.font = Font(bold=True)
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
-        header.append(cell)
-    ws.append(header)
+class _Formats:
+    """The cell formats of one workbook (xlsxwriter makes them per workbook)."""
+
+    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+        self.header = wb.add_format(
+            {"bold": True, "pattern": 1, "bg_color": HEADER_FILL}
+            | {"text_wrap": True, "valign": "vcenter"}
+        )
+        self.wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+        self.quoted = wb.add_format({"quote_prefix": True})
+        self.quoted_wrap = wb.add_format({"quote_prefix": True, "text_wrap": True, "valign": "top"})
+        self.minutes = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        self.seconds = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        self.plain_datetime = wb.add_format({"num_format": PLAIN_DATETIME})
+
+
+def _sheet(wb: xlsxwriter.Workbook, f: _Formats, title: str, columns: tuple[Column, ...]) -> Any:
+    """A sheet with widths, a frozen bold header; filter set by `_filter`."""
+    ws = wb.add_worksheet(title[:31])
+    for i, c in enumerate(columns):
+        ws.set_column(i, i, c.width)
+    ws.freeze_panes(1, 0)
+    for i, c in enumerate(columns):
+        ws.write_string(0, i, c.header(), f.header)
     return ws
 
 
 def _filter(ws: Any, columns: tuple[Column, ...], rows: int) -> None:
     """An autofilter over the header and the rows: sort and filter in Excel/WPS."""
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{rows + 1}"
+    ws.autofilter(0, 0, rows, len(columns) - 1)
 
 
 def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
-    wb = Workbook(write_only=True)
-    ws = _sheet(wb, table.title_zh, table.columns)
+    """XLSX through xlsxwriter in constant-memory mode: each sheet's rows go to its own
+    temporary file as they are written (a province-month of ~3M cells in flat memory)."""
+    wb = xlsxwriter.Workbook(out, {"constant_memory": True})
+    f = _Formats(wb)
+    ws = _sheet(wb, f, table.title_zh, table.columns)
     sheet: Sheet | None = table.persons
-    people = _sheet(wb, sheet.title, sheet.columns) if sheet else ws
+    people = _sheet(wb, f, sheet.title, sheet.columns) if sheet else ws
     summary = table.summary() if table.summary else None
-    totals = _sheet(wb, summary.sheet.title, summary.sheet.columns) if summary else ws
-    wrap = Alignment(wrap_text=True, vertical="top")
+    totals = _sheet(wb, f, summary.sheet.title, summary.sheet.columns) if summary else ws
+    columns = [(i, c.key, c.kind) for i, c in enumerate(table.columns)]
+    person_columns = [(i, c.key, c.kind) for i, c in enumerate(sheet.columns)] if sheet else []
+    zone = local_zone()
     n = person_rows = 0
     for row in table.rows():
-        ws.append([_xlsx_cell(ws, row.values[c.key], c.kind, wrap) for c in table.columns])
         n += 1
+        values = row.values
+        for i, key, kind in columns:
+            _cell(ws, f, n, i, values[key], kind, zone)
         if sheet is not None:
             for person in row.persons:
-                people.append([_plain(people, person[c.key], c.kind) for c in sheet.columns])
                 person_rows += 1
+                for i, key, kind in person_columns:
+                    _plain(people, f, person_rows, i, person[key], kind, zone)
                 if summary is not None:
                     summary.add(person)
     _filter(ws, table.columns, n)
@@ -231,16 +248,15 @@ def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
         _filter(people, sheet.columns, person_rows)
     if summary is not None:
         rows = summary.rows()
-        for values in rows:
-            totals.append(
-                [_xlsx_cell(totals, values[c.key], c.kind, wrap) for c in summary.sheet.columns]
-            )
+        for r, values in enumerate(rows, start=1):
+            for i, c in enumerate(summary.sheet.columns):
+                _cell(totals, f, r, i, values[c.key], c.kind, zone)
         _filter(totals, summary.sheet.columns, len(rows))
     if meta.method:
-        _pairs(wb.create_sheet("方法 Method"), [(k, v) for k, v in meta.method], wrap)
-    zone = local_zone()
+        _pairs(wb.add_worksheet("方法 Method"), f, [(k, v) for k, v in meta.method])
     _pairs(
-        wb.create_sheet("说明 About"),
+        wb.add_worksheet("说明 About"),
+        f,
         [
             ("导出内容 Export", f"{table.title_zh} {table.title_en}"),
             *_period(meta, zone),
@@ -263,69 +279,86 @@ def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
             ("软件版本 Software", meta.software),
             ("时区 Time zone", str(zone)),
         ],
-        wrap,
     )
-    wb.save(out)
+    wb.close()
     return n
 
 
-def _pairs(sheet: Any, pairs: list[tuple[str, Any]], wrap: Alignment) -> None:
+def _pairs(sheet: Any, f: _Formats, pairs: list[tuple[str, Any]]) -> None:
     """A two-column sheet of labels and values."""
-    sheet.column_dimensions["A"].width = 28
-    sheet.column_dimensions["B"].width = 90
+    sheet.set_column(0, 0, 28)
+    sheet.set_column(1, 1, 90)
+    r = 0
     for label, value in pairs:
         if value is None or value == "":
             continue
+        sheet.write_string(r, 0, label)
         if isinstance(value, str):
-            value_cell = text_cell(sheet, value)
-            if "\n" in value or len(value) > 90:
-                value_cell.alignment = wrap
+            _text(sheet, f, r, 1, value, "\n" in value or len(value) > 90)
+        elif isinstance(value, datetime):
+            sheet.write_datetime(r, 1, value, f.seconds)
         else:
-            value_cell = WriteOnlyCell(sheet, value=value)
-        if isinstance(value, datetime):
-            value_cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        sheet.append([WriteOnlyCell(sheet, value=label), value_cell])
+            _other(sheet, r, 1, value)
+        r += 1
 
 
-def _plain(ws: Any, value: Any, kind: str) -> Any:
-    """A value for the per-person sheet, the fast way (4+ rows per lapse): plain values, a
-    cell object only for text that must stay text (formula-like, or XML-illegal)."""
-    if value is None or kind == "number":
-        return value
-    if kind == "datetime":
-        return value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0)
-    text = str(value)
-    if formula_start(text) or ILLEGAL_CHARACTERS_RE.search(text):
-        return text_cell(ws, text)
-    return text
+def _other(ws: Any, r: int, col: int, value: Any) -> None:
+    """A number (a bool as a bool); anything else as text."""
+    if isinstance(value, bool):
+        ws.write_boolean(r, col, value)
+    elif isinstance(value, int | float):
+        ws.write_number(r, col, value)
+    else:
+        ws.write_string(r, col, clean_text(str(value)))
 
 
-def _xlsx_cell(ws: Any, value: Any, kind: str, wrap: Alignment) -> WriteOnlyCell:
+def _plain(ws: Any, f: _Formats, r: int, col: int, value: Any, kind: str, zone: Any) -> None:
+    """A value of the per-person sheet (4+ rows per lapse): no wrapping; datetimes in
+    seconds."""
     if value is None:
-        return WriteOnlyCell(ws, value=None)
+        return
+    if kind == "datetime":
+        local = value.astimezone(zone).replace(tzinfo=None, microsecond=0)
+        ws.write_datetime(r, col, local, f.plain_datetime)
+    elif kind == "number" or not isinstance(value, str):
+        _other(ws, r, col, value)
+    elif value:
+        ws.write_string(r, col, clean_text(value), f.quoted if formula_start(value) else None)
+
+
+def _cell(ws: Any, f: _Formats, r: int, col: int, value: Any, kind: str, zone: Any) -> None:
+    if value is None:
+        return
     if kind == "datetime":
         # Excel has no time zones: local wall-clock time, as the reader expects.
-        local = value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0)
-        cell = WriteOnlyCell(ws, value=local)
-        cell.number_format = "yyyy-mm-dd hh:mm"
-        return cell
-    if kind == "number":
-        return WriteOnlyCell(ws, value=value)
-    cell = text_cell(ws, str(value))
-    if "\n" in cell.value:
-        cell.alignment = wrap
-    return cell
+        local = value.astimezone(zone).replace(tzinfo=None, microsecond=0)
+        ws.write_datetime(r, col, local, f.minutes)
+    elif kind == "number":
+        _other(ws, r, col, value)
+    else:
+        text = str(value)
+        _text(ws, f, r, col, text, "\n" in text)
 
 
-def text_cell(ws: Any, value: str) -> WriteOnlyCell:
-    """Text that stays text: characters XML cannot hold become U+FFFD, and text that looks
-    like a formula is stored as a string with Excel's quote prefix (shown as typed, never
-    run), so the cell reads exactly like the JSON."""
-    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
-    cell.data_type = "s"
+def _text(ws: Any, f: _Formats, r: int, col: int, value: str, wrap: bool) -> None:
+    """Text that stays text, stored as a string (never a formula); text that looks like a
+    formula gets Excel's quote prefix (shown as typed, never run), so the cell reads exactly
+    like the JSON. Empty text is an empty cell."""
+    if not value:
+        return
+    text = clean_text(value)
     if formula_start(value):
-        cell.quotePrefix = True
-    return cell
+        ws.write_string(r, col, text, f.quoted_wrap if wrap else f.quoted)
+    else:
+        ws.write_string(r, col, text, f.wrap if wrap else None)
+
+
+def clean_text(value: str) -> str:
+    """Characters XML cannot hold become U+FFFD; a CR becomes the LF an XML reader would have
+    made of it (a CR LF one LF)."""
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
 
 
 def _geojson(session: Session, table: Table, meta: Meta, out: IO[bytes]) -> int:
