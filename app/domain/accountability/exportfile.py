@@ -1,10 +1,11 @@
 """Write an export `Table` to a file: JSON, CSV (UTF-8 with BOM), XLSX or GeoJSON.
 
-Rows stream from the table's generator straight into the file (XLSX through xlsxwriter's
-constant-memory mode), so memory stays flat whatever the size. Text that a spreadsheet would run
-as a formula (app/domain/formulas.py: `=` `+` `-` `@` or their full-width forms as the first
-non-blank character, or a leading tab, CR or LF) is neutralised: in CSV with a leading `'`, in
-XLSX by storing it as a string with the quote-prefix style. Number columns stay numbers.
+Rows stream from the table's generator straight into the file (XLSX through the streaming
+writer of app/domain/xlsxstream.py), so memory stays flat whatever the size. Text that a
+spreadsheet would run as a formula (app/domain/formulas.py: `=` `+` `-` `@` or their
+full-width forms as the first non-blank character, or a leading tab, CR or LF) is
+neutralised: in CSV with a leading `'`, in XLSX by storing it as a string with the
+quote-prefix style. Number columns stay numbers.
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-import xlsxwriter
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy.orm import Session
 
 from app.domain.accountability.exports import cell_shapes
-from app.domain.accountability.tables import Column, Row, Sheet, Table
+from app.domain.accountability.tables import Column, Row, Table
+from app.domain.accountability.tables import Sheet as TableSheet
 from app.domain.formulas import formula_start
 from app.domain.timeparse import local_zone
+from app.domain.xlsxstream import Sheet, Workbook
 
 FORMATS = {
     "json": ("application/json", "json"),
@@ -180,177 +182,159 @@ def _csv_value(value: Any, kind: str) -> Any:
     return safe_text(str(value))
 
 
-HEADER_FILL = "#DDE7F0"
-# The number format openpyxl gave a datetime written without one: the per-person sheet's.
-PLAIN_DATETIME = "yyyy-mm-dd h:mm:ss"
-
-
-class _Formats:
-    """The cell formats of one workbook (xlsxwriter makes them per workbook)."""
-
-    def __init__(self, wb: xlsxwriter.Workbook) -> None:
-        self.header = wb.add_format(
-            {"bold": True, "pattern": 1, "bg_color": HEADER_FILL}
-            | {"text_wrap": True, "valign": "vcenter"}
-        )
-        self.wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-        self.quoted = wb.add_format({"quote_prefix": True})
-        self.quoted_wrap = wb.add_format({"quote_prefix": True, "text_wrap": True, "valign": "top"})
-        self.minutes = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-        self.seconds = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        self.plain_datetime = wb.add_format({"num_format": PLAIN_DATETIME})
-
-
-def _sheet(wb: xlsxwriter.Workbook, f: _Formats, title: str, columns: tuple[Column, ...]) -> Any:
-    """A sheet with widths, a frozen bold header; filter set by `_filter`."""
-    ws = wb.add_worksheet(title[:31])
-    for i, c in enumerate(columns):
-        ws.set_column(i, i, c.width)
-    ws.freeze_panes(1, 0)
-    for i, c in enumerate(columns):
-        ws.write_string(0, i, c.header(), f.header)
+def _sheet(wb: Workbook, title: str, columns: tuple[Column, ...]) -> Sheet:
+    """A sheet with widths and a frozen bold header; filter set by `_filter`."""
+    ws = wb.add_sheet(title, [c.width for c in columns], freeze_header=True)
+    ws.append([(i, c.header(), "header") for i, c in enumerate(columns)])
     return ws
 
 
-def _filter(ws: Any, columns: tuple[Column, ...], rows: int) -> None:
+def _filter(ws: Sheet, columns: tuple[Column, ...]) -> None:
     """An autofilter over the header and the rows: sort and filter in Excel/WPS."""
-    ws.autofilter(0, 0, rows, len(columns) - 1)
+    ws.autofilter(len(columns))
 
 
 def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
-    """XLSX through xlsxwriter in constant-memory mode: each sheet's rows go to its own
-    temporary file as they are written (a province-month of ~3M cells in flat memory)."""
-    wb = xlsxwriter.Workbook(out, {"constant_memory": True})
-    f = _Formats(wb)
-    ws = _sheet(wb, f, table.title_zh, table.columns)
-    sheet: Sheet | None = table.persons
-    people = _sheet(wb, f, sheet.title, sheet.columns) if sheet else ws
+    """XLSX through the streaming writer (app/domain/xlsxstream.py): each sheet's rows go
+    to a temporary file as they come, the package is zipped at the end."""
+    wb = Workbook(out)
+    ws = _sheet(wb, table.title_zh, table.columns)
+    persons: TableSheet | None = table.persons
+    people = _sheet(wb, persons.title, persons.columns) if persons else ws
     summary = table.summary() if table.summary else None
-    totals = _sheet(wb, f, summary.sheet.title, summary.sheet.columns) if summary else ws
-    columns = [(i, c.key, c.kind) for i, c in enumerate(table.columns)]
-    person_columns = [(i, c.key, c.kind) for i, c in enumerate(sheet.columns)] if sheet else []
+    totals = _sheet(wb, summary.sheet.title, summary.sheet.columns) if summary else ws
     zone = local_zone()
-    n = person_rows = 0
-    for row in table.rows():
-        n += 1
-        values = row.values
-        for i, key, kind in columns:
-            _cell(ws, f, n, i, values[key], kind, zone)
-        if sheet is not None:
-            for person in row.persons:
-                person_rows += 1
-                for i, key, kind in person_columns:
-                    _plain(people, f, person_rows, i, person[key], kind, zone)
-                if summary is not None:
-                    summary.add(person)
-    _filter(ws, table.columns, n)
-    if sheet is not None:
-        _filter(people, sheet.columns, person_rows)
-    if summary is not None:
-        rows = summary.rows()
-        for r, values in enumerate(rows, start=1):
-            for i, c in enumerate(summary.sheet.columns):
-                _cell(totals, f, r, i, values[c.key], c.kind, zone)
-        _filter(totals, summary.sheet.columns, len(rows))
-    if meta.method:
-        _pairs(wb.add_worksheet("方法 Method"), f, [(k, v) for k, v in meta.method])
-    _pairs(
-        wb.add_worksheet("说明 About"),
-        f,
-        [
-            ("导出内容 Export", f"{table.title_zh} {table.title_en}"),
-            *_period(meta, zone),
-            ("范围 Scope", meta.scope),
-            ("生成时间 Generated at", meta.generated_at.astimezone(zone).replace(tzinfo=None)),
-            ("生成人 Generated by", meta.generated_by),
-            ("生成人姓名 Author", meta.author_name),
-            ("生成人单位 Author's unit", meta.author_unit),
-            ("记录数 Rows", n),
-            ("容差(小时) Tolerance min_hours", meta.min_hours),
-            ("审计链序号 Audit chain seq", meta.audit_seq),
-            ("审计链头哈希 Audit chain head (SHA-256)", meta.audit_head),
-            (
-                "本文件的审计记录 This file's audit entry",
-                "紧接上述链头之后追加，记录本文件的 SHA-256（文件无法包含自身的哈希）。核验："
-                "gridwatch verify-export 文件，或 POST /api/v1/exports/verify。 Appended after "
-                "the head above with this file's SHA-256 (a file cannot hold its own hash). "
-                "Verify: gridwatch verify-export FILE, or POST /api/v1/exports/verify.",
-            ),
-            ("软件版本 Software", meta.software),
-            ("时区 Time zone", str(zone)),
-        ],
+    columns = [(i, c.key, _CELL[c.kind]) for i, c in enumerate(table.columns)]
+    person_columns = (
+        [(i, c.key, _PLAIN[c.kind]) for i, c in enumerate(persons.columns)] if persons else []
     )
+    n = 0
+    try:
+        for row in table.rows():
+            values = row.values
+            ws.append([(i, *convert(values[key], zone)) for i, key, convert in columns])
+            n += 1
+            if persons is not None:
+                for person in row.persons:
+                    people.append(
+                        [(i, *convert(person[key], zone)) for i, key, convert in person_columns]
+                    )
+                    if summary is not None:
+                        summary.add(person)
+        _filter(ws, table.columns)
+        if persons is not None:
+            _filter(people, persons.columns)
+        if summary is not None:
+            totals_columns = [(c.key, _CELL[c.kind]) for c in summary.sheet.columns]
+            for values in summary.rows():
+                totals.append(
+                    [
+                        (i, *convert(values[key], zone))
+                        for i, (key, convert) in enumerate(totals_columns)
+                    ]
+                )
+            _filter(totals, summary.sheet.columns)
+        if meta.method:
+            _pairs(wb.add_sheet("方法 Method", [28, 90]), [(k, v) for k, v in meta.method])
+        _pairs(
+            wb.add_sheet("说明 About", [28, 90]),
+            [
+                ("导出内容 Export", f"{table.title_zh} {table.title_en}"),
+                *_period(meta, zone),
+                ("范围 Scope", meta.scope),
+                ("生成时间 Generated at", meta.generated_at.astimezone(zone).replace(tzinfo=None)),
+                ("生成人 Generated by", meta.generated_by),
+                ("生成人姓名 Author", meta.author_name),
+                ("生成人单位 Author's unit", meta.author_unit),
+                ("记录数 Rows", n),
+                ("容差(小时) Tolerance min_hours", meta.min_hours),
+                ("审计链序号 Audit chain seq", meta.audit_seq),
+                ("审计链头哈希 Audit chain head (SHA-256)", meta.audit_head),
+                (
+                    "本文件的审计记录 This file's audit entry",
+                    "紧接上述链头之后追加，记录本文件的 SHA-256（文件无法包含自身的哈希）。核验："
+                    "gridwatch verify-export 文件，或 POST /api/v1/exports/verify。 Appended after "
+                    "the head above with this file's SHA-256 (a file cannot hold its own hash). "
+                    "Verify: gridwatch verify-export FILE, or POST /api/v1/exports/verify.",
+                ),
+                ("软件版本 Software", meta.software),
+                ("时区 Time zone", str(zone)),
+            ],
+        )
+    except BaseException:
+        wb.discard()
+        raise
     wb.close()
     return n
 
 
-def _pairs(sheet: Any, f: _Formats, pairs: list[tuple[str, Any]]) -> None:
+def _pairs(sheet: Sheet, pairs: list[tuple[str, Any]]) -> None:
     """A two-column sheet of labels and values."""
-    sheet.set_column(0, 0, 28)
-    sheet.set_column(1, 1, 90)
-    r = 0
     for label, value in pairs:
         if value is None or value == "":
             continue
-        sheet.write_string(r, 0, label)
         if isinstance(value, str):
-            _text(sheet, f, r, 1, value, "\n" in value or len(value) > 90)
+            cell = _text(value, "\n" in value or len(value) > 90)
         elif isinstance(value, datetime):
-            sheet.write_datetime(r, 1, value, f.seconds)
+            cell = (value, "seconds")
         else:
-            _other(sheet, r, 1, value)
-        r += 1
+            cell = (value, "plain")
+        sheet.append([(0, label, "plain"), (1, *cell)])
 
 
-def _other(ws: Any, r: int, col: int, value: Any) -> None:
-    """A number (a bool as a bool); anything else as text."""
-    if isinstance(value, bool):
-        ws.write_boolean(r, col, value)
-    elif isinstance(value, int | float):
-        ws.write_number(r, col, value)
-    else:
-        ws.write_string(r, col, clean_text(str(value)))
+Cell = tuple[Any, str]  # a value and its style (app/domain/xlsxstream.py:STYLES)
+NOTHING: Cell = (None, "plain")
 
 
-def _plain(ws: Any, f: _Formats, r: int, col: int, value: Any, kind: str, zone: Any) -> None:
-    """A value of the per-person sheet (4+ rows per lapse): no wrapping; datetimes in
-    seconds."""
-    if value is None:
-        return
-    if kind == "datetime":
-        local = value.astimezone(zone).replace(tzinfo=None, microsecond=0)
-        ws.write_datetime(r, col, local, f.plain_datetime)
-    elif kind == "number" or not isinstance(value, str):
-        _other(ws, r, col, value)
-    elif value:
-        ws.write_string(r, col, clean_text(value), f.quoted if formula_start(value) else None)
-
-
-def _cell(ws: Any, f: _Formats, r: int, col: int, value: Any, kind: str, zone: Any) -> None:
-    if value is None:
-        return
-    if kind == "datetime":
-        # Excel has no time zones: local wall-clock time, as the reader expects.
-        local = value.astimezone(zone).replace(tzinfo=None, microsecond=0)
-        ws.write_datetime(r, col, local, f.minutes)
-    elif kind == "number":
-        _other(ws, r, col, value)
-    else:
-        text = str(value)
-        _text(ws, f, r, col, text, "\n" in text)
-
-
-def _text(ws: Any, f: _Formats, r: int, col: int, value: str, wrap: bool) -> None:
+def _text(value: str, wrap: bool) -> Cell:
     """Text that stays text, stored as a string (never a formula); text that looks like a
     formula gets Excel's quote prefix (shown as typed, never run), so the cell reads exactly
     like the JSON. Empty text is an empty cell."""
     if not value:
-        return
-    text = clean_text(value)
+        return NOTHING
     if formula_start(value):
-        ws.write_string(r, col, text, f.quoted_wrap if wrap else f.quoted)
-    else:
-        ws.write_string(r, col, text, f.wrap if wrap else None)
+        return clean_text(value), "quoted_wrap" if wrap else "quoted"
+    return clean_text(value), "wrap" if wrap else "plain"
+
+
+def _datetime(style: str) -> Callable[[Any, Any], Cell]:
+    def convert(value: Any, zone: Any) -> Cell:
+        # Excel has no time zones: local wall-clock time, as the reader expects.
+        if value is None:
+            return NOTHING
+        return value.astimezone(zone).replace(tzinfo=None, microsecond=0), style
+
+    return convert
+
+
+def _number(value: Any, zone: Any) -> Cell:
+    return (value, "plain") if value is None or not isinstance(value, str) else _text(value, False)
+
+
+def _cell_text(value: Any, zone: Any) -> Cell:
+    if value is None:
+        return NOTHING
+    text = str(value)
+    return _text(text, "\n" in text)
+
+
+def _plain_text(value: Any, zone: Any) -> Cell:
+    """The per-person sheet's text: never wrapped."""
+    return NOTHING if value is None else _text(str(value), False)
+
+
+# How a value of each column kind becomes a cell: the main and summary sheets, and the
+# per-person sheet (datetimes in seconds, text unwrapped — as it has always been).
+_CELL: dict[str, Callable[[Any, Any], Cell]] = {
+    "datetime": _datetime("minutes"),
+    "number": _number,
+    "text": _cell_text,
+}
+_PLAIN: dict[str, Callable[[Any, Any], Cell]] = {
+    "datetime": _datetime("plain_datetime"),
+    "number": _number,
+    "text": _plain_text,
+}
 
 
 def clean_text(value: str) -> str:

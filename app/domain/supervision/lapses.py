@@ -201,6 +201,7 @@ def _lapses_of(
     rows = session.execute(load("lapses"), params)
     for cell_id, kind, lapse_start, lapse_end, last_patrol_at, vacant, people in rows:
         c = cells[cell_id]
+        people_json = people.encode()
         lapse = Lapse(
             c.id,
             c.code,
@@ -212,10 +213,10 @@ def _lapses_of(
             patrol_interval_hours=c.patrol_interval_hours,
             cell_path=c.path,
             vacant=vacant or [],
-            responsible_json=people.encode(),
+            responsible_json=people_json,
         )
         if not people_as_json:
-            lapse.responsible = people_of(lapse.responsible_json)
+            lapse.responsible = people_of(people_json)
         lapses.append(lapse)
     overdue = [x for x in _overdue(session, cells, start, end) if x.end - x.start >= shortest]
     if overdue:
