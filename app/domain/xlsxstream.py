@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 import zipfile
 from datetime import datetime
+from functools import lru_cache
 from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -52,12 +53,25 @@ def serial(value: datetime) -> float:
     return delta.days + (delta.seconds + delta.microseconds / 1_000_000) / 86_400
 
 
-def text_xml(value: str) -> str:
-    """An inline string's <is> element (whitespace at either end kept)."""
+def text_cell(value: str, style: int) -> str:
+    """A text cell after its reference: style, inline string (whitespace at either end
+    kept)."""
+    if len(value) <= SHORT_TEXT:
+        return _short_text_cell(value, style)
+    return _text_cell(value, style)
+
+
+def _text_cell(value: str, style: int) -> str:
+    attr = f' s="{style}"' if style else ""
     body = escape(value)
     if value[:1].isspace() or value[-1:].isspace():
-        return f'<is><t xml:space="preserve">{body}</t></is>'
-    return f"<is><t>{body}</t></is>"
+        return f'{attr} t="inlineStr"><is><t xml:space="preserve">{body}</t></is></c>'
+    return f'{attr} t="inlineStr"><is><t>{body}</t></is></c>'
+
+
+# Short texts repeat row after row (names, codes, posts, units): each is escaped once.
+SHORT_TEXT = 64
+_short_text_cell = lru_cache(maxsize=1 << 16)(_text_cell)
 
 
 class Sheet:
@@ -84,22 +98,28 @@ class Sheet:
         self.rows += 1
         r = self.rows
         parts = [f'<row r="{r}">']
+        letters = self.letters
         for col, value, style in cells:
             if value is None:
                 continue
-            ref = f"{self.letter(col)}{r}"
-            s = STYLE[style]
-            attr = f' s="{s}"' if s else ""
+            if col >= len(letters):
+                self.letter(col)
             if col > self.max_col:
                 self.max_col = col
-            if isinstance(value, str):
-                parts.append(f'<c r="{ref}"{attr} t="inlineStr">{text_xml(value)}</c>')
-            elif isinstance(value, bool):
-                parts.append(f'<c r="{ref}"{attr} t="b"><v>{int(value)}</v></c>')
+            ref = f'<c r="{letters[col]}{r}"'
+            s = STYLE[style]
+            if value.__class__ is str:
+                parts.append(ref + text_cell(value, s))
+                continue
+            attr = f' s="{s}"' if s else ""
+            if isinstance(value, bool):
+                parts.append(f'{ref}{attr} t="b"><v>{int(value)}</v></c>')
             elif isinstance(value, datetime):
-                parts.append(f'<c r="{ref}"{attr}><v>{serial(value)!r}</v></c>')
+                parts.append(f"{ref}{attr}><v>{serial(value)!r}</v></c>")
+            elif isinstance(value, str):
+                parts.append(ref + text_cell(str(value), s))
             else:
-                parts.append(f'<c r="{ref}"{attr}><v>{value}</v></c>')
+                parts.append(f"{ref}{attr}><v>{value}</v></c>")
         parts.append("</row>")
         self.body.write("".join(parts))
 

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import IO, Any
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -27,7 +28,7 @@ from app.domain.accountability.tables import Column, Row, Table
 from app.domain.accountability.tables import Sheet as TableSheet
 from app.domain.formulas import formula_start
 from app.domain.timeparse import local_zone
-from app.domain.xlsxstream import Sheet, Workbook
+from app.domain.xlsxstream import SHORT_TEXT, Sheet, Workbook
 
 FORMATS = {
     "json": ("application/json", "json"),
@@ -290,11 +291,21 @@ def _text(value: str, wrap: bool) -> Cell:
     """Text that stays text, stored as a string (never a formula); text that looks like a
     formula gets Excel's quote prefix (shown as typed, never run), so the cell reads exactly
     like the JSON. Empty text is an empty cell."""
+    if len(value) <= SHORT_TEXT:
+        return _short_text(value, wrap)
+    return _text_of(value, wrap)
+
+
+def _text_of(value: str, wrap: bool) -> Cell:
     if not value:
         return NOTHING
     if formula_start(value):
         return clean_text(value), "quoted_wrap" if wrap else "quoted"
     return clean_text(value), "wrap" if wrap else "plain"
+
+
+# Names, codes, posts and units repeat row after row: each is looked at once.
+_short_text = lru_cache(maxsize=1 << 16)(_text_of)
 
 
 def _datetime(style: str) -> Callable[[Any, Any], Cell]:
