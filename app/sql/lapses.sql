@@ -64,7 +64,11 @@ unpatrolled AS (
      WHERE greatest(r.lapse_start, l.lo) < least(r.lapse_end, l.hi)
 ),
 duty AS MATERIALIZED (
-    SELECT d.cell_id, d.duty, d.valid_from, d.valid_to, p.username, p.name, p.phone
+    SELECT d.cell_id, d.duty, d.valid_from, d.valid_to, p.username,
+           -- the person's part of a `responsible` entry, written once per duty
+           '{"duty":' || to_json(d.duty) || ',"username":' || to_json(p.username)
+           || ',"name":' || to_json(p.name)
+           || ',"phone":' || coalesce(to_json(p.phone)::text, 'null') AS head
       FROM leaves l
       JOIN duties d ON d.cell_id = l.id
       JOIN persons p ON p.id = d.person_id
@@ -128,34 +132,41 @@ lapses AS (
     UNION ALL
     SELECT id, 'unstaffed', lapse_start, lapse_end, NULL, vacant
       FROM unstaffed
-)
+),
 -- `responsible` as orjson writes a list of Responsible (app/domain/supervision/lapses.py):
--- compact, instants in UTC as isoformat gives them (microseconds only when not zero).
+-- compact, instants in UTC as isoformat gives them (microseconds only when not zero). Most
+-- duties span the whole lapse: its ends are written once.
+texts AS (
+    SELECT x.*,
+           replace(to_char(x.lapse_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                   '.000000', '') || '+00:00"' AS start_text,
+           replace(to_char(x.lapse_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                   '.000000', '') || '+00:00"' AS end_text
+      FROM lapses x
+     WHERE x.lapse_end - x.lapse_start >= CAST(:shortest AS interval)
+)
 SELECT x.id AS cell_id, x.lapse, x.lapse_start, x.lapse_end, x.last_patrol_at, x.vacant,
        coalesce('[' || string_agg(
-                   '{"duty":' || to_json(d.duty)
-                   || ',"username":' || to_json(d.username)
-                   || ',"name":' || to_json(d.name)
-                   || ',"phone":' || coalesce(to_json(d.phone)::text, 'null')
-                   || ',"start":"' || to_char(o.s, 'YYYY-MM-DD"T"HH24:MI:SS')
-                   || CASE WHEN o.s_us = 0 THEN '' ELSE to_char(o.s, '.US') END
-                   || '+00:00","end":"' || to_char(o.e, 'YYYY-MM-DD"T"HH24:MI:SS')
-                   || CASE WHEN o.e_us = 0 THEN '' ELSE to_char(o.e, '.US') END
-                   || '+00:00"}',
+                   d.head || ',"start":"'
+                   || CASE WHEN d.valid_from IS NULL OR d.valid_from <= x.lapse_start
+                           THEN x.start_text
+                           ELSE replace(to_char(d.valid_from AT TIME ZONE 'UTC',
+                                                'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                                        '.000000', '') || '+00:00"' END
+                   || ',"end":"'
+                   || CASE WHEN d.valid_to IS NULL OR d.valid_to >= x.lapse_end
+                           THEN x.end_text
+                           ELSE replace(to_char(d.valid_to AT TIME ZONE 'UTC',
+                                                'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                                        '.000000', '') || '+00:00"' END
+                   || '}',
                    ',' ORDER BY d.duty, d.username, d.valid_from)
                 FILTER (WHERE d.cell_id IS NOT NULL) || ']', '[]') AS responsible
-  FROM lapses x
+  FROM texts x
   LEFT JOIN duty d
     ON d.cell_id = x.id
    AND (d.valid_from IS NULL OR d.valid_from < x.lapse_end)
    AND (d.valid_to IS NULL OR d.valid_to > x.lapse_start)
- CROSS JOIN LATERAL (
-       SELECT greatest(d.valid_from, x.lapse_start) AT TIME ZONE 'UTC' AS s,
-              least(d.valid_to, x.lapse_end) AT TIME ZONE 'UTC' AS e) o0
- CROSS JOIN LATERAL (
-       SELECT o0.s, o0.e,
-              CAST(extract(microseconds FROM o0.s) AS bigint) % 1000000 AS s_us,
-              CAST(extract(microseconds FROM o0.e) AS bigint) % 1000000 AS e_us) o
- WHERE x.lapse_end - x.lapse_start >= CAST(:shortest AS interval)
- GROUP BY x.id, x.lapse, x.lapse_start, x.lapse_end, x.last_patrol_at, x.vacant
+ GROUP BY x.id, x.lapse, x.lapse_start, x.lapse_end, x.last_patrol_at, x.vacant, x.start_text,
+          x.end_text
  ORDER BY x.id, x.lapse_start
