@@ -53,6 +53,22 @@ def serial(value: datetime) -> float:
     return delta.days + (delta.seconds + delta.microseconds / 1_000_000) / 86_400
 
 
+class Fragment(str):
+    """A cell's XML after its reference, made beforehand (`text_fragment`,
+    `datetime_fragment`): written as it is, whatever the style given with it."""
+
+    __slots__ = ()
+
+
+def text_fragment(value: str, style: str) -> Fragment:
+    return Fragment(text_cell(value, STYLE[style]))
+
+
+def datetime_fragment(value: datetime, style: str) -> Fragment:
+    """A naive datetime as a serial number in the style's number format."""
+    return Fragment(f' s="{STYLE[style]}"><v>{serial(value)!r}</v></c>')
+
+
 def text_cell(value: str, style: int) -> str:
     """A text cell after its reference: style, inline string (whitespace at either end
     kept)."""
@@ -69,13 +85,15 @@ def _text_cell(value: str, style: int) -> str:
     return f'{attr} t="inlineStr"><is><t>{body}</t></is></c>'
 
 
-# Short texts repeat row after row (names, codes, posts, units): each is escaped once.
+# Short texts repeat row after row (names, codes, posts, units; a lapse's person rows come
+# together): the recent ones are escaped once, in a small cache.
 SHORT_TEXT = 64
-_short_text_cell = lru_cache(maxsize=1 << 16)(_text_cell)
+_short_text_cell = lru_cache(maxsize=1 << 12)(_text_cell)
 
 
 class Sheet:
-    """One worksheet: rows appended in order, cells as (column index, value, style name)."""
+    """One worksheet: rows appended in order, cells as (column index, value, style name); a
+    `Fragment` value is the cell ready-made."""
 
     def __init__(self, title: str, widths: list[float], freeze_header: bool) -> None:
         self.title = title
@@ -107,6 +125,9 @@ class Sheet:
             if col > self.max_col:
                 self.max_col = col
             ref = f'<c r="{letters[col]}{r}"'
+            if value.__class__ is Fragment:
+                parts.append(ref + value)
+                continue
             s = STYLE[style]
             if value.__class__ is str:
                 parts.append(ref + text_cell(value, s))

@@ -28,7 +28,13 @@ from app.domain.accountability.tables import Column, Row, Table
 from app.domain.accountability.tables import Sheet as TableSheet
 from app.domain.formulas import formula_start
 from app.domain.timeparse import local_zone
-from app.domain.xlsxstream import SHORT_TEXT, Sheet, Workbook
+from app.domain.xlsxstream import (
+    SHORT_TEXT,
+    Sheet,
+    Workbook,
+    datetime_fragment,
+    text_fragment,
+)
 
 FORMATS = {
     "json": ("application/json", "json"),
@@ -300,20 +306,26 @@ def _text_of(value: str, wrap: bool) -> Cell:
     if not value:
         return NOTHING
     if formula_start(value):
-        return clean_text(value), "quoted_wrap" if wrap else "quoted"
-    return clean_text(value), "wrap" if wrap else "plain"
+        style = "quoted_wrap" if wrap else "quoted"
+    else:
+        style = "wrap" if wrap else "plain"
+    return text_fragment(clean_text(value), style), style
 
 
-# Names, codes, posts and units repeat row after row: each is looked at once.
-_short_text = lru_cache(maxsize=1 << 16)(_text_of)
+# Names, codes, posts and units repeat row after row: the recent ones are looked at once.
+_short_text = lru_cache(maxsize=1 << 12)(_text_of)
+
+
+@lru_cache(maxsize=1 << 12)  # a lapse's start and end repeat on each of its person rows
+def _local_datetime(value: datetime, zone: Any, style: str) -> Cell:
+    # Excel has no time zones: local wall-clock time, as the reader expects.
+    local = value.astimezone(zone).replace(tzinfo=None, microsecond=0)
+    return datetime_fragment(local, style), style
 
 
 def _datetime(style: str) -> Callable[[Any, Any], Cell]:
     def convert(value: Any, zone: Any) -> Cell:
-        # Excel has no time zones: local wall-clock time, as the reader expects.
-        if value is None:
-            return NOTHING
-        return value.astimezone(zone).replace(tzinfo=None, microsecond=0), style
+        return NOTHING if value is None else _local_datetime(value, zone, style)
 
     return convert
 
