@@ -198,7 +198,8 @@ def lapses(
     head = {"from": from_.isoformat(), "to": to.isoformat()}
     try:
         spool.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "lapses": [')
-        for i, x in enumerate(iter_lapses(session, selection, from_, to, min_hours=min_hours)):
+        found = iter_lapses(session, selection, from_, to, min_hours=min_hours, people_as_json=True)
+        for i, x in enumerate(found):
             spool.write(b", " + lapse_json(x) if i else lapse_json(x))
         spool.write(b"]}")
     except BaseException:
@@ -209,9 +210,9 @@ def lapses(
 
 
 def lapse_json(x: Lapse) -> bytes:
-    """One lapse as JSON (orjson writes datetimes as isoformat does, and the Responsible
-    dataclasses field by field: duty, username, name, phone, start, end)."""
-    return orjson.dumps(
+    """One lapse as JSON (orjson writes datetimes as isoformat does); `responsible` as the
+    engine wrote it (app/sql/lapses.sql: duty, username, name, phone, start, end)."""
+    head = orjson.dumps(
         {
             "cell_code": x.cell_code,
             "cell_name": x.cell_name,
@@ -221,6 +222,7 @@ def lapse_json(x: Lapse) -> bytes:
             "hours": x.hours,
             "last_patrol_at": x.last_patrol_at,
             "hotspots": x.hotspots,
-            "responsible": x.responsible,
         }
     )
+    people = x.responsible_json if x.responsible_json is not None else orjson.dumps(x.responsible)
+    return head[:-1] + b',"responsible":' + people + b"}"
