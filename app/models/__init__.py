@@ -7,7 +7,15 @@ from app.models.grid import Cell
 from app.models.hotspots import Hotspot, HotspotEvent
 from app.models.notifications import Notification, NotificationDelivery
 from app.models.people import Duty, Person, UserAccount
-from app.models.reports import CellStatus, CellVisit, Patrol, Photo, Report
+from app.models.reports import (
+    CellRollup,
+    CellRollupDirty,
+    CellStatus,
+    CellVisit,
+    Patrol,
+    Photo,
+    Report,
+)
 from app.models.rules import RuleValues
 from app.models.sources import Source
 
@@ -17,6 +25,8 @@ __all__ = [
     "AuditHead",
     "Base",
     "Cell",
+    "CellRollup",
+    "CellRollupDirty",
     "CellStatus",
     "CellVisit",
     "Duty",

@@ -163,3 +163,42 @@ class CellStatus(Base):
         ARRAY(DateTime(timezone=True)), server_default="{}"
     )
     updated_at: Mapped[datetime] = created_at_column()
+
+
+def _instants() -> Mapped[list[datetime]]:
+    return mapped_column(ARRAY(DateTime(timezone=True)), server_default="{}", nullable=False)
+
+
+class CellRollup(Base):
+    """Per-parent roll-up of the leaf summaries (app/sql/fn_refresh_rollup.sql), kept by the
+    triggers of app/sql/trg_rollup.sql at each commit: counts, and sorted instants from which
+    the number of leaves with each gap reason at any instant is read by binary search.
+    parent_id 0 stands for the leaves without a parent."""
+
+    __tablename__ = "cell_rollup"
+
+    parent_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    leaf_cells: Mapped[int] = mapped_column(Integer, nullable=False)
+    never_patrolled: Mapped[int] = mapped_column(Integer, nullable=False)
+    patrolled: Mapped[int] = mapped_column(Integer, nullable=False)
+    open_hotspot: Mapped[int] = mapped_column(Integer, nullable=False)
+    unstaffed: Mapped[int] = mapped_column(Integer, nullable=False)
+    unpatrolled_at: Mapped[list[datetime]] = _instants()
+    overdue_at: Mapped[list[datetime]] = _instants()
+    uninspected_at: Mapped[list[datetime]] = _instants()
+    missed_until: Mapped[list[datetime]] = _instants()
+    clear_from: Mapped[list[datetime]] = _instants()
+    clear_until: Mapped[list[datetime]] = _instants()
+    exact_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    exact_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = created_at_column()
+
+
+class CellRollupDirty(Base):
+    """Parents whose roll-up this transaction moved; emptied at its commit (never visible to
+    another transaction)."""
+
+    __tablename__ = "cell_rollup_dirty"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    parent_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
