@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, created_at_column
+from app.models.base import Base, LTree, created_at_column
 
 KINDS = ("patrol", "issue")
 # The voiding flags of SPEC §4: a report with any of them does not count unless a supervisor
@@ -176,8 +176,10 @@ class CellRollup(Base):
     parent_id 0 stands for the leaves without a parent."""
 
     __tablename__ = "cell_rollup"
+    __table_args__ = (Index("ix_cell_rollup_path", "path", postgresql_using="gist"),)
 
     parent_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    path: Mapped[str] = mapped_column(LTree, nullable=False)  # the parent's (cells.path)
     leaf_cells: Mapped[int] = mapped_column(Integer, nullable=False)
     never_patrolled: Mapped[int] = mapped_column(Integer, nullable=False)
     patrolled: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -61,6 +61,7 @@ BEGIN
           FROM counted c
     ), rolled AS (
         SELECT p.id AS parent_id,
+               coalesce((SELECT c.path FROM cells c WHERE c.id = p.id), '') AS path,
                count(s.parent_id) AS leaf_cells,
                count(*) FILTER (WHERE s.parent_id IS NOT NULL AND s.last_patrol_at IS NULL)
                    AS never_patrolled,
@@ -97,18 +98,18 @@ BEGIN
          WHERE r.parent_id IN (SELECT id FROM p)
            AND NOT EXISTS (SELECT 1 FROM bounds b WHERE b.parent_id = r.parent_id)
     )
-    INSERT INTO cell_rollup AS r (parent_id, leaf_cells, never_patrolled, patrolled,
+    INSERT INTO cell_rollup AS r (parent_id, path, leaf_cells, never_patrolled, patrolled,
                                   open_hotspot, unstaffed, unpatrolled_at, overdue_at,
                                   uninspected_at, missed_until, clear_from, clear_until,
                                   exact_from, exact_until, updated_at)
-    SELECT o.parent_id, o.leaf_cells, o.never_patrolled, o.patrolled, o.open_hotspot,
+    SELECT o.parent_id, o.path, o.leaf_cells, o.never_patrolled, o.patrolled, o.open_hotspot,
            o.unstaffed, o.unpatrolled_at, o.overdue_at, o.uninspected_at, o.missed_until,
            o.clear_from, o.clear_until, coalesce(b.exact_from, '-infinity'), o.exact_until,
            now()
       FROM rolled o
       JOIN bounds b ON b.parent_id = o.parent_id
     ON CONFLICT (parent_id) DO UPDATE
-       SET leaf_cells = excluded.leaf_cells, never_patrolled = excluded.never_patrolled,
+       SET path = excluded.path, leaf_cells = excluded.leaf_cells, never_patrolled = excluded.never_patrolled,
            patrolled = excluded.patrolled, open_hotspot = excluded.open_hotspot,
            unstaffed = excluded.unstaffed, unpatrolled_at = excluded.unpatrolled_at,
            overdue_at = excluded.overdue_at, uninspected_at = excluded.uninspected_at,

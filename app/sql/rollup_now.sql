@@ -1,24 +1,19 @@
 -- Gap counts per area at an instant t the maintained summaries answer for, from the
 -- per-parent roll-up (cell_rollup, fn_refresh_rollup.sql): each area is the ancestor at path
--- position idx of the roll-up rows under it. A row counts here when it lies wholly inside the
--- selection (root_path, under), at or below depth idx, and is exact at t; the leaves of the
--- other rows that meet the selection, and the leaves without a parent, are `slow`: the
--- caller counts them the usual way (gaps_base.sql) and adds them up.
+-- position idx of the roll-up rows under it. A row counts here when it lies inside the
+-- selection (root_path, under: through the path index), at or below depth idx, and is exact
+-- at t. `slow` lists the leaves of the selection it does not answer for — those of the other
+-- rows, those without a parent, and a root or `under` entry that is a leaf itself — which the
+-- caller counts the usual way (gaps_base.sql) and adds up.
 WITH r AS (
-    SELECT r.*, p.path AS ppath,
-           nlevel(p.path) > :idx
-           AND (CAST(:root_path AS ltree) IS NULL OR p.path <@ CAST(:root_path AS ltree))
-           AND (CAST(:under AS ltree[]) IS NULL OR p.path <@ CAST(:under AS ltree[]))
-           AND r.exact_from <= :t AND :t < r.exact_until AS usable
+    SELECT r.*,
+           nlevel(r.path) > :idx AND r.exact_from <= :t AND :t < r.exact_until AS usable
       FROM cell_rollup r
-      JOIN cells p ON p.id = r.parent_id
-     WHERE (CAST(:root_path AS ltree) IS NULL OR p.path <@ CAST(:root_path AS ltree)
-            OR p.path @> CAST(:root_path AS ltree))
-       AND (CAST(:under AS ltree[]) IS NULL OR p.path <@ CAST(:under AS ltree[])
-            OR p.path @> CAST(:under AS ltree[]))
+     WHERE (CAST(:root_path AS ltree) IS NULL OR r.path <@ CAST(:root_path AS ltree))
+       AND (CAST(:under AS ltree[]) IS NULL OR r.path <@ CAST(:under AS ltree[]))
 ),
 counted AS (
-    SELECT ltree2text(subpath(r.ppath, :idx, 1))::bigint AS id,
+    SELECT ltree2text(subpath(r.path, :idx, 1))::bigint AS id,
            r.leaf_cells,
            r.never_patrolled,
            width_bucket(CAST(:t AS timestamptz), r.unpatrolled_at) AS unpatrolled,
@@ -48,13 +43,22 @@ areas AS (
            sum(patrolled - unpatrolled)::int AS patrolled
       FROM counted
      GROUP BY id
+),
+slow AS (
+    SELECT c.id, c.path FROM cells c
+     WHERE c.parent_id = ANY (ARRAY(SELECT r.parent_id FROM r WHERE NOT r.usable))
+       AND c.is_leaf
+    UNION
+    SELECT c.id, c.path FROM cells c WHERE c.parent_id IS NULL AND c.is_leaf
+    UNION
+    SELECT c.id, c.path FROM cells c
+     WHERE c.id IN (SELECT ltree2text(subpath(u, -1))::bigint
+                      FROM unnest(CAST(:under AS ltree[]) || CAST(:root_path AS ltree)) u)
+       AND c.is_leaf
 )
 SELECT coalesce((SELECT json_agg(a ORDER BY a.id) FROM areas a), '[]') AS areas,
        ARRAY(
-           SELECT c.id FROM cells c
-            WHERE c.is_leaf
-              AND (c.parent_id IN (SELECT r.parent_id FROM r WHERE NOT r.usable)
-                   OR c.parent_id IS NULL)
-              AND (CAST(:root_path AS ltree) IS NULL OR c.path <@ CAST(:root_path AS ltree))
-              AND (CAST(:under AS ltree[]) IS NULL OR c.path <@ CAST(:under AS ltree[]))
-            ORDER BY c.id) AS slow
+           SELECT s.id FROM slow s
+            WHERE (CAST(:root_path AS ltree) IS NULL OR s.path <@ CAST(:root_path AS ltree))
+              AND (CAST(:under AS ltree[]) IS NULL OR s.path <@ CAST(:under AS ltree[]))
+            ORDER BY s.id) AS slow

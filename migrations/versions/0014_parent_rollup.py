@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from app.models.base import LTree
 from app.sql import definitions
 
 revision: str = "0014"
@@ -42,6 +43,7 @@ def upgrade() -> None:
     op.create_table(
         "cell_rollup",
         sa.Column("parent_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("path", LTree(), nullable=False),
         *(sa.Column(name, sa.Integer(), nullable=False) for name in counts),
         *(
             sa.Column(
@@ -59,6 +61,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("parent_id", name=op.f("pk_cell_rollup")),
     )
+    op.create_index("ix_cell_rollup_path", "cell_rollup", ["path"], postgresql_using="gist")
     op.create_table(
         "cell_rollup_dirty",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
