@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -174,6 +175,81 @@ COUNTS = (
     "missed_problem",
     "patrolled",
 )
+
+
+_PAGE_LEAVES = text("""
+    SELECT id, code FROM cells c
+     WHERE c.is_leaf
+       AND (CAST(:root_path AS ltree) IS NULL OR c.path <@ CAST(:root_path AS ltree))
+       AND (CAST(:cell_ids AS bigint[]) IS NULL OR c.id = ANY (CAST(:cell_ids AS bigint[])))
+       AND (CAST(:after AS text) IS NULL OR c.code > CAST(:after AS text))
+     ORDER BY c.code
+     LIMIT :n
+""")
+PAGE_SCAN = 512  # leaves evaluated per step while filling a page
+
+
+def gaps_page(
+    session: Session,
+    selection: Selection,
+    limit: int,
+    after: str | None = None,
+    as_of: datetime | None = None,
+    reason: str | None = None,
+) -> bytes:
+    """One page of the /api/v1/gaps answer: the first `limit` gap cells by code after the
+    code `after`, the summary over the whole selection (now: from the per-parent roll-up)
+    and `next`, the cursor for the following page (null on the last). Only the leaves up to
+    the page's end are evaluated."""
+    if reason is not None and reason not in REASONS:
+        raise DomainError(f"reason must be one of {', '.join(REASONS)}")
+    t, current = instant_and_mode(session, as_of)
+    cells: list[dict[str, Any]] = []
+    cursor, more = after, True
+    while more and len(cells) < limit:
+        n = max(PAGE_SCAN, limit - len(cells))
+        params = selection.params() | {"after": cursor, "n": n}
+        leaves = session.execute(_PAGE_LEAVES, params).all()
+        more = len(leaves) == n
+        if not leaves:
+            break
+        cursor = leaves[-1].code
+        page = Selection(selection.root_path, [leaf.id for leaf in leaves])
+        document = session.scalar(
+            load("gaps_json"),
+            gap_params(page, t, current) | {"reason": reason, "as_of": t.isoformat()},
+        )
+        assert document is not None
+        cells += json.loads(document)["cells"]
+    if len(cells) > limit:
+        cells, more = cells[:limit], True
+    if more and cells:
+        cursor = cells[-1]["code"]
+    answer = {
+        "as_of": t.isoformat(),
+        "cells": cells,
+        "summary": gap_summary(session, selection, t, current),
+        "next": cursor if more else None,
+    }
+    return orjson.dumps(answer)
+
+
+def gap_summary(
+    session: Session, selection: Selection, t: datetime, current: bool
+) -> dict[str, Any]:
+    """The gap answers' `summary` over every selected leaf (gaps_summary.sql's), from the
+    area counts: now, the per-parent roll-up answers it."""
+    idx = len(selection.root_path.split(".")) - 1 if selection.root_path else 0
+    total = dict.fromkeys(COUNTS, 0)
+    for counts in area_counts(session, selection, t, current, idx, shallow=True).values():
+        for name in COUNTS:
+            total[name] += counts[name]
+    return {
+        "leaf_cells": total["leaf_cells"],
+        "cells_with_gaps": total["leaf_cells"] - total["without_gaps"],
+        **{name: total[name] for name in REASONS},
+        "patrolled_share": share(total["patrolled"], total["leaf_cells"]),
+    }
 
 
 def area_counts(
