@@ -4,16 +4,19 @@ from the history — at now and later instants, after every kind of write that m
 patrols, voided patrols, duty rotations, sources, hotspots with deadlines, missed problems,
 a bulk rebuild, a change of the tree."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, text
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 
+from app.db import make_sessionmaker
 from app.domain.grid.cells import get_cell
-from app.domain.status import rebuild_summaries, remove_report_visits
+from app.domain.status import rebuild_summaries, record_visit, remove_report_visits
 from app.domain.supervision.gaps import COUNTS, Selection, area_counts, gap_params
 from app.models import Duty, Person
 from app.sql import load
@@ -154,3 +157,47 @@ def test_the_rollup_follows_a_rebuild_and_a_new_branch_of_the_tree(field: Field)
     assert street.id not in rollup_rows(db)
     agree(db)
     assert set(COUNTS) >= {"leaf_cells", "without_gaps", "patrolled"}
+
+
+def test_concurrent_patrols_under_one_parent_both_reach_the_rollup(
+    field: Field, engine: Engine
+) -> None:
+    """Two transactions patrol two cells of one street. The first recomputes the street's
+    roll-up (its commit-time step, run early here) and holds it while the second commits:
+    the second must wait, then count the first's patrol too."""
+    insp = person(field.db, "insp").id
+    street = get_cell(field.db, "410702001").id
+    cells = [get_cell(field.db, code).id for code in UNITS[:2]]
+    errors: list[BaseException] = []
+
+    def visit(session: Session, n: int) -> None:
+        lon, lat = CENTRES[UNITS[n]]
+        record_visit(
+            session,
+            cell_id=cells[n],
+            person_id=insp,
+            observed_at=datetime.now(UTC),
+            geom=f"SRID=4326;POINT({lon} {lat})",
+        )
+
+    def second() -> None:
+        try:
+            with make_sessionmaker(engine)() as s, s.begin():
+                visit(s, 1)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    with make_sessionmaker(engine)() as first:
+        visit(first, 0)
+        first.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # the roll-up step, now
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)  # the second transaction is committing: waiting on the street
+        first.commit()
+    thread.join(timeout=30)
+    assert not errors
+    patrolled = field.db.scalar(
+        text("SELECT patrolled FROM cell_rollup WHERE parent_id = :p"), {"p": street}
+    )
+    assert patrolled == 2
+    agree(field.db)
