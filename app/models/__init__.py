@@ -8,6 +8,7 @@ from app.models.hotspots import Hotspot, HotspotEvent
 from app.models.notifications import Notification, NotificationDelivery
 from app.models.people import Duty, Person, UserAccount
 from app.models.reports import (
+    CellOutline,
     CellRollup,
     CellRollupDirty,
     CellStatus,
@@ -25,6 +26,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Cell",
+    "CellOutline",
     "CellRollup",
     "CellRollupDirty",
     "CellStatus",

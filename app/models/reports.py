@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     Text,
     UniqueConstraint,
     Uuid,
@@ -194,6 +195,22 @@ class CellRollup(Base):
     exact_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     exact_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = created_at_column()
+
+
+class CellOutline(Base):
+    """A parent cell's outline for the map's low zooms: Web Mercator, simplified to a tile
+    pixel at the deepest zoom of its band (app/sql/fn_refresh_rollup.sql), kept by the cell
+    triggers of app/sql/trg_rollup.sql."""
+
+    __tablename__ = "cell_outlines"
+
+    cell_id: Mapped[int] = mapped_column(
+        ForeignKey("cells.id", ondelete="CASCADE"), primary_key=True
+    )
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    geom: Mapped[WKBElement] = mapped_column(
+        Geometry(srid=3857, spatial_index=False), nullable=False
+    )
 
 
 class CellRollupDirty(Base):

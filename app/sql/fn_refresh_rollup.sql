@@ -159,3 +159,24 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+
+-- Parent cells' outlines for the map's low zooms, stored once per zoom band: in Web Mercator,
+-- simplified to a tile pixel (4096 per tile) at the band's deepest zoom — so a tile of
+-- districts neither reprojects nor carries vertices it cannot show. Band 0: z0–7, 1: z8–9,
+-- 2: z10–12 (app/domain/supervision/tiles.py:OUTLINE_BAND). Leaves have none: from LEAF_ZOOM
+-- on a tile draws them from cells.geom.
+CREATE OR REPLACE FUNCTION gridwatch_refresh_outlines(ids bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regclass('cell_outlines') IS NULL THEN
+        RETURN;  -- a database not yet migrated to 0014
+    END IF;
+    DELETE FROM cell_outlines WHERE cell_id = ANY (ids);
+    INSERT INTO cell_outlines (cell_id, band, geom)
+    SELECT c.id, b.band,
+           ST_SimplifyPreserveTopology(ST_Transform(c.geom, 3857),
+                                       40075016.68557849 / 2 ^ b.zoom / 4096)
+      FROM cells c
+     CROSS JOIN (VALUES (0, 7), (1, 9), (2, 12)) b(band, zoom)
+     WHERE c.id = ANY (ids) AND NOT c.is_leaf;
+END $$;

@@ -9,9 +9,11 @@ shaped AS (
     SELECT c.code, c.name, a.leaf_cells::bigint AS leaf_cells, a.with_gaps::bigint AS with_gaps,
            a.overdue::bigint AS overdue, a.never_patrolled::bigint AS never_patrolled,
            round(a.with_gaps::numeric / a.leaf_cells, 3)::float8 AS gap_share,
-           ST_AsMVTGeom(ST_Transform(c.geom, 3857), ST_TileEnvelope(:z, :x, :y), 4096, 64, true)
-               AS geom
+           -- the outline stored for this zoom band (a leaf standing for itself has none)
+           ST_AsMVTGeom(coalesce(o.geom, ST_Transform(c.geom, 3857)),
+                        ST_TileEnvelope(:z, :x, :y), 4096, 64, true) AS geom
       FROM a
       JOIN cells c ON c.id = a.id
+      LEFT JOIN cell_outlines o ON o.cell_id = c.id AND o.band = :band
 )
 SELECT ST_AsMVT(shaped, 'parents', 4096, 'geom') FROM shaped WHERE geom IS NOT NULL

@@ -1,7 +1,8 @@
 -- The per-parent roll-up (fn_refresh_rollup.sql) follows whatever moves a leaf's part in it:
 -- its summary row (every summary writer goes through cell_status: app/domain/status.py and
 -- the duty, hotspot and patrol triggers), the sources in it, and the tree itself. Each
--- statement notes the parents; the transaction's commit recomputes them once.
+-- statement notes the parents; the transaction's commit recomputes them once. A written cell
+-- also gets its low-zoom outlines again (gridwatch_refresh_outlines).
 CREATE OR REPLACE FUNCTION gridwatch_rollup_status_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE cells bigint[];
@@ -52,6 +53,9 @@ BEGIN
     END IF;
     IF parents IS NOT NULL THEN
         PERFORM gridwatch_rollup_touch_parents(parents);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN  -- deleted cells' outlines go with them (foreign key)
+        PERFORM gridwatch_refresh_outlines(ARRAY(SELECT id FROM new_rows));
     END IF;
     RETURN NULL;
 END $$;

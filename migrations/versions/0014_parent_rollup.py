@@ -5,7 +5,8 @@ leaves' summaries (cell_status, the sources' last inspection) into counts and so
 instead of evaluating 100,000 leaves. Kept by the triggers of app/sql/trg_rollup.sql: each
 statement that moves a leaf's summary, a source or the tree notes the parent in
 `cell_rollup_dirty`; a deferred constraint trigger recomputes the noted parents at commit,
-under the summary lock protocol (gridwatch_lock_cells).
+under the summary lock protocol (gridwatch_lock_cells). And `cell_outlines`: each parent
+cell's outline in Web Mercator, simplified once per zoom band, for the low-zoom tiles.
 
 Revision ID: 0014
 Revises: 0012
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 from app.models.base import LTree
@@ -35,6 +37,7 @@ FUNCTIONS = (
     "gridwatch_rollup_touch(bigint[])",
     "gridwatch_rollup_touch_parents(bigint[])",
     "gridwatch_refresh_rollup(bigint[])",
+    "gridwatch_refresh_outlines(bigint[])",
 )
 
 
@@ -68,7 +71,25 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cell_rollup_dirty")),
     )
+    op.create_table(
+        "cell_outlines",
+        sa.Column("cell_id", sa.BigInteger(), nullable=False),
+        sa.Column("band", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "geom",
+            Geometry(srid=3857, spatial_index=False, from_text="ST_GeomFromEWKT", name="geometry"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["cell_id"],
+            ["cells.id"],
+            name=op.f("fk_cell_outlines_cell_id_cells"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("cell_id", "band", name=op.f("pk_cell_outlines")),
+    )
     definitions.install(op.get_bind())
+    op.execute("SELECT gridwatch_refresh_outlines(ARRAY(SELECT id FROM cells WHERE NOT is_leaf))")
     # Every parent now: noted, and recomputed when this migration commits.
     op.execute(
         "SELECT gridwatch_rollup_touch_parents(ARRAY("
@@ -80,6 +101,7 @@ def downgrade() -> None:
     for name in ("cell_status", "sources", "cells"):
         for event in ("inserted", "updated", "deleted"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}_{event}_rollup ON {name}")
+    op.drop_table("cell_outlines")
     op.drop_table("cell_rollup_dirty")
     op.drop_table("cell_rollup")
     for function in FUNCTIONS:

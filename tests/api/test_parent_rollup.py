@@ -151,6 +151,20 @@ def test_the_rollup_follows_a_rebuild_and_a_new_branch_of_the_tree(field: Field)
     )
     assert rollup_rows(db)[street.id].leaf_cells == 1
     agree(db)
+
+    # The new parent's outlines for the low zooms, one per band, follow its geometry.
+    def outlines(cell: int) -> list[Any]:
+        q = "SELECT band, ST_AsText(ST_Transform(geom, 4326), 4) FROM cell_outlines "
+        return db.execute(text(q + "WHERE cell_id = :c ORDER BY band"), {"c": cell}).all()
+
+    assert [band for band, _ in outlines(street.id)] == [0, 1, 2]
+    assert outlines(unit.id) == []  # leaves are drawn from their own geometry
+    db.execute(
+        text("UPDATE cells SET geom = ST_Multi(ST_MakeEnvelope(1, 2, 3, 4, 4326)) WHERE id = :c"),
+        {"c": street.id},
+    )
+    db.commit()
+    assert {shape for _, shape in outlines(street.id)} == {"POLYGON((1 2,1 4,3 4,3 2,1 2))"}
     # Its unit cell gone again: the row goes with it.
     db.delete(unit)
     db.commit()

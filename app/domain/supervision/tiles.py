@@ -28,6 +28,8 @@ LEAF_ZOOM = 13
 MAX_ZOOM = 20
 # Below LEAF_ZOOM, which tree depth (path position) a zoom level shows: districts, streets…
 PARENT_DEPTH = {z: (1 if z <= 9 else 2 if z <= 11 else 3) for z in range(LEAF_ZOOM)}
+# Which stored outline (cell_outlines, app/sql/fn_refresh_rollup.sql) a zoom draws parents with.
+OUTLINE_BAND = {z: (0 if z <= 7 else 1 if z <= 9 else 2) for z in range(LEAF_ZOOM)}
 
 # The tile's envelope widened by the MVT buffer (64/4096 of a tile), clamped to the Web
 # Mercator world so that low-zoom tiles do not wrap across the antimeridian, in WGS-84.
@@ -116,7 +118,7 @@ def cells_tile(
     state = json.dumps([z, x, y, areas, sorted(p.version for p in parents)])
 
     def draw() -> bytes:
-        params = {"z": z, "x": x, "y": y, "areas": json.dumps(areas)}
+        params = {"z": z, "x": x, "y": y, "band": OUTLINE_BAND[z], "areas": json.dumps(areas)}
         return bytes(session.scalar(load("tile_areas"), params) or b"")
 
     return Tile(_tag(state.encode()), draw)
