@@ -16,6 +16,7 @@ from app.models.reports import (
     Patrol,
     Photo,
     Report,
+    ReportKey,
 )
 from app.models.rules import RuleValues
 from app.models.sources import Source
@@ -41,6 +42,7 @@ __all__ = [
     "Photo",
     "RateLimitHit",
     "Report",
+    "ReportKey",
     "RuleValues",
     "SignInBackoff",
     "SignInSession",

@@ -14,6 +14,7 @@ from sqlalchemy import (
     FetchedValue,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     SmallInteger,
@@ -41,9 +42,25 @@ FLAGS = (
 )
 
 
+class ReportKey(Base):
+    """Every report's id, unique across all months (migration 0013): `reports` is partitioned
+    by month and its primary key is (id, observed_at), so intake claims the id here first,
+    and what points at a report (photos, cell_visits, hotspots) points here."""
+
+    __tablename__ = "report_keys"
+    __table_args__ = (UniqueConstraint("id", "observed_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Report(Base):
+    """One partition per month of `observed_at` (app/sql/partitions.py); the ORM knows a
+    report by its id alone, which report_keys keeps unique."""
+
     __tablename__ = "reports"
     __table_args__ = (
+        ForeignKeyConstraint(["id", "observed_at"], ["report_keys.id", "report_keys.observed_at"]),
         CheckConstraint("kind IN ('patrol', 'issue')", name="kind"),
         CheckConstraint("review_status IN ('accepted', 'rejected')", name="review_status"),
         Index("ix_reports_cell_id_observed_at", "cell_id", "observed_at"),
@@ -53,6 +70,7 @@ class Report(Base):
             "cell_id",
             postgresql_where="NOT counted AND review_status IS NULL",
         ),
+        {"postgresql_partition_by": "RANGE (observed_at)"},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # chosen by the client
@@ -62,7 +80,7 @@ class Report(Base):
     lat: Mapped[float] = mapped_column(Float)  # WGS-84, after any gcj02/bd09 conversion
     lon: Mapped[float] = mapped_column(Float)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(Text)
@@ -79,13 +97,15 @@ class Report(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     review_note: Mapped[str | None] = mapped_column(Text)
 
+    __mapper_args__ = {"primary_key": [id]}
+
 
 class Photo(Base):
     __tablename__ = "photos"
     __table_args__ = (UniqueConstraint("report_id", "sha256"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reports.id"), index=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report_keys.id"), index=True)
     sha256: Mapped[str] = mapped_column(Text, index=True)  # also the file name in the store
     content_type: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(Integer)
@@ -119,21 +139,25 @@ class Patrol(Base):
 
 class CellVisit(Base):
     """The counted-patrol history: one row per counted report or counted track point. The gap
-    and lapse engines read this (by `(cell_id, observed_at)`), never the raw reports."""
+    and lapse engines read this (by `(cell_id, observed_at)`), never the raw reports. One
+    partition per month of `observed_at` (app/sql/partitions.py)."""
 
     __tablename__ = "cell_visits"
     __table_args__ = (
         Index("ix_cell_visits_cell_id_observed_at", "cell_id", "observed_at"),
         Index("ix_cell_visits_person_id_observed_at", "person_id", "observed_at"),
+        {"postgresql_partition_by": "RANGE (observed_at)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     cell_id: Mapped[int] = mapped_column(ForeignKey("cells.id"))
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
-    report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report_keys.id"), index=True)
     patrol_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patrols.id"), index=True)
+
+    __mapper_args__ = {"primary_key": [id]}
 
 
 class CellStatus(Base):

@@ -16,6 +16,7 @@ from app.sql import source
 # In dependency order: the clock and the rule values first, the triggers last.
 FILES = (
     "fn_clock",
+    "fn_partitions",
     "fn_rules",
     "fn_lock_cells",
     "fn_refresh_staff",

@@ -9,7 +9,7 @@ under the summary lock protocol (gridwatch_lock_cells). And `cell_outlines`: eac
 cell's outline in Web Mercator, simplified once per zoom band, for the low-zoom tiles.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-30 16:00:00
 """
 
@@ -24,7 +24,7 @@ from app.models.base import LTree
 from app.sql import definitions
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
