@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    SmallInteger,
     Text,
     UniqueConstraint,
     Uuid,
@@ -24,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, created_at_column
+from app.models.base import Base, LTree, created_at_column
 
 KINDS = ("patrol", "issue")
 # The voiding flags of SPEC §4: a report with any of them does not count unless a supervisor
@@ -187,3 +188,60 @@ class CellStatus(Base):
         ARRAY(DateTime(timezone=True)), server_default="{}"
     )
     updated_at: Mapped[datetime] = created_at_column()
+
+
+def _instants() -> Mapped[list[datetime]]:
+    return mapped_column(ARRAY(DateTime(timezone=True)), server_default="{}", nullable=False)
+
+
+class CellRollup(Base):
+    """Per-parent roll-up of the leaf summaries (app/sql/fn_refresh_rollup.sql), kept by the
+    triggers of app/sql/trg_rollup.sql at each commit: counts, and sorted instants from which
+    the number of leaves with each gap reason at any instant is read by binary search.
+    parent_id 0 stands for the leaves without a parent."""
+
+    __tablename__ = "cell_rollup"
+    __table_args__ = (Index("ix_cell_rollup_path", "path", postgresql_using="gist"),)
+
+    parent_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    path: Mapped[str] = mapped_column(LTree, nullable=False)  # the parent's (cells.path)
+    leaf_cells: Mapped[int] = mapped_column(Integer, nullable=False)
+    never_patrolled: Mapped[int] = mapped_column(Integer, nullable=False)
+    patrolled: Mapped[int] = mapped_column(Integer, nullable=False)
+    open_hotspot: Mapped[int] = mapped_column(Integer, nullable=False)
+    unstaffed: Mapped[int] = mapped_column(Integer, nullable=False)
+    unpatrolled_at: Mapped[list[datetime]] = _instants()
+    overdue_at: Mapped[list[datetime]] = _instants()
+    uninspected_at: Mapped[list[datetime]] = _instants()
+    missed_until: Mapped[list[datetime]] = _instants()
+    clear_from: Mapped[list[datetime]] = _instants()
+    clear_until: Mapped[list[datetime]] = _instants()
+    exact_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    exact_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = created_at_column()
+
+
+class CellOutline(Base):
+    """A parent cell's outline for the map's low zooms: Web Mercator, simplified to a tile
+    pixel at the deepest zoom of its band (app/sql/fn_refresh_rollup.sql), kept by the cell
+    triggers of app/sql/trg_rollup.sql."""
+
+    __tablename__ = "cell_outlines"
+
+    cell_id: Mapped[int] = mapped_column(
+        ForeignKey("cells.id", ondelete="CASCADE"), primary_key=True
+    )
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    geom: Mapped[WKBElement] = mapped_column(
+        Geometry(srid=3857, spatial_index=False), nullable=False
+    )
+
+
+class CellRollupDirty(Base):
+    """Parents whose roll-up this transaction moved; emptied at its commit (never visible to
+    another transaction)."""
+
+    __tablename__ = "cell_rollup_dirty"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    parent_id: Mapped[int] = mapped_column(BigInteger, nullable=False)

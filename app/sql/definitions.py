@@ -22,10 +22,12 @@ FILES = (
     "fn_refresh_staff",
     "fn_refresh_missed",
     "fn_refresh_inspection",
+    "fn_refresh_rollup",
     "trg_duties",
     "trg_hotspots",
     "trg_cell_visits",
     "trg_sources",
+    "trg_rollup",
 )
 PREFIX = "gridwatch_"  # every function these files define is named so
 
