@@ -5,9 +5,9 @@ Both photo stores (the directory and an S3 bucket) are read and written through 
 interface (app/domain/reports/photostore.py), so the archive holds the photos' bytes either
 way, and a backup taken from one kind of store restores into the other.
 
-Restore is all-or-nothing on the database side (pg_restore --single-transaction) and checks
-every photo against the manifest before it touches the store; afterwards the audit chain is
-verified, so a restored copy proves it is the same record."""
+Restore is all-or-nothing on the database side (pg_restore's script, run by psql in one
+transaction) and checks every photo against the manifest before it touches the store;
+afterwards the audit chain is verified, so a restored copy proves it is the same record."""
 
 from __future__ import annotations
 
@@ -179,27 +179,82 @@ def restore(url: str, source: Path) -> dict[str, Any]:
             path = root / name
             if not path.is_file() or _sha256(path) != digest:
                 raise DomainError(f"{source}: {name} is missing or damaged")
-        target_url, env = _libpq(url)
-        _run(
-            [
-                _tool("pg_restore"),
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                # Grants are given afresh by `restore` (app/migrate.py: grant_app_role): a role
-                # they name may not exist on this server.
-                "--no-privileges",
-                "--exit-on-error",
-                "--single-transaction",
-                "--dbname",
-                target_url,
-                str(root / "database.dump"),
-            ],
-            env,
-        )
+        _restore_database(url, root / "database.dump")
         _end_other_sessions(url)
         _restore_photos(manifest["photos"], root)
         return dict(manifest)
+
+
+# Run first, in the restore's transaction: the partitioned tables go whole (with their monthly
+# partitions, migration 0013). pg_restore --clean would drop a partition's primary key and
+# indexes one by one, which PostgreSQL refuses (they belong to the partitioned table's); with
+# the tables gone, those statements (IF EXISTS) do nothing.
+_DROP_PARTITIONED = """
+DO $drop$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT oid::regclass FROM pg_class
+              WHERE relkind = 'p' AND relnamespace = 'public'::regnamespace AND NOT relispartition
+    LOOP
+        EXECUTE 'DROP TABLE ' || t::text;
+    END LOOP;
+END
+$drop$;
+"""
+
+
+def _restore_database(url: str, dump: Path) -> None:
+    """The dump in place of the database's objects, all or nothing: pg_restore writes the
+    script (--clean: dropping what the dump holds first), psql runs it, after
+    _DROP_PARTITIONED, in one transaction that stops at the first error."""
+    target_url, env = _libpq(url)
+    env = {**os.environ, "PGOPTIONS": "-c lock_timeout=30s", **env}
+    script = [
+        _tool("pg_restore"),
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        # Grants are given afresh by `restore` (app/migrate.py: grant_app_role): a role they
+        # name may not exist on this server.
+        "--no-privileges",
+        "--file",
+        "-",
+        str(dump),
+    ]
+    run = [
+        _tool("psql"),
+        "--no-psqlrc",
+        "--quiet",
+        "--single-transaction",
+        "--set",
+        "ON_ERROR_STOP=1",
+        "--dbname",
+        target_url,
+        "--file",
+        "-",
+    ]
+    with tempfile.TemporaryFile() as errors, tempfile.TemporaryFile() as script_errors:
+        writer = subprocess.Popen(script, stdout=subprocess.PIPE, stderr=script_errors, env=env)
+        reader = subprocess.Popen(
+            run, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=env
+        )
+        assert writer.stdout is not None and reader.stdin is not None
+        try:
+            reader.stdin.write(_DROP_PARTITIONED.encode())
+            shutil.copyfileobj(writer.stdout, reader.stdin)
+        except BrokenPipeError:
+            pass  # psql stopped at an error: said below
+        finally:
+            reader.stdin.close()
+            writer.stdout.close()
+        wrote, ran = writer.wait(), reader.wait()
+        # psql's error first: pg_restore fails too when psql stopped reading.
+        for code, tool, output in ((ran, run[0], errors), (wrote, script[0], script_errors)):
+            if code != 0:
+                output.seek(0)
+                tail = output.read().decode(errors="replace").strip().splitlines()[-3:]
+                raise DomainError(f"{Path(tool).name} failed: {' | '.join(tail)}")
 
 
 def _restore_photos(items: list[dict[str, str]], root: Path) -> None:

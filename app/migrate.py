@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.config import PROJECT_ROOT
 from app.db import make_engine
 from app.domain.status import keep_rules_in_step
-from app.sql import definitions, source
+from app.sql import definitions, partitions, source
 
 
 def alembic_config(url: str) -> Config:
@@ -40,6 +40,7 @@ class Migrated:
     after: str | None
     functions: list[str]  # functions and triggers whose definition changed
     rules_changed: bool  # the rule values changed, and the summaries were rebuilt
+    partitions: list[str]  # monthly partitions made (app/sql/partitions.py)
 
 
 def migrate(url: str) -> Migrated:
@@ -53,8 +54,9 @@ def migrate(url: str) -> Migrated:
             definitions.install(connection)
             functions = definitions.changed(before_install, definitions.installed(connection))
             rules_changed = keep_rules_in_step(session)
+            made = partitions.ensure(connection)
             grant_app_role(connection)
-        return Migrated(before, current_revision(engine), functions, rules_changed)
+        return Migrated(before, current_revision(engine), functions, rules_changed, made)
     finally:
         engine.dispose()
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from app.db import make_engine
 from app.models import Base
+from app.sql.partitions import include_object
 
 target_metadata = Base.metadata
 
@@ -17,7 +18,7 @@ def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=alembic_helpers.include_object,
+        include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,

@@ -2,7 +2,7 @@
 # Install what gridwatch needs from the operating system, if missing: PostgreSQL + PostGIS
 # (for the embedded database), Node.js + npm (front-end assets), python3.11 with venv,
 # Chromium and CJK fonts (browser tests), LibreOffice Calc (export tests), pango (PDF
-# dossiers through WeasyPrint) and poppler-utils (PDF tests).
+# dossiers through WeasyPrint), poppler-utils (PDF tests) and docker-compose (compose checks).
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -31,6 +31,8 @@ have_lib libpangoft2-1.0.so.0 || missing+=(libpangoft2-1.0-0)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # Tests check that exported XLSX files convert with LibreOffice (what many offices open them in).
 command -v libreoffice >/dev/null 2>&1 || missing+=(libreoffice-calc-nogui)
+# Tests validate the compose files with Debian's docker-compose (`config` needs no daemon).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # `make test-pgbouncer` only: the suite through PgBouncer in transaction mode.
 if [ "${GRIDWATCH_WITH_PGBOUNCER:-}" = 1 ] && ! [ -x /usr/sbin/pgbouncer ] && ! command -v pgbouncer >/dev/null 2>&1; then
   missing+=(pgbouncer)

@@ -32,18 +32,20 @@ from app.db import make_engine, make_sessionmaker
 from app.domain.status import keep_rules_in_step
 from app.main import create_app
 from app.migrate import upgrade
-from tests import clock
+from tests import clock, standby, testrun
 
 _run_clock: time_machine.travel | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _run_clock
-    if not hasattr(config, "workerinput") and not _configured_server():
-        # Started once here, before parallel workers would race to create the cluster.
-        from app import localdb
+    if not hasattr(config, "workerinput"):
+        testrun.name_the_run()  # before the workers start: they inherit it
+        if not _configured_server():
+            # Started once here, before parallel workers would race to create the cluster.
+            from app import localdb
 
-        localdb.start()
+            localdb.start()
     clock.install_database_follower()
     if get_settings().database_pooler:
         # Through a transaction-mode pooler (`make test-pgbouncer`), the tests' own psycopg
@@ -58,6 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        standby.remove()  # the run's streaming standby, when a replica test made one
+        testrun.remove_files()
     if _run_clock is not None:
         _run_clock.stop()
 
@@ -133,16 +138,20 @@ def empty_all_tables(engine: Engine) -> None:
     with engine.begin() as conn:
         tables = conn.scalars(
             text(
-                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version', 'gridwatch_rules')"
+                "SELECT quote_ident(c.relname) FROM pg_class c "
+                "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') "
+                "AND NOT c.relispartition "  # a table's partitions go with it
+                "AND c.relname NOT IN ('spatial_ref_sys', 'alembic_version', 'gridwatch_rules')"
             )
         ).all()
-        # The audit log and its checkpoints refuse TRUNCATE by trigger; only their owner can
-        # lift that, here.
-        guarded = [
-            ("audit_log", "audit_log_no_truncate"),
-            ("audit_checkpoints", "audit_checkpoints_no_truncate"),
-        ]
+        # The audit log (each of its monthly partitions too) and its checkpoints refuse
+        # TRUNCATE by trigger; only their owner can lift that, here.
+        guarded = conn.execute(
+            text(
+                "SELECT tgrelid::regclass::text, quote_ident(tgname) FROM pg_trigger "
+                "WHERE tgname IN ('audit_log_no_truncate', 'audit_checkpoints_no_truncate')"
+            )
+        ).all()
         for table, trigger in guarded:
             conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

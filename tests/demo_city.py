@@ -1,8 +1,9 @@
 """The demo city for tests that need a whole city (browser pages, the schema fuzzer).
 
-Seeding it takes tens of seconds; several test modules need it. The first module in a test
-process seeds it for real (`app.demo.seed.seed`) and keeps a copy of every table in the schema
-`demo_snapshot` of the same database; later modules copy those rows back in a second or two.
+Seeding it takes tens of seconds; several test modules need it. The first module in the run
+that needs it seeds it for real (`app.demo.seed.seed`) and keeps a copy of every table in the
+schema `demo_snapshot` of the same database, dumped for the run's other test processes, which
+load it instead of seeding; later modules copy those rows back in a second or two.
 The copy is taken right after seeding, so a restored city is exactly what seeding wrote —
 only minutes older, which the demo's relative dates (hours and days back) do not notice.
 `tests/cli/test_accounts_and_demo.py` still tests the seeding itself, from empty.
@@ -10,10 +11,17 @@ only minutes older, which the demo's relative dates (hours and days back) do not
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from app import localdb
 from app.demo.seed import ANALYZED, seed
+from tests.testrun import locked, run_path
 
 SNAPSHOT = "demo_snapshot"
 # The schema's own rows, which `upgrade` writes and tests never empty (tests/conftest.py).
@@ -25,8 +33,9 @@ def _tables(conn: Connection) -> list[str]:
     return list(
         conn.scalars(
             text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> ALL(:kept) ORDER BY tablename"
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                "AND relkind IN ('r', 'p') AND NOT relispartition "  # partitions: in their table
+                "AND relname <> ALL(:kept) ORDER BY relname"
             ),
             {"kept": list(KEPT)},
         )
@@ -69,16 +78,61 @@ def _restore(conn: Connection) -> None:
         conn.execute(text(f"ANALYZE {table}"))
 
 
-def seed_demo_city(engine: Engine) -> None:
-    """The demo city in the (empty) test database: seeded the first time in this process,
-    copied back from that first seeding afterwards."""
-    key = engine.url.render_as_string(hide_password=False)
-    if key in _taken:
-        with engine.begin() as conn:
-            _restore(conn)
-        return
-    with Session(engine) as session, session.begin():
-        seed(session)
+def _libpq(engine: Engine) -> str:
+    """The database for pg_dump/pg_restore: behind a pooler, the server itself."""
+    url = engine.url
+    direct = os.environ.get("GRIDWATCH_DIRECT_DATABASE_URL")
+    if direct:
+        url = make_url(direct).set(database=url.database)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _tool(name: str) -> str:
+    try:
+        return str(localdb.pg_bindir() / name)
+    except localdb.LocalDbError:
+        return name  # a configured server: the client tools on PATH
+
+
+def _dump(engine: Engine, path: Path) -> None:
+    subprocess.run(
+        [_tool("pg_dump"), "--format=custom", "--no-owner", "--schema", SNAPSHOT]
+        + ["--file", str(path), _libpq(engine)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _load(engine: Engine, path: Path) -> None:
     with engine.begin() as conn:
-        _take(conn)
-    _taken.add(key)
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {SNAPSHOT} CASCADE"))
+    subprocess.run(
+        [_tool("pg_restore"), "--no-owner", "--exit-on-error", "--dbname", _libpq(engine)]
+        + [str(path)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def seed_demo_city(engine: Engine) -> None:
+    """The demo city in the (empty) test database: seeded once in the run, by whichever test
+    process needs it first, whose snapshot the others load (pg_dump/pg_restore of the
+    snapshot schema, seconds instead of a seeding each); copied back from the snapshot in
+    this database afterwards."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key not in _taken:
+        dump = run_path("demo-snapshot.dump")
+        with locked("demo-snapshot"):
+            if dump.exists():
+                _load(engine, dump)
+            else:
+                with Session(engine) as session, session.begin():
+                    seed(session)
+                with engine.begin() as conn:
+                    _take(conn)
+                _dump(engine, dump)
+                _taken.add(key)
+                return
+        _taken.add(key)
+    with engine.begin() as conn:
+        _restore(conn)

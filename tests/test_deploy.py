@@ -118,3 +118,44 @@ def test_the_migrate_step_gives_the_app_role_a_login_and_nothing_more(
         with psycopg.connect(database_url, autocommit=True) as conn:  # the shared cluster's role
             conn.execute("ALTER ROLE gridwatch_app NOLOGIN PASSWORD NULL")
             conn.execute("ALTER ROLE gridwatch_app RESET ALL")
+
+
+def _compose_config(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` (Debian's, no daemon needed): the file parsed, interpolated and
+    validated against the Compose schema, as `up` would before starting anything."""
+    return subprocess.run(
+        ["docker-compose", "--project-directory", str(PROJECT_ROOT), "-f", str(path)]
+        + ["config", "--quiet"],
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _example_env() -> dict[str, str]:
+    """deploy/prod.env.example with its blanks filled, as an operator's .env would be."""
+    env = {}
+    for line in (PROJECT_ROOT / "deploy" / "prod.env.example").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            env[key.strip()] = value.split("#")[0].strip() or f"filled-{key.strip().lower()}"
+    return env
+
+
+def test_both_compose_files_are_valid_compose_with_the_example_settings() -> None:
+    prod = _compose_config(COMPOSE, _example_env())
+    assert prod.returncode == 0, prod.stderr
+    dev = _compose_config(
+        PROJECT_ROOT / "docker-compose.yml", {"POSTGRES_PASSWORD": "x", "GRIDWATCH_SECRET_KEY": "y"}
+    )
+    assert dev.returncode == 0, dev.stderr
+
+
+def test_a_missing_password_stops_the_production_compose_before_anything_starts() -> None:
+    env = _example_env()
+    del env["GRIDWATCH_APP_PASSWORD"]
+    done = _compose_config(COMPOSE, env)
+    assert done.returncode != 0
+    assert "set GRIDWATCH_APP_PASSWORD" in done.stderr

@@ -23,15 +23,13 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
 
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from geoalchemy2 import alembic_helpers
 
     from app.models import Base
+    from app.sql.partitions import include_object
 
     with engine.connect() as conn, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "did not recognize type 'ltree'"
-        context = MigrationContext.configure(
-            conn, opts={"include_object": alembic_helpers.include_object}
-        )
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
         assert compare_metadata(context, Base.metadata) == []
 
 

@@ -1,20 +1,17 @@
 """Read replicas (GRIDWATCH_READ_DATABASE_URL) against a real streaming standby of the test
-server, made with `pg_basebackup -R` (app/localdb.py: start_standby). One standby per test
-process (each pytest-xdist worker copies the cluster once, on a port of its own), kept for
-the run. The standby is copied from GRIDWATCH_TEST_DIRECT_URL when set (the server
-behind a pooler: `make test-pgbouncer`), else from the test server. With
-GRIDWATCH_TEST_DATABASE_URL on a server that refuses replication these tests are skipped; on
-the embedded cluster (`make test`) they always run."""
+server, made with `pg_basebackup -R` (app/localdb.py: start_standby). One standby per run,
+shared by the pytest-xdist workers, one test at a time (tests/standby.py). The standby is
+copied from GRIDWATCH_TEST_DIRECT_URL when set (the server behind a pooler:
+`make test-pgbouncer`), else from the test server. With GRIDWATCH_TEST_DATABASE_URL on a
+server that refuses replication these tests are skipped; on the embedded cluster
+(`make test`) they always run."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -28,64 +25,21 @@ from app.config import get_settings
 from app.db import LAG_CHECK_SECONDS, READ_APPLICATION_NAME
 from app.main import create_app
 from tests.factories import UNITS, Field, report_body, staffed_field
-
-SLOT_PREFIX = "gridwatch_test_standby_"
-
-
-def drop_slots(server: str, *, only: str | None = None) -> None:
-    """Drop this run's replication slot (`only`), or those left by test processes that have
-    ended: a slot nobody follows keeps WAL on the server for ever."""
-    with psycopg.connect(server, autocommit=True) as conn:
-        for _ in range(100):
-            names = [
-                name
-                for (name,) in conn.execute(
-                    "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s "
-                    "AND NOT active",
-                    (SLOT_PREFIX + "%",),
-                )
-                if name == only or (only is None and not _alive(int(name[len(SLOT_PREFIX) :])))
-            ]
-            for name in names:
-                conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
-            if only is None or names:
-                return
-            time.sleep(0.1)  # the stopped standby's walsender is still leaving
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from tests.standby import shared as shared_standby
+from tests.testrun import locked
 
 
 @pytest.fixture(scope="session")
-def standby(database_url: str) -> Iterator[localdb.Cluster]:
+def standby(database_url: str) -> localdb.Cluster:
+    """The run's standby (tests/standby.py), copied once for every test process."""
     source = os.environ.get("GRIDWATCH_TEST_DIRECT_URL") or database_url
     server = make_url(source).set(database="postgres").render_as_string(hide_password=False)
-    parent = Path(tempfile.mkdtemp(prefix="gridwatch-standby-"))
-    os.chmod(parent, 0o711)  # the cluster's OS user reaches its folder inside
-    # A slot keeps the WAL the standby needs on a busy server (without one, the server may
-    # recycle it before the standby has caught up, and replication stops).
-    slot = f"{SLOT_PREFIX}{os.getpid()}"
     try:
-        drop_slots(server)
-        cluster = localdb.start_standby(server, parent / "s", slot=slot)
+        return shared_standby(server)
     except (localdb.LocalDbError, psycopg.Error) as exc:
-        shutil.rmtree(parent, ignore_errors=True)
         if os.environ.get("GRIDWATCH_TEST_DATABASE_URL"):
             pytest.skip(f"the configured test server refuses replication: {exc}")
         raise
-    try:
-        yield cluster
-    finally:
-        localdb.stop_standby(cluster)
-        shutil.rmtree(parent, ignore_errors=True)
-        drop_slots(server, only=slot)
 
 
 def standby_url(standby: localdb.Cluster, database_url: str) -> str:
@@ -99,10 +53,11 @@ def field(
     """A staffed grid served by an app that reads from the standby (lag allowed: an hour)."""
     monkeypatch.setattr(get_settings(), "read_database_url", standby_url(standby, database_url))
     monkeypatch.setattr(get_settings(), "read_max_lag_seconds", 3600.0)
-    with TestClient(create_app(database_url)) as client:
+    # The standby is the run's: one test at a time pauses its replay or stops it.
+    with locked("standby-use"), TestClient(create_app(database_url)) as client:
         yield staffed_field(client, db)
-    with psycopg.connect(standby_url(standby, database_url), autocommit=True) as conn:
-        conn.execute("SELECT pg_wal_replay_resume()")
+        with psycopg.connect(standby_url(standby, database_url), autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")
 
 
 def caught_up(database_url: str, standby: localdb.Cluster) -> None:
@@ -185,9 +140,9 @@ def test_gaps_are_read_on_the_standby(
 def test_an_author_reads_their_report_at_once_while_maps_lag(
     field: Field, database_url: str, standby: localdb.Cluster
 ) -> None:
+    caught_up(database_url, standby)
     before = gap_cells(field)
     assert UNITS[0] in before  # never patrolled
-    caught_up(database_url, standby)
     pause_replay(standby, database_url)  # the standby falls behind from here
     report = patrol(field)
     # The author's own report: reports are read on the primary, so it is there at once.

@@ -42,7 +42,8 @@ def _free_port() -> int:
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], url: str) -> None:
-    for _ in range(600):
+    # Up to three minutes: a loaded two-core CI machine starts two workers slowly.
+    for _ in range(1800):
         if proc.poll() is not None:
             raise AssertionError(f"the server exited with {proc.returncode}")
         try:

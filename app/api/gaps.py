@@ -19,6 +19,7 @@ from app.api.params import AsOf, Bbox, Instant, Within, parse_bbox
 from app.db import ReadSessionDep, SessionDep
 from app.domain.accountability.exportfile import FORMATS
 from app.domain.accountability.gaplist import gap_table
+from app.domain.errors import DomainError
 from app.domain.people.scope import Viewer
 from app.domain.supervision.coverage import coverage as cell_coverage
 from app.domain.supervision.gaps import (
@@ -27,6 +28,7 @@ from app.domain.supervision.gaps import (
     Selection,
     find_gaps,
     gaps_document,
+    gaps_page,
     rollup,
     selection_for,
 )
@@ -57,10 +59,24 @@ def gaps(
     format: Literal["json", "geojson", "csv", "xlsx"] = "json",
     coverage: Annotated[bool, Query(description="add coverage quality per cell")] = False,
     lang: Annotated[Literal["zh", "en"], Query(description="language of csv/xlsx text")] = "zh",
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=10000, description="JSON in pages: at most this many cells, and `next`"),
+    ] = None,
+    after: Annotated[
+        str | None, Query(max_length=64, description="the `next` of the previous page")
+    ] = None,
 ) -> Any:
     """Every leaf cell with at least one gap reason at `as_of` (SPEC §5), and a summary; as a
-    file (`csv`, `xlsx`): one row per cell with its district, street and reasons."""
+    file (`csv`, `xlsx`): one row per cell with its district, street and reasons. With
+    `limit` (JSON only): a page of the cells by code, the summary over all of them, and
+    `next`, to pass as `after` for the following page (null on the last)."""
     selection = selection_for(read, viewer, within)
+    if limit is not None or after is not None:
+        if format != "json" or coverage:
+            raise DomainError("limit and after page the JSON answer without coverage only")
+        page = gaps_page(read, selection, limit or 1000, after, as_of, reason)
+        return Response(page, media_type=JSON)
     if format == "json" and not coverage:
         # The common (and province-sized) case: the database writes the document.
         return Response(gaps_document(read, selection, as_of, reason), media_type=JSON)
@@ -198,7 +214,8 @@ def lapses(
     head = {"from": from_.isoformat(), "to": to.isoformat()}
     try:
         spool.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "lapses": [')
-        for i, x in enumerate(iter_lapses(session, selection, from_, to, min_hours=min_hours)):
+        found = iter_lapses(session, selection, from_, to, min_hours=min_hours, people_as_json=True)
+        for i, x in enumerate(found):
             spool.write(b", " + lapse_json(x) if i else lapse_json(x))
         spool.write(b"]}")
     except BaseException:
@@ -209,9 +226,9 @@ def lapses(
 
 
 def lapse_json(x: Lapse) -> bytes:
-    """One lapse as JSON (orjson writes datetimes as isoformat does, and the Responsible
-    dataclasses field by field: duty, username, name, phone, start, end)."""
-    return orjson.dumps(
+    """One lapse as JSON (orjson writes datetimes as isoformat does); `responsible` as the
+    engine wrote it (app/sql/lapses.sql: duty, username, name, phone, start, end)."""
+    head = orjson.dumps(
         {
             "cell_code": x.cell_code,
             "cell_name": x.cell_name,
@@ -221,6 +238,7 @@ def lapse_json(x: Lapse) -> bytes:
             "hours": x.hours,
             "last_patrol_at": x.last_patrol_at,
             "hotspots": x.hotspots,
-            "responsible": x.responsible,
         }
     )
+    people = x.responsible_json if x.responsible_json is not None else orjson.dumps(x.responsible)
+    return head[:-1] + b',"responsible":' + people + b"}"

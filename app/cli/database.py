@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from app import localdb
 from app.cli.common import (
@@ -25,6 +25,7 @@ from app.domain import audit
 from app.domain.accountability import verify as audit_verify
 from app.domain.errors import DomainError
 from app.domain.status import keep_rules_in_step
+from app.sql import partitions
 
 
 @db_app.command("start")
@@ -78,6 +79,35 @@ def db_url() -> None:
         fail(str(exc))
 
 
+@db_app.command("partitions")
+def db_partitions(
+    ahead: Annotated[
+        int, typer.Option(min=0, max=120, help="months after the current one to make ahead")
+    ] = partitions.MONTHS_AHEAD,
+    show: Annotated[bool, typer.Option("--list", help="then list every partition")] = False,
+) -> None:
+    """Make the monthly partitions of reports, cell_visits and audit_log that are due: up to
+    --ahead months after the current one, and back to the oldest month with rows waiting in
+    the `_before` edge partition (moved in). Run it as the tables' owner, e.g. monthly from
+    cron; `migrate` runs it too."""
+    try:
+        with transaction() as session:
+            made = partitions.ensure(session.connection(), ahead)
+            listed = partitions.listing(session.connection()) if show else {}
+    except ProgrammingError as exc:
+        if "permission denied" not in str(exc.orig) and "must be owner" not in str(exc.orig):
+            raise
+        fail(f"{first_line(exc.orig)}: run it as the tables' owner (as `gridwatch migrate`)")
+    out.print(f"partitions made: {', '.join(made)}" if made else "no partition was due")
+    for table, rows in listed.items():
+        for row in rows:
+            rows_now = max(row["estimated_rows"], 0)  # -1: never analysed
+            out.print(
+                f"{table}: {row['partition']} {row['bounds']} (~{rows_now:,.0f} rows)",
+                highlight=False,
+            )
+
+
 @app.command()
 def migrate() -> None:
     """Upgrade the schema to the newest version, re-create the database's functions from
@@ -91,9 +121,11 @@ def migrate() -> None:
         if not connection_lost(exc):
             raise
         fail(f"cannot reach the database: {first_line(exc.orig)}")
-    notes = ([f"functions re-created: {', '.join(done.functions)}"] if done.functions else []) + (
-        ["rule values written from the settings, summaries rebuilt"] if done.rules_changed else []
-    )
+    notes = [f"functions re-created: {', '.join(done.functions)}"] if done.functions else []
+    if done.rules_changed:
+        notes.append("rule values written from the settings, summaries rebuilt")
+    if done.partitions:
+        notes.append(f"partitions made: {', '.join(done.partitions)}")
     if done.before == done.after and not notes:
         out.print(f"schema already at {done.after}; nothing to do")
     elif done.before == done.after:

@@ -32,6 +32,7 @@ from app.domain.reports.intake import ReportData, file_report
 from app.domain.status import rebuild_summaries, refresh_hotspot_counts
 from app.domain.timeparse import local_zone
 from app.models import Duty, Person, Source
+from app.sql import partitions
 
 SOURCES = [  # (type, name, fraction along the river, offset metres to the north)
     ("outfall", "骆驼湾污水处理厂排口", 0.62, 80),
@@ -113,14 +114,20 @@ _MEMBER_DUTIES = text("""
 # patrolled from their first hour: last month's ranking compares with a whole month.
 HISTORY_DAYS = 95
 _INSERT_PATROLS = text("""
+    WITH p AS MATERIALIZED (
+        SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:reporter AS bigint[]),
+                             CAST(:cell AS bigint[]), CAST(:lon AS float8[]),
+                             CAST(:lat AS float8[]), CAST(:accuracy AS float8[]),
+                             CAST(:observed AS timestamptz[]))
+                      AS p(id, reporter, cell, lon, lat, accuracy, observed)
+    ), keys AS (  -- every report's id is claimed first (migration 0013)
+        INSERT INTO report_keys (id, observed_at) SELECT id, observed FROM p
+    )
     INSERT INTO reports (id, reporter_id, cell_id, geom, lat, lon, accuracy_m, observed_at,
                          received_at, kind, flags, counted, body_hash, origin)
     SELECT id, reporter, cell, ST_SetSRID(ST_MakePoint(lon, lat), 4326), lat, lon, accuracy,
            observed, observed + interval '2 minutes', 'patrol', '{}', true, 'demo', 'import'
-      FROM unnest(CAST(:id AS uuid[]), CAST(:reporter AS bigint[]), CAST(:cell AS bigint[]),
-                  CAST(:lon AS float8[]), CAST(:lat AS float8[]), CAST(:accuracy AS float8[]),
-                  CAST(:observed AS timestamptz[]))
-           AS p(id, reporter, cell, lon, lat, accuracy, observed)
+      FROM p
 """)
 _INSERT_VISITS = text("""
     INSERT INTO cell_visits (cell_id, person_id, observed_at, geom, report_id)
@@ -139,6 +146,7 @@ def seed_activity(session: Session, progress: Progress) -> tuple[int, int]:
     now = clock.now().replace(microsecond=0)
     members = session.execute(_MEMBERS).all()
     patrols = _patrols(session, rng, now)
+    partitions.ensure(session.connection(), since=min(patrols["observed"], default=now))
     progress.start("writing demo patrols", len(patrols["id"]))
     # One statement per chunk (the summary triggers run per statement), the counted-patrol
     # history then in one statement from what was written.

@@ -184,6 +184,14 @@ _SUMMARISED_CELLS = text("""
 """)
 _REFRESH_STAFF = text("SELECT gridwatch_refresh_staff(CAST(:cells AS bigint[]))")
 _REFRESH_MISSED = text("SELECT gridwatch_refresh_missed(CAST(:cells AS bigint[]))")
+# The per-parent roll-up (app/sql/fn_refresh_rollup.sql) of every parent, or of `cells`'
+# parents: noted, recomputed at commit. The triggers note them too, unless a bulk load had
+# them off (session_replication_role = replica).
+_TOUCH_ROLLUP = text("""
+    SELECT gridwatch_rollup_touch_parents(ARRAY(
+        SELECT DISTINCT coalesce(parent_id, 0) FROM cells
+         WHERE is_leaf AND (CAST(:every AS boolean) OR id = ANY (CAST(:cells AS bigint[])))))
+""")
 _REFRESH_SOURCES = text("""
     SELECT gridwatch_refresh_inspection(ARRAY(
         SELECT id FROM sources
@@ -196,8 +204,9 @@ def rebuild_summaries(session: Session, cells: Sequence[int] | None = None) -> N
     """Recompute, set-wise, every summary of `cells` (None: of every cell, and every source)
     from what the database holds: the last counted patrol, open hotspots and running
     deadlines, staffing, missed problems, and the last inspection of the sources in those
-    cells. For a bulk load that wrote history without this module (the demo, the bench
-    generator) and for a change of a rule value; the same statements as the writes use."""
+    cells, and the per-parent roll-up of their parents (at commit). For a bulk load that
+    wrote history without this module (the demo, the bench generator) and for a change of a
+    rule value; the same statements as the writes use."""
     every = cells is None
     ids = list(session.scalars(_SUMMARISED_CELLS)) if cells is None else sorted(set(cells))
     lock_cells(session, ids)
@@ -207,6 +216,7 @@ def rebuild_summaries(session: Session, cells: Sequence[int] | None = None) -> N
         session.execute(_REFRESH_STAFF, {"cells": ids})
         session.execute(_REFRESH_MISSED, {"cells": ids})
     session.execute(_REFRESH_SOURCES, {"every": every, "cells": ids})
+    session.execute(_TOUCH_ROLLUP, {"every": every, "cells": ids})
 
 
 _RULES_TABLE = text("SELECT to_regclass('gridwatch_rules') IS NOT NULL")

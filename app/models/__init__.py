@@ -7,7 +7,17 @@ from app.models.grid import Cell
 from app.models.hotspots import Hotspot, HotspotEvent
 from app.models.notifications import Notification, NotificationDelivery
 from app.models.people import Duty, Person, UserAccount
-from app.models.reports import CellStatus, CellVisit, Patrol, Photo, Report
+from app.models.reports import (
+    CellOutline,
+    CellRollup,
+    CellRollupDirty,
+    CellStatus,
+    CellVisit,
+    Patrol,
+    Photo,
+    Report,
+    ReportKey,
+)
 from app.models.rules import RuleValues
 from app.models.sources import Source
 
@@ -17,6 +27,9 @@ __all__ = [
     "AuditHead",
     "Base",
     "Cell",
+    "CellOutline",
+    "CellRollup",
+    "CellRollupDirty",
     "CellStatus",
     "CellVisit",
     "Duty",
@@ -29,6 +42,7 @@ __all__ = [
     "Photo",
     "RateLimitHit",
     "Report",
+    "ReportKey",
     "RuleValues",
     "SignInBackoff",
     "SignInSession",

@@ -24,7 +24,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     actor: Mapped[str] = mapped_column(Text)
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(Text)
@@ -48,7 +48,11 @@ class AuditEntry(Base):
             text("(after ->> 'sha256')"),
             postgresql_where=text("action LIKE 'export.%'"),
         ),
+        {"postgresql_partition_by": "RANGE (at)"},
     )
+    # One partition per month of `at` (app/sql/partitions.py), so the table's primary key is
+    # (seq, at); `seq` alone is unique because only the chain's head hands it out.
+    __mapper_args__ = {"primary_key": [seq]}
 
 
 class AuditHead(Base):

@@ -52,7 +52,7 @@ class Hotspot(Base):
     description: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
     found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"))
+    report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report_keys.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     channel: Mapped[str | None] = mapped_column(Text)  # e.g. an Open311 client
     contact: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # never shown publicly
@@ -64,7 +64,7 @@ class Hotspot(Base):
     reopens: Mapped[int] = mapped_column(Integer, server_default="0")
     rectified_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     rectified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    evidence_report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"))
+    evidence_report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report_keys.id"))
     missed_by_grid: Mapped[bool] = mapped_column(Boolean, server_default="false")
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     body_hash: Mapped[str] = mapped_column(Text)
@@ -89,4 +89,4 @@ class HotspotEvent(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
-    evidence_report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"))
+    evidence_report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report_keys.id"))

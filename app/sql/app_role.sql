@@ -1,11 +1,14 @@
 -- The role the server connects as in production (docs/operations.md): rows only. It reads and
 -- writes every table's rows, but owns nothing, so it cannot drop, alter or truncate a table,
 -- nor disable the append-only triggers of the audit log and its checkpoints; on those two it
--- may only read and append. Re-applied by every `gridwatch migrate` (app/migrate.py), so
--- tables added later are granted too. Skipped, with a notice, when the role does not exist
--- and the migrating role may not create roles. Give it a login (or a login role member of
--- it) once: ALTER ROLE gridwatch_app LOGIN PASSWORD '…'.
+-- may only read and append; on a monthly partition by its own name, nothing. Re-applied by
+-- every `gridwatch migrate` (app/migrate.py), so tables added later are granted too. Skipped,
+-- with a notice, when the role does not exist and the migrating role may not create roles.
+-- Give it a login (or a login role member of it) once: ALTER ROLE gridwatch_app LOGIN
+-- PASSWORD '…'.
 DO $app_role$
+DECLARE
+    part regclass;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gridwatch_app') THEN
         IF NOT (SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user) THEN
@@ -30,5 +33,13 @@ BEGIN
     REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES
         ON audit_log, audit_checkpoints FROM gridwatch_app;
     REVOKE TRUNCATE, TRIGGER, REFERENCES ON ALL TABLES IN SCHEMA public FROM gridwatch_app;
+    -- The monthly partitions (app/sql/partitions.py) are read and written through their table
+    -- alone: no rights on a partition itself, as for those `gridwatch db partitions` makes
+    -- later (made by the owner, they grant nothing).
+    FOR part IN SELECT c.oid::regclass FROM pg_class c
+                 WHERE c.relnamespace = 'public'::regnamespace AND c.relispartition
+                   AND c.relkind IN ('r', 'p') LOOP
+        EXECUTE 'REVOKE ALL ON ' || part::text || ' FROM gridwatch_app';
+    END LOOP;
 END
 $app_role$;

@@ -16,15 +16,18 @@ from app.sql import source
 # In dependency order: the clock and the rule values first, the triggers last.
 FILES = (
     "fn_clock",
+    "fn_partitions",
     "fn_rules",
     "fn_lock_cells",
     "fn_refresh_staff",
     "fn_refresh_missed",
     "fn_refresh_inspection",
+    "fn_refresh_rollup",
     "trg_duties",
     "trg_hotspots",
     "trg_cell_visits",
     "trg_sources",
+    "trg_rollup",
 )
 PREFIX = "gridwatch_"  # every function these files define is named so
 

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.domain.supervision import gaps as gap_engine
 from tests.factories import (
     CENTRES,
     UNITS,
@@ -59,6 +60,44 @@ def test_gaps_now_name_every_reason_with_a_summary(field: Field) -> None:
     assert body["summary"]["patrolled_share"] == 0.25
     only = gaps(field, reason="unpatrolled")
     assert [c["code"] for c in only["cells"]] == [UNITS[1]]
+
+
+@pytest.mark.parametrize("scan", [512, 1])  # leaves evaluated per step: one page, many steps
+def test_gaps_in_pages_add_up_to_the_whole_answer(
+    field: Field, scan: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gap_engine, "PAGE_SCAN", scan)
+    patrol(field, UNITS[0], NOW - timedelta(hours=1))
+    patrol(field, UNITS[1], NOW - timedelta(hours=80))
+    r = field.client.post(
+        "/api/v1/hotspots", json=hotspot_body(UNITS[0]), headers=field.headers("sup")
+    )
+    assert r.status_code == 201, r.text
+    past = (NOW - timedelta(hours=2)).isoformat()
+    for params in ({}, {"as_of": past}, {"within": "410702001"}, {"reason": "unstaffed"}):
+        whole = gaps(field, **params)
+        for limit in (1, 2, 3, 10):
+            cells, after, pages = [], None, 0
+            while True:
+                page = gaps(field, limit=limit, **params, **({"after": after} if after else {}))
+                assert len(page["cells"]) <= limit
+                assert page["summary"] == whole["summary"]
+                cells += page["cells"]
+                pages += 1
+                after = page["next"]
+                if after is None:
+                    break
+            assert cells == whole["cells"], (params, limit)
+            assert pages >= len(whole["cells"]) // limit
+    # Pages are for the JSON answer; a file is whole.
+    r = field.client.get(
+        "/api/v1/gaps", params={"limit": 2, "format": "csv"}, headers=field.headers("sup")
+    )
+    assert r.status_code == 400
+    # An inspector's page holds only the inspector's cells.
+    mine = gaps(field, user="insp", limit=1)
+    assert {c["code"] for c in mine["cells"]} <= {UNITS[0], UNITS[1]}
+    assert mine["summary"]["leaf_cells"] == 2
 
 
 def test_past_as_of_is_stable_after_later_reports(field: Field) -> None:

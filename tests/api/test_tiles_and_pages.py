@@ -68,6 +68,29 @@ def test_low_zoom_tile_shows_parents_with_whole_counts(field: Field) -> None:
     assert parent["properties"]["leaf_cells"] == 4 and parent["properties"]["with_gaps"] == 4
 
 
+@pytest.mark.parametrize("zoom", [9, 14])  # the parents layer, the unit cells
+def test_a_tile_held_answers_304_until_what_it_shows_changes(field: Field, zoom: int) -> None:
+    z, x, y = tile_of(X0 + 0.01, Y0 + 0.01, zoom)
+    url, sup = f"/tiles/cells/{z}/{x}/{y}.pbf", field.headers("sup")
+    first = field.client.get(url, headers=sup)
+    tag = first.headers["etag"]
+    again = field.client.get(url, headers=sup | {"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == tag
+    assert field.client.get(url, headers=sup | {"If-None-Match": '"other"'}).status_code == 200
+    # Another viewer's tile of the same place differs: its own tag.
+    mine = field.client.get(url, headers=field.headers("insp"))
+    assert mine.headers["etag"] != tag
+    # A patrol moves the counts the tile shows: a new tile and tag.
+    r = field.client.post(
+        "/api/v1/reports", headers=field.headers("insp"), json=report_body(UNITS[0])
+    )
+    assert r.json()["counted"]
+    moved = field.client.get(url, headers=sup | {"If-None-Match": tag})
+    assert moved.status_code == 200 and moved.headers["etag"] != tag
+    assert decode(moved.content) != decode(first.content)
+
+
 def test_tiles_respect_scope_and_reject_impossible_tiles(field: Field) -> None:
     z, x, y = tile_of(X0 + 0.01, Y0 + 0.01, 14)
     mine = decode(

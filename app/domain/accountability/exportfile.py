@@ -1,10 +1,11 @@
 """Write an export `Table` to a file: JSON, CSV (UTF-8 with BOM), XLSX or GeoJSON.
 
-Rows stream from the table's generator straight into the file (XLSX through openpyxl's
-write-only mode), so memory stays flat whatever the size. Text that a spreadsheet would run
-as a formula (app/domain/formulas.py: `=` `+` `-` `@` or their full-width forms as the first
-non-blank character, or a leading tab, CR or LF) is neutralised: in CSV with a leading `'`, in
-XLSX by storing it as a string with the quote-prefix style. Number columns stay numbers.
+Rows stream from the table's generator straight into the file (XLSX through the streaming
+writer of app/domain/xlsxstream.py), so memory stays flat whatever the size. Text that a
+spreadsheet would run as a formula (app/domain/formulas.py: `=` `+` `-` `@` or their
+full-width forms as the first non-blank character, or a leading tab, CR or LF) is
+neutralised: in CSV with a leading `'`, in XLSX by storing it as a string with the
+quote-prefix style. Number columns stay numbers.
 """
 
 from __future__ import annotations
@@ -13,22 +14,27 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from app.domain.accountability.exports import cell_shapes
-from app.domain.accountability.tables import Column, Row, Sheet, Table
+from app.domain.accountability.tables import Column, Row, Table
+from app.domain.accountability.tables import Sheet as TableSheet
 from app.domain.formulas import formula_start
 from app.domain.timeparse import local_zone
+from app.domain.xlsxstream import (
+    SHORT_TEXT,
+    Sheet,
+    Workbook,
+    datetime_fragment,
+    text_fragment,
+)
 
 FORMATS = {
     "json": ("application/json", "json"),
@@ -183,149 +189,183 @@ def _csv_value(value: Any, kind: str) -> Any:
     return safe_text(str(value))
 
 
-HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
-
-
-def _sheet(wb: Workbook, title: str, columns: tuple[Column, ...]) -> Any:
-    """A write-only sheet with widths, a frozen bold header; filter set by `_filter`."""
-    ws = wb.create_sheet(title[:31])
-    for i, c in enumerate(columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = c.width
-    ws.freeze_panes = "A2"
-    header = []
-    for c in columns:
-        cell = WriteOnlyCell(ws, value=c.header())
-        cell.font = Font(bold=True)
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
-        header.append(cell)
-    ws.append(header)
+def _sheet(wb: Workbook, title: str, columns: tuple[Column, ...]) -> Sheet:
+    """A sheet with widths and a frozen bold header; filter set by `_filter`."""
+    ws = wb.add_sheet(title, [c.width for c in columns], freeze_header=True)
+    ws.append([(i, c.header(), "header") for i, c in enumerate(columns)])
     return ws
 
 
-def _filter(ws: Any, columns: tuple[Column, ...], rows: int) -> None:
+def _filter(ws: Sheet, columns: tuple[Column, ...]) -> None:
     """An autofilter over the header and the rows: sort and filter in Excel/WPS."""
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{rows + 1}"
+    ws.autofilter(len(columns))
 
 
 def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
-    wb = Workbook(write_only=True)
+    """XLSX through the streaming writer (app/domain/xlsxstream.py): each sheet's rows go
+    to a temporary file as they come, the package is zipped at the end."""
+    wb = Workbook(out)
     ws = _sheet(wb, table.title_zh, table.columns)
-    sheet: Sheet | None = table.persons
-    people = _sheet(wb, sheet.title, sheet.columns) if sheet else ws
+    persons: TableSheet | None = table.persons
+    people = _sheet(wb, persons.title, persons.columns) if persons else ws
     summary = table.summary() if table.summary else None
     totals = _sheet(wb, summary.sheet.title, summary.sheet.columns) if summary else ws
-    wrap = Alignment(wrap_text=True, vertical="top")
-    n = person_rows = 0
-    for row in table.rows():
-        ws.append([_xlsx_cell(ws, row.values[c.key], c.kind, wrap) for c in table.columns])
-        n += 1
-        if sheet is not None:
-            for person in row.persons:
-                people.append([_plain(people, person[c.key], c.kind) for c in sheet.columns])
-                person_rows += 1
-                if summary is not None:
-                    summary.add(person)
-    _filter(ws, table.columns, n)
-    if sheet is not None:
-        _filter(people, sheet.columns, person_rows)
-    if summary is not None:
-        rows = summary.rows()
-        for values in rows:
-            totals.append(
-                [_xlsx_cell(totals, values[c.key], c.kind, wrap) for c in summary.sheet.columns]
-            )
-        _filter(totals, summary.sheet.columns, len(rows))
-    if meta.method:
-        _pairs(wb.create_sheet("方法 Method"), [(k, v) for k, v in meta.method], wrap)
     zone = local_zone()
-    _pairs(
-        wb.create_sheet("说明 About"),
-        [
-            ("导出内容 Export", f"{table.title_zh} {table.title_en}"),
-            *_period(meta, zone),
-            ("范围 Scope", meta.scope),
-            ("生成时间 Generated at", meta.generated_at.astimezone(zone).replace(tzinfo=None)),
-            ("生成人 Generated by", meta.generated_by),
-            ("生成人姓名 Author", meta.author_name),
-            ("生成人单位 Author's unit", meta.author_unit),
-            ("记录数 Rows", n),
-            ("容差(小时) Tolerance min_hours", meta.min_hours),
-            ("审计链序号 Audit chain seq", meta.audit_seq),
-            ("审计链头哈希 Audit chain head (SHA-256)", meta.audit_head),
-            (
-                "本文件的审计记录 This file's audit entry",
-                "紧接上述链头之后追加，记录本文件的 SHA-256（文件无法包含自身的哈希）。核验："
-                "gridwatch verify-export 文件，或 POST /api/v1/exports/verify。 Appended after "
-                "the head above with this file's SHA-256 (a file cannot hold its own hash). "
-                "Verify: gridwatch verify-export FILE, or POST /api/v1/exports/verify.",
-            ),
-            ("软件版本 Software", meta.software),
-            ("时区 Time zone", str(zone)),
-        ],
-        wrap,
+    columns = [(i, c.key, _CELL[c.kind]) for i, c in enumerate(table.columns)]
+    person_columns = (
+        [(i, c.key, _PLAIN[c.kind]) for i, c in enumerate(persons.columns)] if persons else []
     )
-    wb.save(out)
+    n = 0
+    try:
+        for row in table.rows():
+            values = row.values
+            ws.append([(i, *convert(values[key], zone)) for i, key, convert in columns])
+            n += 1
+            if persons is not None:
+                for person in row.persons:
+                    people.append(
+                        [(i, *convert(person[key], zone)) for i, key, convert in person_columns]
+                    )
+                    if summary is not None:
+                        summary.add(person)
+        _filter(ws, table.columns)
+        if persons is not None:
+            _filter(people, persons.columns)
+        if summary is not None:
+            totals_columns = [(c.key, _CELL[c.kind]) for c in summary.sheet.columns]
+            for values in summary.rows():
+                totals.append(
+                    [
+                        (i, *convert(values[key], zone))
+                        for i, (key, convert) in enumerate(totals_columns)
+                    ]
+                )
+            _filter(totals, summary.sheet.columns)
+        if meta.method:
+            _pairs(wb.add_sheet("方法 Method", [28, 90]), [(k, v) for k, v in meta.method])
+        _pairs(
+            wb.add_sheet("说明 About", [28, 90]),
+            [
+                ("导出内容 Export", f"{table.title_zh} {table.title_en}"),
+                *_period(meta, zone),
+                ("范围 Scope", meta.scope),
+                ("生成时间 Generated at", meta.generated_at.astimezone(zone).replace(tzinfo=None)),
+                ("生成人 Generated by", meta.generated_by),
+                ("生成人姓名 Author", meta.author_name),
+                ("生成人单位 Author's unit", meta.author_unit),
+                ("记录数 Rows", n),
+                ("容差(小时) Tolerance min_hours", meta.min_hours),
+                ("审计链序号 Audit chain seq", meta.audit_seq),
+                ("审计链头哈希 Audit chain head (SHA-256)", meta.audit_head),
+                (
+                    "本文件的审计记录 This file's audit entry",
+                    "紧接上述链头之后追加，记录本文件的 SHA-256（文件无法包含自身的哈希）。核验："
+                    "gridwatch verify-export 文件，或 POST /api/v1/exports/verify。 Appended after "
+                    "the head above with this file's SHA-256 (a file cannot hold its own hash). "
+                    "Verify: gridwatch verify-export FILE, or POST /api/v1/exports/verify.",
+                ),
+                ("软件版本 Software", meta.software),
+                ("时区 Time zone", str(zone)),
+            ],
+        )
+    except BaseException:
+        wb.discard()
+        raise
+    wb.close()
     return n
 
 
-def _pairs(sheet: Any, pairs: list[tuple[str, Any]], wrap: Alignment) -> None:
+def _pairs(sheet: Sheet, pairs: list[tuple[str, Any]]) -> None:
     """A two-column sheet of labels and values."""
-    sheet.column_dimensions["A"].width = 28
-    sheet.column_dimensions["B"].width = 90
     for label, value in pairs:
         if value is None or value == "":
             continue
         if isinstance(value, str):
-            value_cell = text_cell(sheet, value)
-            if "\n" in value or len(value) > 90:
-                value_cell.alignment = wrap
+            cell = _text(value, "\n" in value or len(value) > 90)
+        elif isinstance(value, datetime):
+            cell = (value, "seconds")
         else:
-            value_cell = WriteOnlyCell(sheet, value=value)
-        if isinstance(value, datetime):
-            value_cell.number_format = "yyyy-mm-dd hh:mm:ss"
-        sheet.append([WriteOnlyCell(sheet, value=label), value_cell])
+            cell = (value, "plain")
+        sheet.append([(0, label, "plain"), (1, *cell)])
 
 
-def _plain(ws: Any, value: Any, kind: str) -> Any:
-    """A value for the per-person sheet, the fast way (4+ rows per lapse): plain values, a
-    cell object only for text that must stay text (formula-like, or XML-illegal)."""
-    if value is None or kind == "number":
-        return value
-    if kind == "datetime":
-        return value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0)
-    text = str(value)
-    if formula_start(text) or ILLEGAL_CHARACTERS_RE.search(text):
-        return text_cell(ws, text)
-    return text
+Cell = tuple[Any, str]  # a value and its style (app/domain/xlsxstream.py:STYLES)
+NOTHING: Cell = (None, "plain")
 
 
-def _xlsx_cell(ws: Any, value: Any, kind: str, wrap: Alignment) -> WriteOnlyCell:
-    if value is None:
-        return WriteOnlyCell(ws, value=None)
-    if kind == "datetime":
-        # Excel has no time zones: local wall-clock time, as the reader expects.
-        local = value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0)
-        cell = WriteOnlyCell(ws, value=local)
-        cell.number_format = "yyyy-mm-dd hh:mm"
-        return cell
-    if kind == "number":
-        return WriteOnlyCell(ws, value=value)
-    cell = text_cell(ws, str(value))
-    if "\n" in cell.value:
-        cell.alignment = wrap
-    return cell
+def _text(value: str, wrap: bool) -> Cell:
+    """Text that stays text, stored as a string (never a formula); text that looks like a
+    formula gets Excel's quote prefix (shown as typed, never run), so the cell reads exactly
+    like the JSON. Empty text is an empty cell."""
+    if len(value) <= SHORT_TEXT:
+        return _short_text(value, wrap)
+    return _text_of(value, wrap)
 
 
-def text_cell(ws: Any, value: str) -> WriteOnlyCell:
-    """Text that stays text: characters XML cannot hold become U+FFFD, and text that looks
-    like a formula is stored as a string with Excel's quote prefix (shown as typed, never
-    run), so the cell reads exactly like the JSON."""
-    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
-    cell.data_type = "s"
+def _text_of(value: str, wrap: bool) -> Cell:
+    if not value:
+        return NOTHING
     if formula_start(value):
-        cell.quotePrefix = True
-    return cell
+        style = "quoted_wrap" if wrap else "quoted"
+    else:
+        style = "wrap" if wrap else "plain"
+    return text_fragment(clean_text(value), style), style
+
+
+# Names, codes, posts and units repeat row after row: the recent ones are looked at once.
+_short_text = lru_cache(maxsize=1 << 12)(_text_of)
+
+
+@lru_cache(maxsize=1 << 12)  # a lapse's start and end repeat on each of its person rows
+def _local_datetime(value: datetime, zone: Any, style: str) -> Cell:
+    # Excel has no time zones: local wall-clock time, as the reader expects.
+    local = value.astimezone(zone).replace(tzinfo=None, microsecond=0)
+    return datetime_fragment(local, style), style
+
+
+def _datetime(style: str) -> Callable[[Any, Any], Cell]:
+    def convert(value: Any, zone: Any) -> Cell:
+        return NOTHING if value is None else _local_datetime(value, zone, style)
+
+    return convert
+
+
+def _number(value: Any, zone: Any) -> Cell:
+    return (value, "plain") if value is None or not isinstance(value, str) else _text(value, False)
+
+
+def _cell_text(value: Any, zone: Any) -> Cell:
+    if value is None:
+        return NOTHING
+    text = str(value)
+    return _text(text, "\n" in text)
+
+
+def _plain_text(value: Any, zone: Any) -> Cell:
+    """The per-person sheet's text: never wrapped."""
+    return NOTHING if value is None else _text(str(value), False)
+
+
+# How a value of each column kind becomes a cell: the main and summary sheets, and the
+# per-person sheet (datetimes in seconds, text unwrapped — as it has always been).
+_CELL: dict[str, Callable[[Any, Any], Cell]] = {
+    "datetime": _datetime("minutes"),
+    "number": _number,
+    "text": _cell_text,
+}
+_PLAIN: dict[str, Callable[[Any, Any], Cell]] = {
+    "datetime": _datetime("plain_datetime"),
+    "number": _number,
+    "text": _plain_text,
+}
+
+
+def clean_text(value: str) -> str:
+    """Characters XML cannot hold become U+FFFD; a CR becomes the LF an XML reader would have
+    made of it (a CR LF one LF)."""
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
 
 
 def _geojson(session: Session, table: Table, meta: Meta, out: IO[bytes]) -> int:

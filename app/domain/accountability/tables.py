@@ -94,10 +94,18 @@ class Places:
         if path is not None:
             stmt = stmt.where(Cell.id.in_([int(i) for i in path.split(".")[:-1]]))
         self.cells = {r.id: r for r in session.execute(stmt)}
+        self._known: dict[str, tuple[str, str]] = {}  # by the path of the parent
 
     def of(self, path: str) -> tuple[str, str]:
-        ancestors = [self.cells[int(i)] for i in path.split(".")[:-1] if int(i) in self.cells]
-        return self._pick(ancestors, 6, 2), self._pick(ancestors, 9, 3)
+        parent = path.rpartition(".")[0]
+        found = self._known.get(parent)
+        if found is None:
+            ancestors = [self.cells[int(i)] for i in parent.split(".") if int(i) in self.cells]
+            found = self._known[parent] = (
+                self._pick(ancestors, 6, 2),
+                self._pick(ancestors, 9, 3),
+            )
+        return found
 
     @staticmethod
     def _pick(ancestors: list[Any], digits: int, level: int) -> str:

@@ -92,23 +92,36 @@ _DISTANCE_M = text("""
                        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)
 """)
 # The free text (category, description) travels as text arrays beside the JSON rows: the
-# driver refuses a NUL character in them with a message a phone user can act on.
+# driver refuses a NUL character in them with a message a phone user can act on. `reports` is
+# partitioned by month (migration 0013): its id is claimed in `report_keys` first, unique
+# across all months, and only the ids claimed here are inserted (one another request claimed
+# is left as it is, even under another observed_at).
 _INSERT_REPORTS = text("""
+    WITH r AS MATERIALIZED (
+        SELECT r.n, r.id, r.reporter_id, r.cell_id, r.geom, r.lat, r.lon, r.accuracy_m,
+               r.observed_at, r.received_at, r.kind, t.category, t.description, r.source_id,
+               r.flags, r.counted, r.body_hash, r.origin
+          FROM json_to_recordset(CAST(:reports AS json))
+               AS r(n bigint, id uuid, reporter_id bigint, cell_id bigint, geom text, lat float8,
+                    lon float8, accuracy_m float8, observed_at timestamptz,
+                    received_at timestamptz, kind text, source_id bigint, flags text[],
+                    counted boolean, body_hash text, origin text)
+          JOIN unnest(CAST(:categories AS text[]), CAST(:descriptions AS text[]))
+               WITH ORDINALITY AS t(category, description, n) USING (n)
+    ), claimed AS (
+        INSERT INTO report_keys (id, observed_at)
+        SELECT id, observed_at FROM r ORDER BY n
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    )
     INSERT INTO reports (id, reporter_id, cell_id, geom, lat, lon, accuracy_m, observed_at,
                          received_at, kind, category, description, source_id, flags, counted,
                          body_hash, origin)
     SELECT r.id, r.reporter_id, r.cell_id, ST_GeomFromEWKT(r.geom), r.lat, r.lon,
-           r.accuracy_m, r.observed_at, r.received_at, r.kind, t.category, t.description,
+           r.accuracy_m, r.observed_at, r.received_at, r.kind, r.category, r.description,
            r.source_id, r.flags, r.counted, r.body_hash, r.origin
-      FROM json_to_recordset(CAST(:reports AS json))
-           AS r(n bigint, id uuid, reporter_id bigint, cell_id bigint, geom text, lat float8,
-                lon float8, accuracy_m float8, observed_at timestamptz, received_at timestamptz,
-                kind text, source_id bigint, flags text[], counted boolean, body_hash text,
-                origin text)
-      JOIN unnest(CAST(:categories AS text[]), CAST(:descriptions AS text[]))
-           WITH ORDINALITY AS t(category, description, n) USING (n)
+      FROM r JOIN claimed USING (id)
      ORDER BY r.n
-    ON CONFLICT (id) DO NOTHING
     RETURNING id
 """)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app import clock, rules
@@ -161,6 +163,136 @@ def gaps_document(
     return document.encode()
 
 
+COUNTS = (
+    "leaf_cells",
+    "without_gaps",
+    "never_patrolled",
+    "unpatrolled",
+    "open_hotspot",
+    "overdue_hotspot",
+    "unstaffed",
+    "uninspected_source",
+    "missed_problem",
+    "patrolled",
+)
+
+
+_PAGE_LEAVES = text("""
+    SELECT id, code FROM cells c
+     WHERE c.is_leaf
+       AND (CAST(:root_path AS ltree) IS NULL OR c.path <@ CAST(:root_path AS ltree))
+       AND (CAST(:cell_ids AS bigint[]) IS NULL OR c.id = ANY (CAST(:cell_ids AS bigint[])))
+       AND (CAST(:after AS text) IS NULL OR c.code > CAST(:after AS text))
+     ORDER BY c.code
+     LIMIT :n
+""")
+PAGE_SCAN = 512  # leaves evaluated per step while filling a page
+
+
+def gaps_page(
+    session: Session,
+    selection: Selection,
+    limit: int,
+    after: str | None = None,
+    as_of: datetime | None = None,
+    reason: str | None = None,
+) -> bytes:
+    """One page of the /api/v1/gaps answer: the first `limit` gap cells by code after the
+    code `after`, the summary over the whole selection (now: from the per-parent roll-up)
+    and `next`, the cursor for the following page (null on the last). Only the leaves up to
+    the page's end are evaluated."""
+    if reason is not None and reason not in REASONS:
+        raise DomainError(f"reason must be one of {', '.join(REASONS)}")
+    t, current = instant_and_mode(session, as_of)
+    cells: list[dict[str, Any]] = []
+    cursor, more = after, True
+    while more and len(cells) < limit:
+        n = max(PAGE_SCAN, limit - len(cells))
+        params = selection.params() | {"after": cursor, "n": n}
+        leaves = session.execute(_PAGE_LEAVES, params).all()
+        more = len(leaves) == n
+        if not leaves:
+            break
+        cursor = leaves[-1].code
+        page = Selection(selection.root_path, [leaf.id for leaf in leaves])
+        document = session.scalar(
+            load("gaps_json"),
+            gap_params(page, t, current) | {"reason": reason, "as_of": t.isoformat()},
+        )
+        assert document is not None
+        cells += json.loads(document)["cells"]
+    if len(cells) > limit:
+        cells, more = cells[:limit], True
+    if more and cells:
+        cursor = cells[-1]["code"]
+    answer = {
+        "as_of": t.isoformat(),
+        "cells": cells,
+        "summary": gap_summary(session, selection, t, current),
+        "next": cursor if more else None,
+    }
+    return orjson.dumps(answer)
+
+
+def gap_summary(
+    session: Session, selection: Selection, t: datetime, current: bool
+) -> dict[str, Any]:
+    """The gap answers' `summary` over every selected leaf (gaps_summary.sql's), from the
+    area counts: now, the per-parent roll-up answers it."""
+    idx = len(selection.root_path.split(".")) - 1 if selection.root_path else 0
+    total = dict.fromkeys(COUNTS, 0)
+    for counts in area_counts(session, selection, t, current, idx, shallow=True).values():
+        for name in COUNTS:
+            total[name] += counts[name]
+    return {
+        "leaf_cells": total["leaf_cells"],
+        "cells_with_gaps": total["leaf_cells"] - total["without_gaps"],
+        **{name: total[name] for name in REASONS},
+        "patrolled_share": share(total["patrolled"], total["leaf_cells"]),
+    }
+
+
+def area_counts(
+    session: Session, selection: Selection, t: datetime, current: bool, idx: int, shallow: bool
+) -> dict[int, dict[str, int]]:
+    """Gap counts (COUNTS) per area at T: the ancestor at path position idx of each selected
+    leaf (with `shallow`, a leaf above that depth stands for itself; without, it is left out).
+    Now, from the per-parent roll-up (app/sql/rollup_now.sql: a few rows per district) for
+    the parents it answers for, and the usual way for the leaves of the others; in the past,
+    or for explicit cells or a box, the usual way (app/sql/area_counts.sql) alone."""
+    areas: dict[int, dict[str, int]] = {}
+    slow = selection
+    if current and selection.cell_ids is None and selection.bbox is None:
+        fast = session.execute(
+            load("rollup_now"),
+            {"root_path": selection.root_path, "under": selection.under, "idx": idx, "t": t},
+        ).one()
+        found = json.loads(fast.areas) if isinstance(fast.areas, str) else fast.areas
+        areas = {a.pop("id"): a for a in found}
+        if not fast.slow:
+            return {k: v for k, v in areas.items() if v["leaf_cells"]}
+        slow = Selection(selection.root_path, list(fast.slow), selection.under)
+    params = gap_params(slow, t, current) | {"idx": idx, "shallow": shallow}
+    for row in session.execute(load("area_counts"), params):
+        counts = row._asdict()
+        area = areas.setdefault(counts.pop("id"), dict.fromkeys(COUNTS, 0))
+        for name in COUNTS:
+            area[name] += counts[name]
+    return {k: v for k, v in areas.items() if v["leaf_cells"]}
+
+
+def share(part: int, whole: int) -> float:
+    """part / whole rounded half away from zero to 4 places, as PostgreSQL's round does."""
+    if not whole:
+        return 0.0
+    return float((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
+
+
+_AREAS = text("""
+    SELECT id, code, name, level FROM cells WHERE id = ANY (CAST(:ids AS bigint[])) ORDER BY code
+""")
+
+
 def rollup(
     session: Session, selection: Selection, as_of: datetime | None = None, depth: int = 1
 ) -> list[dict[str, Any]]:
@@ -169,8 +301,13 @@ def rollup(
         raise DomainError("depth must be between 1 and 10")
     t, current = instant_and_mode(session, as_of)
     base = len(selection.root_path.split(".")) if selection.root_path else 0
-    rows = session.execute(
-        load("gaps_rollup"),
-        gap_params(selection, t, current) | {"idx": base + depth - 1},
-    ).all()
-    return [{**r._asdict(), "patrolled_share": float(r.patrolled_share or 0)} for r in rows]
+    areas = area_counts(session, selection, t, current, base + depth - 1, shallow=False)
+    out = []
+    for a in session.execute(_AREAS, {"ids": list(areas)}):
+        counts = areas[a.id]
+        out.append(
+            {"code": a.code, "name": a.name, "level": a.level}
+            | {name: counts[name] for name in COUNTS if name != "patrolled"}
+            | {"patrolled_share": share(counts["patrolled"], counts["leaf_cells"])}
+        )
+    return out

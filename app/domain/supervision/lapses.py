@@ -1,6 +1,10 @@
 """Lapse periods (SPEC §5) for accountability: over [start, end), every maximal unpatrolled,
 overdue and unstaffed interval of each leaf cell, with every person whose duty on that cell
-overlapped it — the roster of the time, not today's. Exports reuse this; never re-derive it."""
+overlapped it — the roster of the time, not today's. Exports reuse this; never re-derive it.
+
+The unpatrolled and unstaffed lapses and everyone's share of them are computed in SQL
+(app/sql/lapses.sql, the rule values bound from app/rules.py), the people as the JSON the
+lapse API writes; the overdue ones, from each hotspot's event log, here."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, Uuid, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -26,6 +31,7 @@ from app.models.base import LTree
 from app.sql import load
 
 KINDS = ("unpatrolled", "overdue_hotspot", "unstaffed")
+_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
 MAX_SPAN = timedelta(days=400)
 OPEN_END = datetime.max.replace(tzinfo=UTC)  # "until now and beyond"; clipped by callers
 
@@ -71,6 +77,8 @@ class Lapse:
     cases: list[OverdueCase] = field(default_factory=list)
     # unstaffed: the duties (rules.DUTIES, 一长三员) nobody held at some time in the lapse
     vacant: list[str] = field(default_factory=list)
+    # `responsible` as the lapse API writes it (compact JSON, from the engine)
+    responsible_json: bytes | None = None
 
     @property
     def hours(self) -> float:
@@ -141,12 +149,15 @@ def iter_lapses(
     chunk_cells: int = 5_000,
     *,
     min_hours: float | None = None,
+    people_as_json: bool = False,
 ) -> Iterator[Lapse]:
     """The lapses in cell-code order, computed `chunk_cells` cells at a time, so that a
     province-month streams out without holding every lapse in memory. `min_hours` is the
     tolerance: lapses shorter than it (after clipping to the period) are left out — the one
     place every export, the lapse API, the cell card and the dossiers apply it; None: the
-    configured one (GRIDWATCH_EXPORT_MIN_HOURS)."""
+    configured one (GRIDWATCH_EXPORT_MIN_HOURS). Every lapse carries its people as JSON
+    (`responsible_json`); `people_as_json`: only so (`responsible` left empty), for callers
+    that write that JSON as it is."""
     if min_hours is None:
         min_hours = get_settings().export_min_hours
     if min_hours < 0:
@@ -165,45 +176,79 @@ def iter_lapses(
     windows = cells_in_window(session, selection, start, end)
     for i in range(0, len(windows), chunk_cells):
         cells = {c.id: c for c in windows[i : i + chunk_cells]}
-        for lapse in _lapses_of(session, cells, start, end):
-            if lapse.end - lapse.start >= shortest:
-                yield lapse
+        yield from _lapses_of(session, cells, start, end, shortest, people_as_json)
 
 
 def _lapses_of(
-    session: Session, cells: dict[int, CellWindow], start: datetime, end: datetime
+    session: Session,
+    cells: dict[int, CellWindow],
+    start: datetime,
+    end: datetime,
+    shortest: timedelta,
+    people_as_json: bool,
 ) -> list[Lapse]:
     lapses: list[Lapse] = []
     chunk = Selection(None, list(cells))
-    rows = (
-        session.execute(load("lapses_unpatrolled"), {**chunk.params(), "start": start, "end": end})
-        .tuples()
-        .all()
-    )
-    for cell_id, lapse_start, lapse_end, last_patrol_at in rows:
+    params = {
+        **chunk.params(),
+        "start": start,
+        "end": end,
+        "shortest": shortest,
+        "leader_duties": list(rules.LEADER_DUTIES),
+        "member_duties": list(rules.MEMBER_DUTIES),
+        "all_duties": list(rules.DUTIES),
+    }
+    rows = session.execute(load("lapses"), params)
+    for cell_id, kind, lapse_start, lapse_end, last_patrol_at, vacant, people in rows:
         c = cells[cell_id]
-        lapses.append(
-            Lapse(
-                c.id,
-                c.code,
-                c.name,
-                "unpatrolled",
-                lapse_start,
-                lapse_end,
-                last_patrol_at=last_patrol_at,
+        people_json = people.encode()
+        lapse = Lapse(
+            c.id,
+            c.code,
+            c.name,
+            kind,
+            lapse_start,
+            lapse_end,
+            last_patrol_at=last_patrol_at,
+            patrol_interval_hours=c.patrol_interval_hours,
+            cell_path=c.path,
+            vacant=vacant or [],
+            responsible_json=people_json,
+        )
+        if not people_as_json:
+            lapse.responsible = people_of(people_json)
+        lapses.append(lapse)
+    overdue = [x for x in _overdue(session, cells, start, end) if x.end - x.start >= shortest]
+    if overdue:
+        duties = duties_in_window(session, sorted({x.cell_id for x in overdue}), start, end)
+        for lapse in overdue:
+            c = cells[lapse.cell_id]
+            lapse.cell_path = c.path
+            lapse.patrol_interval_hours = c.patrol_interval_hours
+            lapse.responsible = responsible_during(
+                duties.get(lapse.cell_id, []), (lapse.start, lapse.end)
             )
-        )
-    duties = duties_in_window(session, list(cells), start, end)
-    lapses += _unstaffed(cells, duties)
-    lapses += _overdue(session, cells, start, end)
-    for lapse in lapses:
-        lapse.responsible = responsible_during(
-            duties.get(lapse.cell_id, []), (lapse.start, lapse.end)
-        )
-        lapse.cell_path = cells[lapse.cell_id].path
-        lapse.patrol_interval_hours = cells[lapse.cell_id].patrol_interval_hours
-    lapses.sort(key=lambda x: (x.cell_code, x.start, KINDS.index(x.lapse)))
+            lapse.responsible_json = orjson.dumps(lapse.responsible)
+            if people_as_json:
+                lapse.responsible = []
+        lapses += overdue
+    lapses.sort(key=lambda x: (x.cell_code, x.start, _KIND_ORDER[x.lapse]))
     return lapses
+
+
+def people_of(responsible_json: bytes) -> list[Responsible]:
+    """The `Responsible` list of the engine's JSON (app/sql/lapses.sql)."""
+    return [
+        Responsible(
+            p["duty"],
+            p["username"],
+            p["name"],
+            p["phone"],
+            datetime.fromisoformat(p["start"]),
+            datetime.fromisoformat(p["end"]),
+        )
+        for p in orjson.loads(responsible_json)
+    ]
 
 
 def ids(values: list[int]) -> Any:

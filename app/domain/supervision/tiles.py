@@ -4,6 +4,10 @@ province's leaves in one tile, and never a truncated tile."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +15,21 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError
-from app.domain.supervision.gaps import Selection, gap_params, instant_and_mode, rollup
+from app.domain.supervision.gaps import (
+    Selection,
+    area_counts,
+    gap_params,
+    instant_and_mode,
+    rollup,
+)
 from app.sql import load
 
 LEAF_ZOOM = 13
 MAX_ZOOM = 20
 # Below LEAF_ZOOM, which tree depth (path position) a zoom level shows: districts, streets…
 PARENT_DEPTH = {z: (1 if z <= 9 else 2 if z <= 11 else 3) for z in range(LEAF_ZOOM)}
+# Which stored outline (cell_outlines, app/sql/fn_refresh_rollup.sql) a zoom draws parents with.
+OUTLINE_BAND = {z: (0 if z <= 7 else 1 if z <= 9 else 2) for z in range(LEAF_ZOOM)}
 
 # The tile's envelope widened by the MVT buffer (64/4096 of a tile), clamped to the Web
 # Mercator world so that low-zoom tiles do not wrap across the antimeridian, in WGS-84.
@@ -32,8 +44,9 @@ _ENVELOPE = text("""
 """)
 _PARENTS_IN_TILE = text("""
     -- The cells at depth idx meeting the tile (or a leaf where the tree is shallower there),
-    -- through the spatial index; and the box around them all, to find their leaves by.
-    SELECT c.path, ST_AsEWKT(ST_Extent(c.geom) OVER ()) AS extent
+    -- through the spatial index; and the box around them all, to find their leaves by. The
+    -- row version (xmin) moves with any edit of the cell: part of the tile's ETag.
+    SELECT c.path, ST_AsEWKT(ST_Extent(c.geom) OVER ()) AS extent, c.xmin::text AS version
       FROM cells c
      WHERE c.geom && ST_GeomFromEWKT(:bbox)
        AND (nlevel(c.path) = :idx + 1 OR (c.is_leaf AND nlevel(c.path) < :idx + 1))
@@ -65,24 +78,54 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise DomainError(f"no tile {z}/{x}/{y}")
 
 
+@dataclass(frozen=True)
+class Tile:
+    """A tile's bytes, made only when asked for, and its entity tag: for the parents layer,
+    a digest of what it shows (each area's counts and row version), known before the tile
+    is drawn, so that a client holding it gets 304 without the drawing."""
+
+    etag: str
+    draw: Callable[[], bytes]
+
+
 def cells_tile(
     session: Session, selection: Selection, z: int, x: int, y: int, as_of: datetime | None
-) -> bytes:
+) -> Tile:
     check_tile(z, x, y)
     t, current = instant_and_mode(session, as_of)
     bbox = session.scalar(_ENVELOPE, {"z": z, "x": x, "y": y})
     base = gap_params(selection, t, current) | {"z": z, "x": x, "y": y}
     # Inspectors and leaders see only their own cells: parents would show others' outlines.
     if z >= LEAF_ZOOM or selection.cell_ids is not None:
-        tile = session.scalar(load("tile_leaves"), {**base, "bbox": bbox})
-        return bytes(tile or b"")
+        body = bytes(session.scalar(load("tile_leaves"), {**base, "bbox": bbox}) or b"")
+        return Tile(_tag(body), lambda: body)
     idx = parent_index(selection, z)
     parents = session.execute(_PARENTS_IN_TILE, {**base, "bbox": bbox, "idx": idx}).all()
     if not parents:
-        return b""
-    under = {"under": [p.path for p in parents], "bbox": parents[0].extent, "idx": idx}
-    tile = session.scalar(load("tile_parents"), {**base, **under})
-    return bytes(tile or b"")
+        return Tile(_tag(b""), lambda: b"")
+    under = Selection(selection.root_path, None, under=[p.path for p in parents])
+    counts = area_counts(session, under, t, current, idx, shallow=True)
+    areas = [
+        {
+            "id": k,
+            "leaf_cells": c["leaf_cells"],
+            "with_gaps": c["leaf_cells"] - c["without_gaps"],
+            "overdue": c["overdue_hotspot"],
+            "never_patrolled": c["never_patrolled"],
+        }
+        for k, c in sorted(counts.items())
+    ]
+    state = json.dumps([z, x, y, areas, sorted(p.version for p in parents)])
+
+    def draw() -> bytes:
+        params = {"z": z, "x": x, "y": y, "band": OUTLINE_BAND[z], "areas": json.dumps(areas)}
+        return bytes(session.scalar(load("tile_areas"), params) or b"")
+
+    return Tile(_tag(state.encode()), draw)
+
+
+def _tag(data: bytes) -> str:
+    return '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
 
 
 def area_labels(
