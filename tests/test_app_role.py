@@ -78,7 +78,8 @@ def test_the_app_role_stores_a_report_but_cannot_touch_the_audit_log(
         logged = conn.execute("SELECT count(*) FROM audit_log").fetchone()
         assert logged is not None and logged[0] >= 1
         row = conn.execute(
-            r"SELECT min(substr(relname, 11)) FROM pg_class WHERE relname ~ '^audit_log_\d{4}_'"
+            r"SELECT min(substr(relname, 11)) FROM pg_class WHERE relname ~ '^audit_log_\d{4}_' "
+            r"AND relnamespace = 'public'::regnamespace"
         ).fetchone()
         assert row is not None and row[0] is not None
         month = row[0]

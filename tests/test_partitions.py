@@ -33,6 +33,10 @@ from app.sql import partitions
 from tests.cli.helpers import run_cli
 from tests.factories import CENTRES, UNITS, Field, jpeg, report_body, staffed_field
 
+# Only public's tables (relnamespace below): the demo city's snapshot schema
+# (tests/demo_city.py), in the same database when a demo module ran before in this process,
+# holds tables of the same names.
+
 
 @pytest.fixture
 def field(
@@ -71,7 +75,10 @@ def home(db: Session, table: str, column: str, value: object) -> list[str]:
 def run_of_months(db: Session, table: str) -> tuple[datetime, datetime]:
     """The first instants of the oldest and the newest month that have a partition."""
     names = db.scalars(
-        text("SELECT relname FROM pg_class WHERE relname ~ ('^' || :t || '_[0-9]{4}_[0-9]{2}$')"),
+        text(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+            "AND relname ~ ('^' || :t || '_[0-9]{4}_[0-9]{2}$')"
+        ),
         {"t": table},
     ).all()
     months = sorted(datetime.strptime(n[-7:], "%Y_%m").replace(tzinfo=UTC) for n in names)
@@ -81,7 +88,10 @@ def run_of_months(db: Session, table: str) -> tuple[datetime, datetime]:
 def test_a_fresh_install_is_partitioned_by_month(db: Session) -> None:
     kinds = dict(
         db.execute(
-            text("SELECT relname, relkind FROM pg_class WHERE relname = ANY(:t)"),
+            text(
+                "SELECT relname, relkind FROM pg_class "
+                "WHERE relnamespace = 'public'::regnamespace AND relname = ANY(:t)"
+            ),
             {"t": [*partitions.PARTITIONED, "report_keys"]},
         ).all()
     )
@@ -184,7 +194,10 @@ def test_the_edge_takes_over_a_detached_old_month(field: Field) -> None:
     partitions.ensure(db.connection(), since=month_start(clock.now(), -6))
     db.commit()
     oldest = db.scalar(
-        text(r"SELECT min(relname) FROM pg_class WHERE relname ~ '^reports_\d{4}_\d{2}$'")
+        text(
+            "SELECT min(relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+            r"AND relname ~ '^reports_\d{4}_\d{2}$'"
+        )
     )
     assert oldest is not None
     try:
@@ -388,7 +401,10 @@ def test_a_database_with_rows_converts_both_ways_without_losing_one(
     assert current_revision(engine) == "0012"
     with Session(engine) as plain:
         kinds = plain.execute(
-            text("SELECT relname, relkind FROM pg_class WHERE relname = ANY(:t)"),
+            text(
+                "SELECT relname, relkind FROM pg_class "
+                "WHERE relnamespace = 'public'::regnamespace AND relname = ANY(:t)"
+            ),
             {"t": [*partitions.PARTITIONED, "report_keys"]},
         ).all()
         assert sorted(kinds) == [("audit_log", "r"), ("cell_visits", "r"), ("reports", "r")]
@@ -427,6 +443,10 @@ def test_downgrade_to_0004_and_back(database_url: str, engine: Engine, back_at_h
     assert current_revision(engine) == "0004"
     upgrade(database_url)
     with engine.connect() as conn:
-        assert conn.scalar(text("SELECT relkind FROM pg_class WHERE relname = 'reports'")) == "p"
+        kind = (
+            "SELECT relkind FROM pg_class "
+            "WHERE relnamespace = 'public'::regnamespace AND relname = 'reports'"
+        )
+        assert conn.scalar(text(kind)) == "p"
         detail = json.dumps(partitions.listing(conn), default=str)
         assert "reports_before" in detail and "reports_after" in detail
