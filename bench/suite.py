@@ -435,13 +435,52 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def previous(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest earlier run of the same profile in bench/results (another day's file)."""
+    mine = f"{report['date'][:10]}-{report['name']}.json"
+    earlier = sorted(p for p in RESULTS.glob(f"*-{report['name']}.json") if p.name < mine)
+    if not earlier:
+        return None
+    loaded: dict[str, Any] = json.loads(earlier[-1].read_text(encoding="utf-8"))
+    return loaded
+
+
+def comparison(report: dict[str, Any], before: dict[str, Any]) -> str:
+    """Before → after per benchmark (median / p95 ms, and the rate where there is one)."""
+
+    def cell(r: dict[str, Any] | None) -> str:
+        if r is None:
+            return "—"
+        if "ratio" in r:
+            return f"{r['ratio']}x"
+        rate = r.get("reports_per_s") or r.get("rows_per_s")
+        text = f"{r['median_ms']:,} / {r['p95_ms']:,}"
+        return text + (f" ({rate:,}/s)" if rate else "")
+
+    old = {r["name"]: r for r in before["results"]}
+    lines = [
+        f"Before → after: `{before['commit']}` ({before['date'][:10]}) → "
+        f"`{report['commit']}` ({report['date'][:10]}); median / p95 ms.",
+        "",
+        "| benchmark | before | after |",
+        "|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(f"| {r['name']} | {cell(old.get(r['name']))} | {cell(r)} |")
+    return "\n".join(lines)
+
+
 def write(report: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{report['date'][:10]}-{report['name']}.json"
+    before = previous(report)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
     begin, end = f"<!-- bench:{report['name']} -->", f"<!-- /bench:{report['name']} -->"
     readme = README.read_text(encoding="utf-8")
-    table = f"{begin}\n{markdown(report)}\n{end}"
+    body = markdown(report)
+    if before is not None:
+        body += "\n\n" + comparison(report, before)
+    table = f"{begin}\n{body}\n{end}"
     if begin in readme:
         head, _, rest = readme.partition(begin)
         readme = head + table + rest.partition(end)[2]
