@@ -403,22 +403,7 @@ def _append_pending(session: Session) -> None:
     entries = []
     for n, p in enumerate(pending, 1):
         head, middle, tail = _entry_pieces(p)
-        entries.append(
-            {
-                "n": n,
-                "head": head,
-                "middle": middle,
-                "tail": tail,
-                "actor": p.actor.name,
-                "actor_id": p.actor.person_id,
-                "action": p.action,
-                "target_type": p.target_type,
-                "target_id": p.target_id,
-                "cell_id": p.cell_id,
-                "before": json_param(p.before),
-                "after": json_param(p.after),
-            }
-        )
+        entries.append({"n": n, "head": head, "middle": middle, "tail": tail} | _columns(p))
     params = {"entries": json_param(entries)}
     conn = session.connection()
     last = conn.execute(_APPEND, params).scalar()
@@ -428,25 +413,24 @@ def _append_pending(session: Session) -> None:
     session.info[ASSIGNED] = list(range(last - len(pending) + 1, last + 1))
 
 
+def _columns(p: _Pending) -> dict[str, Any]:
+    """An entry's columns besides its place in the chain and its hashes."""
+    return {
+        "actor": p.actor.name,
+        "actor_id": p.actor.person_id,
+        "action": p.action,
+        "target_type": p.target_type,
+        "target_id": p.target_id,
+        "cell_id": p.cell_id,
+        "before": json_param(p.before),
+        "after": json_param(p.after),
+    }
+
+
 def _append_large(session: Session, pending: list[_Pending]) -> None:
     """The pending entries chained here (see LARGE_APPEND), hashed exactly as `_APPEND` does;
     all but the hashes is built before the chain's lock is taken."""
-    built = [
-        (
-            _entry_pieces(p),
-            {
-                "actor": p.actor.name,
-                "actor_id": p.actor.person_id,
-                "action": p.action,
-                "target_type": p.target_type,
-                "target_id": p.target_id,
-                "cell_id": p.cell_id,
-                "before": json_param(p.before),
-                "after": json_param(p.after),
-            },
-        )
-        for p in pending
-    ]
+    built = [(_entry_pieces(p), _columns(p)) for p in pending]
     conn = session.connection()
     row = conn.execute(_LOCK_HEAD).first()
     if row is None:  # the very first entry: start the chain, then lock it

@@ -163,18 +163,7 @@ def gaps_document(
     return document.encode()
 
 
-COUNTS = (
-    "leaf_cells",
-    "without_gaps",
-    "never_patrolled",
-    "unpatrolled",
-    "open_hotspot",
-    "overdue_hotspot",
-    "unstaffed",
-    "uninspected_source",
-    "missed_problem",
-    "patrolled",
-)
+COUNTS = ("leaf_cells", "without_gaps", *REASONS, "patrolled")
 
 
 _PAGE_LEAVES = text("""
