@@ -43,7 +43,8 @@ max_db_connections = 150
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI
-echo '"postgres" ""' >"$dir/users.txt"
+# The roles the suite connects as through it: the owner, and the app role (tests/test_deploy.py).
+printf '"postgres" ""\n"gridwatch_app" ""\n' >"$dir/users.txt"
 run=()
 if [ "$(id -u)" -eq 0 ]; then   # PgBouncer refuses to run as root
   chown -R postgres "$dir"
