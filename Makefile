@@ -53,10 +53,11 @@ typecheck: venv
 	$(BIN)/mypy app
 
 # One test process per core (pytest-xdist; each has a database of its own, tests/conftest.py);
-# PYTEST_WORKERS=0 runs them in this process.
+# PYTEST_WORKERS=0 runs them in this process. The slowest tests are listed at the end, to keep
+# `make test` under ten minutes.
 PYTEST_WORKERS ?= auto
 pytest: deps
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 
 test: deps lint typecheck pytest
 
