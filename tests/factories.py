@@ -6,6 +6,7 @@ import io
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import shapely
 from fastapi.testclient import TestClient
@@ -151,6 +152,19 @@ def staffed_field(client: TestClient, db: Session) -> Field:
         give_duty(db, boss, code, "leader", valid_from=SINCE)
     give_duty(db, other, UNITS[3], "member", valid_from=SINCE)
     return Field(client, db)
+
+
+def post_as(field: Field, path: str, body: dict[str, Any], user: str = "sup") -> dict[str, Any]:
+    """POST JSON as `user` of the field; the answer, which must be 200 or 201."""
+    r = field.client.post(path, json=body, headers=field.headers(user))
+    assert r.status_code in (200, 201), r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def person_named(db: Session, username: str) -> Person:
+    found = db.scalar(select(Person).where(Person.username == username))
+    assert found is not None
+    return found
 
 
 def report_body(cell: str = UNITS[0], **overrides: object) -> dict[str, object]:

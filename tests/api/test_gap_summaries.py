@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.domain.grid.cells import get_cell
 from app.domain.supervision.gaps import Selection, gap_params
-from app.models import Duty, Person
+from app.models import Duty
 from app.sql import load
 from tests.factories import (
     CENTRES,
@@ -22,6 +22,8 @@ from tests.factories import (
     Field,
     give_duty,
     hotspot_body,
+    person_named,
+    post_as,
     report_body,
     staffed_field,
 )
@@ -56,30 +58,18 @@ def reasons_now(db: Session) -> dict[str, list[str]]:
     return {code: reasons for code, reasons, *_ in now}
 
 
-def post(field: Field, path: str, body: dict[str, Any], user: str = "sup") -> dict[str, Any]:
-    r = field.client.post(path, json=body, headers=field.headers(user))
-    assert r.status_code in (200, 201), r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
-def person(db: Session, username: str) -> Person:
-    found = db.scalar(select(Person).where(Person.username == username))
-    assert found is not None
-    return found
-
-
 def test_staffing_follows_duties_that_start_end_or_go(field: Field) -> None:
     db = field.db
     assert "unstaffed" in reasons_now(db)[UNITS[2]]
     soon = datetime.now(UTC) + timedelta(seconds=2)
-    give_duty(db, person(db, "boss"), UNITS[2], "leader", valid_to=soon)
-    give_duty(db, person(db, "other"), UNITS[2], "member", valid_from=soon)
+    give_duty(db, person_named(db, "boss"), UNITS[2], "leader", valid_to=soon)
+    give_duty(db, person_named(db, "other"), UNITS[2], "member", valid_from=soon)
     assert "unstaffed" in reasons_now(db)[UNITS[2]]  # a member only from `soon`
-    give_duty(db, person(db, "insp"), UNITS[2], "patroller", valid_to=soon)
+    give_duty(db, person_named(db, "insp"), UNITS[2], "patroller", valid_to=soon)
     assert "unstaffed" not in reasons_now(db).get(UNITS[2], [])
     time.sleep(2.5)  # past `soon`: the leader's duty ended; the summary's validity too
     assert "unstaffed" in reasons_now(db)[UNITS[2]]
-    give_duty(db, person(db, "boss"), UNITS[2], "leader", valid_from=soon)
+    give_duty(db, person_named(db, "boss"), UNITS[2], "leader", valid_from=soon)
     assert "unstaffed" not in reasons_now(db).get(UNITS[2], [])
     db.execute(delete(Duty).where(Duty.cell_id == get_cell(db, UNITS[0]).id))
     assert "unstaffed" in reasons_now(db)[UNITS[0]]
@@ -88,34 +78,36 @@ def test_staffing_follows_duties_that_start_end_or_go(field: Field) -> None:
 def test_sources_follow_patrols_placed_and_voided(field: Field) -> None:
     db = field.db
     lon, lat = CENTRES[UNITS[0]]
-    report = post(field, "/api/v1/reports", report_body(UNITS[0]), user="insp")
+    report = post_as(field, "/api/v1/reports", report_body(UNITS[0]), user="insp")
     # A source surveyed where a patrol passed an hour ago starts inspected.
-    post(field, "/api/v1/sources", {"type": "outfall", "name": "排口", "lat": lat, "lon": lon})
+    post_as(field, "/api/v1/sources", {"type": "outfall", "name": "排口", "lat": lat, "lon": lon})
     assert "uninspected_source" not in reasons_now(db).get(UNITS[0], [])
     # One 330 m away, where nobody went, is not.
     far = {"type": "outfall", "name": "远", "lat": lat + 0.003, "lon": lon}
-    post(field, "/api/v1/sources", far)
+    post_as(field, "/api/v1/sources", far)
     assert "uninspected_source" in reasons_now(db)[UNITS[0]]
     # A patrol next to the second one inspects it...
     near = report_body(UNITS[0], lat=lat + 0.0031, accuracy_m=500)
-    flagged = post(field, "/api/v1/reports", near, user="insp")
+    flagged = post_as(field, "/api/v1/reports", near, user="insp")
     assert flagged["counted"] is False
     assert "uninspected_source" in reasons_now(db)[UNITS[0]]
-    post(field, f"/api/v1/reports/{flagged['id']}/review", {"decision": "accept"})
+    post_as(field, f"/api/v1/reports/{flagged['id']}/review", {"decision": "accept"})
     assert "uninspected_source" not in reasons_now(db).get(UNITS[0], [])
     assert report["counted"]
 
 
 def test_missed_problems_and_deadlines_follow_hotspots(field: Field) -> None:
     db = field.db
-    complaint = post(field, "/api/v1/hotspots", hotspot_body(UNITS[3], source="complaint"))
+    complaint = post_as(field, "/api/v1/hotspots", hotspot_body(UNITS[3], source="complaint"))
     assert "missed_problem" in reasons_now(db)[UNITS[3]]
-    post(field, f"/api/v1/hotspots/{complaint['id']}/transitions", {"to": "rejected", "note": "否"})
+    post_as(
+        field, f"/api/v1/hotspots/{complaint['id']}/transitions", {"to": "rejected", "note": "否"}
+    )
     assert "missed_problem" not in reasons_now(db).get(UNITS[3], [])
-    h = post(field, "/api/v1/hotspots", hotspot_body(UNITS[0]))
-    post(field, f"/api/v1/hotspots/{h['id']}/transitions", {"to": "accepted", "note": "立案"})
+    h = post_as(field, "/api/v1/hotspots", hotspot_body(UNITS[0]))
+    post_as(field, f"/api/v1/hotspots/{h['id']}/transitions", {"to": "accepted", "note": "立案"})
     deadline = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
-    post(
+    post_as(
         field,
         f"/api/v1/hotspots/{h['id']}/transitions",
         {"to": "dispatched", "assignee": "insp", "deadline": deadline, "note": "派遣"},

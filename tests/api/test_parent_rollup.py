@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, delete, text
 from sqlalchemy.orm import Session
 
 from app.db import make_sessionmaker
 from app.domain.grid.cells import get_cell
 from app.domain.status import rebuild_summaries, record_visit, remove_report_visits
 from app.domain.supervision.gaps import COUNTS, Selection, area_counts, gap_params
-from app.models import Duty, Person
+from app.models import Duty
 from app.sql import load
 from tests.factories import (
     CENTRES,
@@ -30,6 +30,8 @@ from tests.factories import (
     give_duty,
     hotspot_body,
     make_cells,
+    person_named,
+    post_as,
     report_body,
     square,
     staffed_field,
@@ -78,18 +80,6 @@ def rollup_rows(db: Session) -> dict[int, Any]:
     return {r.parent_id: r for r in rows}
 
 
-def post(field: Field, path: str, body: dict[str, Any], user: str = "sup") -> dict[str, Any]:
-    r = field.client.post(path, json=body, headers=field.headers(user))
-    assert r.status_code in (200, 201), r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
-def person(db: Session, username: str) -> Person:
-    found = db.scalar(select(Person).where(Person.username == username))
-    assert found is not None
-    return found
-
-
 def test_the_rollup_equals_a_recount_after_writes_voids_and_rotations(field: Field) -> None:
     db = field.db
     street = get_cell(db, "410702001").id
@@ -101,8 +91,8 @@ def test_the_rollup_equals_a_recount_after_writes_voids_and_rotations(field: Fie
 
     # Patrols, one of them three days old: unpatrolled from 72 h after it.
     old = (datetime.now(UTC) - timedelta(hours=60)).isoformat()
-    post(field, "/api/v1/reports", report_body(UNITS[0], observed_at=old), user="insp")
-    voided = post(field, "/api/v1/reports", report_body(UNITS[1]), user="insp")
+    post_as(field, "/api/v1/reports", report_body(UNITS[0], observed_at=old), user="insp")
+    voided = post_as(field, "/api/v1/reports", report_body(UNITS[1]), user="insp")
     assert rollup_rows(db)[street].updated_at > before
     agree(db)
     # Voided: the patrol leaves the history, the summary and the roll-up.
@@ -111,17 +101,17 @@ def test_the_rollup_equals_a_recount_after_writes_voids_and_rotations(field: Fie
 
     # A source far from any patrol, hotspots with a deadline and a missed complaint.
     lon, lat = CENTRES[UNITS[0]]
-    post(field, "/api/v1/sources", {"type": "outfall", "name": "排口", "lat": lat, "lon": lon})
-    post(field, "/api/v1/hotspots", hotspot_body(UNITS[3], source="complaint"))
-    h = post(field, "/api/v1/hotspots", hotspot_body(UNITS[1]))
-    post(field, f"/api/v1/hotspots/{h['id']}/transitions", {"to": "accepted", "note": "立案"})
+    post_as(field, "/api/v1/sources", {"type": "outfall", "name": "排口", "lat": lat, "lon": lon})
+    post_as(field, "/api/v1/hotspots", hotspot_body(UNITS[3], source="complaint"))
+    h = post_as(field, "/api/v1/hotspots", hotspot_body(UNITS[1]))
+    post_as(field, f"/api/v1/hotspots/{h['id']}/transitions", {"to": "accepted", "note": "立案"})
     deadline = (datetime.now(UTC) + timedelta(hours=20)).isoformat()
     step = {"to": "dispatched", "assignee": "insp", "deadline": deadline, "note": "派遣"}
-    post(field, f"/api/v1/hotspots/{h['id']}/transitions", step)
+    post_as(field, f"/api/v1/hotspots/{h['id']}/transitions", step)
     agree(db)
 
     # Rotations: a leader leaves, another comes tomorrow; a cell with no duty gets one.
-    boss, other = person(db, "boss"), person(db, "other")
+    boss, other = person_named(db, "boss"), person_named(db, "other")
     db.execute(
         delete(Duty).where(Duty.cell_id == get_cell(db, UNITS[0]).id, Duty.person_id == boss.id)
     )
@@ -137,7 +127,7 @@ def test_the_rollup_equals_a_recount_after_writes_voids_and_rotations(field: Fie
 
 def test_the_rollup_follows_a_rebuild_and_a_new_branch_of_the_tree(field: Field) -> None:
     db = field.db
-    post(field, "/api/v1/reports", report_body(UNITS[0]), user="insp")
+    post_as(field, "/api/v1/reports", report_body(UNITS[0]), user="insp")
     # Summaries lost and rebuilt from the facts: the roll-up follows at commit.
     db.execute(text("UPDATE cell_rollup SET leaf_cells = 0, unpatrolled_at = '{}'"))
     db.commit()
@@ -179,7 +169,7 @@ def test_concurrent_patrols_under_one_parent_both_reach_the_rollup(
     """Two transactions patrol two cells of one street. The first recomputes the street's
     roll-up (its commit-time step, run early here) and holds it while the second commits:
     the second must wait, then count the first's patrol too."""
-    insp = person(field.db, "insp").id
+    insp = person_named(field.db, "insp").id
     street = get_cell(field.db, "410702001").id
     cells = [get_cell(field.db, code).id for code in UNITS[:2]]
     errors: list[BaseException] = []
