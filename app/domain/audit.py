@@ -374,20 +374,23 @@ def _pieces(values: dict[str, Any]) -> tuple[str, str, str]:
     return head, middle, tail
 
 
+def _values(p: _Pending) -> dict[str, Any]:
+    """A pending entry's values besides its time, place in the chain and hashes (its before
+    and after are canonical already: `record`)."""
+    return {
+        "actor": p.actor.name,
+        "actor_id": p.actor.person_id,
+        "action": p.action,
+        "target_type": p.target_type,
+        "target_id": p.target_id,
+        "cell_id": p.cell_id,
+        "before": p.before,
+        "after": p.after,
+    }
+
+
 def _entry_pieces(p: _Pending) -> tuple[str, str, str]:
-    """A pending entry's pieces (its before and after are canonical already: `record`)."""
-    return _pieces(
-        {
-            "actor": p.actor.name,
-            "actor_id": p.actor.person_id,
-            "action": p.action,
-            "target_type": p.target_type,
-            "target_id": p.target_id,
-            "cell_id": p.cell_id,
-            "before": p.before,
-            "after": p.after,
-        }
-    )
+    return _pieces(_values(p))
 
 
 @event.listens_for(Session, "before_commit")
@@ -414,17 +417,8 @@ def _append_pending(session: Session) -> None:
 
 
 def _columns(p: _Pending) -> dict[str, Any]:
-    """An entry's columns besides its place in the chain and its hashes."""
-    return {
-        "actor": p.actor.name,
-        "actor_id": p.actor.person_id,
-        "action": p.action,
-        "target_type": p.target_type,
-        "target_id": p.target_id,
-        "cell_id": p.cell_id,
-        "before": json_param(p.before),
-        "after": json_param(p.after),
-    }
+    """The entry's values as the append statements read them (before and after as JSON text)."""
+    return _values(p) | {"before": json_param(p.before), "after": json_param(p.after)}
 
 
 def _append_large(session: Session, pending: list[_Pending]) -> None:
