@@ -43,7 +43,7 @@ class BackupSummary:
     audit_head: str
 
 
-def _tool(name: str) -> str:
+def pg_tool(name: str) -> str:
     """pg_dump/pg_restore of the newest PostgreSQL with PostGIS (as the embedded cluster)."""
     try:
         candidate = localdb.pg_bindir() / name
@@ -57,7 +57,7 @@ def _tool(name: str) -> str:
     return found
 
 
-def _libpq(url: str) -> tuple[str, dict[str, str]]:
+def libpq_url(url: str) -> tuple[str, dict[str, str]]:
     """A plain libpq URL for the command-line tools, without the password (which would show
     in `ps`), and the environment that carries it instead."""
     parsed = make_url(url).set(drivername="postgresql")
@@ -96,9 +96,9 @@ def backup(url: str, target: Path, audit_seq: int, audit_head: str) -> BackupSum
     store = photo_store()
     with tempfile.TemporaryDirectory(prefix="gridwatch-backup-") as tmp:
         dump = Path(tmp) / "database.dump"
-        target_url, env = _libpq(url)
+        target_url, env = libpq_url(url)
         _run(
-            [_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(dump), target_url],
+            [pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(dump), target_url],
             env,
         )
         partial = target.with_name(target.name + ".partial")
@@ -208,10 +208,10 @@ def _restore_database(url: str, dump: Path) -> None:
     """The dump in place of the database's objects, all or nothing: pg_restore writes the
     script (--clean: dropping what the dump holds first), psql runs it, after
     _DROP_PARTITIONED, in one transaction that stops at the first error."""
-    target_url, env = _libpq(url)
+    target_url, env = libpq_url(url)
     env = {**os.environ, "PGOPTIONS": "-c lock_timeout=30s", **env}
     script = [
-        _tool("pg_restore"),
+        pg_tool("pg_restore"),
         "--clean",
         "--if-exists",
         "--no-owner",
@@ -223,7 +223,7 @@ def _restore_database(url: str, dump: Path) -> None:
         str(dump),
     ]
     run = [
-        _tool("psql"),
+        pg_tool("psql"),
         "--no-psqlrc",
         "--quiet",
         "--single-transaction",

@@ -16,10 +16,10 @@ import subprocess
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from app import localdb
+from app.backup import libpq_url, pg_tool
+from app.db import direct_database_url
 from app.demo.seed import ANALYZED, seed
 from tests.testrun import locked, run_path
 
@@ -78,40 +78,26 @@ def _restore(conn: Connection) -> None:
         conn.execute(text(f"ANALYZE {table}"))
 
 
-def _libpq(engine: Engine) -> str:
-    """The database for pg_dump/pg_restore: behind a pooler, the server itself."""
-    url = engine.url
-    direct = os.environ.get("GRIDWATCH_DIRECT_DATABASE_URL")
-    if direct:
-        url = make_url(direct).set(database=url.database)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _tool(name: str) -> str:
-    try:
-        return str(localdb.pg_bindir() / name)
-    except localdb.LocalDbError:
-        return name  # a configured server: the client tools on PATH
-
-
-def _dump(engine: Engine, path: Path) -> None:
+def _run(tool: str, engine: Engine, *args: str) -> None:
+    """pg_dump or pg_restore on the engine's database (behind a pooler, the server itself),
+    found and given the URL as `gridwatch backup` does."""
+    url, env = libpq_url(direct_database_url(engine.url.render_as_string(hide_password=False)))
     subprocess.run(
-        [_tool("pg_dump"), "--format=custom", "--no-owner", "--schema", SNAPSHOT]
-        + ["--file", str(path), _libpq(engine)],
+        [pg_tool(tool), f"--dbname={url}", "--no-owner", *args],
+        env={**os.environ, **env},
         check=True,
         capture_output=True,
     )
+
+
+def _dump(engine: Engine, path: Path) -> None:
+    _run("pg_dump", engine, "--format=custom", "--schema", SNAPSHOT, "--file", str(path))
 
 
 def _load(engine: Engine, path: Path) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {SNAPSHOT} CASCADE"))
-    subprocess.run(
-        [_tool("pg_restore"), "--no-owner", "--exit-on-error", "--dbname", _libpq(engine)]
-        + [str(path)],
-        check=True,
-        capture_output=True,
-    )
+    _run("pg_restore", engine, "--exit-on-error", str(path))
 
 
 def seed_demo_city(engine: Engine) -> None:
