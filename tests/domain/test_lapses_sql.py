@@ -44,7 +44,7 @@ def held_at(duties: list[_DutyRow], at: datetime) -> set[str]:
 def reference_unstaffed(
     duties: list[_DutyRow], lo: datetime, hi: datetime
 ) -> list[tuple[datetime, datetime, list[str]]]:
-    """The previous Python path (lapses._unstaffed) for one cell's window [lo, hi)."""
+    """The previous Python path (lapses._unstaffed, removed) for one cell's window [lo, hi)."""
     cuts = sorted(
         {lo, hi}
         | {t for d in duties for t in (d.valid_from, d.valid_to) if t is not None and lo < t < hi}

@@ -312,48 +312,6 @@ def responsible_during(duties: list[_DutyRow], window: Interval) -> list[Respons
     return out
 
 
-def staffed(duties: list[_DutyRow], at: datetime) -> bool:
-    """SPEC §3 (app/rules.py:is_staffed) with the duties held at `at`."""
-    return rules.is_staffed(held_at(duties, at))
-
-
-def _unstaffed(cells: dict[int, CellWindow], duties: dict[int, list[_DutyRow]]) -> list[Lapse]:
-    out = []
-    for c in cells.values():
-        rows = duties.get(c.id, [])
-        cuts = sorted(
-            {c.lo, c.hi}
-            | {
-                t
-                for d in rows
-                for t in (d.valid_from, d.valid_to)
-                if t is not None and c.lo < t < c.hi
-            }
-        )
-        segments = [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if not staffed(rows, a)]
-        for a, b in merge(segments):
-            vacant = {
-                duty
-                for s, e in segments
-                if a <= s and e <= b
-                for duty in rules.DUTIES
-                if duty not in held_at(rows, s)
-            }
-            lapse = Lapse(c.id, c.code, c.name, "unstaffed", a, b)
-            lapse.vacant = [d for d in rules.DUTIES if d in vacant]
-            out.append(lapse)
-    return out
-
-
-def held_at(duties: list[_DutyRow], at: datetime) -> set[str]:
-    """The duties someone held on the cell at `at`."""
-    return {
-        d.duty
-        for d in duties
-        if (d.valid_from is None or d.valid_from <= at) and (d.valid_to is None or d.valid_to > at)
-    }
-
-
 def _overdue(
     session: Session, cells: dict[int, CellWindow], start: datetime, end: datetime
 ) -> list[Lapse]:
