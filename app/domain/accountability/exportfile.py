@@ -211,35 +211,26 @@ def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
     summary = table.summary() if table.summary else None
     totals = _sheet(wb, summary.sheet.title, summary.sheet.columns) if summary else ws
     zone = local_zone()
-    columns = [(i, c.key, _CELL[c.kind]) for i, c in enumerate(table.columns)]
-    person_columns = (
-        [(i, c.key, _PLAIN[c.kind]) for i, c in enumerate(persons.columns)] if persons else []
-    )
+    columns = _converters(table.columns, _CELL)
+    person_columns = _converters(persons.columns, _PLAIN) if persons else []
     n = 0
     try:
         for row in table.rows():
             values = row.values
-            ws.append([(i, *convert(values[key], zone)) for i, key, convert in columns])
+            ws.append(_cells(values, columns, zone))
             n += 1
             if persons is not None:
                 for person in row.persons:
-                    people.append(
-                        [(i, *convert(person[key], zone)) for i, key, convert in person_columns]
-                    )
+                    people.append(_cells(person, person_columns, zone))
                     if summary is not None:
                         summary.add(person)
         _filter(ws, table.columns)
         if persons is not None:
             _filter(people, persons.columns)
         if summary is not None:
-            totals_columns = [(c.key, _CELL[c.kind]) for c in summary.sheet.columns]
+            totals_columns = _converters(summary.sheet.columns, _CELL)
             for values in summary.rows():
-                totals.append(
-                    [
-                        (i, *convert(values[key], zone))
-                        for i, (key, convert) in enumerate(totals_columns)
-                    ]
-                )
+                totals.append(_cells(values, totals_columns, zone))
             _filter(totals, summary.sheet.columns)
         if meta.method:
             _pairs(wb.add_sheet("方法 Method", [28, 90]), [(k, v) for k, v in meta.method])
@@ -273,6 +264,18 @@ def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
         raise
     wb.close()
     return n
+
+
+Converters = list[tuple[int, str, Callable[[Any, Any], "Cell"]]]
+
+
+def _converters(columns: tuple[Column, ...], kinds: dict[str, Any]) -> Converters:
+    return [(i, c.key, kinds[c.kind]) for i, c in enumerate(columns)]
+
+
+def _cells(values: dict[str, Any], columns: Converters, zone: Any) -> list[tuple[Any, ...]]:
+    """One row's cells: (column, value, style) by each column's converter."""
+    return [(i, *convert(values[key], zone)) for i, key, convert in columns]
 
 
 def _pairs(sheet: Sheet, pairs: list[tuple[str, Any]]) -> None:
