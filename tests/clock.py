@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -60,3 +62,15 @@ def _follow_python_clock(conn: Connection) -> None:
 def install_database_follower() -> None:
     if not event.contains(Engine, "begin", _follow_python_clock):
         event.listen(Engine, "begin", _follow_python_clock)
+
+
+@contextmanager
+def at_a_minutes_start() -> Iterator[datetime]:
+    """Travel (ticking) to the top of the next minute. Per-address limits count per calendar
+    minute (app/domain/people/limits.py): a test that counts up to one starts here, so a slow
+    machine's requests cannot straddle two windows."""
+    from app import clock as app_clock
+
+    top = app_clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    with time_machine.travel(top, tick=True):
+        yield top

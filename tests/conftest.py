@@ -167,6 +167,13 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def fresh_minute() -> Iterator[None]:
+    """The test runs from the top of a minute (tests/clock.py at_a_minutes_start)."""
+    with clock.at_a_minutes_start():
+        yield
+
+
+@pytest.fixture
 def db(engine: Engine) -> Iterator[Session]:
     with make_sessionmaker(engine)() as session:
         yield session

@@ -249,7 +249,7 @@ def test_xml_carries_text_xml_cannot_hold_as_well_as_it_can(field: Field) -> Non
 
 
 def test_xml_posts_over_the_limit_wait_with_an_xml_error(
-    field: Field, monkeypatch: pytest.MonkeyPatch
+    field: Field, monkeypatch: pytest.MonkeyPatch, fresh_minute: None
 ) -> None:
     monkeypatch.setattr(get_settings(), "open311_posts_per_minute", 1)
     assert field.client.post("/open311/v2/requests.xml", data=complaint()).status_code == 201

@@ -61,7 +61,7 @@ def test_forwarded_for_from_a_trusted_proxy_is_believed(
 
 
 def test_a_spoofed_address_does_not_escape_the_sign_in_limit(
-    served: str, monkeypatch: pytest.MonkeyPatch
+    served: str, monkeypatch: pytest.MonkeyPatch, fresh_minute: None
 ) -> None:
     monkeypatch.setattr(get_settings(), "login_attempts_per_minute", 2)
     answers = [
@@ -100,7 +100,7 @@ def test_serve_turns_uvicorns_own_forwarded_handling_off(
 
 
 def test_sign_in_limits_hold_across_server_processes(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch, fresh_minute: None
 ) -> None:
     monkeypatch.setattr(get_settings(), "login_attempts_per_minute", 3)
     form = {"username": "nobody", "password": "x"}
@@ -123,7 +123,7 @@ def complaint(key: str = "hotline-key") -> dict[str, object]:
 
 
 def test_open311_posts_are_limited_per_address(
-    hotline: TestClient, monkeypatch: pytest.MonkeyPatch
+    hotline: TestClient, monkeypatch: pytest.MonkeyPatch, fresh_minute: None
 ) -> None:
     monkeypatch.setattr(get_settings(), "open311_posts_per_minute", 2)
     codes = [hotline.post("/open311/v2/requests.json", data=complaint()) for _ in range(3)]
@@ -135,7 +135,7 @@ def test_open311_posts_are_limited_per_address(
 
 
 def test_wrong_open311_keys_are_limited_per_address(
-    hotline: TestClient, monkeypatch: pytest.MonkeyPatch
+    hotline: TestClient, monkeypatch: pytest.MonkeyPatch, fresh_minute: None
 ) -> None:
     monkeypatch.setattr(get_settings(), "open311_wrong_keys_per_minute", 3)
     guesses = [hotline.post("/open311/v2/requests.json", data=complaint(f"k{i}")) for i in range(3)]
