@@ -230,6 +230,15 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], seconds: float = 60) ->
 @contextmanager
 def running_server(env: dict[str, str], workers: int, log_path: Path) -> Iterator[str]:
     """uvicorn with the app factory in a subprocess on a free loopback port; yields its URL."""
+    with server_process(env, workers, log_path) as (base, _):
+        yield base
+
+
+@contextmanager
+def server_process(
+    env: dict[str, str], workers: int, log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As `running_server`, yielding the process too (with one worker, the server itself)."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -254,7 +263,7 @@ def running_server(env: dict[str, str], workers: int, log_path: Path) -> Iterato
         try:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base, proc)
-            yield base
+            yield base, proc
         finally:
             stop(proc)
 

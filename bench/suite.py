@@ -42,7 +42,7 @@ from bench.generate import bench_url
 from bench.importbench import NAME as IMPORT
 from bench.importbench import import_benchmark
 from bench.ingest import ingest_benchmarks, plain_url
-from bench.load import running_server, server_env
+from bench.load import running_server, server_env, server_process
 from bench.mapbench import first_paint_ms, tiles_around
 from bench.timing import summary
 from bench.tipg_baseline import ensure_tipg_venv, tipg_tile_latency
@@ -190,34 +190,25 @@ def naive_gaps(url: str, now: datetime) -> int:
 
 
 def export_in_subprocess(url: str, start: datetime, end: datetime) -> dict[str, Any]:
-    """The XLSX export in a fresh process, so its peak RSS is the export's own (plus the app)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.suite", "export", url, start.isoformat(), end.isoformat()],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def export_once(url: str, start: str, end: str) -> None:
-    import resource
-
-    from fastapi.testclient import TestClient
-
-    from app.main import create_app
-
-    with TestClient(create_app(url)) as client:
-        token = client.post("/api/v1/auth/token", data={"username": USER, "password": PASSWORD})
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        t = time.perf_counter()
+    """The XLSX export from a uvicorn process of its own (one worker, fresh), downloaded by
+    this one: its time to the last byte, and the server's peak RSS (VmHWM) — the export's
+    memory plus the app's, nothing of the measuring client."""
+    log = Path(tempfile.gettempdir()) / f"gridwatch-bench-export-{os.getpid()}.log"
+    with server_process(server_env(plain_url(url), 4), 1, log) as (base, proc):
+        before = peak_rss_mb(proc.pid)
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": USER, "password": PASSWORD}
+        ).json()["access_token"]
+        params = {"from": start.isoformat(), "to": end.isoformat(), "format": "xlsx"}
         size = 0
-        params = {"from": start, "to": end, "format": "xlsx"}
+        t = time.perf_counter()
         with (
-            client.stream(
-                "GET", "/api/v1/exports/accountability", params=params, headers=headers
+            httpx.stream(
+                "GET",
+                f"{base}/api/v1/exports/accountability",
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=1800,
             ) as r,
             tempfile.TemporaryFile() as sink,
         ):
@@ -226,8 +217,16 @@ def export_once(url: str, start: str, end: str) -> None:
                 size += len(chunk)
                 sink.write(chunk)
         seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "bytes": size, "rss_before_mb": before, "peak_mb": peak}))
+        peak = peak_rss_mb(proc.pid)
+    return {"seconds": seconds, "bytes": size, "rss_before_mb": before, "peak_mb": peak}
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def run(profile: str) -> dict[str, Any]:
@@ -491,8 +490,9 @@ def write(report: dict[str, Any]) -> Path:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["export"]:
-        export_once(*sys.argv[2:5])
+    if sys.argv[1:2] == ["export"]:  # `export URL FROM TO`: only the XLSX row, as JSON
+        start, end = (datetime.fromisoformat(a) for a in sys.argv[3:5])
+        print(json.dumps(export_in_subprocess(sys.argv[2], start, end)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("profile", choices=sorted(PROFILES))
