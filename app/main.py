@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.middleware.gzip import GZipMiddleware
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from app.api import (
     account_pages,
@@ -45,6 +45,7 @@ from app.api.observe import Observe
 from app.api.proxies import TrustedProxies
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, read_replicas
+from app.domain.accountability.exportfile import FORMATS
 from app.domain.hotspots import notices
 from app.domain.notify.worker import Worker
 from app.domain.status import keep_rules_in_step
@@ -55,6 +56,8 @@ log = logging.getLogger("gridwatch")
 
 # What the notifier's worker scans for each round: events that time makes due.
 NOTICE_SCANNERS = (notices.scan, risk_notices.scan)
+# Answers that are compressed files already (the default list has ZIP and images).
+ALREADY_COMPRESSED = (FORMATS["xlsx"][0], "application/pdf")
 
 
 def _rules_in_step(sessionmaker: sessionmaker[Session]) -> None:
@@ -106,7 +109,14 @@ def create_app(database_url: str | None = None) -> FastAPI:
     # Added early, so it sits inside GZip and sees pages uncompressed (to hash their scripts).
     app.add_middleware(SecurityHeaders)
     # Level 5: large JSON answers (a province's gaps) compress ~3x faster than at 9, ~5 % larger.
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    # Files that are compressed already (XLSX and ZIP are deflated, PDF streams are) pass as
+    # they are: gzip would cost the server CPU and save no bytes.
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=1000,
+        compresslevel=5,
+        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, *ALREADY_COMPRESSED),
+    )
     # Outermost: every other part sees the client's address and scheme as the proxy gave them.
     app.add_middleware(TrustedProxies)
     # Around everything: the request id, the access log line and the latency (app/api/observe.py);

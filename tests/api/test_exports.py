@@ -78,6 +78,14 @@ def test_json_rows_are_the_lapse_engines_lapses(field: Field) -> None:
     assert "72" in unpatrolled["requirement"]
 
 
+def test_json_is_gzipped_and_xlsx_passes_as_the_compressed_file_it_is(field: Field) -> None:
+    json_answer = export(field)  # the test client asks for gzip, as browsers do
+    assert json_answer.headers["content-encoding"] == "gzip"
+    xlsx = export(field, format="xlsx")
+    assert xlsx.status_code == 200 and "content-encoding" not in xlsx.headers
+    assert xlsx.content.startswith(b"PK")
+
+
 def _local(iso: str) -> datetime:
     return datetime.fromisoformat(iso).astimezone(LOCAL).replace(tzinfo=None, microsecond=0)
 
