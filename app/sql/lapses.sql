@@ -135,18 +135,21 @@ lapses AS (
 ),
 -- `responsible` as orjson writes a list of Responsible (app/domain/supervision/lapses.py):
 -- compact, instants in UTC as isoformat gives them (microseconds only when not zero). Most
--- duties span the whole lapse: its ends are written once.
+-- duties span the whole lapse: its ends are written once. Each lapse is numbered (`n`) and its
+-- people aggregated by that number alone: a hash, not a sort of every column. Unordered: the
+-- caller sorts a chunk's lapses with the overdue ones.
 texts AS (
-    SELECT x.*,
+    SELECT x.*, row_number() OVER () AS n,
            replace(to_char(x.lapse_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
                    '.000000', '') || '+00:00"' AS start_text,
            replace(to_char(x.lapse_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
                    '.000000', '') || '+00:00"' AS end_text
       FROM lapses x
      WHERE x.lapse_end - x.lapse_start >= CAST(:shortest AS interval)
-)
-SELECT x.id AS cell_id, x.lapse, x.lapse_start, x.lapse_end, x.last_patrol_at, x.vacant,
-       coalesce('[' || string_agg(
+),
+people AS (
+    SELECT x.n,
+           '[' || string_agg(
                    d.head || ',"start":"'
                    || CASE WHEN d.valid_from IS NULL OR d.valid_from <= x.lapse_start
                            THEN x.start_text
@@ -160,13 +163,15 @@ SELECT x.id AS cell_id, x.lapse, x.lapse_start, x.lapse_end, x.last_patrol_at, x
                                                 'YYYY-MM-DD"T"HH24:MI:SS.US'),
                                         '.000000', '') || '+00:00"' END
                    || '}',
-                   ',' ORDER BY d.duty, d.username, d.valid_from)
-                FILTER (WHERE d.cell_id IS NOT NULL) || ']', '[]') AS responsible
+                   ',' ORDER BY d.duty, d.username, d.valid_from) || ']' AS responsible
+      FROM texts x
+      JOIN duty d
+        ON d.cell_id = x.id
+       AND (d.valid_from IS NULL OR d.valid_from < x.lapse_end)
+       AND (d.valid_to IS NULL OR d.valid_to > x.lapse_start)
+     GROUP BY x.n
+)
+SELECT x.id AS cell_id, x.lapse, x.lapse_start, x.lapse_end, x.last_patrol_at, x.vacant,
+       coalesce(p.responsible, '[]') AS responsible
   FROM texts x
-  LEFT JOIN duty d
-    ON d.cell_id = x.id
-   AND (d.valid_from IS NULL OR d.valid_from < x.lapse_end)
-   AND (d.valid_to IS NULL OR d.valid_to > x.lapse_start)
- GROUP BY x.id, x.lapse, x.lapse_start, x.lapse_end, x.last_patrol_at, x.vacant, x.start_text,
-          x.end_text
- ORDER BY x.id, x.lapse_start
+  LEFT JOIN people p ON p.n = x.n
