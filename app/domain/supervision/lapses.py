@@ -8,6 +8,7 @@ lapse API writes; the overdue ones, from each hotspot's event log, here."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -185,11 +186,20 @@ def iter_lapses(
     def compute(on: Session, cells: dict[int, CellWindow]) -> list[Lapse]:
         return _lapses_of(on, cells, start, end, shortest, people_as_json)
 
-    if ahead:
-        yield from _computed_ahead(session, chunks, compute)
+    if ahead and _AHEAD.acquire(blocking=False):
+        try:
+            yield from _computed_ahead(session, chunks, compute)
+        finally:
+            _AHEAD.release()
     else:
         for cells in chunks:
             yield from compute(session, cells)
+
+
+# Computing ahead takes a second connection while the caller holds one: a few at a time per
+# process, so that requests waiting for a second connection can never hold the whole pool
+# (app/db.py: 30) between them. Past that, a request computes its chunks inline.
+_AHEAD = threading.BoundedSemaphore(4)
 
 
 def _computed_ahead(
