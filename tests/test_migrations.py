@@ -12,9 +12,14 @@ def test_migrate_twice_is_a_noop(database_url: str, engine: Engine) -> None:
 def test_schema_has_spatial_indexes_and_extensions(engine: Engine) -> None:
     with engine.connect() as conn:
         exts = set(conn.scalars(text("SELECT extname FROM pg_extension")))
-        assert {"postgis", "ltree"} <= exts
+        assert {"postgis", "ltree", "btree_gist"} <= exts
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("cells")}
-    assert {"idx_cells_geom", "ix_cells_path", "ix_cells_leaf_geom"} <= indexes
+    assert {
+        "idx_cells_geom",
+        "ix_cells_path",
+        "ix_cells_leaf_geom",
+        "ix_cells_depth_geom",
+    } <= indexes
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -36,6 +37,8 @@ class Cell(Base):
         ),
         Index("ix_cells_path", "path", postgresql_using="gist"),
         Index("ix_cells_leaf_geom", "geom", postgresql_using="gist", postgresql_where="is_leaf"),
+        # A low-zoom tile's areas: one depth of the tree meeting a box (migration 0015).
+        Index("ix_cells_depth_geom", text("nlevel(path)"), "geom", postgresql_using="gist"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
