@@ -102,7 +102,7 @@ class Sheet:
         self.rows = 0
         self.max_col = 0
         self.filter_ref: str | None = None
-        self.body = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        self.body = tempfile.TemporaryFile()  # the rows as UTF-8, encoded once
         self.letters = [column_letter(i) for i in range(max(len(widths), 2))]
 
     def letter(self, col: int) -> str:
@@ -142,7 +142,7 @@ class Sheet:
             else:
                 parts.append(f"{ref}{attr}><v>{value}</v></c>")
         parts.append("</row>")
-        self.body.write("".join(parts))
+        self.body.write("".join(parts).encode())
 
     def autofilter(self, columns: int) -> None:
         """An autofilter over columns 0..columns-1 of every row written so far."""
@@ -172,7 +172,7 @@ class Sheet:
         out.write("".join(head).encode())
         self.body.seek(0)
         while block := self.body.read(1 << 20):
-            out.write(block.encode())
+            out.write(block)
         tail = "</sheetData>"
         if self.filter_ref:
             tail += f'<autoFilter ref="{self.filter_ref}"/>'
