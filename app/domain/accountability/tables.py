@@ -6,6 +6,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import not_, select
@@ -118,7 +120,12 @@ class Places:
 
 def local_text(t: Any) -> str:
     """An instant as local wall-clock text (GRIDWATCH_TIMEZONE), minutes."""
-    return t.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M") if t else ""
+    return _local_text(t, local_zone()) if t else ""
+
+
+@lru_cache(maxsize=1 << 12)  # a lapse's ends repeat on every person on duty through it
+def _local_text(t: datetime, zone: tzinfo) -> str:
+    return t.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def duty_label(duty: str, lang: str) -> str:
