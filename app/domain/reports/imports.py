@@ -22,10 +22,12 @@ from app import clock
 from app.domain import audit
 from app.domain.audit import file_sha256
 from app.domain.csvfile import read_csv, shorten
-from app.domain.errors import DomainError, InputRejected
+from app.domain.errors import InputRejected
+from app.domain.hotspots.from_reports import open_cases
 from app.domain.progress import NoProgress, Progress
+from app.domain.reports import staging
 from app.domain.reports.categories import CATEGORIES
-from app.domain.reports.intake import ReportData, file_reports_by
+from app.domain.reports.intake import ReportData
 from app.domain.timeparse import parse_plausible_instant
 from app.models import Person
 
@@ -41,9 +43,10 @@ COLUMNS = (
     "description",
 )
 REQUIRED = ("id", "username", "lat", "lon", "observed_at", "kind")
-# Rows are filed this many at a time, through the API's batch intake (a fixed number of
-# statements per call however many rows, for any number of reporters).
+# The cases of issue reports are opened this many at a time.
 CHUNK = 5_000
+ORIGIN = "import"
+STEPS = 5  # for the progress bar: read, decide, insert, cases, audit
 
 
 @dataclass
@@ -118,17 +121,6 @@ def _parse(
     )
 
 
-def _by_reporter(
-    parsed: list[tuple[int, tuple[int, ReportData]]],
-) -> list[tuple[int, int, ReportData]]:
-    """The rows as (line, reporter, report), each reporter's together and oldest first (ties
-    in file order), so that each report's "previous counted report" (impossible_speed) is the
-    one the reporter really filed before it, in this file or before."""
-    rows = [(line, person_id, data) for line, (person_id, data) in parsed]
-    rows.sort(key=lambda row: (row[1], row[2].observed_at))
-    return rows
-
-
 def import_reports(
     session: Session, path: Path, encoding: str = "utf-8-sig", progress: Progress | None = None
 ) -> ImportedReports:
@@ -143,44 +135,74 @@ def import_reports(
             select(Person.username, Person.id).where(Person.username.in_(usernames))
         )
     }
+    received_at = clock.now()
+    progress.start("importing reports", STEPS)
     problems: list[str] = []
-    parsed = [(line, p) for line, raw in raw_rows if (p := _parse(line, raw, persons, problems))]
+    driver = staging.stage(session)
+    with driver.cursor() as cursor, cursor.copy(staging.COPY) as copy:
+        for line, raw in raw_rows:
+            parsed = _parse(line, raw, persons, problems)
+            if parsed is not None and not problems:  # after a problem, only look for more
+                person_id, data = parsed
+                copy.write_row(
+                    (
+                        line,
+                        data.id,
+                        person_id,
+                        data.lon,
+                        data.lat,
+                        data.accuracy_m,
+                        data.observed_at,
+                        data.kind,
+                        data.category,
+                        data.description,
+                        data.fingerprint(),
+                    )
+                )
+    del raw_rows
     if problems:
         raise InputRejected(str(path), problems)
-    result = ImportedReports()
-    received_at = clock.now()
-    progress.start("importing reports", len(parsed))
-    refused: list[tuple[int, str]] = []
-    rows = _by_reporter(parsed)
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        outcomes = file_reports_by(
-            session,
-            reporters=[person_id for _, person_id, _ in chunk],
-            items=[data for _, _, data in chunk],
-            received_at=received_at,
-            origin="import",
-            late_sync=False,
-        )
-        for (line, _, _), filed in zip(chunk, outcomes, strict=True):
-            if isinstance(filed, DomainError):
-                refused.append((line, filed.message))
-            elif filed.created:
-                result.added += 1
-                result.counted += filed.report.counted
-                result.flagged += bool(filed.report.flags)
-            else:
-                result.unchanged += 1
-        progress.advance(len(chunk))
+    progress.advance()
+    refused = staging.different_bodies(session)
     if refused:
         raise InputRejected(
-            str(path), [f"line {line}: {message}" for line, message in sorted(refused)]
+            str(path),
+            [
+                f"line {line}: report {rid} was already filed with a different body"
+                for line, rid in refused
+            ],
         )
+    counts = staging.decide(session, received_at)
+    progress.advance()
+    raced = staging.claim(session, counts["added"])
+    if raced:
+        raise InputRejected(
+            str(path),
+            [
+                f"line {line}: report {rid} was filed by another request during the import; "
+                "import the file again"
+                for line, rid in raced
+            ],
+        )
+    staging.insert(session, received_at, ORIGIN)
+    progress.advance()
+    for issues in staging.issue_reports(session, received_at, CHUNK):
+        open_cases(session, issues)  # every `issue` report opens its case, once (SPEC §4)
+    progress.advance()
+    # Last: the chain's head stays locked from here to the commit.
+    staging.append_audit(session, received_at, ORIGIN)
+    result = ImportedReports(
+        added=counts["added"],
+        unchanged=counts["rows"] - counts["added"],
+        counted=counts["counted"],
+        flagged=counts["flagged"],
+    )
     audit.record(
         session,
         "reports.import",
         "file",
         path.name,
-        after={"sha256": file_sha256(path), "rows": len(parsed)} | vars(result),
+        after={"sha256": file_sha256(path), "rows": counts["rows"]} | vars(result),
     )
+    progress.advance()
     return result
