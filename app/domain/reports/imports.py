@@ -2,11 +2,12 @@
 intake as the API (cell, flags, counting) except `late_sync`. All rows are checked first; any
 bad row, or an id already stored with a different body, rejects the whole file.
 
-The rows are filed set-wise, every reporter at once, CHUNK rows per call of the batch intake
-(`file_reports_by`: one lookup, one insert, one history append per call), each reporter's rows
-oldest first — the same decisions as filing them one by one, in a fixed number of statements
-per chunk. Each report gets its `report.create` audit entry and the file one `reports.import`
-entry with its SHA-256 and counts; the entries are chained at the commit, linearly."""
+The file is read a row at a time and every valid row COPYed into a staging table; nothing is
+decided until the whole file has been read and found valid. Then the rows are decided and
+written set-wise in SQL (app/domain/reports/staging.py: the intake's rules, each reporter's
+rows oldest first, in a fixed number of statements however large the file), the cases of
+`issue` reports opened CHUNK at a time. Each report gets its `report.create` audit entry and
+the file one `reports.import` entry with its SHA-256 and counts; one transaction."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.domain import audit
 from app.domain.audit import file_sha256
-from app.domain.csvfile import read_csv, shorten
+from app.domain.csvfile import shorten, stream_csv
 from app.domain.errors import InputRejected
 from app.domain.hotspots.from_reports import open_cases
 from app.domain.progress import NoProgress, Progress
@@ -125,22 +126,16 @@ def import_reports(
     session: Session, path: Path, encoding: str = "utf-8-sig", progress: Progress | None = None
 ) -> ImportedReports:
     progress = progress or NoProgress()
-    raw_rows = read_csv(path, encoding, COLUMNS)
-    if not raw_rows:
-        raise InputRejected(str(path), ["no rows after the header"])
-    usernames = {raw["username"] for _, raw in raw_rows}
-    persons = {
-        username: person_id
-        for username, person_id in session.execute(
-            select(Person.username, Person.id).where(Person.username.in_(usernames))
-        )
-    }
+    # Everyone who may have filed a report (a username of the file is looked up here).
+    persons = dict(session.execute(select(Person.username, Person.id)).tuples().all())
     received_at = clock.now()
     progress.start("importing reports", STEPS)
     problems: list[str] = []
+    lines = 0
     driver = staging.stage(session)
     with driver.cursor() as cursor, cursor.copy(staging.COPY) as copy:
-        for line, raw in raw_rows:
+        for line, raw in stream_csv(path, encoding, COLUMNS):
+            lines += 1
             parsed = _parse(line, raw, persons, problems)
             if parsed is not None and not problems:  # after a problem, only look for more
                 person_id, data = parsed
@@ -159,7 +154,8 @@ def import_reports(
                         data.fingerprint(),
                     )
                 )
-    del raw_rows
+    if not lines:
+        raise InputRejected(str(path), ["no rows after the header"])
     if problems:
         raise InputRejected(str(path), problems)
     progress.advance()
