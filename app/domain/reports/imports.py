@@ -24,7 +24,7 @@ from app.domain import audit
 from app.domain.audit import file_sha256
 from app.domain.csvfile import shorten, stream_csv
 from app.domain.errors import InputRejected
-from app.domain.hotspots.from_reports import open_cases
+from app.domain.hotspots.from_reports import open_cases_setwise
 from app.domain.progress import NoProgress, Progress
 from app.domain.reports import staging
 from app.domain.reports.categories import CATEGORIES
@@ -183,7 +183,7 @@ def import_reports(
     staging.insert(session, received_at, ORIGIN)
     progress.advance()
     for issues in staging.issue_reports(session, received_at, CHUNK):
-        open_cases(session, issues)  # every `issue` report opens its case, once (SPEC §4)
+        open_cases_setwise(session, issues)  # every `issue` report opens its case, once (SPEC §4)
     progress.advance()
     # Last: the chain's head stays locked from here to the commit.
     staging.append_audit(session, received_at, ORIGIN)
