@@ -58,6 +58,23 @@ LEAF_CELL = """
                AND (cells.valid_to IS NULL OR cells.valid_to > i.at)
              ORDER BY cells.code
              LIMIT 1"""
+# LEAF_CELL for many points at once, `i` (line, person_id, at, pt) a table with a GiST index
+# on `pt`: the same rule (leaf, covering, valid then, the smallest code; the duty) from the
+# cells' side — one index probe per cell instead of one per point, ~30x faster for a file.
+LEAF_CELLS = """
+            SELECT DISTINCT ON (x.line) x.line, c.id,
+                   EXISTS (SELECT 1 FROM duties d
+                            WHERE d.cell_id = c.id AND d.person_id = x.person_id
+                              AND (d.valid_from IS NULL OR d.valid_from <= x.at)
+                              AND (d.valid_to IS NULL OR d.valid_to > x.at)) AS on_duty
+              FROM cells c
+             CROSS JOIN LATERAL (
+                   SELECT i.line, i.person_id, i.at FROM {points} i
+                    WHERE i.pt && c.geom AND ST_Covers(c.geom, i.pt)) x
+             WHERE c.is_leaf
+               AND (c.valid_from IS NULL OR c.valid_from <= x.at)
+               AND (c.valid_to IS NULL OR c.valid_to > x.at)
+             ORDER BY x.line, c.code"""
 PREVIOUS_VISIT = """
             SELECT observed_at, geom FROM cell_visits
              WHERE person_id = i.person_id AND observed_at <= i.at

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.domain import audit
-from app.domain.reports.queries import LEAF_CELL, PREVIOUS_VISIT, NewReport
+from app.domain.reports.queries import LEAF_CELLS, PREVIOUS_VISIT, NewReport
 from app.domain.reports.review import report_facts
 from app.domain.status import add_visits_from
 
@@ -71,18 +71,28 @@ _SEEN = text("""
 """)
 _DIFFERENT = text("SELECT line, id FROM import_seen WHERE different ORDER BY line")
 
-# The new rows with their cell, duty and previous counted patrol in the history.
+# The new rows, their points indexed; their cells and duties (LEAF_CELLS); then each with
+# its previous counted patrol in the history.
+_FRESH = text("""
+    CREATE TEMPORARY TABLE import_fresh ON COMMIT DROP AS
+    SELECT s.*, s.observed_at AS at, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS pt
+      FROM import_rows s JOIN import_seen USING (line)
+     WHERE import_seen.fresh
+""")
+_FRESH_INDEX = text("CREATE INDEX ON import_fresh USING gist (pt)")
+_CELLS = text(
+    "CREATE TEMPORARY TABLE import_cells ON COMMIT DROP AS"
+    + LEAF_CELLS.format(points="import_fresh")
+)
 _NEW_SQL = """
     CREATE TEMPORARY TABLE import_new ON COMMIT DROP AS
     SELECT i.*, c.id AS cell_id, coalesce(c.on_duty, false) AS on_duty,
            v.observed_at AS history_at, v.geom AS history_geom
-      FROM (SELECT s.*, s.observed_at AS at, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS pt
-              FROM import_rows s JOIN import_seen USING (line)
-             WHERE import_seen.fresh) i
-      LEFT JOIN LATERAL ({LEAF_CELL}) c ON true
+      FROM import_fresh i
+      LEFT JOIN import_cells c USING (line)
       LEFT JOIN LATERAL ({PREVIOUS_VISIT}) v ON true
 """
-_NEW = text(_NEW_SQL.format(LEAF_CELL=LEAF_CELL, PREVIOUS_VISIT=PREVIOUS_VISIT))
+_NEW = text(_NEW_SQL.format(PREVIOUS_VISIT=PREVIOUS_VISIT))
 
 # SPEC §4's flags at intake, as app/domain/reports/flags.py's `voiding_flags` (same order,
 # same rule values, bound from the settings; `late_sync` does not apply to an import), and
@@ -216,8 +226,8 @@ def different_bodies(session: Session) -> list[tuple[int, str]]:
 def decide(session: Session, received_at: datetime) -> dict[str, int]:
     """Cells, duties, flags and counting of the new rows; the file's counts."""
     settings = get_settings()
-    session.execute(_NEW)
-    session.execute(text("ANALYZE import_new"))
+    for statement in (_FRESH, _FRESH_INDEX, text("ANALYZE import_fresh"), _CELLS, _NEW):
+        session.execute(statement)
     session.execute(text(_DECIDE_FUNCTION))
     session.execute(
         _DECIDED,
