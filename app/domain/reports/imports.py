@@ -127,7 +127,7 @@ def import_reports(
 ) -> ImportedReports:
     progress = progress or NoProgress()
     # Everyone who may have filed a report (a username of the file is looked up here).
-    persons = dict(session.execute(select(Person.username, Person.id)).tuples().all())
+    persons = dict(session.execute(select(Person.username, Person.id)).all())
     received_at = clock.now()
     progress.start("importing reports", STEPS)
     problems: list[str] = []
