@@ -29,6 +29,7 @@ from app.domain.reports.queries import LEAF_CELLS, PREVIOUS_VISIT, NewReport
 from app.domain.reports.review import report_facts
 from app.domain.status import add_visits_from
 
+WORK_MEM = "64MB"
 # The COPY target: one row per parsed line of the file.
 COLUMNS = (
     "line",
@@ -211,6 +212,10 @@ _ISSUES = text("""
 
 def stage(session: Session) -> Any:
     """Create the staging table; the driver's connection, to COPY the rows into it."""
+    # The statements below sort the whole file (each reporter's rows oldest first, the audit
+    # chain in order): in memory up to this much per sort, on disk beyond, for this
+    # transaction only.
+    session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     session.execute(text(_CREATE))
     return session.connection().connection.driver_connection
 
