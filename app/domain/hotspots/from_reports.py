@@ -1,10 +1,11 @@
 """Every `issue` report opens a case (SPEC §4, §7: `source: patrol`, `reported`), once.
 
 Report intake (app/domain/reports/intake.py) hands over the reports it has just stored — from
-the API, a batch or `gridwatch import-reports` alike — and this opens their cases in the same
-transaction. The case's id is derived from the report's (uuid5), so a report is stored once
-and its case opened once however often it is re-sent. A report voided by a flag still opens
-its case: the desk shows the report's flags at triage, and the command office decides.
+the API or a batch; `gridwatch import-reports` its new issue reports a chunk at a time
+(`open_cases_setwise`) — and this opens their cases in the same transaction. The case's id is
+derived from the report's (uuid5), so a report is stored once and its case opened once however
+often it is re-sent. A report voided by a flag still opens its case: the desk shows the
+report's flags at triage, and the command office decides.
 
 The reporter opens the case; nobody is asked for permission (the report itself was the
 reporter's to file), and the missed-by-the-grid check does not apply to the grid's own cases.

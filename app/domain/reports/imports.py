@@ -26,7 +26,7 @@ from app.domain.csvfile import shorten, stream_csv
 from app.domain.errors import InputRejected
 from app.domain.hotspots.from_reports import open_cases_setwise
 from app.domain.progress import NoProgress, Progress
-from app.domain.reports import staging
+from app.domain.reports import import_audit, staging
 from app.domain.reports.categories import CATEGORIES
 from app.domain.reports.intake import ReportData
 from app.domain.timeparse import parse_plausible_instant
@@ -186,7 +186,7 @@ def import_reports(
         open_cases_setwise(session, issues)  # every `issue` report opens its case, once (SPEC §4)
     progress.advance()
     # Last: the chain's head stays locked from here to the commit.
-    staging.append_audit(session, received_at, ORIGIN)
+    import_audit.append_audit(session, received_at, ORIGIN)
     result = ImportedReports(
         added=counts["added"],
         unchanged=counts["rows"] - counts["added"],
