@@ -179,3 +179,27 @@ def test_the_audit_entries_written_in_sql_are_pythons_byte_for_byte(
     assert set(texts) <= {r.description for r in reports.values()}
     verdict = audit_verify.verify(db, full=True)
     assert verdict.ok, verdict
+
+
+def test_a_row_repeated_in_the_file_is_one_report_and_a_changed_repeat_is_named(
+    tmp_path: Path, client: TestClient, db: Session
+) -> None:
+    staffed_field(client, db)
+    when = datetime.now(UTC) - timedelta(days=1)
+    issue = row(UNITS[0], when, kind="issue")
+    other = row(UNITS[1], when + timedelta(hours=1))
+    result = run_cli("import-reports", write(tmp_path / "twice.csv", [issue, other, issue]))
+    assert result.exit_code == 0, result.output
+    assert "2 reports added (2 counted, 0 flagged), 1 already present" in result.output
+    assert db.scalar(select(func.count()).select_from(Report)) == 2
+    created = select(func.count()).where(AuditEntry.action == "hotspot.create")
+    assert db.scalar(created) == 1  # one case for the issue
+
+    changed = {**other, "id": str(uuid.uuid4())}
+    clash = {**changed, "description": "改过的记录"}
+    result = run_cli("import-reports", write(tmp_path / "clash.csv", [changed, other, clash]))
+    assert result.exit_code == 1
+    assert f"line 4: report {changed['id']} was already filed with a different body" in (
+        result.output
+    )
+    assert db.scalar(select(func.count()).select_from(Report)) == 2
