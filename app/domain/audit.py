@@ -472,3 +472,21 @@ def entry_json(entry: AuditEntry) -> dict[str, Any]:
         "prev_hash": entry.prev_hash,
         "hash": entry.hash,
     }
+
+
+def canonical_json(value: Any) -> str:
+    """`value` (JSON-able: `jsonable`'s output) as `canonical` writes it inside an entry: the
+    historical import builds its entries' JSON in SQL around this text."""
+    return _dump(_canon_floats(value))
+
+
+def lock_head(session: Session) -> tuple[int, str, datetime]:
+    """Lock the chain's head for appending (started if empty): its (seq, hash, at), `at` the
+    time the entries appended under this lock take. For writers appending in SQL themselves
+    (the historical import); they then move the head as `_APPEND_CHAINED` does."""
+    conn = session.connection()
+    row = conn.execute(_LOCK_HEAD).first()
+    if row is None:
+        conn.execute(_START_CHAIN, {"genesis": GENESIS})
+        row = conn.execute(_LOCK_HEAD).one()
+    return row.seq, row.hash, row.at

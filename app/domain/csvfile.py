@@ -7,8 +7,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from app.domain.errors import InputRejected
 from app.domain.formulas import formula_start
@@ -130,9 +132,16 @@ def parse_csv(
     for the message about an empty file."""
     if not text.strip():
         raise InputRejected(source, [f"the file is empty; expected the header {expected}"])
+    return list(_rows(source, io.StringIO(text, newline=""), check_header))
+
+
+def _rows(
+    source: str, lines: Iterable[str], check_header: Callable[[list[str]], list[str]]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """`parse_csv`'s rows as they are read; a row with more values than the header or an
+    overlong cell raises InputRejected (all of them named) after the last row."""
     # strict: a quote left open or followed by text is an error, not a silent merge of lines.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    rows: list[tuple[int, dict[str, str]]] = []
+    reader = csv.DictReader(lines, strict=True)
     problems: list[str] = []
     line = 0  # the last line read completely
     try:
@@ -153,9 +162,107 @@ def parse_csv(
                 for k, v in cells.items()
                 if len(v) > MAX_FIELD
             ]
-            rows.append((line, cells))
+            yield line, cells
     except csv.Error as exc:  # named by the line where the record that cannot be read starts
         raise InputRejected(source, [f"line {line + 1}: malformed CSV: {exc}"]) from None
     if problems:
         raise InputRejected(source, problems)
-    return rows
+
+
+def stream_csv(
+    path: Path, encoding: str, columns: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """`read_csv`'s rows one at a time, the file read line by line (memory bounded by a row,
+    for files of millions of rows), with the same checks and messages. Every problem of the
+    file's shape (an undecodable byte, a NUL, extra values, an overlong cell) raises
+    InputRejected at the latest after the last row: a caller keeps nothing until the end."""
+    source = str(path)
+    if encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32")):
+        yield from read_csv(path, encoding, columns)  # a newline byte is not a line there
+        return
+    try:
+        codecs.getincrementaldecoder(encoding)
+    except LookupError:
+        raise InputRejected(source, [f"unknown encoding {encoding!r}"]) from None
+    try:
+        with path.open("rb") as f:
+            lines = _decoded_lines(source, f, encoding)
+            first = _first_lines(source, lines, ",".join(columns))
+            yield from _rows(source, itertools.chain(first, lines), _header_check(source, columns))
+    except FileNotFoundError:
+        raise InputRejected(source, ["file not found"]) from None
+    except OSError as exc:
+        raise InputRejected(source, [f"cannot read the file: {exc.strerror}"]) from None
+
+
+def _header_check(source: str, columns: tuple[str, ...]) -> Callable[[list[str]], list[str]]:
+    def check(header: list[str]) -> list[str]:
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise InputRejected(
+                source,
+                [f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"],
+            )
+        return header
+
+    return check
+
+
+def _first_lines(source: str, lines: Iterator[str], expected: str) -> list[str]:
+    """The lines up to the first that is not blank (the csv reader reads the header from
+    them); a file of blanks is empty, as `parse_csv` says."""
+    head = []
+    for text in lines:
+        head.append(text)
+        if text.strip():
+            return head
+    raise InputRejected(source, [f"the file is empty; expected the header {expected}"])
+
+
+def _decoded_lines(source: str, f: BinaryIO, encoding: str) -> Iterator[str]:
+    """The file's lines as text (newlines kept), as `_decode` would decode them: the same
+    messages for a UTF-16 file, an undecodable byte, a NUL."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset, number = 0, 0
+    for data in f:
+        if number == 0 and data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise InputRejected(
+                source, ["the file is UTF-16 text; save it as CSV UTF-8 or pass --encoding UTF-16"]
+            )
+        number += 1
+        try:
+            text = decoder.decode(data)
+        except UnicodeDecodeError as exc:
+            raise InputRejected(
+                source,
+                [
+                    f"line {number}: not {encoding} text ({exc.reason} at byte "
+                    f"{offset + exc.start}){_hint(encoding)}"
+                ],
+            ) from None
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a byte-order mark, whatever the encoding
+        if "\x00" in text:
+            raise InputRejected(
+                source, [f"line {number}: contains a NUL character (a binary file, not CSV text?)"]
+            )
+        offset += len(data)
+        if "\r" in text.rstrip("\r\n"):  # a lone CR ends a line too, as for `parse_csv`
+            yield from io.StringIO(text, newline="")
+        else:
+            yield text
+    pending = len(decoder.getstate()[0])
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise InputRejected(
+            source,
+            [
+                f"line {number}: not {encoding} text ({exc.reason} at byte "
+                f"{offset - pending + exc.start}){_hint(encoding)}"
+            ],
+        ) from None
+
+
+def _hint(encoding: str) -> str:
+    return "" if encoding.lower() in ("gbk", "gb18030", "cp936") else "; try --encoding GBK"

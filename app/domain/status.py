@@ -62,16 +62,15 @@ _RECOMPUTE_HOTSPOTS = text("""
 # the patrols to the history and advance each cell's summary to its newest one. Of several
 # patrols at the same instant in one cell, the first given is the one recorded as the last
 # patrol (as if added one by one).
-_ADD_VISITS = text("""
-    WITH visit AS MATERIALIZED (
-        SELECT * FROM json_to_recordset(CAST(:visits AS json))
-                 AS v(n bigint, cell_id bigint, person_id bigint, observed_at timestamptz,
-                      geom text, report_id uuid, patrol_id uuid)
+# `{visits}` is a query of the patrols: (n, cell_id, person_id, observed_at, geom, report_id,
+# patrol_id); `add_visits_from` gives it another source than a JSON parameter.
+_ADD_VISITS_FROM = """
+    WITH visit AS MATERIALIZED ({visits}
     ), locked AS MATERIALIZED (
         SELECT gridwatch_lock_cells(array_agg(cell_id)) IS NOT NULL AS done FROM visit
     ), added AS (
         INSERT INTO cell_visits (cell_id, person_id, observed_at, geom, report_id, patrol_id)
-        SELECT cell_id, person_id, observed_at, ST_GeomFromEWKT(geom), report_id, patrol_id
+        SELECT cell_id, person_id, observed_at, geom, report_id, patrol_id
           FROM visit ORDER BY n
     )
     INSERT INTO cell_status AS s (cell_id, last_patrol_at, last_patrol_by_id, updated_at)
@@ -86,7 +85,24 @@ _ADD_VISITS = text("""
                                     ELSE s.last_patrol_by_id END,
            last_patrol_at = GREATEST(s.last_patrol_at, excluded.last_patrol_at),
            updated_at = now()
-""")
+"""
+_ADD_VISITS = text(
+    _ADD_VISITS_FROM.format(
+        visits="""
+        SELECT v.n, v.cell_id, v.person_id, v.observed_at, ST_GeomFromEWKT(v.geom) AS geom,
+               v.report_id, v.patrol_id
+          FROM json_to_recordset(CAST(:visits AS json))
+               AS v(n bigint, cell_id bigint, person_id bigint, observed_at timestamptz,
+                    geom text, report_id uuid, patrol_id uuid)"""
+    )
+)
+
+
+def add_visits_from(session: Session, visits: str) -> None:
+    """Counted patrols selected by `visits` (SQL with the columns of `_ADD_VISITS_FROM`, e.g.
+    from a staging table): appended to the history and their cells' summaries advanced, as
+    `record_visits` does."""
+    session.execute(text(_ADD_VISITS_FROM.format(visits=visits)))
 
 
 # Every write to a cell's summary first takes the cell's transaction-scoped lock, so two

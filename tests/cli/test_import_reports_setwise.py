@@ -1,8 +1,9 @@
 """`gridwatch import-reports` files a whole file at once (all reporters' rows together): the
 same cells and flags as the API's intake one report after another, on a real database."""
 
+import csv
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.domain import audit
 from app.domain.accountability import verify as audit_verify
 from app.domain.reports.intake import ReportData, file_report
+from app.domain.reports.review import report_facts
 from app.models import AuditEntry, Cell, CellVisit, Person, Report
 from tests.cli.helpers import run_cli
 from tests.cli.test_import_reports import row, write
@@ -135,3 +137,69 @@ def test_one_id_under_two_reporters_rejects_the_file(
     assert result.exit_code == 1
     assert "different body" in result.output
     assert db.scalar(select(func.count()).select_from(Report)) == 0
+
+
+def test_the_audit_entries_written_in_sql_are_pythons_byte_for_byte(
+    tmp_path: Path, client: TestClient, db: Session
+) -> None:
+    """The import builds its `report.create` entries' canonical JSON in SQL: text needing
+    escapes, whole and tiny floats, ±0, microseconds and offsets must come out as Python
+    writes them (the chain verifies, and each stored `after` is report_facts' JSON)."""
+    staffed_field(client, db)
+    t = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
+    texts = ['say "hi" \\ back', "tab\there", "line\nbreak", "ctl\x1f\x7f", "路 🚧 \u2028 é"]
+    rows = [row(UNITS[0], t + timedelta(minutes=k), description=d) for k, d in enumerate(texts)]
+    rows += [
+        row(UNITS[1], t + timedelta(hours=1), accuracy_m="0", category="outfall"),
+        row(UNITS[1], t + timedelta(hours=2), accuracy_m="1000000"),
+        row(UNITS[1], t + timedelta(hours=3, microseconds=123456), accuracy_m="12.5"),
+        row(UNITS[1], t + timedelta(hours=4), accuracy_m="", kind="issue"),
+        row(UNITS[0], t + timedelta(hours=5), lat="0.00001", lon="-0.0"),
+        row(UNITS[0], t + timedelta(hours=6), lat="35", lon="113"),
+    ]
+    rows[-3]["observed_at"] = (
+        (t + timedelta(hours=4)).astimezone(timezone(timedelta(hours=8))).isoformat()
+    )
+    path = tmp_path / "tricky.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    result = run_cli("import-reports", path)
+
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    reports = {str(r.id): r for r in db.scalars(select(Report))}
+    entries = db.scalars(select(AuditEntry).where(AuditEntry.action == "report.create")).all()
+    assert len(entries) == len(rows)
+    for entry in entries:
+        facts = audit.jsonable(report_facts(reports[entry.target_id]))
+        assert audit.canonical_json(entry.after) == audit.canonical_json(facts)
+    assert set(texts) <= {r.description for r in reports.values()}
+    verdict = audit_verify.verify(db, full=True)
+    assert verdict.ok, verdict
+
+
+def test_a_row_repeated_in_the_file_is_one_report_and_a_changed_repeat_is_named(
+    tmp_path: Path, client: TestClient, db: Session
+) -> None:
+    staffed_field(client, db)
+    when = datetime.now(UTC) - timedelta(days=1)
+    issue = row(UNITS[0], when, kind="issue")
+    other = row(UNITS[1], when + timedelta(hours=1))
+    result = run_cli("import-reports", write(tmp_path / "twice.csv", [issue, other, issue]))
+    assert result.exit_code == 0, result.output
+    assert "2 reports added (2 counted, 0 flagged), 1 already present" in result.output
+    assert db.scalar(select(func.count()).select_from(Report)) == 2
+    created = select(func.count()).where(AuditEntry.action == "hotspot.create")
+    assert db.scalar(created) == 1  # one case for the issue
+
+    changed = {**other, "id": str(uuid.uuid4())}
+    clash = {**changed, "description": "改过的记录"}
+    result = run_cli("import-reports", write(tmp_path / "clash.csv", [changed, other, clash]))
+    assert result.exit_code == 1
+    assert f"line 4: report {changed['id']} was already filed with a different body" in (
+        result.output
+    )
+    assert db.scalar(select(func.count()).select_from(Report)) == 2

@@ -2,11 +2,12 @@
 intake as the API (cell, flags, counting) except `late_sync`. All rows are checked first; any
 bad row, or an id already stored with a different body, rejects the whole file.
 
-The rows are filed set-wise, every reporter at once, CHUNK rows per call of the batch intake
-(`file_reports_by`: one lookup, one insert, one history append per call), each reporter's rows
-oldest first — the same decisions as filing them one by one, in a fixed number of statements
-per chunk. Each report gets its `report.create` audit entry and the file one `reports.import`
-entry with its SHA-256 and counts; the entries are chained at the commit, linearly."""
+The file is read a row at a time and every valid row COPYed into a staging table; nothing is
+decided until the whole file has been read and found valid. Then the rows are decided and
+written set-wise in SQL (app/domain/reports/staging.py: the intake's rules, each reporter's
+rows oldest first, in a fixed number of statements however large the file), the cases of
+`issue` reports opened CHUNK at a time. Each report gets its `report.create` audit entry and
+the file one `reports.import` entry with its SHA-256 and counts; one transaction."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.domain import audit
 from app.domain.audit import file_sha256
-from app.domain.csvfile import read_csv, shorten
-from app.domain.errors import DomainError, InputRejected
+from app.domain.csvfile import shorten, stream_csv
+from app.domain.errors import InputRejected
+from app.domain.hotspots.from_reports import open_cases_setwise
 from app.domain.progress import NoProgress, Progress
+from app.domain.reports import import_audit, staging
 from app.domain.reports.categories import CATEGORIES
-from app.domain.reports.intake import ReportData, file_reports_by
+from app.domain.reports.intake import ReportData
 from app.domain.timeparse import parse_plausible_instant
 from app.models import Person
 
@@ -41,9 +44,10 @@ COLUMNS = (
     "description",
 )
 REQUIRED = ("id", "username", "lat", "lon", "observed_at", "kind")
-# Rows are filed this many at a time, through the API's batch intake (a fixed number of
-# statements per call however many rows, for any number of reporters).
+# The cases of issue reports are opened this many at a time.
 CHUNK = 5_000
+ORIGIN = "import"
+STEPS = 5  # for the progress bar: read, decide, insert, cases, audit
 
 
 @dataclass
@@ -118,69 +122,83 @@ def _parse(
     )
 
 
-def _by_reporter(
-    parsed: list[tuple[int, tuple[int, ReportData]]],
-) -> list[tuple[int, int, ReportData]]:
-    """The rows as (line, reporter, report), each reporter's together and oldest first (ties
-    in file order), so that each report's "previous counted report" (impossible_speed) is the
-    one the reporter really filed before it, in this file or before."""
-    rows = [(line, person_id, data) for line, (person_id, data) in parsed]
-    rows.sort(key=lambda row: (row[1], row[2].observed_at))
-    return rows
-
-
 def import_reports(
     session: Session, path: Path, encoding: str = "utf-8-sig", progress: Progress | None = None
 ) -> ImportedReports:
     progress = progress or NoProgress()
-    raw_rows = read_csv(path, encoding, COLUMNS)
-    if not raw_rows:
-        raise InputRejected(str(path), ["no rows after the header"])
-    usernames = {raw["username"] for _, raw in raw_rows}
-    persons = {
-        username: person_id
-        for username, person_id in session.execute(
-            select(Person.username, Person.id).where(Person.username.in_(usernames))
-        )
-    }
+    # Everyone who may have filed a report (a username of the file is looked up here).
+    persons = dict(session.execute(select(Person.username, Person.id)).all())
+    received_at = clock.now()
+    progress.start("importing reports", STEPS)
     problems: list[str] = []
-    parsed = [(line, p) for line, raw in raw_rows if (p := _parse(line, raw, persons, problems))]
+    lines = 0
+    driver = staging.stage(session)
+    with driver.cursor() as cursor, cursor.copy(staging.COPY) as copy:
+        for line, raw in stream_csv(path, encoding, COLUMNS):
+            lines += 1
+            parsed = _parse(line, raw, persons, problems)
+            if parsed is not None and not problems:  # after a problem, only look for more
+                person_id, data = parsed
+                copy.write_row(
+                    (
+                        line,
+                        data.id,
+                        person_id,
+                        data.lon,
+                        data.lat,
+                        data.accuracy_m,
+                        data.observed_at,
+                        data.kind,
+                        data.category,
+                        data.description,
+                        data.fingerprint(),
+                    )
+                )
+    if not lines:
+        raise InputRejected(str(path), ["no rows after the header"])
     if problems:
         raise InputRejected(str(path), problems)
-    result = ImportedReports()
-    received_at = clock.now()
-    progress.start("importing reports", len(parsed))
-    refused: list[tuple[int, str]] = []
-    rows = _by_reporter(parsed)
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        outcomes = file_reports_by(
-            session,
-            reporters=[person_id for _, person_id, _ in chunk],
-            items=[data for _, _, data in chunk],
-            received_at=received_at,
-            origin="import",
-            late_sync=False,
-        )
-        for (line, _, _), filed in zip(chunk, outcomes, strict=True):
-            if isinstance(filed, DomainError):
-                refused.append((line, filed.message))
-            elif filed.created:
-                result.added += 1
-                result.counted += filed.report.counted
-                result.flagged += bool(filed.report.flags)
-            else:
-                result.unchanged += 1
-        progress.advance(len(chunk))
+    progress.advance()
+    refused = staging.different_bodies(session)
     if refused:
         raise InputRejected(
-            str(path), [f"line {line}: {message}" for line, message in sorted(refused)]
+            str(path),
+            [
+                f"line {line}: report {rid} was already filed with a different body"
+                for line, rid in refused
+            ],
         )
+    counts = staging.decide(session, received_at)
+    progress.advance()
+    raced = staging.claim(session, counts["added"])
+    if raced:
+        raise InputRejected(
+            str(path),
+            [
+                f"line {line}: report {rid} was filed by another request during the import; "
+                "import the file again"
+                for line, rid in raced
+            ],
+        )
+    staging.insert(session, received_at, ORIGIN)
+    progress.advance()
+    for issues in staging.issue_reports(session, received_at, CHUNK):
+        open_cases_setwise(session, issues)  # every `issue` report opens its case, once (SPEC §4)
+    progress.advance()
+    # Last: the chain's head stays locked from here to the commit.
+    import_audit.append_audit(session, received_at, ORIGIN)
+    result = ImportedReports(
+        added=counts["added"],
+        unchanged=counts["rows"] - counts["added"],
+        counted=counts["counted"],
+        flagged=counts["flagged"],
+    )
     audit.record(
         session,
         "reports.import",
         "file",
         path.name,
-        after={"sha256": file_sha256(path), "rows": len(parsed)} | vars(result),
+        after={"sha256": file_sha256(path), "rows": counts["rows"]} | vars(result),
     )
+    progress.advance()
     return result

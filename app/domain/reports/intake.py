@@ -1,6 +1,7 @@
 """Report intake (SPEC §4): resolve the cell, compute every voiding flag, decide whether the
 report counts, keep re-sends idempotent, open the case of every `issue` report. Used by the
-API (single and batch) and `gridwatch import-reports` alike."""
+API (single and batch); `gridwatch import-reports` applies the same rules set-wise in SQL
+(app/domain/reports/staging.py), with the lookup's SQL fragments (queries.py)."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ def file_reports_by(
 ) -> list[Filed | DomainError]:
     """`file_reports` for items of several people at once (`reporters[k]` filed `items[k]`):
     each person's items are decided as that person's `file_reports` would, the statements
-    are shared by all. The historical import files a whole file through this."""
+    are shared by all."""
     if not items:
         return []
     intake = _Intake(session, reporters, items, received_at, late_sync, origin)
