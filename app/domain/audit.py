@@ -2,10 +2,11 @@
 
 Domain code calls `record(session, ...)` next to the write it describes. Entries wait on the
 session and are appended when the outermost transaction commits — chained in one statement
-just before COMMIT (the database hashes each entry's canonical JSON, built here, with the
-sequence number and time it takes under the chain's one-row lock), so that lock is held for as
-short a time as possible and an entry exists exactly when its write does (a rolled-back
-savepoint drops its entries).
+sent together with COMMIT (the database hashes each entry's canonical JSON, built here, with
+the sequence number and time it takes under the chain's one-row lock), so that lock is held for
+as short a time as possible and an entry exists exactly when its write does (a rolled-back
+savepoint drops its entries). Everything else the commit does — the deferred roll-up
+recomputation with its parents' locks — runs before the chain's lock is taken.
 
 Entry hash = SHA-256(previous hash + "\\n" + canonical JSON of the entry's other fields).
 app/domain/accountability/verify.py recomputes the chain and names the first entry that does
@@ -30,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, select, text
+import psycopg
+from sqlalchemy import Connection, event, exc, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db import json_param
@@ -265,8 +267,9 @@ def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
 # Appends the pending entries in one statement: lock the head, chain the entries (each hash
 # over the previous hash and the entry's canonical JSON, pieced together around the `at` and
 # `seq` that only the locked head decides), insert them, move the head. The head's row lock is
-# taken by this, the transaction's last statement, and released by the COMMIT right after it.
-_APPEND = text("""
+# taken by this, the transaction's last statement, and released by the COMMIT sent with it
+# (`_commit_appending`). Run by psycopg itself: its parameter in psycopg's own style.
+_APPEND = """
     WITH RECURSIVE head AS MATERIALIZED (
         SELECT seq, hash, clock_timestamp() + gridwatch_clock_offset() AS at
           FROM audit_head WHERE id = 1 FOR UPDATE
@@ -274,7 +277,7 @@ _APPEND = text("""
         SELECT at, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') AS iso
           FROM head
     ), entry AS MATERIALIZED (
-        SELECT * FROM json_to_recordset(CAST(:entries AS json))
+        SELECT * FROM json_to_recordset(CAST(%(entries)s AS json))
                  AS e(n bigint, head text, middle text, tail text, actor text, actor_id bigint,
                       action text, target_type text, target_id text, cell_id bigint,
                       before text, after text)
@@ -303,10 +306,23 @@ _APPEND = text("""
       FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) last
      WHERE h.id = 1
     RETURNING h.seq
-""")
+"""
 _START_CHAIN = text(
     "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis) ON CONFLICT DO NOTHING"
 )
+# The head made when missing (the first entry ever, or after tests emptied the tables), sent
+# ahead of `_APPEND` in the same round trip. A plain read decides it: once the head exists
+# this inserts nothing and so never waits for a transaction holding the head (an INSERT's
+# conflict check would).
+_START_CHAIN_IF_MISSING = """
+    INSERT INTO audit_head (id, seq, hash)
+    SELECT 1, 0, %(genesis)s WHERE NOT EXISTS (SELECT FROM audit_head WHERE id = 1)
+    ON CONFLICT DO NOTHING
+"""
+# The work PostgreSQL would do at COMMIT (deferred constraint triggers: the roll-up's
+# recomputation, which locks the parents it touched) done now instead, before the chain's
+# lock, so that the head is held for nothing but the append and the COMMIT itself.
+_SETTLE = "SET CONSTRAINTS ALL IMMEDIATE"
 
 # Beyond this many entries (an import) the chain is computed here rather than by the statement
 # above, whose recursion picks entries out of arrays (each pick walks the array: quadratic;
@@ -407,13 +423,29 @@ def _append_pending(session: Session) -> None:
     for n, p in enumerate(pending, 1):
         head, middle, tail = _entry_pieces(p)
         entries.append({"n": n, "head": head, "middle": middle, "tail": tail} | _columns(p))
-    params = {"entries": json_param(entries)}
-    conn = session.connection()
-    last = conn.execute(_APPEND, params).scalar()
-    if last is None:  # the very first entry: start the chain, then append
-        conn.execute(_START_CHAIN, {"genesis": GENESIS})
-        last = conn.execute(_APPEND, params).scalar_one()
+    last = _commit_appending(session.connection(), json_param(entries))
     session.info[ASSIGNED] = list(range(last - len(pending) + 1, last + 1))
+
+
+def _commit_appending(conn: Connection, entries: str) -> int:
+    """Settle the commit-time work, append `entries` (`_APPEND`) and COMMIT, all sent in one
+    round trip (psycopg's pipeline mode): the chain's lock is taken by the transaction's last
+    statement and released by the COMMIT already waiting behind it, never held across a trip
+    to this process. The session's own COMMIT, which follows, then has nothing left to do.
+    Returns the last sequence number appended."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        with raw.pipeline(), raw.cursor() as cur:
+            cur.execute(_SETTLE)
+            cur.execute(_START_CHAIN_IF_MISSING, {"genesis": GENESIS})
+            cur.execute(_APPEND, {"entries": entries})
+            raw.commit()
+            row = cur.fetchone()
+    except psycopg.Error as err:  # as SQLAlchemy would raise it (the API maps those)
+        raise exc.DBAPIError.instance(_APPEND, None, err, psycopg.Error) from err
+    assert row is not None, "the chain's head was missing at commit"
+    return int(row[0])
 
 
 def _columns(p: _Pending) -> dict[str, Any]:
@@ -426,6 +458,7 @@ def _append_large(session: Session, pending: list[_Pending]) -> None:
     all but the hashes is built before the chain's lock is taken."""
     built = [(_entry_pieces(p), _columns(p)) for p in pending]
     conn = session.connection()
+    conn.exec_driver_sql(_SETTLE)
     row = conn.execute(_LOCK_HEAD).first()
     if row is None:  # the very first entry: start the chain, then lock it
         conn.execute(_START_CHAIN, {"genesis": GENESIS})
