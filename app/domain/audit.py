@@ -323,6 +323,17 @@ _START_CHAIN_IF_MISSING = """
 # recomputation, which locks the parents it touched) done now instead, before the chain's
 # lock, so that the head is held for nothing but the append and the COMMIT itself.
 _SETTLE = "SET CONSTRAINTS ALL IMMEDIATE"
+# The COMMIT that releases the chain's lock does not wait for its WAL to reach the disk (nor a
+# synchronous standby): a transaction that waited would hold the head for that flush, and every
+# other writer's commit would queue behind it, one flush each. The statement sent right after
+# it in the same round trip is a transaction of its own that does wait: its commit's flush
+# covers the earlier commit's WAL (WAL is flushed in order), so the answer still comes back
+# only once the entries and the writes they describe are durable, and concurrent writers'
+# flushes can now be shared (group commit). It writes a WAL record of its own — a commit with
+# no WAL written before it is not flushed — an empty transactional logical-decoding message.
+_UNFLUSHED_COMMIT = "SELECT set_config('synchronous_commit', 'off', true)"
+_COMMIT = "COMMIT"
+_DURABLE = "SELECT pg_logical_emit_message(true, 'gridwatch.audit', '')"
 
 # Beyond this many entries (an import) the chain is computed here rather than by the statement
 # above, whose recursion picks entries out of arrays (each pick walks the array: quadratic;
@@ -428,19 +439,23 @@ def _append_pending(session: Session) -> None:
 
 
 def _commit_appending(conn: Connection, entries: str) -> int:
-    """Settle the commit-time work, append `entries` (`_APPEND`) and COMMIT, all sent in one
-    round trip (psycopg's pipeline mode): the chain's lock is taken by the transaction's last
-    statement and released by the COMMIT already waiting behind it, never held across a trip
-    to this process. The session's own COMMIT, which follows, then has nothing left to do.
-    Returns the last sequence number appended."""
+    """Settle the commit-time work, append `entries` (`_APPEND`), COMMIT and wait until that
+    is durable (`_DURABLE`), all sent in one round trip (psycopg's pipeline mode): the chain's
+    lock is taken by the transaction's last statement and released by the COMMIT already
+    waiting behind it, never held across a trip to this process nor for a WAL flush. The
+    session's own COMMIT, which follows, then has nothing left to do. Returns the last
+    sequence number appended."""
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     try:
-        with raw.pipeline(), raw.cursor() as cur:
-            cur.execute(_SETTLE)
-            cur.execute(_START_CHAIN_IF_MISSING, {"genesis": GENESIS})
-            cur.execute(_APPEND, {"entries": entries})
-            raw.commit()
+        with raw.cursor() as cur:
+            with raw.pipeline():
+                raw.execute(_SETTLE)
+                raw.execute(_START_CHAIN_IF_MISSING, {"genesis": GENESIS})
+                raw.execute(_UNFLUSHED_COMMIT)
+                cur.execute(_APPEND, {"entries": entries})
+                raw.execute(_COMMIT)
+                raw.execute(_DURABLE)  # its own implicit transaction, committed at the sync
             row = cur.fetchone()
     except psycopg.Error as err:  # as SQLAlchemy would raise it (the API maps those)
         raise exc.DBAPIError.instance(_APPEND, None, err, psycopg.Error) from err
