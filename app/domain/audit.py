@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
-from sqlalchemy import Connection, event, exc, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db import json_param
+from app.domain.auditcommit import SETTLE, commit_appending
 from app.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -268,7 +268,7 @@ def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
 # over the previous hash and the entry's canonical JSON, pieced together around the `at` and
 # `seq` that only the locked head decides), insert them, move the head. The head's row lock is
 # taken by this, the transaction's last statement, and released by the COMMIT sent with it
-# (`_commit_appending`). Run by psycopg itself: its parameter in psycopg's own style.
+# (app/domain/auditcommit.py). Run by psycopg itself: its parameter in psycopg's own style.
 _APPEND = """
     WITH RECURSIVE head AS MATERIALIZED (
         SELECT seq, hash, clock_timestamp() + gridwatch_clock_offset() AS at
@@ -310,31 +310,6 @@ _APPEND = """
 _START_CHAIN = text(
     "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis) ON CONFLICT DO NOTHING"
 )
-# The head made when missing (the first entry ever, or after tests emptied the tables), sent
-# ahead of `_APPEND` in the same round trip. A plain read decides it: once the head exists
-# this inserts nothing and so never waits for a transaction holding the head (an INSERT's
-# conflict check would).
-_START_CHAIN_IF_MISSING = """
-    INSERT INTO audit_head (id, seq, hash)
-    SELECT 1, 0, %(genesis)s WHERE NOT EXISTS (SELECT FROM audit_head WHERE id = 1)
-    ON CONFLICT DO NOTHING
-"""
-# The work PostgreSQL would do at COMMIT (deferred constraint triggers: the roll-up's
-# recomputation, which locks the parents it touched) done now instead, before the chain's
-# lock, so that the head is held for nothing but the append and the COMMIT itself.
-_SETTLE = "SET CONSTRAINTS ALL IMMEDIATE"
-# The COMMIT that releases the chain's lock does not wait for its WAL to reach the disk (nor a
-# synchronous standby): a transaction that waited would hold the head for that flush, and every
-# other writer's commit would queue behind it, one flush each. The statement sent right after
-# it in the same round trip is a transaction of its own that does wait: its commit's flush
-# covers the earlier commit's WAL (WAL is flushed in order), so the answer still comes back
-# only once the entries and the writes they describe are durable, and concurrent writers'
-# flushes can now be shared (group commit). It writes a WAL record of its own — a commit with
-# no WAL written before it is not flushed — an empty transactional logical-decoding message.
-_UNFLUSHED_COMMIT = "SELECT set_config('synchronous_commit', 'off', true)"
-_COMMIT = "COMMIT"
-_DURABLE = "SELECT pg_logical_emit_message(true, 'gridwatch.audit', '')"
-
 # Beyond this many entries (an import) the chain is computed here rather than by the statement
 # above, whose recursion picks entries out of arrays (each pick walks the array: quadratic;
 # 300k entries ran for over 15 minutes). Two statements instead of one: lock the head and read
@@ -434,33 +409,8 @@ def _append_pending(session: Session) -> None:
     for n, p in enumerate(pending, 1):
         head, middle, tail = _entry_pieces(p)
         entries.append({"n": n, "head": head, "middle": middle, "tail": tail} | _columns(p))
-    last = _commit_appending(session.connection(), json_param(entries))
+    last = commit_appending(session.connection(), _APPEND, json_param(entries), GENESIS)
     session.info[ASSIGNED] = list(range(last - len(pending) + 1, last + 1))
-
-
-def _commit_appending(conn: Connection, entries: str) -> int:
-    """Settle the commit-time work, append `entries` (`_APPEND`), COMMIT and wait until that
-    is durable (`_DURABLE`), all sent in one round trip (psycopg's pipeline mode): the chain's
-    lock is taken by the transaction's last statement and released by the COMMIT already
-    waiting behind it, never held across a trip to this process nor for a WAL flush. The
-    session's own COMMIT, which follows, then has nothing left to do. Returns the last
-    sequence number appended."""
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    try:
-        with raw.cursor() as cur:
-            with raw.pipeline():
-                raw.execute(_SETTLE)
-                raw.execute(_START_CHAIN_IF_MISSING, {"genesis": GENESIS})
-                raw.execute(_UNFLUSHED_COMMIT)
-                cur.execute(_APPEND, {"entries": entries})
-                raw.execute(_COMMIT)
-                raw.execute(_DURABLE)  # its own implicit transaction, committed at the sync
-            row = cur.fetchone()
-    except psycopg.Error as err:  # as SQLAlchemy would raise it (the API maps those)
-        raise exc.DBAPIError.instance(_APPEND, None, err, psycopg.Error) from err
-    assert row is not None, "the chain's head was missing at commit"
-    return int(row[0])
 
 
 def _columns(p: _Pending) -> dict[str, Any]:
@@ -473,7 +423,7 @@ def _append_large(session: Session, pending: list[_Pending]) -> None:
     all but the hashes is built before the chain's lock is taken."""
     built = [(_entry_pieces(p), _columns(p)) for p in pending]
     conn = session.connection()
-    conn.exec_driver_sql(_SETTLE)
+    conn.exec_driver_sql(SETTLE)
     row = conn.execute(_LOCK_HEAD).first()
     if row is None:  # the very first entry: start the chain, then lock it
         conn.execute(_START_CHAIN, {"genesis": GENESIS})
