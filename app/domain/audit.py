@@ -310,6 +310,7 @@ _APPEND = """
 _START_CHAIN = text(
     "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis) ON CONFLICT DO NOTHING"
 )
+
 # Beyond this many entries (an import) the chain is computed here rather than by the statement
 # above, whose recursion picks entries out of arrays (each pick walks the array: quadratic;
 # 300k entries ran for over 15 minutes). Two statements instead of one: lock the head and read
