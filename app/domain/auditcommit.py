@@ -1,6 +1,6 @@
 """How a transaction with audit entries ends (app/domain/audit.py appends them): the deferred
-commit-time work settled first, then the chain's append, COMMIT and a wait for durability, sent
-to PostgreSQL in one round trip, so that the chain's one-row lock is held for the append and
+commit-time work settled first, then the chain's append and COMMIT, sent to PostgreSQL in one
+round trip, so that the chain's one-row lock is held for the append and
 the COMMIT alone."""
 
 from __future__ import annotations
@@ -21,25 +21,14 @@ START_CHAIN_IF_MISSING = """
 # recomputation, which locks the parents it touched) done now instead, before the chain's
 # lock, so that the head is held for nothing but the append and the COMMIT itself.
 SETTLE = "SET CONSTRAINTS ALL IMMEDIATE"
-# The COMMIT that releases the chain's lock does not wait for its WAL to reach the disk (nor a
-# synchronous standby): a transaction that waited would hold the head for that flush, and every
-# other writer's commit would queue behind it, one flush each. The statement sent right after
-# it in the same round trip is a transaction of its own that does wait: its commit's flush
-# covers the earlier commit's WAL (WAL is flushed in order), so the answer still comes back
-# only once the entries and the writes they describe are durable, and concurrent writers'
-# flushes can now be shared (group commit). It writes a WAL record of its own — a commit with
-# no WAL written before it is not flushed — an empty transactional logical-decoding message.
-UNFLUSHED_COMMIT = "SELECT set_config('synchronous_commit', 'off', true)"
-COMMIT = "COMMIT"
-DURABLE = "SELECT pg_logical_emit_message(true, 'gridwatch.audit', '')"
 
 
 def commit_appending(conn: Connection, append: str, entries: str, genesis: str) -> int:
     """Settle the commit-time work, append `entries` with `append` (app/domain/audit.py's
-    one-statement append; its one parameter is `entries`), COMMIT and wait until that is
-    durable (`DURABLE`), all sent in one round trip (psycopg's pipeline mode): the chain's lock
+    one-statement append; its one parameter is `entries`), and COMMIT, all sent in one
+    round trip (psycopg's pipeline mode): the chain's lock
     is taken by the transaction's last statement and released by the COMMIT already waiting
-    behind it, never held across a trip to this process nor for a WAL flush. The session's own
+    behind it, never held across a trip to this process. The session's own
     COMMIT, which follows, then has nothing left to do. Returns the last sequence number
     appended."""
     raw = conn.connection.driver_connection
@@ -49,10 +38,8 @@ def commit_appending(conn: Connection, append: str, entries: str, genesis: str) 
             with raw.pipeline():
                 raw.execute(SETTLE)
                 raw.execute(START_CHAIN_IF_MISSING, {"genesis": genesis})
-                raw.execute(UNFLUSHED_COMMIT)
                 cur.execute(append, {"entries": entries})
-                raw.execute(COMMIT)
-                raw.execute(DURABLE)  # its own implicit transaction, committed at the sync
+                raw.commit()
             row = cur.fetchone()
     except psycopg.Error as err:  # as SQLAlchemy would raise it (the API maps those)
         raise exc.DBAPIError.instance(append, None, err, psycopg.Error) from err
