@@ -2,10 +2,11 @@
 
 Domain code calls `record(session, ...)` next to the write it describes. Entries wait on the
 session and are appended when the outermost transaction commits — chained in one statement
-just before COMMIT (the database hashes each entry's canonical JSON, built here, with the
-sequence number and time it takes under the chain's one-row lock), so that lock is held for as
-short a time as possible and an entry exists exactly when its write does (a rolled-back
-savepoint drops its entries).
+sent together with COMMIT (the database hashes each entry's canonical JSON, built here, with
+the sequence number and time it takes under the chain's one-row lock), so that lock is held for
+as short a time as possible and an entry exists exactly when its write does (a rolled-back
+savepoint drops its entries). Everything else the commit does — the deferred roll-up
+recomputation with its parents' locks — runs before the chain's lock is taken.
 
 Entry hash = SHA-256(previous hash + "\\n" + canonical JSON of the entry's other fields).
 app/domain/accountability/verify.py recomputes the chain and names the first entry that does
@@ -34,6 +35,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db import json_param
+from app.domain.auditcommit import SETTLE, commit_appending
 from app.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -265,8 +267,9 @@ def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
 # Appends the pending entries in one statement: lock the head, chain the entries (each hash
 # over the previous hash and the entry's canonical JSON, pieced together around the `at` and
 # `seq` that only the locked head decides), insert them, move the head. The head's row lock is
-# taken by this, the transaction's last statement, and released by the COMMIT right after it.
-_APPEND = text("""
+# taken by this, the transaction's last statement, and released by the COMMIT sent with it
+# (app/domain/auditcommit.py). Run by psycopg itself: its parameter in psycopg's own style.
+_APPEND = """
     WITH RECURSIVE head AS MATERIALIZED (
         SELECT seq, hash, clock_timestamp() + gridwatch_clock_offset() AS at
           FROM audit_head WHERE id = 1 FOR UPDATE
@@ -274,7 +277,7 @@ _APPEND = text("""
         SELECT at, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') AS iso
           FROM head
     ), entry AS MATERIALIZED (
-        SELECT * FROM json_to_recordset(CAST(:entries AS json))
+        SELECT * FROM json_to_recordset(CAST(%(entries)s AS json))
                  AS e(n bigint, head text, middle text, tail text, actor text, actor_id bigint,
                       action text, target_type text, target_id text, cell_id bigint,
                       before text, after text)
@@ -303,7 +306,7 @@ _APPEND = text("""
       FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) last
      WHERE h.id = 1
     RETURNING h.seq
-""")
+"""
 _START_CHAIN = text(
     "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis) ON CONFLICT DO NOTHING"
 )
@@ -407,12 +410,7 @@ def _append_pending(session: Session) -> None:
     for n, p in enumerate(pending, 1):
         head, middle, tail = _entry_pieces(p)
         entries.append({"n": n, "head": head, "middle": middle, "tail": tail} | _columns(p))
-    params = {"entries": json_param(entries)}
-    conn = session.connection()
-    last = conn.execute(_APPEND, params).scalar()
-    if last is None:  # the very first entry: start the chain, then append
-        conn.execute(_START_CHAIN, {"genesis": GENESIS})
-        last = conn.execute(_APPEND, params).scalar_one()
+    last = commit_appending(session.connection(), _APPEND, json_param(entries), GENESIS)
     session.info[ASSIGNED] = list(range(last - len(pending) + 1, last + 1))
 
 
@@ -426,6 +424,7 @@ def _append_large(session: Session, pending: list[_Pending]) -> None:
     all but the hashes is built before the chain's lock is taken."""
     built = [(_entry_pieces(p), _columns(p)) for p in pending]
     conn = session.connection()
+    conn.exec_driver_sql(SETTLE)
     row = conn.execute(_LOCK_HEAD).first()
     if row is None:  # the very first entry: start the chain, then lock it
         conn.execute(_START_CHAIN, {"genesis": GENESIS})
