@@ -435,13 +435,18 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def previous(report: dict[str, Any]) -> dict[str, Any] | None:
-    """The latest earlier run of the same profile in bench/results (another day's file)."""
-    mine = f"{report['date'][:10]}-{report['name']}.json"
-    earlier = sorted(p for p in RESULTS.glob(f"*-{report['name']}.json") if p.name < mine)
-    if not earlier:
-        return None
-    loaded: dict[str, Any] = json.loads(earlier[-1].read_text(encoding="utf-8"))
-    return loaded
+    """The latest earlier run of the same profile in bench/results (at another commit)."""
+    runs = [
+        json.loads(p.read_text(encoding="utf-8")) for p in RESULTS.glob(f"*-{report['name']}*.json")
+    ]
+    earlier = [
+        r
+        for r in runs
+        if r.get("name") == report["name"]
+        and r.get("commit") != report["commit"]
+        and str(r.get("date", "")) < report["date"]
+    ]
+    return max(earlier, key=lambda r: str(r["date"])) if earlier else None
 
 
 def comparison(report: dict[str, Any], before: dict[str, Any]) -> str:
@@ -471,7 +476,8 @@ def comparison(report: dict[str, Any], before: dict[str, Any]) -> str:
 
 def write(report: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{report['date'][:10]}-{report['name']}.json"
+    # One file per run: two runs on one day (at two commits) both stay.
+    out = RESULTS / f"{report['date'][:10]}-{report['name']}-{report['commit']}.json"
     before = previous(report)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
     begin, end = f"<!-- bench:{report['name']} -->", f"<!-- /bench:{report['name']} -->"
