@@ -102,17 +102,7 @@ def read_csv(
     unquoted comma shifts the columns after it) or an overlong cell rejects the file."""
     source = str(path)
     text = _decode(source, read_bytes(path), encoding)
-
-    def check(header: list[str]) -> list[str]:
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise InputRejected(
-                source,
-                [f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"],
-            )
-        return header
-
-    return parse_csv(source, text, ",".join(columns), check)
+    return parse_csv(source, text, ",".join(columns), _header_check(source, columns))
 
 
 def read_bytes(path: Path) -> bytes:
