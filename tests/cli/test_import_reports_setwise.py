@@ -203,3 +203,71 @@ def test_a_row_repeated_in_the_file_is_one_report_and_a_changed_repeat_is_named(
         result.output
     )
     assert db.scalar(select(func.count()).select_from(Report)) == 2
+
+
+def test_the_import_decides_each_row_as_the_apis_batch_intake_does(
+    tmp_path: Path, client: TestClient, db: Session
+) -> None:
+    """The set-wise import's flags (decided in SQL) and the API's intake (decided in Python)
+    agree on random rows: cells, duty, accuracy, future times and impossible speeds."""
+    import random
+
+    from app.domain.reports.intake import file_reports_by
+
+    staffed_field(client, db)
+    rng = random.Random(20261130)
+    outside = (CENTRES[UNITS[0]][0] + 0.5, CENTRES[UNITS[0]][1])
+    now = datetime.now(UTC).replace(microsecond=0)
+    t = now - timedelta(days=6)  # 60 steps of at most 2 h stay in the past
+    rows = []
+    for _ in range(60):
+        t += timedelta(seconds=rng.choice([5, 30, 600, 7200]))
+        user = rng.choice(["insp", "insp", "other"])
+        cell = rng.choice(UNITS)
+        when = now + timedelta(days=1) if rng.random() < 0.08 else t
+        r = row(cell, when, user=user, accuracy_m=rng.choice(["8", "8", "8", "300"]))
+        if rng.random() < 0.08:
+            r["lon"], r["lat"] = str(outside[0]), str(outside[1])
+        rows.append(r)
+    people = dict(db.execute(select(Person.username, Person.id)).all())
+    ordered = sorted(rows, key=lambda r: (people[r["username"]], r["observed_at"]))
+
+    with db.begin_nested() as api:  # the reference, rolled back before the import
+        filed = file_reports_by(
+            db,
+            reporters=[people[r["username"]] for r in ordered],
+            items=[
+                ReportData(
+                    id=uuid.UUID(r["id"]),
+                    lat=float(r["lat"]),
+                    lon=float(r["lon"]),
+                    observed_at=datetime.fromisoformat(r["observed_at"]),
+                    kind="patrol",
+                    accuracy_m=float(r["accuracy_m"]),
+                    description=r["description"],
+                )
+                for r in ordered
+            ],
+            received_at=datetime.now(UTC),
+            origin="import",
+            late_sync=False,
+        )
+        expected = {}
+        for f in filed:
+            assert not isinstance(f, Exception), f
+            expected[f.report.id] = (f.cell_code, sorted(f.report.flags), f.report.counted)
+        api.rollback()
+    db.rollback()
+    assert {flag for _, flags, _ in expected.values() for flag in flags} >= {
+        "impossible_speed",
+        "low_accuracy",
+        "future_time",
+        "not_on_duty",
+    }
+
+    result = run_cli("import-reports", write(tmp_path / "random.csv", rows))
+
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    got = {rid: (code, sorted(fl), counted) for rid, (code, fl, counted) in stored(db).items()}
+    assert got == expected
