@@ -214,9 +214,7 @@ def lapses(
     head = {"from": from_.isoformat(), "to": to.isoformat()}
     try:
         spool.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "lapses": [')
-        found = iter_lapses(
-            session, selection, from_, to, min_hours=min_hours, people_as_json=True, ahead=True
-        )
+        found = iter_lapses(session, selection, from_, to, min_hours=min_hours, people_as_json=True)
         for i, x in enumerate(found):
             spool.write(b", " + lapse_json(x) if i else lapse_json(x))
         spool.write(b"]}")

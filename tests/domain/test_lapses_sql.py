@@ -150,16 +150,3 @@ def test_the_tolerance_leaves_out_short_lapses_in_sql_too(
     assert [(x.cell_code, x.lapse, x.start) for x in kept] == [
         (x.cell_code, x.lapse, x.start) for x in every if x.end - x.start >= timedelta(hours=hours)
     ]
-
-
-def test_lapses_computed_ahead_chunk_by_chunk_are_the_same_lapses(
-    db: Session, roster: None, time_machine: object
-) -> None:
-    time_machine.move_to(HI + timedelta(days=1))  # type: ignore[attr-defined]
-    db.commit()  # the chunks computed ahead read on sessions of their own
-    inline = list(iter_lapses(db, Selection(None, None), LO, HI, min_hours=0))
-    ahead = list(iter_lapses(db, Selection(None, None), LO, HI, 1, min_hours=0, ahead=True))
-    assert len({x.cell_code for x in ahead}) == 4  # four chunks of one cell each
-    assert [(x.cell_code, x.lapse, x.start, x.end, x.responsible) for x in ahead] == [
-        (x.cell_code, x.lapse, x.start, x.end, x.responsible) for x in inline
-    ]

@@ -236,7 +236,7 @@ def accountability(
     places = Places(session)
 
     def rows() -> Iterator[Row]:
-        lapses = iter_lapses(session, selection, start, end, BATCH, min_hours=min_hours, ahead=True)
+        lapses = iter_lapses(session, selection, start, end, BATCH, min_hours=min_hours)
         while batch := list(islice(lapses, BATCH)):
             people = _people_of(session, batch)
             for x in batch:

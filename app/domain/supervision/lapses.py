@@ -8,17 +8,15 @@ lapse API writes; the overdue ones, from each hotspot's event log, here."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Uuid, any_, literal, select
+from sqlalchemy import BigInteger, Uuid, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -152,7 +150,6 @@ def iter_lapses(
     *,
     min_hours: float | None = None,
     people_as_json: bool = False,
-    ahead: bool = False,
 ) -> Iterator[Lapse]:
     """The lapses in cell-code order, computed `chunk_cells` cells at a time, so that a
     province-month streams out without holding every lapse in memory. `min_hours` is the
@@ -160,9 +157,7 @@ def iter_lapses(
     place every export, the lapse API, the cell card and the dossiers apply it; None: the
     configured one (GRIDWATCH_EXPORT_MIN_HOURS). Every lapse carries its people as JSON
     (`responsible_json`); `people_as_json`: only so (`responsible` left empty), for callers
-    that write that JSON as it is. `ahead`: each chunk is computed on a session of its own
-    while the caller consumes the one before (`_computed_ahead`) — for callers whose session
-    holds no uncommitted writes the lapses depend on (read-only requests)."""
+    that write that JSON as it is."""
     if min_hours is None:
         min_hours = get_settings().export_min_hours
     if min_hours < 0:
@@ -179,49 +174,9 @@ def iter_lapses(
     if end <= start:
         return
     windows = cells_in_window(session, selection, start, end)
-    chunks = [
-        {c.id: c for c in windows[i : i + chunk_cells]} for i in range(0, len(windows), chunk_cells)
-    ]
-
-    def compute(on: Session, cells: dict[int, CellWindow]) -> list[Lapse]:
-        return _lapses_of(on, cells, start, end, shortest, people_as_json)
-
-    if ahead and _AHEAD.acquire(blocking=False):
-        try:
-            yield from _computed_ahead(session, chunks, compute)
-        finally:
-            _AHEAD.release()
-    else:
-        for cells in chunks:
-            yield from compute(session, cells)
-
-
-# Computing ahead takes a second connection while the caller holds one: a few at a time per
-# process, so that requests waiting for a second connection can never hold the whole pool
-# (app/db.py: 30) between them. Past that, a request computes its chunks inline.
-_AHEAD = threading.BoundedSemaphore(4)
-
-
-def _computed_ahead(
-    session: Session,
-    chunks: list[dict[int, CellWindow]],
-    compute: Callable[[Session, dict[int, CellWindow]], list[Lapse]],
-) -> Iterator[Lapse]:
-    """The chunks' lapses, each computed in a worker thread on a session of its own (same
-    database as `session`), the next one while the caller writes this one out: PostgreSQL
-    works on chunk i+1 on one core while Python turns chunk i into JSON or XLSX on the other."""
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    with (
-        Session(engine) as worker,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="lapses") as pool,
-    ):
-        pending = pool.submit(compute, worker, chunks[0]) if chunks else None
-        for following in [*chunks[1:], None]:
-            assert pending is not None
-            lapses = pending.result()
-            pending = pool.submit(compute, worker, following) if following else None
-            yield from lapses
+    for i in range(0, len(windows), chunk_cells):
+        cells = {c.id: c for c in windows[i : i + chunk_cells]}
+        yield from _lapses_of(session, cells, start, end, shortest, people_as_json)
 
 
 def _lapses_of(
