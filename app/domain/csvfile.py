@@ -41,27 +41,37 @@ def _decode(source: str, data: bytes, encoding: str) -> str:
     """The file's text; an undecodable byte or a NUL is named by its line."""
     utf16 = encoding.lower().replace("-", "").startswith("utf16")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not utf16:
-        raise InputRejected(
-            source, ["the file is UTF-16 text; save it as CSV UTF-8 or pass --encoding UTF-16"]
-        )
+        raise _utf16(source)
     try:
         text = data.decode(encoding)
     except LookupError:
         raise InputRejected(source, [f"unknown encoding {encoding!r}"]) from None
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        hint = "" if encoding.lower() in ("gbk", "gb18030", "cp936") else "; try --encoding GBK"
-        raise InputRejected(
-            source,
-            [f"line {line}: not {encoding} text ({exc.reason} at byte {exc.start}){hint}"],
-        ) from None
+        raise _not_text(source, encoding, line, exc.reason, exc.start) from None
     text = text.removeprefix("\ufeff")  # a byte-order mark, whatever the encoding was called
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise InputRejected(
-            source, [f"line {line}: contains a NUL character (a binary file, not CSV text?)"]
-        )
+        raise _nul(source, text.count("\n", 0, text.index("\x00")) + 1)
     return text
+
+
+def _utf16(source: str) -> InputRejected:
+    return InputRejected(
+        source, ["the file is UTF-16 text; save it as CSV UTF-8 or pass --encoding UTF-16"]
+    )
+
+
+def _not_text(source: str, encoding: str, line: int, reason: str, byte: int) -> InputRejected:
+    hint = "" if encoding.lower() in ("gbk", "gb18030", "cp936") else "; try --encoding GBK"
+    return InputRejected(
+        source, [f"line {line}: not {encoding} text ({reason} at byte {byte}){hint}"]
+    )
+
+
+def _nul(source: str, line: int) -> InputRejected:
+    return InputRejected(
+        source, [f"line {line}: contains a NUL character (a binary file, not CSV text?)"]
+    )
 
 
 def detect_and_decode(source: str, data: bytes) -> tuple[str, str]:
@@ -69,9 +79,7 @@ def detect_and_decode(source: str, data: bytes) -> tuple[str, str]:
     UTF-8" and as plain "CSV" on a Chinese Windows. UTF-8 is tried first: GBK text is almost
     never valid UTF-8, while ASCII is both."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise InputRejected(
-            source, ["the file is UTF-16 text; save it as CSV UTF-8 or pass --encoding UTF-16"]
-        )
+        raise _utf16(source)
     failures: list[tuple[int, str, str]] = []  # where each encoding failed
     for encoding, label in (("utf-8-sig", "UTF-8"), ("gbk", "GBK"), ("gb18030", "GB18030")):
         try:
@@ -216,26 +224,16 @@ def _decoded_lines(source: str, f: BinaryIO, encoding: str) -> Iterator[str]:
     offset, number = 0, 0
     for data in f:
         if number == 0 and data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            raise InputRejected(
-                source, ["the file is UTF-16 text; save it as CSV UTF-8 or pass --encoding UTF-16"]
-            )
+            raise _utf16(source)
         number += 1
         try:
             text = decoder.decode(data)
         except UnicodeDecodeError as exc:
-            raise InputRejected(
-                source,
-                [
-                    f"line {number}: not {encoding} text ({exc.reason} at byte "
-                    f"{offset + exc.start}){_hint(encoding)}"
-                ],
-            ) from None
+            raise _not_text(source, encoding, number, exc.reason, offset + exc.start) from None
         if number == 1:
             text = text.removeprefix("\ufeff")  # a byte-order mark, whatever the encoding
         if "\x00" in text:
-            raise InputRejected(
-                source, [f"line {number}: contains a NUL character (a binary file, not CSV text?)"]
-            )
+            raise _nul(source, number)
         offset += len(data)
         if "\r" in text.rstrip("\r\n"):  # a lone CR ends a line too, as for `parse_csv`
             yield from io.StringIO(text, newline="")
@@ -245,14 +243,5 @@ def _decoded_lines(source: str, f: BinaryIO, encoding: str) -> Iterator[str]:
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise InputRejected(
-            source,
-            [
-                f"line {number}: not {encoding} text ({exc.reason} at byte "
-                f"{offset - pending + exc.start}){_hint(encoding)}"
-            ],
-        ) from None
-
-
-def _hint(encoding: str) -> str:
-    return "" if encoding.lower() in ("gbk", "gb18030", "cp936") else "; try --encoding GBK"
+        byte = offset - pending + exc.start
+        raise _not_text(source, encoding, number, exc.reason, byte) from None
