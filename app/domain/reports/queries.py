@@ -42,39 +42,47 @@ class NewReport:
 # The statements take their rows as one JSON array (json_to_recordset): one parameter however
 # many rows, instead of an array per column for the driver to adapt.
 
+# Whether person `who`.person_id holds a duty on cell `cell` at `who`.at (as
+# scope.holds_duty), and whether cell `cell` is valid then: the two conditions of a leaf cell
+# lookup, written once for the one-point and the many-points forms below.
+_ON_DUTY = """EXISTS (SELECT 1 FROM duties d
+                            WHERE d.cell_id = {cell}.id AND d.person_id = {who}.person_id
+                              AND (d.valid_from IS NULL OR d.valid_from <= {who}.at)
+                              AND (d.valid_to IS NULL OR d.valid_to > {who}.at))"""
+_VALID_AT = """({cell}.valid_from IS NULL OR {cell}.valid_from <= {who}.at)
+               AND ({cell}.valid_to IS NULL OR {cell}.valid_to > {who}.at)"""
+
 # An item `i` (person_id, at, pt)'s leaf cell (SPEC §2: the smallest code covering the point,
-# as cells.leaf_cell_at) with whether the person holds a duty there then (as
-# scope.holds_duty); and the person's previous counted patrol in the history (the latest at or
-# before `at`). Shared by the lookup below and the historical import's staging statements.
-LEAF_CELL = """
+# as cells.leaf_cell_at) with whether the person holds a duty there then; and the person's
+# previous counted patrol in the history (the latest at or before `at`). Shared by the lookup
+# below and the historical import's staging statements.
+_LEAF_CELL_SQL = """
             SELECT cells.id, cells.code,
-                   EXISTS (SELECT 1 FROM duties d
-                            WHERE d.cell_id = cells.id AND d.person_id = i.person_id
-                              AND (d.valid_from IS NULL OR d.valid_from <= i.at)
-                              AND (d.valid_to IS NULL OR d.valid_to > i.at)) AS on_duty
+                   {on_duty} AS on_duty
               FROM cells
              WHERE cells.is_leaf AND ST_Covers(cells.geom, i.pt)
-               AND (cells.valid_from IS NULL OR cells.valid_from <= i.at)
-               AND (cells.valid_to IS NULL OR cells.valid_to > i.at)
+               AND {valid}
              ORDER BY cells.code
              LIMIT 1"""
+LEAF_CELL = _LEAF_CELL_SQL.format(
+    on_duty=_ON_DUTY.format(cell="cells", who="i"), valid=_VALID_AT.format(cell="cells", who="i")
+)
 # LEAF_CELL for many points at once, `i` (line, person_id, at, pt) a table with a GiST index
 # on `pt`: the same rule (leaf, covering, valid then, the smallest code; the duty) from the
 # cells' side — one index probe per cell instead of one per point, ~30x faster for a file.
-LEAF_CELLS = """
+_LEAF_CELLS_SQL = """
             SELECT DISTINCT ON (x.line) x.line, c.id,
-                   EXISTS (SELECT 1 FROM duties d
-                            WHERE d.cell_id = c.id AND d.person_id = x.person_id
-                              AND (d.valid_from IS NULL OR d.valid_from <= x.at)
-                              AND (d.valid_to IS NULL OR d.valid_to > x.at)) AS on_duty
+                   {on_duty} AS on_duty
               FROM cells c
              CROSS JOIN LATERAL (
-                   SELECT i.line, i.person_id, i.at FROM {points} i
+                   SELECT i.line, i.person_id, i.at FROM {{points}} i
                     WHERE i.pt && c.geom AND ST_Covers(c.geom, i.pt)) x
              WHERE c.is_leaf
-               AND (c.valid_from IS NULL OR c.valid_from <= x.at)
-               AND (c.valid_to IS NULL OR c.valid_to > x.at)
+               AND {valid}
              ORDER BY x.line, c.code"""
+LEAF_CELLS = _LEAF_CELLS_SQL.format(
+    on_duty=_ON_DUTY.format(cell="c", who="x"), valid=_VALID_AT.format(cell="c", who="x")
+)
 PREVIOUS_VISIT = """
             SELECT observed_at, geom FROM cell_visits
              WHERE person_id = i.person_id AND observed_at <= i.at
