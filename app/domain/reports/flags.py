@@ -8,7 +8,14 @@ from datetime import datetime, timedelta
 from app.config import get_settings
 from app.domain.fingerprint import fingerprint
 
-__all__ = ["counts", "fingerprint", "speed_kmh", "timing_flags", "voiding_flags"]
+__all__ = [
+    "counts",
+    "fingerprint",
+    "latest_observed_at",
+    "speed_kmh",
+    "timing_flags",
+    "voiding_flags",
+]
 
 
 def counts(flags: list[str], accepted_flags: list[str] | None, cell_id: int | None) -> bool:
@@ -23,10 +30,16 @@ def speed_kmh(metres: float, seconds: float) -> float:
     return metres / max(seconds, 1.0) * 3.6
 
 
+def latest_observed_at(received_at: datetime) -> datetime:
+    """The latest observation time a report received at `received_at` may claim; later is
+    `future_time`."""
+    return received_at + timedelta(minutes=get_settings().future_tolerance_minutes)
+
+
 def timing_flags(observed_at: datetime, received_at: datetime, late_sync: bool) -> list[str]:
     settings = get_settings()
     flags = []
-    if observed_at > received_at + timedelta(minutes=settings.future_tolerance_minutes):
+    if observed_at > latest_observed_at(received_at):
         flags.append("future_time")
     if late_sync and received_at - observed_at > timedelta(days=settings.late_sync_days):
         flags.append("late_sync")

@@ -182,7 +182,7 @@ def import_reports(
         )
     staging.insert(session, received_at, ORIGIN)
     progress.advance()
-    for issues in staging.issue_reports(session, received_at, CHUNK):
+    for issues in staging.issue_reports(session, received_at, ORIGIN, CHUNK):
         open_cases_setwise(session, issues)  # every `issue` report opens its case, once (SPEC §4)
     progress.advance()
     # Last: the chain's head stays locked from here to the commit.

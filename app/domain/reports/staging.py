@@ -16,13 +16,14 @@ The rule values come from the settings (Python); the temporary tables and functi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.domain.reports.flags import latest_observed_at
 from app.domain.reports.queries import LEAF_CELLS, PREVIOUS_VISIT, NewReport
 from app.domain.status import add_visits_from
 
@@ -235,7 +236,7 @@ def decide(session: Session, received_at: datetime) -> dict[str, int]:
         _DECIDED,
         {
             "max_accuracy_m": settings.max_accuracy_m,
-            "latest_at": received_at + timedelta(minutes=settings.future_tolerance_minutes),
+            "latest_at": latest_observed_at(received_at),
             "max_speed_kmh": settings.max_speed_kmh,
         },
     )
@@ -257,7 +258,7 @@ def insert(session: Session, received_at: datetime, origin: str) -> None:
     add_visits_from(session, _VISITS)
 
 
-def issue_reports(session: Session, received_at: datetime, chunk: int) -> Any:
+def issue_reports(session: Session, received_at: datetime, origin: str, chunk: int) -> Any:
     """The new `issue` reports, `chunk` at a time, as intake's NewReport (for their cases)."""
     after = 0
     while True:
@@ -282,7 +283,7 @@ def issue_reports(session: Session, received_at: datetime, chunk: int) -> Any:
                 flags=list(r.flags),
                 counted=r.counted,
                 body_hash=r.body_hash,
-                origin="import",
+                origin=origin,
             )
             for r in rows
         ]
