@@ -423,13 +423,7 @@ def _append_large(session: Session, pending: list[_Pending]) -> None:
     """The pending entries chained here (see LARGE_APPEND), hashed exactly as `_APPEND` does;
     all but the hashes is built before the chain's lock is taken."""
     built = [(_entry_pieces(p), _columns(p)) for p in pending]
-    conn = session.connection()
-    conn.exec_driver_sql(SETTLE)
-    row = conn.execute(_LOCK_HEAD).first()
-    if row is None:  # the very first entry: start the chain, then lock it
-        conn.execute(_START_CHAIN, {"genesis": GENESIS})
-        row = conn.execute(_LOCK_HEAD).one()
-    seq, prev, at = row.seq, row.hash, row.at
+    seq, prev, at = lock_head(session)
     iso = at.astimezone(UTC).isoformat(timespec="microseconds")
     entries = []
     for (head, middle, tail), entry in built:
@@ -437,7 +431,7 @@ def _append_large(session: Session, pending: list[_Pending]) -> None:
         digest = chain(prev, (head + iso + middle + str(seq) + tail).encode())
         entries.append(entry | {"seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
-    conn.execute(
+    session.connection().execute(
         _APPEND_CHAINED, {"entries": json_param(entries), "at": at, "seq": seq, "hash": prev}
     )
     session.info[ASSIGNED] = list(range(seq - len(pending) + 1, seq + 1))
@@ -481,9 +475,12 @@ def canonical_json(value: Any) -> str:
 
 def lock_head(session: Session) -> tuple[int, str, datetime]:
     """Lock the chain's head for appending (started if empty): its (seq, hash, at), `at` the
-    time the entries appended under this lock take. For writers appending in SQL themselves
-    (the historical import); they then move the head as `_APPEND_CHAINED` does."""
+    time the entries appended under this lock take. The commit-time work (the deferred
+    roll-up) is settled first, so the head is not held for it. For appends of many entries
+    chained outside the one-statement append (`_append_large`, the historical import's SQL);
+    they then move the head as `_APPEND_CHAINED` does."""
     conn = session.connection()
+    conn.exec_driver_sql(SETTLE)
     row = conn.execute(_LOCK_HEAD).first()
     if row is None:
         conn.execute(_START_CHAIN, {"genesis": GENESIS})

@@ -303,6 +303,30 @@ def test_cli_writes_are_recorded_for_the_cli_user(db: Session) -> None:
     assert "password" not in str(row.after).replace("password_set", "")
 
 
+def test_more_entries_than_one_statement_chains_are_appended_in_order_and_verify(
+    db: Session,
+) -> None:
+    """A commit with more than LARGE_APPEND entries takes the linear append (chained here,
+    not in the one statement); the second commit's entries follow them in the same chain."""
+    from app.domain.accountability.verify import verify as verify_chain
+
+    audit.act_as(db, audit.Actor("cli:tester"))
+    for k in range(audit.LARGE_APPEND + 5):
+        audit.record(db, "test.large", "thing", k, after={"k": k, "x": 0.1 * k})
+    db.commit()
+    large = audit.last_assigned(db)
+    audit.record(db, "test.small", "thing", "after")
+    db.commit()
+    assert large == list(range(1, audit.LARGE_APPEND + 6))
+    assert audit.last_assigned(db) == [audit.LARGE_APPEND + 6]
+    rows = db.execute(text("SELECT seq, target_id FROM audit_log ORDER BY seq")).all()
+    assert [r.target_id for r in rows] == [str(k) for k in range(audit.LARGE_APPEND + 5)] + [
+        "after"
+    ]
+    verdict = verify_chain(db, full=True)
+    assert verdict.ok and verdict.entries == audit.LARGE_APPEND + 6, verdict
+
+
 # --- tampering ------------------------------------------------------------------------------
 
 

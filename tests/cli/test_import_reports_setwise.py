@@ -95,7 +95,8 @@ def test_the_speed_check_follows_each_reporters_previous_counted_report(
 def test_a_reimport_is_idempotent_and_the_audit_chain_holds(
     tmp_path: Path, client: TestClient, db: Session
 ) -> None:
-    """More rows than one audit statement chains (the linear append) and a second run."""
+    """More rows than one audit statement chains (chained in the import's own SQL) and a
+    second run."""
     staffed_field(client, db)
     start = datetime.now(UTC) - timedelta(days=10)
     rows = [
