@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import random
 import stat
 import threading
 import uuid
@@ -25,6 +26,7 @@ from app.config import PROJECT_ROOT, Settings, get_settings
 from app.domain.people.sessions import open_session
 from app.main import create_app
 from app.secret import SecretFileError, signing_key
+from app.security import read_access_token
 from tests.factories import PASSWORD, make_user, sign_in
 
 SOURCE_DIRS = ("app", "map_ui", "migrations", "bench", "scripts")
@@ -81,15 +83,24 @@ def test_no_string_in_the_source_signs_a_token_the_server_accepts(
         db.commit()
         assert c.get("/api/v1/cells", headers=genuine).status_code == 200
         session_id = db.execute(text("SELECT id FROM signin_sessions")).scalar_one()
-        accepted = []
-        for key in strings:
-            token = forged(key, admin.id, session_id)
-            if token is None:
-                continue
-            r = c.get("/api/v1/cells", headers={"Authorization": f"Bearer {token}"})
-            if r.status_code != 401:
-                accepted.append(key)
+        tokens = {key: forged(key, admin.id, session_id) for key in sorted(strings)}
+        signed = {key: token for key, token in tokens.items() if token is not None}
+        # Every page and route reads a bearer through read_access_token: asked directly for
+        # each string, and over HTTP for a fixed sample, which must agree with it.
+        accepted = [key for key, token in signed.items() if read_access_token(token)]
+        # The check can say yes: the server's own key passes it.
+        assert read_access_token(forged(signing_key(), admin.id, session_id) or "")
+        sample = random.Random(20261130).sample(sorted(signed), 40)
+        over_http = [
+            key
+            for key in sample
+            if c.get(
+                "/api/v1/cells", headers={"Authorization": f"Bearer {signed[key]}"}
+            ).status_code
+            != 401
+        ]
     assert accepted == []
+    assert over_http == []
 
 
 def test_tokens_must_carry_sub_sid_iat_and_exp(client: TestClient, db: Session) -> None:
