@@ -71,6 +71,17 @@
     say(verdict(entry), verdictClass(entry));
   }
 
+  function signInAgain() {
+    const el = $("status");
+    el.textContent = t.sign_in_again + " ";
+    el.className = "flagged";
+    const link = document.createElement("a");
+    link.href = "/login?next=" + encodeURIComponent("/m/") + "&lang=" + document.documentElement.lang;
+    link.textContent = t.sign_in_link;
+    link.setAttribute("data-testid", "sign-in-again");
+    el.appendChild(link);
+  }
+
   function say(text, kind) {
     const el = $("status");
     el.textContent = text;
@@ -126,6 +137,7 @@
     if (!navigator.onLine) { await showOutbox(); return; }
     flushing = true;
     let waiting = false;
+    let signedOut = false;  // the session ended (signed out elsewhere, password changed)
     let sent = false;
     try {
       const all = await queued();
@@ -136,7 +148,7 @@
           Object.assign(entry, { counted: out.counted, flags: out.flags, cells: out.cells });
           sent = true;
         } catch (err) {
-          if (!final(err.status)) { waiting = true; continue; }
+          if (!final(err.status)) { waiting = true; signedOut = signedOut || err.status === 401; continue; }
           entry.refused = detailText(err.detail) || err.message;
         }
         await unqueue(item.id);
@@ -149,7 +161,7 @@
         let answer;
         try {
           answer = await post("/api/v1/reports/batch", chunk.map((i) => i.report), true);
-        } catch (err) { waiting = true; break; }
+        } catch (err) { waiting = true; signedOut = signedOut || err.status === 401; break; }
         for (const result of answer.results) {
           const item = chunk[result.index];
           const entry = { id: item.id, kind: item.report.kind, at: item.report.observed_at,
@@ -159,12 +171,14 @@
             entry.flags = result.report.flags;
             entry.counted = result.report.counted;
             if (item.photo && !(await sendPhoto(item, entry))) { waiting = true; continue; }
-            await unqueue(item.id);
-            sent = true;
+            // The "rectified" step is queued before its report leaves the outbox: a page closed
+            // in between re-sends the report (a no-op) rather than losing the step.
             if (item.rectifies) {
               await queue({ id: "rectify-" + item.rectifies.id, owner: cfg.username,
                             rectify: { hotspot: item.rectifies, evidence: item.id } });
             }
+            await unqueue(item.id);
+            sent = true;
           } else if (final(result.status)) {
             await unqueue(item.id);
             entry.refused = detailText(result.detail) || String(result.status);
@@ -178,10 +192,11 @@
       }
       for (const item of (await queued()).filter((i) => i.rectify)) {
         try {
-          await rectify(item.rectify.hotspot, item.rectify.evidence);
+          // The first of the two steps taken is written back: a retry starts at the second.
+          await rectify(item.rectify.hotspot, item.rectify.evidence, () => queue(item));
           await unqueue(item.id);
         } catch (err) {
-          if (!final(err.status)) { waiting = true; continue; }
+          if (!final(err.status)) { waiting = true; signedOut = signedOut || err.status === 401; continue; }
           await unqueue(item.id);  // e.g. 409: the case has moved on
           say(t.refused + " " + (detailText(err.detail) || err.message), "flagged");
         }
@@ -190,7 +205,10 @@
       waiting = true;
     } finally {
       flushing = false;
-      if (waiting) say(t.queued, "queued");
+      // Signed out: nothing is sent until the inspector signs in again — say so, not
+      // "no network", and offer the way back (the outbox stays on the phone meanwhile).
+      if (signedOut) signInAgain();
+      else if (waiting) say(t.queued, "queued");
       await showOutbox();
       if (sent) home();  // the cells' last patrol and status have moved on
       if (again) { again = false; flush(); }
@@ -328,11 +346,12 @@
   });
 
   // --- "rectified", with a photo: an issue report carrying the photo is the evidence --------
-  async function rectify(hotspot, reportId) {
+  async function rectify(hotspot, reportId, save) {
     const url = "/api/v1/hotspots/" + hotspot.id + "/transitions";
     if (hotspot.status === "dispatched") {
       await post(url, { to: "rectifying" }, true);
       hotspot.status = "rectifying";  // a retry after a failed second step starts here
+      if (save) await save();
     }
     await post(url, { to: "rectified", note: t.rectified, evidence_report_id: reportId }, true);
     say(t.rectified, "counted");

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 from PIL.ExifTags import GPS, IFD, Base
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route
 from pyproj import Geod
 from shapely.geometry import shape
 
@@ -599,3 +599,122 @@ def test_a_double_tap_files_one_report(
     page.wait_for_timeout(1000)
     new = [r for r in reports_in(live_server, my_cell["code"]) if r["id"] not in before]
     assert len(new) == 1
+
+
+# --- signed out elsewhere, and a "rectified" step interrupted -------------------------------
+
+
+def outbox_count(page: Page) -> int:
+    return int(page.evaluate(OUTBOX_COUNT))
+
+
+def test_reports_saved_while_signed_out_wait_for_a_new_sign_in(
+    phone: BrowserContext, live_server: Server, my_cell: dict
+) -> None:
+    page = open_app(phone, live_server)
+    before = {r["id"] for r in reports_in(live_server, my_cell["code"])}
+    phone.set_offline(True)
+    page.get_by_test_id("patrol-here").tap()
+    page.get_by_test_id("report-description").fill("登录失效时的巡查")
+    page.get_by_test_id("report-submit").tap()
+    status_becomes(page, "queued")
+    phone.clear_cookies()  # the session ended meanwhile (signed out on another device)
+    phone.set_offline(False)
+
+    # Not "no network" for ever: the phone says why nothing leaves and how to go on.
+    page.get_by_test_id("sign-in-again").wait_for(timeout=20_000)
+    assert "重新登录" in page.get_by_test_id("report-status").inner_text()
+    assert outbox_count(page) == 1
+    assert {r["id"] for r in reports_in(live_server, my_cell["code"])} == before
+
+    page.get_by_test_id("sign-in-again").tap()
+    page.get_by_test_id("login-username").fill("inspector")
+    page.get_by_test_id("login-password").fill("demo-inspector-2026")
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("patrol-here").wait_for()
+    for _ in range(80):
+        if outbox_count(page) == 0:
+            break
+        page.wait_for_timeout(250)
+    assert outbox_count(page) == 0
+    new = [r for r in reports_in(live_server, my_cell["code"]) if r["id"] not in before]
+    assert [r["description"] for r in new] == ["登录失效时的巡查"]
+
+
+def test_a_rectified_step_cut_off_halfway_is_finished_after_a_reload(
+    phone: BrowserContext, live_server: Server, my_cell: dict, photo_store: Path
+) -> None:
+    # A case in the inspector's cell, dispatched to the inspector.
+    mine = token(live_server, "inspector", "demo-inspector-2026")
+    command = token(live_server, "command", "demo-command-2026")
+    found = httpx.post(
+        f"{live_server.url}/api/v1/reports",
+        headers=mine,
+        json={
+            "id": str(uuid.uuid4()),
+            "lat": my_cell["lat"],
+            "lon": my_cell["lon"],
+            "accuracy_m": 5,
+            "observed_at": datetime.now(UTC).isoformat(),
+            "kind": "issue",
+            "category": "dust",
+            "description": "整改一半断网的问题",
+        },
+    )
+    assert found.status_code == 201, found.text
+    cases = httpx.get(
+        f"{live_server.url}/api/v1/hotspots",
+        headers=command,
+        params={"status": "reported", "limit": 500},
+    ).json()["hotspots"]
+    case = next(h for h in cases if h["description"] == "整改一半断网的问题")
+    steps = f"{live_server.url}/api/v1/hotspots/{case['id']}/transitions"
+    deadline = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    for step in (
+        {"to": "accepted"},
+        {"to": "dispatched", "assignee": "inspector", "deadline": deadline},
+    ):
+        r = httpx.post(steps, headers=command, json=step)
+        assert r.status_code == 200, r.text
+
+    page = open_app(phone, live_server)
+    cut = {"done": False}
+
+    def second_step_fails_once(route: Route) -> None:
+        if not cut["done"] and '"rectified"' in (route.request.post_data or ""):
+            cut["done"] = True
+            route.abort()  # the signal goes between the two steps
+        else:
+            route.continue_()
+
+    page.route("**/transitions", second_step_fails_once)
+    row = page.locator(f"[data-testid=my-hotspot][data-case-id='{case['id']}']")
+    row.get_by_test_id("hotspot-rectify").tap()
+    page.get_by_test_id("report-photo").set_input_files(
+        files=[
+            {
+                "name": "IMG_0421.jpg",
+                "mimeType": "image/jpeg",
+                "buffer": camera_photo(my_cell["lat"], my_cell["lon"], (40, 90, 160), (1600, 1200)),
+            }
+        ]
+    )
+    page.get_by_test_id("report-submit").tap()
+    for _ in range(80):
+        if cut["done"]:
+            break
+        page.wait_for_timeout(250)
+    assert cut["done"]
+    status_becomes(page, "queued")
+    halfway = httpx.get(f"{live_server.url}/api/v1/hotspots/{case['id']}", headers=mine).json()
+    assert halfway["status"] == "rectifying"
+
+    page.unroute("**/transitions")
+    page.reload()  # the phone was closed and opened again
+    for _ in range(80):
+        after = httpx.get(f"{live_server.url}/api/v1/hotspots/{case['id']}", headers=mine).json()
+        if after["status"] != "rectifying":
+            break
+        page.wait_for_timeout(250)
+    assert after["status"] == "rectified" and after["evidence_report_id"]
+    assert outbox_count(page) == 0
