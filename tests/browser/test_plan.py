@@ -205,6 +205,16 @@ def test_a_cell_about_to_lapse_shows_on_the_desk_and_the_map(
         )
         assert cell["ref"] in cells.split()
         assert "6" in page.locator("#risk-title").inner_text()
+        # By district and leader, both written out (a hover title is nothing on a touch screen).
+        district = page.locator(
+            f"[data-testid=at-risk-district][data-district='{cell['district_code']}']"
+        )
+        assert district.locator("strong").inner_text() == cell["district_name"]
+        assert district.locator("strong").is_visible()
+        chips = district.locator(f"[data-testid=at-risk-group][data-cells~='{cell['ref']}']")
+        assert chips.first.is_visible()
+        leaders = [p["name"] for p in cell["on_duty"] if p["duty"] == "leader"]
+        assert leaders and all(any(n in text for n in leaders) for text in chips.all_inner_texts())
 
         page.goto(live_server.url + "/map")
         page.wait_for_function(
