@@ -156,6 +156,10 @@ def test_the_plan_shows_in_walking_order_and_offline_with_its_age(
     page.wait_for_function(f"() => ({age})().includes('分钟前的数据')")
     assert "离线" in page.get_by_test_id("plan-age").inner_text()
     assert shown(page) == expected
+    if os.environ.get("GRIDWATCH_DOC_SCREENSHOTS"):
+        page.get_by_test_id("plan").scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(DOCS / "phone-plan-offline.png"))
     phone.set_offline(False)
     assert errors == []
     assert hosts == {live_server.host}  # everything from gridwatch itself, no basemap
