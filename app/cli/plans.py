@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 
 import typer
@@ -15,13 +15,14 @@ KIND = {"cell": "网格", "source": "污染源"}
 SHEET_WIDTH = 150  # printed to a file or a printer: wide enough for names, not cut at 80
 
 
-def countdown(hours: float | None) -> str:
-    """In the inspectors' words, as on the phone."""
-    if hours is None:
+def countdown(left: timedelta | None) -> str:
+    """In the inspectors' words, as on the phone: whole minutes, rounded down (a stop due in
+    1 h 59 min 40 s says 1 h 59 min, never more time than there is)."""
+    if left is None:
         return "从未巡查"
-    minutes = round(abs(hours) * 60)
+    minutes = int(abs(left).total_seconds() // 60)
     h, m = minutes // 60, minutes % 60
-    return f"已超期 {h} 小时 {m:02d} 分" if hours <= 0 else f"{h} 小时 {m:02d} 分后到期"
+    return f"已超期 {h} 小时 {m:02d} 分" if left <= timedelta(0) else f"{h} 小时 {m:02d} 分后到期"
 
 
 @app.command("plan")
@@ -60,16 +61,21 @@ def plan(
             item.name,
             item.cell_code,
             due,
-            countdown(item.hours_left(found.now)),
+            countdown(item.due_at - found.now if item.due_at else None),
             str(round(stop.leg_m)),
         )
     if found.stops:
         sheet = out if out.is_terminal else Console(width=SHEET_WIDTH, markup=False)
         sheet.print(table)
     overdue = sum(1 for s in found.stops if s.item.overdue(found.now))
+    # Chinese like the table, then the same in English.
+    km = f"{found.route_m / 1000:.2f}"
+    more_zh = "（到期的还有更多，一份计划放不下）" if found.truncated else ""
     more = " (more were due than one plan holds)" if found.truncated else ""
     out.print(
+        f"{found.username} {found.day.isoformat()} 今日待巡：共 {len(found.stops)} 处，"
+        f"超期 {overdue} 处，步行约 {km} 公里{more_zh}\n"
         f"plan for {found.username} on {found.day.isoformat()}: {len(found.stops)} stop(s), "
-        f"{overdue} overdue, {found.route_m / 1000:.2f} km on foot{more}",
+        f"{overdue} overdue, {km} km on foot{more}",
         highlight=False,
     )

@@ -47,9 +47,12 @@ SELECT d.kind, d.ref, d.name, d.type, d.interval_hours, d.last_at, d.due_at,
   LEFT JOIN sources src ON d.kind = 'source' AND src.id = CAST(d.ref AS bigint)
   LEFT JOIN LATERAL (SELECT ST_PointOnSurface(c.geom) AS geom FROM cells c
                       WHERE d.kind = 'cell' AND c.id = l.id) spot ON true
-  -- The district (level 2 of SPEC §2's tree), or the highest cell above when there is none.
+  -- The district (level 2 of SPEC §2's tree), or the highest cell above when there is none:
+  -- the version valid at :t (a redrawn district keeps its path, not its name).
   LEFT JOIN LATERAL (SELECT a.code, a.name FROM cells a
                       WHERE a.path @> l.path
+                        AND (a.valid_from IS NULL OR a.valid_from <= :t)
+                        AND (a.valid_to IS NULL OR a.valid_to > :t)
                       ORDER BY a.level > 2, CASE WHEN a.level <= 2 THEN -a.level
                                                  ELSE a.level END
                       LIMIT 1) district ON true

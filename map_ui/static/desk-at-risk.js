@@ -1,6 +1,6 @@
 /* The desk's panel of cells about to lapse: unit cells whose patrol requirement runs out within
  * GRIDWATCH_AT_RISK_HOURS (GET /api/v1/at-risk), by district and grid leader, soonest first —
- * someone must go before then. Each chip is one leader's cells in one district. */
+ * someone must go before then. Each district is written out with one chip per leader's cells. */
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("config").textContent);
@@ -22,24 +22,36 @@
     } catch (err) { return; }  // the next round tries again
     $("risk-title").textContent = fmt(t.risk_title, { h: data.hours });
     $("risk-count").textContent = String(data.cells);
-    // One chip per district and leader, the soonest first: when, whose, how many.
-    const groups = [];
-    for (const district of data.districts) {
-      for (const leader of district.leaders) groups.push({ district, leader, first: leader.cells[0].due_at });
-    }
-    groups.sort((a, b) => new Date(a.first) - new Date(b.first));
-    const chips = groups.map(({ district, leader }) => {
-      const li = document.createElement("li");
-      li.setAttribute("data-testid", "at-risk-group");
-      li.dataset.district = district.code || "";
-      li.dataset.leader = leader.username || "";
-      li.dataset.cells = leader.cells.map((c) => c.ref).join(" ");
-      const who = leader.username ? (leader.name || leader.username) : t.risk_no_leader;
-      li.textContent = left(leader.cells[0].due_at) + " · " + who + " · "
-        + fmt(t.risk_cells, { n: leader.cells.length });
-      li.title = (district.name || "") + " · " + who + (leader.phone ? " ☎ " + leader.phone : "") + "\n"
-        + leader.cells.map((c) => c.name + " (" + c.ref + ") " + left(c.due_at)).join("\n");
-      return li;
+    // By district (the one with the soonest cell first), each with one chip per grid leader,
+    // soonest first: when, whose, how many. The district's name is written out, not hovered.
+    const soonest = (leader) => new Date(leader.cells[0].due_at).getTime();
+    const districts = data.districts.map((district) => ({
+      district, leaders: district.leaders.slice().sort((a, b) => soonest(a) - soonest(b)),
+    }));
+    districts.sort((a, b) => soonest(a.leaders[0]) - soonest(b.leaders[0]));
+    const chips = districts.map(({ district, leaders }) => {
+      const block = document.createElement("li");
+      block.className = "district";
+      block.setAttribute("data-testid", "at-risk-district");
+      block.dataset.district = district.code || "";
+      const name = document.createElement("strong");
+      name.textContent = district.name || district.code || "—";
+      const row = document.createElement("ul");
+      row.append(...leaders.map((leader) => {
+        const li = document.createElement("li");
+        li.setAttribute("data-testid", "at-risk-group");
+        li.dataset.district = district.code || "";
+        li.dataset.leader = leader.username || "";
+        li.dataset.cells = leader.cells.map((c) => c.ref).join(" ");
+        const who = leader.username ? (leader.name || leader.username) : t.risk_no_leader;
+        li.textContent = left(leader.cells[0].due_at) + " · " + who + " · "
+          + fmt(t.risk_cells, { n: leader.cells.length });
+        li.title = (district.name || "") + " · " + who + (leader.phone ? " ☎ " + leader.phone : "") + "\n"
+          + leader.cells.map((c) => c.name + " (" + c.ref + ") " + left(c.due_at)).join("\n");
+        return li;
+      }));
+      block.append(name, row);
+      return block;
     });
     if (!chips.length) {
       const none = document.createElement("li");

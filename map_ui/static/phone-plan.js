@@ -49,6 +49,14 @@
     });
   }
 
+  // phone.js opens the form; the server still places the report by its GPS point, and a
+  // source stop's report names the source (source_id) so it counts as that inspection.
+  function reportFor(item) {
+    document.dispatchEvent(new CustomEvent("gridwatch:report-for", {
+      detail: { kind: item.kind, ref: item.ref, cell_code: item.cell_code, label: label(item) },
+    }));
+  }
+
   function drawMap(items, start) {
     if (typeof L === "undefined") { $("plan-map").hidden = true; return; }  // no Leaflet: the list is enough
     if (!state.map) {
@@ -69,7 +77,10 @@
         icon: L.divIcon({ className: "plan-stop" + (overdue(item, now) ? " overdue" : ""),
                           html: String(item.order), iconSize: [24, 24] }),
         title: label(item),
-      }).addTo(state.layer);
+      }).on("click", () => reportFor(item))
+        // A marker is focusable (role=button); Enter on it opens the form as a tap does.
+        .on("keypress", (e) => { if (e.originalEvent.key === "Enter") reportFor(item); })
+        .addTo(state.layer);
     });
     if (line.length > 1) L.polyline(line, { color: "#0b3d91", weight: 3, dashArray: "6 6" }).addTo(state.layer);
     if (line.length) state.map.fitBounds(L.latLngBounds(line).pad(0.2), { maxZoom: 16 });
@@ -93,12 +104,19 @@
       const name = document.createElement("span");
       name.className = "name";
       name.textContent = label(item);
-      const when = document.createElement("div");
+      const when = document.createElement("span");
       when.className = "countdown";
-      const walk = document.createElement("div");
+      const walk = document.createElement("span");
       walk.className = "walk";
       walk.textContent = item.leg_m ? fmt(t.plan_walk, { m: item.leg_m }) : "";
-      li.append(n, name, when, walk);
+      // The whole row is a button: a tap (or Enter) opens the report form for this stop.
+      const go = document.createElement("button");
+      go.type = "button";
+      go.className = "go";
+      go.setAttribute("data-testid", "plan-report");
+      go.append(n, name, when, walk);
+      go.addEventListener("click", () => reportFor(item));
+      li.append(go);
       return li;
     });
     $("plan-list").replaceChildren(...rows);

@@ -299,6 +299,7 @@
     } catch (err) { /* offline: the server resolves the cell when the report arrives */ }
     $("where").textContent = where;
     $("form-where").textContent = where;
+    if (state.stop) showStop();
   }
   if (!navigator.geolocation) $("where").textContent = t.no_position;
   else {
@@ -365,10 +366,14 @@
     $("description").value = "";
     $("photo").value = "";
   }
-  function openForm(hotspot) {
+  // The report form, for a case's rectification, for a stop of the plan of the day (`stop`:
+  // phone-plan.js's item), or for wherever the inspector stands.
+  function openForm(hotspot, stop) {
     state.rectifies = hotspot || null;
+    state.stop = stop || null;
     $("rectifying").hidden = !hotspot;
     $("rectifying").textContent = hotspot ? t.rectify_for + " " + caseTitle(hotspot) : "";
+    showStop();
     // The evidence of a rectification is a visit with a photo, not a new problem: an `issue`
     // report would open a case of its own.
     document.querySelector(".kinds").hidden = !!hotspot;
@@ -377,7 +382,22 @@
     say("");
     show(true);
   }
+  // Which stop the report is for. The server still places it by its GPS point: standing in
+  // another cell, the report counts for that one — said here before it is filed.
+  function showStop() {
+    const stop = state.stop;
+    $("report-for").hidden = !stop;
+    if (!stop) { $("report-for").textContent = ""; return; }
+    const away = state.cell && state.cell.code !== stop.cell_code;
+    $("report-for").textContent = fmt(t.plan_report_for, { name: stop.label })
+      + (away ? " · " + t.plan_report_elsewhere : "");
+    $("report-for").className = "where" + (away ? " away" : "");
+  }
   $("patrol-here").addEventListener("click", () => openForm(null));
+  document.addEventListener("gridwatch:report-for", (e) => {
+    openForm(null, e.detail);
+    window.scrollTo(0, 0);
+  });
   $("back").addEventListener("click", () => show(false));
   function setKind(kind) {
     state.kind = kind;
@@ -402,12 +422,15 @@
         observed_at: new Date().toISOString(), kind: state.rectifies ? "patrol" : state.kind,
         category: $("category").value || null, description: $("description").value || null,
       };
+      // A source's stop: the report is that source's inspection.
+      if (state.stop && state.stop.kind === "source") report.source_id = Number(state.stop.ref);
       // The photo's own bytes, read now: the outbox holds the original even if the picker's
       // file goes away before the network returns.
       const photo = file ? new Blob([await file.arrayBuffer()], { type: file.type }) : null;
       await queue({ id, owner: cfg.username, report, photo, photoName: file ? file.name : null,
                     rectifies: state.rectifies ? { id: state.rectifies.id, status: state.rectifies.status } : null });
       state.rectifies = null;
+      state.stop = null;
       say(t.queued, "queued");
       clearForm();
       show(false);

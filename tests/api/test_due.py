@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.domain.supervision.due import cells_at_risk_by_leader
+from app.models import Cell
 from tests.factories import (
     CENTRES,
     UNITS,
@@ -187,3 +189,17 @@ def test_a_supervisors_duty_is_not_on_their_plan_of_the_day(field: Field, db: Se
     give_duty(db, both, UNITS[2], "supervisor")
     give_duty(db, both, UNITS[3], "patroller")
     assert refs(get(field, "/api/v1/plan", user="both")) == [UNITS[3]]
+
+
+def test_the_district_is_the_version_valid_now(field: Field, db: Session) -> None:
+    patrol(field, UNITS[0], 70)  # due in 2 h: at risk
+    # The district's row retired yesterday: the panel does not name it any more.
+    db.execute(
+        update(Cell).where(Cell.code == "410702").values(valid_to=MORNING - timedelta(days=1))
+    )
+    db.commit()
+    panel = get(field, "/api/v1/at-risk", user="sup")
+    assert panel["cells"] == 1
+    assert [d["code"] for d in panel["districts"]] != ["410702"]
+    [item] = [i for i in get(field, "/api/v1/due", user="sup")["items"] if i["ref"] == UNITS[0]]
+    assert item["district_code"] != "410702"

@@ -156,6 +156,10 @@ def test_the_plan_shows_in_walking_order_and_offline_with_its_age(
     page.wait_for_function(f"() => ({age})().includes('分钟前的数据')")
     assert "离线" in page.get_by_test_id("plan-age").inner_text()
     assert shown(page) == expected
+    if os.environ.get("GRIDWATCH_DOC_SCREENSHOTS"):
+        page.get_by_test_id("plan").scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(DOCS / "phone-plan-offline.png"))
     phone.set_offline(False)
     assert errors == []
     assert hosts == {live_server.host}  # everything from gridwatch itself, no basemap
@@ -205,6 +209,16 @@ def test_a_cell_about_to_lapse_shows_on_the_desk_and_the_map(
         )
         assert cell["ref"] in cells.split()
         assert "6" in page.locator("#risk-title").inner_text()
+        # By district and leader, both written out (a hover title is nothing on a touch screen).
+        district = page.locator(
+            f"[data-testid=at-risk-district][data-district='{cell['district_code']}']"
+        )
+        assert district.locator("strong").inner_text() == cell["district_name"]
+        assert district.locator("strong").is_visible()
+        chips = district.locator(f"[data-testid=at-risk-group][data-cells~='{cell['ref']}']")
+        assert chips.first.is_visible()
+        leaders = [p["name"] for p in cell["on_duty"] if p["duty"] == "leader"]
+        assert leaders and all(any(n in text for n in leaders) for text in chips.all_inner_texts())
 
         page.goto(live_server.url + "/map")
         page.wait_for_function(
@@ -220,5 +234,83 @@ def test_a_cell_about_to_lapse_shows_on_the_desk_and_the_map(
         past = (clock.now() - timedelta(days=3)).astimezone(ZoneInfo("Asia/Shanghai"))
         page.get_by_test_id("map-as-of").fill(past.strftime("%Y-%m-%dT%H:%M"))
         page.wait_for_function("() => window.gridwatchMap.atRisk.getLayers().length === 0")
+    finally:
+        context.close()
+
+
+def test_a_tap_on_a_stop_files_its_report_and_the_stop_leaves_the_plan(
+    browser: Browser, live_server: Server, rounds: dict
+) -> None:
+    # A source never inspected, at a point of one of the patroller's cells: overdue, on the plan.
+    cell = rounds["items"][1]
+    admin = bearer(live_server, "admin", "demo-admin-2026")
+    made = httpx.post(
+        f"{live_server.url}/api/v1/sources",
+        json={"type": "outfall", "name": "测试排污口", "lat": cell["lat"], "lon": cell["lon"]},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    source = str(made.json()["id"])
+
+    # The phone stands at that point, inside the cell.
+    context = browser.new_context(
+        viewport={"width": 360, "height": 640},
+        is_mobile=True,
+        has_touch=True,
+        permissions=["geolocation"],
+        geolocation={"latitude": cell["lat"], "longitude": cell["lon"], "accuracy": 8},
+    )
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sent: list[dict] = []
+        page.on(
+            "request",
+            lambda r: (
+                sent.extend(r.post_data_json) if r.url.endswith("/api/v1/reports/batch") else None
+            ),
+        )
+        page.goto(live_server.url + "/m/")
+        page.get_by_test_id("login-username").fill(USER)
+        page.get_by_test_id("login-password").fill(PASSWORD)
+        page.get_by_test_id("login-submit").click()
+        page.get_by_test_id("patrol-here").wait_for()
+        stop = "[data-testid=plan-item][data-kind='{}'][data-ref='{}']"
+        cell_stop = page.locator(stop.format("cell", cell["ref"]))
+        source_stop = page.locator(stop.format("source", source))
+        source_stop.wait_for(timeout=20_000)
+        cell_stop.wait_for()
+        # The place in the cell is known before the form says which stop the report is for.
+        page.wait_for_function(
+            "(name) => document.getElementById('where').textContent.includes(name)",
+            arg=cell["name"],
+        )
+
+        # By keyboard: a stop is a button; Enter opens the form for that cell, named.
+        cell_stop.get_by_test_id("plan-report").focus()
+        page.keyboard.press("Enter")
+        report_for = page.get_by_test_id("report-for")
+        assert report_for.is_visible()
+        assert report_for.inner_text() == f"上报：{cell['name']}"
+        page.locator("#back").tap()
+
+        # By touch: the source's stop; the report filed from it names the source.
+        source_stop.get_by_test_id("plan-report").tap()
+        assert "测试排污口" in report_for.inner_text()
+        assert "不在该网格" not in report_for.inner_text()
+        page.get_by_test_id("report-submit").tap()
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=report-status]').className === 'counted'",
+            timeout=20_000,
+        )
+        assert [(r["kind"], r.get("source_id")) for r in sent] == [("patrol", int(source))]
+        # One counted patrol at the point covers the source and the cell: both leave the plan.
+        source_stop.wait_for(state="detached", timeout=20_000)
+        cell_stop.wait_for(state="detached", timeout=20_000)
+        assert page.get_by_test_id("report-for").is_hidden()
+        others = [c for c in rounds["cells"] if c != cell["ref"]]
+        page.locator(stop.format("cell", others[-1])).wait_for()
+        assert errors == []
     finally:
         context.close()

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.cli.plans import countdown
 from tests.cli.helpers import run_cli
 from tests.factories import UNITS, report_body, staffed_field
 
@@ -34,6 +35,7 @@ def test_plan_prints_the_phones_plan_in_walking_order(
     assert "从未巡查" in printed.output
     assert "2 小时 00 分后到期" in printed.output
     assert "plan for insp on 2026-03-02: 2 stop(s), 1 overdue" in printed.output
+    assert "insp 2026-03-02 今日待巡：共 2 处，超期 1 处" in printed.output
 
     later = run_cli("plan", "insp", "--date", "2026-03-09")
     assert later.exit_code == 0 and "2 stop(s)" in later.output
@@ -50,3 +52,11 @@ def test_plan_refuses_an_unknown_user_and_a_bad_date(client: TestClient, db: Ses
     past = run_cli("plan", "insp", "--date", "2020-01-01")
     assert past.exit_code == 1
     assert "is past" in past.output
+
+
+def test_the_countdown_rounds_down_to_the_minute_as_the_phone_does() -> None:
+    assert countdown(timedelta(hours=2, seconds=-20)) == "1 小时 59 分后到期"
+    assert countdown(timedelta(hours=2)) == "2 小时 00 分后到期"
+    assert countdown(timedelta(minutes=-59, seconds=-40)) == "已超期 0 小时 59 分"
+    assert countdown(timedelta(0)) == "已超期 0 小时 00 分"
+    assert countdown(None) == "从未巡查"

@@ -40,4 +40,28 @@ def test_distances_are_metres_on_the_ground() -> None:
 def test_small_routes() -> None:
     assert routes.order([]) == []
     assert routes.order([(113.9, 35.3)], START) == [0]
-    assert routes.order([(113.95, 35.3), (113.90, 35.3)]) == [1, 0]  # from the westernmost
+    assert routes.order([(113.95, 35.3), (113.90, 35.3)]) == [0, 1]  # from the first listed
+
+
+# Stops along a north-south street, in the order they fall due from its middle, with the
+# westernmost in the middle of the street: a route pinned to start there walks one half twice.
+STREET = [
+    (113.912, 35.300),
+    (113.911, 35.290),
+    (113.910, 35.280),
+    (113.900, 35.270),  # the westernmost
+    (113.910, 35.260),
+    (113.911, 35.250),
+    (113.912, 35.240),
+]
+
+
+def test_without_a_start_the_route_starts_where_it_is_shortest() -> None:
+    order = routes.order(STREET)
+    assert sorted(order) == list(range(len(STREET)))
+    walked = routes.length_m([STREET[k] for k in order])
+    assert walked <= routes.length_m(STREET)
+    assert order in ([0, 1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1, 0])  # end to end, not from 3
+    # the spot checks' stops too: a zig-zag without a start is undone
+    walked = routes.length_m([DUE_ORDER[k] for k in routes.order(DUE_ORDER)])
+    assert walked < 0.5 * routes.length_m(DUE_ORDER)

@@ -36,23 +36,20 @@ def length_m(points: Sequence[Point], start: Point | None = None) -> float:
 
 
 def order(points: Sequence[Point], start: Point | None = None) -> list[int]:
-    """The indices of `points` in walking order: from `start` (else from the westernmost
-    point) to the nearest point not yet visited, then reversing stretches (2-opt) while that
-    shortens the route. The route is open: it ends at its last point."""
+    """The indices of `points` in walking order: from `start` to the nearest point not yet
+    visited, then reversing stretches (2-opt) while that shortens the route. The route is open:
+    it ends at its last point. Without a start it may begin anywhere: node 0 is then a stand-in
+    at no distance from every point, so 2-opt moves the first stop as freely as the last; the
+    nearest-neighbour walk sets out from the first point listed (the most urgent, for a plan)."""
     n = len(points)
     if n == 0:
         return []
-    # The start is node 0 of the matrix and stays first; without one, the westernmost point.
+    d = distances([start if start is not None else points[0], *points])
     if start is None:
-        first = min(range(n), key=lambda k: (points[k][0], points[k][1], k))
-        nodes = [points[first]] + [p for k, p in enumerate(points) if k != first]
-        names = [first] + [k for k in range(n) if k != first]
-    else:
-        nodes = [start, *points]
-        names = [-1, *range(n)]
-    d = distances(nodes)
+        d[0, :] = 0.0
+        d[:, 0] = 0.0
     tour = [0]
-    left = list(range(1, len(nodes)))
+    left = list(range(1, n + 1))
     while left:
         nearest = min(left, key=lambda k: (d[tour[-1], k], k))
         left.remove(nearest)
@@ -69,4 +66,4 @@ def order(points: Sequence[Point], start: Point | None = None) -> list[int]:
                 if after < before - 1e-6:
                     tour[i : j + 1] = reversed(tour[i : j + 1])
                     improved = True
-    return [names[k] for k in tour if names[k] >= 0]
+    return [k - 1 for k in tour[1:]]

@@ -56,7 +56,8 @@ def distance_m(a: Stop, b: Stop) -> float:
 
 
 def route(stops: list[Stop]) -> list[Stop]:
-    """A short route through the stops, from the westernmost (app/domain/supervision/routes.py)."""
+    """A short route through the stops, starting where it is shortest
+    (app/domain/supervision/routes.py)."""
     return [stops[k] for k in routes.order([(s.lon, s.lat) for s in stops])]
 
 
