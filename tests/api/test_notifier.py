@@ -17,14 +17,14 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import clock
 from app.config import WebhookTarget, get_settings
 from app.db import make_sessionmaker
 from app.domain.hotspots import notices
-from app.domain.notify import messages
+from app.domain.notify import delivery, messages
 from app.domain.notify.worker import run_once
 from app.main import create_app
 from app.models import Notification, NotificationDelivery
@@ -342,3 +342,62 @@ def test_text_from_people_does_not_become_markup_in_the_group() -> None:
     text = messages.markdown(payload)
     assert "](" not in text.split("**查看**")[0] and "<font>" not in text
     assert text.count("\n###") == 0 and text.startswith("### 案件已派遣")
+
+
+def test_no_transaction_holds_the_outbox_while_a_webhook_is_posted(
+    field: Field, sessions: sessionmaker[Session], engine, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    seen: list[tuple[int, int]] = []
+
+    def look() -> None:  # while the worker posts: may another connection take every row?
+        with engine.connect() as conn:
+            locked = conn.execute(
+                text("SELECT id FROM notification_deliveries FOR UPDATE NOWAIT")
+            ).all()
+            in_transaction = conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+                )
+            )
+            seen.append((len(locked), in_transaction))
+            conn.rollback()
+
+    receiver = Receiver(on_post=look).start()
+    try:
+        monkeypatch.setattr(get_settings(), "notify_webhooks", targets(receiver.port)[:1])
+        for _ in range(2):
+            dispatched_case(field, clock.now() + timedelta(hours=40))
+        field.db.commit()  # (the test's own session holds no transaction either)
+        assert run_once(sessions, SCANNERS).delivery.delivered == 2
+    finally:
+        receiver.stop()
+    assert seen == [(2, 0), (2, 0)]
+    with sessions() as s:
+        assert (
+            s.scalar(select(func.count()).where(NotificationDelivery.delivered_at.is_not(None)))
+            == 2
+        )
+
+
+def test_a_head_claimed_by_a_worker_that_died_is_sent_after_its_lease(
+    field: Field,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    start = clock.now()
+    time_machine.move_to(start, tick=True)
+    receiver = Receiver().start()
+    try:
+        [office] = targets(receiver.port)[:1]
+        monkeypatch.setattr(get_settings(), "notify_webhooks", [office])
+        dispatched_case(field, clock.now() + timedelta(hours=40))
+        assert delivery._claim_head(sessions, office) is not None  # claimed, then the worker died
+        assert run_once(sessions, SCANNERS).delivery.delivered == 0  # its lease holds the head
+        assert receiver.received == []
+        time_machine.move_to(start + delivery.lease() + timedelta(seconds=1), tick=True)
+        assert run_once(sessions, SCANNERS).delivery.delivered == 1
+    finally:
+        receiver.stop()
+    assert len(receiver.at("/hook")) == 1
