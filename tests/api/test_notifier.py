@@ -401,3 +401,49 @@ def test_a_head_claimed_by_a_worker_that_died_is_sent_after_its_lease(
     finally:
         receiver.stop()
     assert len(receiver.at("/hook")) == 1
+
+
+def test_a_removed_target_waits_for_nothing_and_its_leftovers_can_be_dropped(
+    field: Field, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli.helpers import run_cli
+
+    settings = get_settings()
+    down = hanging_port_closed()
+    office, wecom, ding = targets(down)
+    monkeypatch.setattr(settings, "notify_webhooks", [office, wecom, ding])
+    dispatched_case(field, clock.now() + timedelta(hours=40))
+    receiver = Receiver().start()
+    try:
+        # The robots are removed; the office's group moves to a new address under its name,
+        # and a new group is added: it hears the events raised from now on, not earlier ones.
+        office = office.model_copy(update={"url": f"http://127.0.0.1:{receiver.port}/hook"})
+        newcomer = WebhookTarget(url=f"http://127.0.0.1:{receiver.port}/new", name="new")
+        monkeypatch.setattr(settings, "notify_webhooks", [office, newcomer])
+        result = run_cli("notify", "--once")
+        assert result.exit_code == 0, result.output
+        assert "1 delivered, 0 failed; nothing waiting" in result.output
+        assert f"undelivered: {ding.key} 1, {wecom.key} 1" in result.output
+        assert [r.path for r in receiver.received] == ["/hook"]
+        with sessions() as s:
+            assert delivery.pending(s, ["office", "new"]) == {}
+        metrics_token = "t" * 32
+        monkeypatch.setattr(settings, "metrics_token", SecretStr(metrics_token))
+        scraped = field.client.get(
+            "/metrics", headers={"Authorization": f"Bearer {metrics_token}"}
+        ).text
+        assert "gridwatch_notify_outbox_depth 0.0" in scraped
+
+        dropped = run_cli("notify", "--drop-unconfigured")
+        assert dropped.exit_code == 0, dropped.output
+        assert f"dropped {ding.key} 1, {wecom.key} 1" in dropped.output
+        again = run_cli("notify", "--once")
+        assert "not configured" not in again.output
+    finally:
+        receiver.stop()
+    with sessions() as s:
+        left = s.execute(
+            select(NotificationDelivery.target, NotificationDelivery.delivered_at.is_not(None))
+        ).all()
+        assert [tuple(r) for r in left] == [("office", True)]
+        assert s.scalar(select(func.count()).select_from(Notification)) == 1

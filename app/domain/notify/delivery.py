@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import clock
@@ -146,8 +146,9 @@ def _send(client: httpx.Client, target: WebhookTarget, claim: _Claim) -> str | N
     return messages.refusal(target, response.status_code, response.text)
 
 
-def pending(session: Session) -> dict[str, tuple[int, str | None]]:
-    """Per target: how many events wait, and the error of the one that waits longest."""
+def pending(session: Session, targets: list[str]) -> dict[str, tuple[int, str | None]]:
+    """Per configured target: how many events wait, and the error of the one that waits
+    longest. Targets no longer configured are not waiting for anything: see `unconfigured`."""
     out: dict[str, tuple[int, str | None]] = {}
     rows = session.execute(
         select(
@@ -155,7 +156,9 @@ def pending(session: Session) -> dict[str, tuple[int, str | None]]:
             func.count(),
             func.min(NotificationDelivery.notification_id),
         )
-        .where(NotificationDelivery.delivered_at.is_(None))
+        .where(
+            NotificationDelivery.delivered_at.is_(None), NotificationDelivery.target.in_(targets)
+        )
         .group_by(NotificationDelivery.target)
         .order_by(NotificationDelivery.target)
     ).all()
@@ -167,3 +170,35 @@ def pending(session: Session) -> dict[str, tuple[int, str | None]]:
         )
         out[target] = (count, error)
     return out
+
+
+def unconfigured(session: Session, targets: list[str]) -> dict[str, int]:
+    """Undelivered events of targets no longer configured (removed or renamed), per target.
+    Nobody sends them, and they are not counted as waiting; they are kept (configuring the
+    target again resumes its queue) until `drop_unconfigured` discards them."""
+    rows = session.execute(
+        select(NotificationDelivery.target, func.count())
+        .where(
+            NotificationDelivery.delivered_at.is_(None),
+            NotificationDelivery.target.not_in(targets),
+        )
+        .group_by(NotificationDelivery.target)
+        .order_by(NotificationDelivery.target)
+    ).all()
+    return {target: count for target, count in rows}
+
+
+def drop_unconfigured(session: Session, targets: list[str]) -> dict[str, int]:
+    """Discard the undelivered events of targets no longer configured; what was dropped, per
+    target. The events themselves and every delivery made stay."""
+    dropped: dict[str, int] = {}
+    for target in session.scalars(
+        delete(NotificationDelivery)
+        .where(
+            NotificationDelivery.delivered_at.is_(None),
+            NotificationDelivery.target.not_in(targets),
+        )
+        .returning(NotificationDelivery.target)
+    ):
+        dropped[target] = dropped.get(target, 0) + 1
+    return dict(sorted(dropped.items()))
