@@ -134,6 +134,9 @@ _ZH = {
     "role_supervisor": "督查",
     "role_command": "攻坚办",
     "read_only": "只读",
+    # Punctuation around the page's own words: full-width in Chinese, ASCII in English.
+    "paren": "（{text}）",
+    "colon": "：",
 }
 
 _EN = {
@@ -255,6 +258,8 @@ _EN = {
     "role_supervisor": "supervisor",
     "role_command": "command office",
     "read_only": "read only",
+    "paren": " ({text})",
+    "colon": ": ",
 }
 
 

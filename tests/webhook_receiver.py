@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +30,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         time.sleep(self.server.delay)
+        if self.server.on_post is not None:
+            self.server.on_post()
         length = int(self.headers.get("Content-Length") or 0)
         parts = urlsplit(self.path)
         self.server.received.append(
@@ -53,10 +56,13 @@ class _Handler(BaseHTTPRequestHandler):
 class Receiver(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int = 0, delay: float = 0.0) -> None:
+    def __init__(
+        self, port: int = 0, delay: float = 0.0, on_post: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.received: list[Received] = []
         self.delay = delay  # seconds before each answer: a slow receiver
+        self.on_post = on_post  # called before each answer (its exception: no answer)
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

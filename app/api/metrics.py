@@ -61,7 +61,11 @@ REPORTS_INGESTED = Counter(
 
 # The cell summaries' advisory locks: app/sql/fn_lock_cells.sql (7301 per cell, 7302 for all).
 SUMMARY_LOCK_CLASSES = (7301, 7302)
-_OUTBOX = text("SELECT count(*) FROM notification_deliveries WHERE delivered_at IS NULL")
+# Only the configured targets' queues: a removed target's leftovers wait for nothing.
+_OUTBOX = text(
+    "SELECT count(*) FROM notification_deliveries "
+    "WHERE delivered_at IS NULL AND target = ANY(:targets)"
+)
 _STANDBYS = text(
     "SELECT application_name, COALESCE(EXTRACT(epoch FROM replay_lag), 0)::float8 "
     "FROM pg_stat_replication"
@@ -104,9 +108,11 @@ class _FromDatabase(Collector):
 
     def _from_database(self) -> Iterator[GaugeMetricFamily]:
         outbox = GaugeMetricFamily(
-            "gridwatch_notify_outbox_depth", "Notifier deliveries not yet delivered."
+            "gridwatch_notify_outbox_depth",
+            "Notifier deliveries not yet delivered to the configured targets.",
         )
-        outbox.add_metric([], self.session.scalar(_OUTBOX) or 0)
+        targets = [target.key for target in get_settings().notify_webhooks]
+        outbox.add_metric([], self.session.scalar(_OUTBOX, {"targets": targets}) or 0)
         yield outbox
         standbys = self.session.execute(_STANDBYS).all()
         count = GaugeMetricFamily(

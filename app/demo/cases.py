@@ -139,7 +139,9 @@ def seed_case_history(
                 hotspot_id=hotspot_id,
                 step=Step(
                     to=to,
-                    note="演示" if to in ("rectified", "rejected", "reopened") else None,
+                    note="演示"
+                    if to in ("rectified", "rejected", "reopened", "rectifying")
+                    else None,
                     reason="relapse" if to == "reopened" else None,
                     assignee=member if to == "dispatched" else None,
                     # any later deadline will do: the real one is set with the times below

@@ -12,6 +12,7 @@
   const PAGE = 50;
   const locale = cfg.lang === "zh" ? "zh-CN" : "en-GB";
   const fmt = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
+  const paren = (text) => fmt(t.paren, { text });  // （…） in Chinese, " (…)" in English
   const when = (iso) => (iso ? new Date(iso).toLocaleString(locale, { dateStyle: "short", timeStyle: "short" }) : "—");
   const day = (iso) => (iso ? new Date(iso).toLocaleDateString(locale, { month: "2-digit", day: "2-digit" }) : "—");
 
@@ -263,7 +264,7 @@
     for (const [k, v] of pairs) dl.append(el("dt", { text: k }), el("dd", { class: k === t.deadline && h.overdue ? "late" : null }, v));
     return dl;
   }
-  const personLabel = (username, file) => (username && file.names[username] ? file.names[username] + "（" + username + "）" : username || "—");
+  const personLabel = (username, file) => (username && file.names[username] ? file.names[username] + paren(username) : username || "—");
   function cellLabel(cell) {
     if (!cell) return t.outside_cells;
     if (!cell.name) return cell.code;
@@ -275,7 +276,7 @@
     if (!finding || !finding.flags.length) return null;
     const reviewed = finding.counted;
     return el("p", { class: "flags" + (reviewed ? " reviewed" : ""), "data-testid": "case-flags" },
-      t.flags + " " + flagWords(finding.flags) + (reviewed ? "（" + t.flags_reviewed + "）" : ""));
+      t.flags + " " + flagWords(finding.flags) + (reviewed ? paren(t.flags_reviewed) : ""));
   }
 
   function photos(file) {
@@ -295,7 +296,7 @@
     if (file.roster === null) return null;
     if (!file.roster.length) return el("p", { class: "hint", text: t.no_roster });
     return el("ul", { class: "roster", "data-testid": "case-roster" }, ...file.roster.map((d) =>
-      el("li", {}, (t["duty_" + d.duty] || d.duty) + "：" + d.name + "（" + d.username + "）" + (d.phone ? " · " + d.phone : ""))));
+      el("li", {}, (t["duty_" + d.duty] || d.duty) + t.colon + d.name + paren(d.username) + (d.phone ? " · " + d.phone : ""))));
   }
 
   function timeline(h, file) {
@@ -374,7 +375,7 @@
       fields.push(el("label", {}, t.assignee, assignee));
       api("/api/v1/hotspots/" + encodeURIComponent(h.id) + "/assignees").then((data) => {
         const opts = data.assignees.map((a) => el("option", { value: a.username },
-          a.name + "（" + a.username + "）" + (a.duties.length ? " · " + a.duties.map((d) => t["duty_" + d] || d).join(t.list_sep) : " · " + (t["role_" + a.role] || a.role))));
+          a.name + paren(a.username) + (a.duties.length ? " · " + a.duties.map((d) => t["duty_" + d] || d).join(t.list_sep) : " · " + (t["role_" + a.role] || a.role))));
         assignee.replaceChildren(el("option", { value: "", text: data.assignees.length ? t.pick_assignee : t.no_assignee }), ...opts);
       }).catch((err) => { assignee.replaceChildren(el("option", { value: "", text: t.load_failed + " " + (err.detail || err.message) })); });
     }
@@ -385,7 +386,7 @@
       fields.push(el("label", {}, t.deadline_label, deadline));
     }
     fields.push(el("label", {}, t.note + (NOTE_REQUIRED.includes(key) ? " *" : ""), note));
-    const submit = el("button", { type: "submit", "data-testid": "case-submit" }, t.submit + "：" + t[LABEL[key]]);
+    const submit = el("button", { type: "submit", "data-testid": "case-submit" }, t.submit + t.colon + t[LABEL[key]]);
     const cancel = el("button", { type: "button", onclick: () => render() }, t.cancel);
     const f = el("form", { class: "step-form", "data-testid": "case-step-form", novalidate: true }, ...fields, el("div", { class: "buttons" }, submit, cancel));
     f.addEventListener("submit", async (ev) => {
@@ -442,7 +443,7 @@
       el("div", { class: "split" },
         el("div", {}, el("h3", { text: t.map_title }), mapBox),
         el("div", {}, el("h3", { text: t.photos }), photos(file))),
-      el("h3", { text: t.roster + "（" + when(file.roster_found_at) + "）" }),
+      el("h3", { text: t.roster + paren(when(file.roster_found_at)) }),
       roster(file),
       el("h3", { text: t.timeline }),
       timeline(h, file)];

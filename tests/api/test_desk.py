@@ -244,6 +244,7 @@ def test_lists_filter_sort_count_and_page(field: Field) -> None:
     assert bad.status_code == 422
 
 
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SADeprecationWarning")
 def test_the_case_file_has_the_cell_the_roster_when_found_and_the_photos(field: Field) -> None:
     body = report_body(kind="issue", accuracy_m=300, description="河道漂浮垃圾")
     report = field.client.post("/api/v1/reports", json=body, headers=field.headers("insp")).json()

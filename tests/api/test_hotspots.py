@@ -125,6 +125,19 @@ def test_rework_and_extensions_are_counted(field: Field) -> None:
     assert by_leader.status_code == 403  # type: ignore[attr-defined]
 
 
+def test_sending_back_for_rework_needs_a_note_and_without_one_changes_nothing(
+    field: Field,
+) -> None:
+    h = walk_to(field, "rectified")
+    for body in ({}, {"note": ""}):
+        r = step(field, h["id"], "boss", "rectifying", **body)
+        assert r.status_code == 400  # type: ignore[attr-defined]
+        assert "rework" in r.json()["detail"] and "note" in r.json()["detail"]  # type: ignore[attr-defined]
+    after = field.client.get(f"/api/v1/hotspots/{h['id']}", headers=field.headers("admin"))
+    assert after.json()["status"] == "rectified" and after.json()["reworks"] == 0
+    assert after.json()["history"] == h["history"]
+
+
 def test_closer_must_not_be_who_reported_it_rectified(field: Field) -> None:
     h = create(field)
     ok(field, h["id"], "sup", "accepted")

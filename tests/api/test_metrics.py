@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
+from app.config import WebhookTarget, get_settings
 from app.logs import JsonFormatter, RequestIdFilter
 from app.main import create_app
 from tests.factories import SINCE, UNITS, bearer, give_duty, make_user, report_body, two_by_two
@@ -115,8 +115,10 @@ def test_latency_by_route_template_and_ingest_counts(client: TestClient, db: Ses
 
 
 def test_outbox_depth_replicas_and_summary_lock_waits_come_from_the_database(
-    client: TestClient, db: Session, database_url: str
+    client: TestClient, db: Session, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    target = WebhookTarget(url="http://127.0.0.1:9/hook", name="t")
+    monkeypatch.setattr(get_settings(), "notify_webhooks", [target])
     db.execute(
         text(
             "INSERT INTO notifications (kind, dedupe_key, payload) VALUES "
@@ -128,6 +130,13 @@ def test_outbox_depth_replicas_and_summary_lock_waits_come_from_the_database(
             "INSERT INTO notification_deliveries (notification_id, target, next_attempt_at, "
             "delivered_at) SELECT id, 't', now(), CASE WHEN dedupe_key = 'a' THEN now() END "
             "FROM notifications"
+        )
+    )
+    # A target no longer configured: its undelivered events wait for nothing.
+    db.execute(
+        text(
+            "INSERT INTO notification_deliveries (notification_id, target, next_attempt_at) "
+            "SELECT id, 'gone', now() FROM notifications"
         )
     )
     db.commit()

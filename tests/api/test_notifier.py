@@ -17,14 +17,14 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import clock
 from app.config import WebhookTarget, get_settings
 from app.db import make_sessionmaker
 from app.domain.hotspots import notices
-from app.domain.notify import messages
+from app.domain.notify import delivery, messages
 from app.domain.notify.worker import run_once
 from app.main import create_app
 from app.models import Notification, NotificationDelivery
@@ -342,3 +342,108 @@ def test_text_from_people_does_not_become_markup_in_the_group() -> None:
     text = messages.markdown(payload)
     assert "](" not in text.split("**查看**")[0] and "<font>" not in text
     assert text.count("\n###") == 0 and text.startswith("### 案件已派遣")
+
+
+def test_no_transaction_holds_the_outbox_while_a_webhook_is_posted(
+    field: Field, sessions: sessionmaker[Session], engine, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    seen: list[tuple[int, int]] = []
+
+    def look() -> None:  # while the worker posts: may another connection take every row?
+        with engine.connect() as conn:
+            locked = conn.execute(
+                text("SELECT id FROM notification_deliveries FOR UPDATE NOWAIT")
+            ).all()
+            in_transaction = conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+                )
+            )
+            seen.append((len(locked), in_transaction))
+            conn.rollback()
+
+    receiver = Receiver(on_post=look).start()
+    try:
+        monkeypatch.setattr(get_settings(), "notify_webhooks", targets(receiver.port)[:1])
+        for _ in range(2):
+            dispatched_case(field, clock.now() + timedelta(hours=40))
+        field.db.commit()  # (the test's own session holds no transaction either)
+        assert run_once(sessions, SCANNERS).delivery.delivered == 2
+    finally:
+        receiver.stop()
+    assert seen == [(2, 0), (2, 0)]
+    with sessions() as s:
+        assert (
+            s.scalar(select(func.count()).where(NotificationDelivery.delivered_at.is_not(None)))
+            == 2
+        )
+
+
+def test_a_head_claimed_by_a_worker_that_died_is_sent_after_its_lease(
+    field: Field,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    time_machine: time_machine.TimeMachineFixture,
+) -> None:
+    start = clock.now()
+    time_machine.move_to(start, tick=True)
+    receiver = Receiver().start()
+    try:
+        [office] = targets(receiver.port)[:1]
+        monkeypatch.setattr(get_settings(), "notify_webhooks", [office])
+        dispatched_case(field, clock.now() + timedelta(hours=40))
+        assert delivery._claim_head(sessions, office) is not None  # claimed, then the worker died
+        assert run_once(sessions, SCANNERS).delivery.delivered == 0  # its lease holds the head
+        assert receiver.received == []
+        time_machine.move_to(start + delivery.lease() + timedelta(seconds=1), tick=True)
+        assert run_once(sessions, SCANNERS).delivery.delivered == 1
+    finally:
+        receiver.stop()
+    assert len(receiver.at("/hook")) == 1
+
+
+def test_a_removed_target_waits_for_nothing_and_its_leftovers_can_be_dropped(
+    field: Field, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli.helpers import run_cli
+
+    settings = get_settings()
+    down = hanging_port_closed()
+    office, wecom, ding = targets(down)
+    monkeypatch.setattr(settings, "notify_webhooks", [office, wecom, ding])
+    dispatched_case(field, clock.now() + timedelta(hours=40))
+    receiver = Receiver().start()
+    try:
+        # The robots are removed; the office's group moves to a new address under its name,
+        # and a new group is added: it hears the events raised from now on, not earlier ones.
+        office = office.model_copy(update={"url": f"http://127.0.0.1:{receiver.port}/hook"})
+        newcomer = WebhookTarget(url=f"http://127.0.0.1:{receiver.port}/new", name="new")
+        monkeypatch.setattr(settings, "notify_webhooks", [office, newcomer])
+        result = run_cli("notify", "--once")
+        assert result.exit_code == 0, result.output
+        assert "1 delivered, 0 failed; nothing waiting" in result.output
+        assert f"undelivered: {ding.key} 1, {wecom.key} 1" in result.output
+        assert [r.path for r in receiver.received] == ["/hook"]
+        with sessions() as s:
+            assert delivery.pending(s, ["office", "new"]) == {}
+        metrics_token = "t" * 32
+        monkeypatch.setattr(settings, "metrics_token", SecretStr(metrics_token))
+        scraped = field.client.get(
+            "/metrics", headers={"Authorization": f"Bearer {metrics_token}"}
+        ).text
+        assert "gridwatch_notify_outbox_depth 0.0" in scraped
+
+        dropped = run_cli("notify", "--drop-unconfigured")
+        assert dropped.exit_code == 0, dropped.output
+        assert f"dropped {ding.key} 1, {wecom.key} 1" in dropped.output
+        again = run_cli("notify", "--once")
+        assert "not configured" not in again.output
+    finally:
+        receiver.stop()
+    with sessions() as s:
+        left = s.execute(
+            select(NotificationDelivery.target, NotificationDelivery.delivered_at.is_not(None))
+        ).all()
+        assert [tuple(r) for r in left] == [("office", True)]
+        assert s.scalar(select(func.count()).select_from(Notification)) == 1

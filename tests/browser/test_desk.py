@@ -292,3 +292,48 @@ def test_the_desk_reads_well_on_a_screen_and_a_tablet(
         assert errors == []
     finally:
         context.close()
+
+
+def test_on_a_portrait_touch_tablet_in_english_a_case_opens_and_its_actions_are_reached(
+    browser: Browser, live_server: Server
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 768, "height": 1024},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=2,
+    )
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(page, live_server, "/desk?status=reported&lang=en", *COMMAND)
+        row = page.get_by_test_id("case-row").first
+        row.wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 768
+        row.tap()
+        page.get_by_test_id("case-timeline").wait_for()
+        page.wait_for_timeout(500)  # the map settles
+        page.screenshot(path="/tmp/gridwatch-desk-tablet-portrait.png", full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 768
+        accept = page.get_by_test_id("case-action-accept")
+        accept.scroll_into_view_if_needed()
+        box = accept.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 768
+        accept.tap()
+        submit = page.get_by_test_id("case-submit")
+        submit.scroll_into_view_if_needed()
+        box = submit.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 768
+        # English punctuation in English: "Submit: Accept", "name (username)".
+        label = submit.inner_text()
+        assert label.startswith("Submit: ") and "：" not in label, label
+        facts = page.get_by_test_id("case-detail").locator("h3").all_inner_texts()
+        assert not any(c in text for text in facts for c in "（）："), facts
+        roster = page.get_by_test_id("case-roster")
+        if roster.count():
+            lines = roster.locator("li").all_inner_texts()
+            assert all(": " in x and " (" in x and "（" not in x for x in lines), lines
+        assert errors == []
+    finally:
+        context.close()

@@ -138,6 +138,10 @@ def apply_step(session: Session, *, viewer: Viewer, hotspot_id: uuid.UUID, step:
     elif step.to == "closed":
         hotspot.closed_at = now
     elif step.to == "rectifying" and before == "rectified":
+        if not step.note:
+            raise DomainError(
+                "sending a case back for rework (返工) needs a note saying what is wrong"
+            )
         hotspot.reworks += 1  # 返工
         hotspot.rectified_by_id = hotspot.rectified_at = None
     elif step.to == "reopened":

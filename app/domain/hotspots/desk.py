@@ -153,7 +153,7 @@ def _reports(session: Session, viewer: Viewer, hotspot: Hotspot) -> list[dict]:
             select(Report, Person.username)
             .join(Person, Person.id == Report.reporter_id)
             .where(Report.id.in_([w[0] for w in wanted]))
-        ).tuples()
+        )
         if can_see(session, viewer, Report, r.id)
     }
     photos = _photos(session, list(found))
@@ -220,9 +220,7 @@ def _names(session: Session, hotspot: Hotspot) -> dict[str, str]:
         .union(select(HotspotEvent.assignee_id).where(HotspotEvent.hotspot_id == hotspot.id))
     )
     return dict(
-        session.execute(select(Person.username, Person.name).where(Person.id.in_(ids)))
-        .tuples()
-        .all()
+        session.execute(select(Person.username, Person.name).where(Person.id.in_(ids))).all()
     )
 
 

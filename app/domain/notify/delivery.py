@@ -1,29 +1,33 @@
 """Delivering the outbox: for each target, its undelivered events oldest first.
 
-Each target's queue is worked by one process at a time (a transaction-scoped advisory lock
-on the target's name; others skip the target this round), its rows claimed with
-FOR UPDATE SKIP LOCKED. A target hears its events in order: the first failure stops its
+No transaction is open while a webhook is posted to: each event is claimed in a short
+transaction (the target's oldest undelivered delivery, locked, its `next_attempt_at` moved on
+by a lease), committed, posted, and its outcome recorded in a second short transaction. A
+claimed head is not due again until its lease runs out, so while one worker posts it the
+others find the target's head waiting and leave the target for the round: a target's queue
+is worked by one process at a time. A target hears its events in order: a failure stops its
 queue for the round, and nothing behind the failed event is sent before it — the queue
 waits for its head's next attempt (back-off doubling from notify_retry_base_seconds up to
 notify_retry_max_seconds). No attempt limit: an outage loses nothing, the queue resumes when
-the target answers. A message is sent at least once: a receiver that must never act twice
-dedupes by the event's `id` (the JSON body's, `X-Gridwatch-Delivery`)."""
+the target answers. A message is sent at least once, not exactly once: a worker that dies
+between its post and the record (or a post slower than the lease) leaves the head to be sent
+again when the lease runs out. A receiver that must never act twice dedupes by the event's
+`id` (the JSON body's, `X-Gridwatch-Delivery`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import clock
 from app.config import WebhookTarget, get_settings
 from app.domain.notify import messages
 from app.models import Notification, NotificationDelivery
-
-BATCH = 50
 
 
 @dataclass
@@ -33,10 +37,27 @@ class DeliveryRun:
     errors: dict[str, str] = field(default_factory=dict)  # target → its last error this round
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A target's head, claimed by this worker until its lease runs out."""
+
+    delivery_id: int
+    attempt: int
+    notification_id: int
+    dedupe_key: str
+    payload: dict[str, Any]
+
+
 def backoff(attempts: int) -> timedelta:
     settings = get_settings()
     seconds = settings.notify_retry_base_seconds * 2 ** min(attempts - 1, 30)
     return timedelta(seconds=min(seconds, settings.notify_retry_max_seconds))
+
+
+def lease() -> timedelta:
+    """How long a claimed head is its worker's: the post's time-outs (each of connecting,
+    sending and reading may take notify_timeout_seconds) with room to spare."""
+    return timedelta(seconds=4 * get_settings().notify_timeout_seconds + 30)
 
 
 def deliver_due(
@@ -45,20 +66,42 @@ def deliver_due(
     """Send every due delivery of these targets; what fails is kept for its next attempt."""
     run = DeliveryRun()
     for target in targets:
-        while _deliver_batch(sessions, client, target, run):
+        while _deliver_head(sessions, client, target, run):
             pass
     return run
 
 
-def _deliver_batch(
+def _deliver_head(
     sessions: sessionmaker[Session], client: httpx.Client, target: WebhookTarget, run: DeliveryRun
 ) -> bool:
-    """One batch of the target's queue, in one transaction. True if more may be due."""
+    """Claim, post and record the target's oldest undelivered event. True if it was
+    delivered (the next one may be due)."""
+    claim = _claim_head(sessions, target)
+    if claim is None:
+        return False
+    error = _send(client, target, claim)  # no transaction is open here
     with sessions() as session, session.begin():
-        lock = func.pg_try_advisory_xact_lock(func.hashtext("gridwatch.notify:" + target.key))
-        if not session.scalar(select(lock)):
-            return False  # another process is working this target's queue
-        rows = session.execute(
+        delivery = session.get_one(NotificationDelivery, claim.delivery_id, with_for_update=True)
+        if error is None:
+            if delivery.delivered_at is None:
+                delivery.delivered_at, delivery.last_error = clock.now(), None
+            run.delivered += 1
+            return True
+        if delivery.delivered_at is None and delivery.attempts == claim.attempt:
+            # (a later attempt by another worker, after this lease ran out, records itself)
+            delivery.last_error = error
+            delivery.next_attempt_at = clock.now() + backoff(claim.attempt)
+        run.failed += 1
+        run.errors[target.key] = error
+        return False
+
+
+def _claim_head(sessions: sessionmaker[Session], target: WebhookTarget) -> _Claim | None:
+    """The target's head if it is due, claimed for one attempt (committed before it is sent);
+    None if the queue is empty or its head waits — for its back-off, or for the worker posting
+    it now."""
+    with sessions() as session, session.begin():
+        row = session.execute(
             select(NotificationDelivery, Notification)
             .join(Notification, Notification.id == NotificationDelivery.notification_id)
             .where(
@@ -66,32 +109,32 @@ def _deliver_batch(
                 NotificationDelivery.delivered_at.is_(None),
             )
             .order_by(NotificationDelivery.notification_id)
-            .limit(BATCH)
-            .with_for_update(of=NotificationDelivery, skip_locked=True)
-        ).all()
-        for delivery, notification in rows:
-            if delivery.next_attempt_at > clock.now():
-                return False  # the queue's head waits for its next attempt
-            error = _send(client, target, notification)
-            delivery.attempts += 1
-            if error is None:
-                delivery.delivered_at, delivery.last_error = clock.now(), None
-                run.delivered += 1
-                continue
-            delivery.last_error = error
-            delivery.next_attempt_at = clock.now() + backoff(delivery.attempts)
-            run.failed += 1
-            run.errors[target.key] = error
-            return False
-        return len(rows) == BATCH
+            .limit(1)
+            .with_for_update(of=NotificationDelivery)
+        ).first()
+        if row is None:
+            return None
+        delivery, notification = row
+        now = clock.now()
+        if delivery.next_attempt_at > now:
+            return None
+        delivery.attempts += 1
+        delivery.next_attempt_at = now + lease()
+        return _Claim(
+            delivery.id,
+            delivery.attempts,
+            notification.id,
+            notification.dedupe_key,
+            dict(notification.payload),
+        )
 
 
-def _send(client: httpx.Client, target: WebhookTarget, notification: Notification) -> str | None:
+def _send(client: httpx.Client, target: WebhookTarget, claim: _Claim) -> str | None:
     url, headers, content = messages.signed_request(
         target,
-        notification_id=notification.id,
-        dedupe_key=notification.dedupe_key,
-        payload=notification.payload,
+        notification_id=claim.notification_id,
+        dedupe_key=claim.dedupe_key,
+        payload=claim.payload,
         now=clock.now(),
     )
     try:
@@ -103,8 +146,9 @@ def _send(client: httpx.Client, target: WebhookTarget, notification: Notificatio
     return messages.refusal(target, response.status_code, response.text)
 
 
-def pending(session: Session) -> dict[str, tuple[int, str | None]]:
-    """Per target: how many events wait, and the error of the one that waits longest."""
+def pending(session: Session, targets: list[str]) -> dict[str, tuple[int, str | None]]:
+    """Per configured target: how many events wait, and the error of the one that waits
+    longest. Targets no longer configured are not waiting for anything: see `unconfigured`."""
     out: dict[str, tuple[int, str | None]] = {}
     rows = session.execute(
         select(
@@ -112,7 +156,9 @@ def pending(session: Session) -> dict[str, tuple[int, str | None]]:
             func.count(),
             func.min(NotificationDelivery.notification_id),
         )
-        .where(NotificationDelivery.delivered_at.is_(None))
+        .where(
+            NotificationDelivery.delivered_at.is_(None), NotificationDelivery.target.in_(targets)
+        )
         .group_by(NotificationDelivery.target)
         .order_by(NotificationDelivery.target)
     ).all()
@@ -124,3 +170,35 @@ def pending(session: Session) -> dict[str, tuple[int, str | None]]:
         )
         out[target] = (count, error)
     return out
+
+
+def unconfigured(session: Session, targets: list[str]) -> dict[str, int]:
+    """Undelivered events of targets no longer configured (removed or renamed), per target.
+    Nobody sends them, and they are not counted as waiting; they are kept (configuring the
+    target again resumes its queue) until `drop_unconfigured` discards them."""
+    rows = session.execute(
+        select(NotificationDelivery.target, func.count())
+        .where(
+            NotificationDelivery.delivered_at.is_(None),
+            NotificationDelivery.target.not_in(targets),
+        )
+        .group_by(NotificationDelivery.target)
+        .order_by(NotificationDelivery.target)
+    ).all()
+    return {target: count for target, count in rows}
+
+
+def drop_unconfigured(session: Session, targets: list[str]) -> dict[str, int]:
+    """Discard the undelivered events of targets no longer configured; what was dropped, per
+    target. The events themselves and every delivery made stay."""
+    dropped: dict[str, int] = {}
+    for target in session.scalars(
+        delete(NotificationDelivery)
+        .where(
+            NotificationDelivery.delivered_at.is_(None),
+            NotificationDelivery.target.not_in(targets),
+        )
+        .returning(NotificationDelivery.target)
+    ):
+        dropped[target] = dropped.get(target, 0) + 1
+    return dict(sorted(dropped.items()))

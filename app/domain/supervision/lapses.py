@@ -298,7 +298,7 @@ def duties_in_window(
             )
             .order_by(Duty.cell_id, Duty.duty, Person.username, Duty.valid_from)
         )
-        for cell_id, duty, since, until, username, name, phone in rows.tuples():
+        for cell_id, duty, since, until, username, name, phone in rows:
             out[cell_id].append(_DutyRow(duty, since, until, username, name, phone))
     return out
 
