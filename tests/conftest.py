@@ -153,7 +153,7 @@ def empty_all_tables(engine: Engine) -> None:
             )
         ).all()
         for table in tables:
-            conn.execute(text(f"DELETE FROM {table}"))
+            conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (quote_ident names)
         conn.execute(
             text(
                 "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
