@@ -235,11 +235,13 @@ class ReadReplicas:
         return None
 
     def status(self) -> list[dict[str, Any]]:
-        """Each replica measured now (for /healthz, which anyone may ask: numbered in the
-        order of GRIDWATCH_READ_DATABASE_URL, not named)."""
+        """Each replica's state (for /healthz, which anyone may ask: numbered in the order of
+        GRIDWATCH_READ_DATABASE_URL, not named) as the routing sees it: measured again only
+        when its last measurement is as old as `pick` allows, so a replica that does not
+        answer costs /healthz one connection attempt per DOWN_RETRY_SECONDS, not one a call."""
         out = []
         for number, replica in enumerate(self.replicas, start=1):
-            replica.check()
+            self._fresh(replica)
             out.append(
                 {
                     "replica": number,

@@ -9,6 +9,7 @@ server that refuses replication these tests are skipped; on the embedded cluster
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -236,3 +237,34 @@ def test_files_are_read_on_the_standby_and_audited_on_the_primary(
         assert conn.execute(
             "SELECT count(*) FROM audit_log WHERE seq >= %s", (seq,)
         ).fetchone() == (0,)
+
+
+def test_healthz_asks_a_silent_replica_once_per_back_off_not_on_every_call(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica that does not answer costs /healthz (public) one connection attempt per
+    DOWN_RETRY_SECONDS, not one (of up to connect_timeout) per call."""
+    attempts = 0
+
+    def hang_up(server: socket.socket) -> None:  # a "replica" that takes connections and drops them
+        nonlocal attempts
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            attempts += 1
+            conn.close()
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        threading.Thread(target=hang_up, args=(server,), daemon=True).start()
+        silent = f"postgresql://postgres@127.0.0.1:{server.getsockname()[1]}/gridwatch"
+        monkeypatch.setattr(get_settings(), "read_database_url", silent)
+        with TestClient(create_app(database_url)) as client:
+            states = [client.get("/healthz").json()["replicas"][0]["state"]]
+            first = attempts
+            states += [client.get("/healthz").json()["replicas"][0]["state"] for _ in range(4)]
+    assert states == ["down"] * 5
+    assert first >= 1 and attempts == first
