@@ -8,11 +8,15 @@ server that refuses replication these tests are skipped; on the embedded cluster
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -294,6 +298,27 @@ def test_files_are_read_on_the_standby_and_audited_on_the_primary(
         assert conn.execute(
             "SELECT count(*) FROM audit_log WHERE seq >= %s", (seq,)
         ).fetchone() == (0,)
+
+
+def test_a_cell_dossier_is_read_on_the_standby_and_audited_on_the_primary(
+    field: Field, database_url: str, standby: localdb.Cluster
+) -> None:
+    caught_up(database_url, standby)
+    pause_replay(standby, database_url)  # from here the standby does not see the patrol
+    patrol(field)
+    period = {"from": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    r = field.client.get(
+        f"/api/v1/exports/cells/{UNITS[0]}.zip",
+        params={**period, "to": datetime.now(UTC).isoformat()},
+        headers=field.headers("cmd"),
+    )
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as dossier:
+        assert json.loads(dossier.read("reports.json")) == []  # as the standby had it
+    seq = int(r.headers["x-audit-seq"])
+    with psycopg.connect(database_url) as conn:
+        entry = conn.execute("SELECT action FROM audit_log WHERE seq = %s", (seq,)).fetchone()
+    assert entry == ("export.dossier",)
 
 
 def test_healthz_asks_a_silent_replica_once_per_back_off_not_on_every_call(
