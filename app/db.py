@@ -15,9 +15,10 @@ import orjson
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import get_settings
 
@@ -208,6 +209,7 @@ class ReadReplicas:
         for url in urls:
             u = make_url(sqlalchemy_url(url))
             engine = make_engine(url, application_name=READ_APPLICATION_NAME, connect_timeout=2)
+            event.listen(engine, "handle_error", _mark_replica_failure)
             name = f"{u.host}:{u.port or 5432}/{u.database}"
             self.replicas.append(Replica(name, engine, make_sessionmaker(engine)))
         self._turn = 0
@@ -235,11 +237,13 @@ class ReadReplicas:
         return None
 
     def status(self) -> list[dict[str, Any]]:
-        """Each replica measured now (for /healthz, which anyone may ask: numbered in the
-        order of GRIDWATCH_READ_DATABASE_URL, not named)."""
+        """Each replica's state (for /healthz, which anyone may ask: numbered in the order of
+        GRIDWATCH_READ_DATABASE_URL, not named) as the routing sees it: measured again only
+        when its last measurement is as old as `pick` allows, so a replica that does not
+        answer costs /healthz one connection attempt per DOWN_RETRY_SECONDS, not one a call."""
         out = []
         for number, replica in enumerate(self.replicas, start=1):
-            replica.check()
+            self._fresh(replica)
             out.append(
                 {
                     "replica": number,
@@ -261,13 +265,36 @@ def read_replicas() -> ReadReplicas | None:
     return ReadReplicas(urls, settings.read_max_lag_seconds) if urls else None
 
 
+# A replica's error that the primary may not have: it stopped or was shut down (57P01), the
+# query was cancelled (57014) or lost a recovery conflict (40001), the connection broke.
+REPLICA_FAILED = "gridwatch_replica_failed"
+
+
+def _mark_replica_failure(context: ExceptionContext) -> None:
+    error = context.sqlalchemy_exception
+    if error is not None and (isinstance(error, OperationalError) or context.is_disconnect):
+        setattr(error, REPLICA_FAILED, True)
+
+
+class ReplicaFailed(Exception):
+    """A read replica failed during a read-only route, which then runs again on the primary
+    (ReadOnPrimaryAfterReplicaFailure)."""
+
+
+READ_ON_PRIMARY = "gridwatch.read_on_primary"  # the scope key of a run after such a failure
+
+
 def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]:
     """A Session for a read-only route: on a read replica when one is usable, else the
     request's primary Session (the same one the sign-in check used). A replica that fails to
-    give a connection is marked down and the primary answers instead: never an error.
+    give a connection is marked down and the primary answers instead; one that fails during
+    the route's queries is marked down too, and the route runs again on the primary
+    (ReadOnPrimaryAfterReplicaFailure): never an error.
     Writes (an export's audit entry) go through SessionDep, never through this Session."""
     replicas: ReadReplicas | None = getattr(request.app.state, "read_replicas", None)
-    replica = replicas.pick() if replicas is not None else None
+    replica = None
+    if replicas is not None and not request.scope.get(READ_ON_PRIMARY):
+        replica = replicas.pick()
     if replica is None:
         yield primary
         return
@@ -281,8 +308,48 @@ def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]
         return
     try:
         yield session
+    except SQLAlchemyError as exc:
+        if not getattr(exc, REPLICA_FAILED, False):
+            raise
+        replica.down(exc)
+        raise ReplicaFailed(replica.name) from exc
     finally:
         session.close()
 
 
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
+class ReadOnPrimaryAfterReplicaFailure:
+    """ASGI middleware: a route whose replica failed (ReplicaFailed) before its answer started
+    runs once more, reading on the primary. Files are built whole before their first byte
+    (exports, dossiers), so they are retried too. Once an answer has started it cannot be
+    taken back: the replica's error is raised as it was (read-only routes are GETs)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except ReplicaFailed as failed:
+            if started or scope["method"] not in ("GET", "HEAD"):  # no body to read again
+                raise (failed.__cause__ or failed) from None
+            log.warning(
+                "read replica %s failed during %s %s, read again on the primary: %s",
+                failed,
+                scope["method"],
+                scope["path"],
+                getattr(failed.__cause__, "orig", None) or failed.__cause__,
+            )
+            await self.app({**scope, READ_ON_PRIMARY: True}, receive, send)

@@ -44,7 +44,7 @@ from app.api.limits import BodyLimit
 from app.api.observe import Observe
 from app.api.proxies import TrustedProxies
 from app.config import get_settings
-from app.db import make_engine, make_sessionmaker, read_replicas
+from app.db import ReadOnPrimaryAfterReplicaFailure, make_engine, make_sessionmaker, read_replicas
 from app.domain.accountability.exportfile import FORMATS
 from app.domain.hotspots import notices
 from app.domain.notify.worker import Worker
@@ -104,7 +104,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
         docs_url=None,  # served by app/api/docs.py from local assets
         redoc_url=None,
     )
-    # Innermost: bodies are measured before any route, dependency or sign-in work runs.
+    # Innermost: a read-only route whose replica failed before it answered runs again on the
+    # primary (app/db.py), unseen by every other part.
+    app.add_middleware(ReadOnPrimaryAfterReplicaFailure)
+    # Then: bodies are measured before any route, dependency or sign-in work runs.
     app.add_middleware(BodyLimit)
     # Added early, so it sits inside GZip and sees pages uncompressed (to hash their scripts).
     app.add_middleware(SecurityHeaders)

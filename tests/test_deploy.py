@@ -69,6 +69,8 @@ def test_pgbouncer_pools_per_transaction_and_the_standby_is_a_base_backup() -> N
     assert "pg_basebackup" in replica and " -R " in replica
     primary = _compose()["services"]["db"]["command"]
     assert "wal_level=replica" in primary
+    # A long read on the standby is not cancelled because the primary vacuumed its rows.
+    assert "hot_standby_feedback=on" in _compose()["services"]["replica"]["command"]
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     assert "postgresql-client" in dockerfile and "GRIDWATCH_WORKERS=" in dockerfile
     assert "--workers" not in dockerfile.split("CMD", 1)[1]  # from GRIDWATCH_WORKERS instead

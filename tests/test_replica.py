@@ -8,10 +8,15 @@ server that refuses replication these tests are skipped; on the embedded cluster
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -137,6 +142,63 @@ def test_gaps_are_read_on_the_standby(
     assert replicas[0]["replica"] == 1 and 0 <= replicas[0]["lag_seconds"] < 3600
 
 
+def waiting_read(database_url: str, standby: localdb.Cluster) -> int:
+    """The pid of the app's query waiting on a lock on the standby (waits up to 10 s)."""
+    with psycopg.connect(standby_url(standby, database_url), autocommit=True) as watcher:
+        for _ in range(200):
+            seen = watcher.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
+                "AND datname = current_database() AND wait_event_type = 'Lock'",
+                (READ_APPLICATION_NAME,),
+            ).fetchone()
+            if seen is not None:
+                return int(seen[0])
+            time.sleep(0.05)
+    raise AssertionError("no read waited on the standby")
+
+
+@pytest.mark.parametrize(
+    ("stop", "fmt"), [("pg_terminate_backend", "json"), ("pg_cancel_backend", "csv")]
+)
+def test_a_replica_failing_during_a_read_makes_it_run_again_on_the_primary(
+    field: Field, database_url: str, standby: localdb.Cluster, stop: str, fmt: str
+) -> None:
+    field.headers("sup")
+    caught_up(database_url, standby)
+    # The standby replays the primary's lock on `cells` and then stops replaying: it holds
+    # the lock after the primary has let it go, and never sees the patrol that follows.
+    with psycopg.connect(database_url) as locker:
+        locker.execute("LOCK TABLE cells IN ACCESS EXCLUSIVE MODE")
+        locker.execute("SELECT pg_switch_wal()")
+        caught_up(database_url, standby)
+        pause_replay(standby, database_url)
+    patrol(field)
+    answer: dict[str, Any] = {}
+    asking = threading.Thread(
+        target=lambda: answer.update(
+            r=field.client.get("/api/v1/gaps", params={"format": fmt}, headers=field.headers("sup"))
+        )
+    )
+    asking.start()
+    pid = waiting_read(database_url, standby)
+    # The standby ends the query (shut down, or cancelled as by a recovery conflict).
+    with psycopg.connect(standby_url(standby, database_url), autocommit=True) as conn:
+        assert conn.execute(f"SELECT {stop}(%s)", (pid,)).fetchone() == (True,)
+    asking.join(30)
+    r = answer["r"]
+    assert r.status_code == 200, r.text
+    # Read again on the primary: it knows the patrol the standby has not replayed.
+    if fmt == "csv":
+        assert UNITS[0] not in r.text and UNITS[1] in r.text
+    else:
+        cells = {c["code"] for c in r.json()["cells"]}
+        assert UNITS[0] not in cells and UNITS[1] in cells
+    # The failed replica is left alone for its back-off: the next read goes to the primary.
+    replicas = field.client.app.state.read_replicas  # type: ignore[attr-defined]
+    assert [r.state(replicas.max_lag) for r in replicas.replicas] == ["down"]
+    assert UNITS[0] not in gap_cells(field)
+
+
 def test_an_author_reads_their_report_at_once_while_maps_lag(
     field: Field, database_url: str, standby: localdb.Cluster
 ) -> None:
@@ -236,3 +298,55 @@ def test_files_are_read_on_the_standby_and_audited_on_the_primary(
         assert conn.execute(
             "SELECT count(*) FROM audit_log WHERE seq >= %s", (seq,)
         ).fetchone() == (0,)
+
+
+def test_a_cell_dossier_is_read_on_the_standby_and_audited_on_the_primary(
+    field: Field, database_url: str, standby: localdb.Cluster
+) -> None:
+    caught_up(database_url, standby)
+    pause_replay(standby, database_url)  # from here the standby does not see the patrol
+    patrol(field)
+    period = {"from": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    r = field.client.get(
+        f"/api/v1/exports/cells/{UNITS[0]}.zip",
+        params={**period, "to": datetime.now(UTC).isoformat()},
+        headers=field.headers("cmd"),
+    )
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as dossier:
+        assert json.loads(dossier.read("reports.json")) == []  # as the standby had it
+    seq = int(r.headers["x-audit-seq"])
+    with psycopg.connect(database_url) as conn:
+        entry = conn.execute("SELECT action FROM audit_log WHERE seq = %s", (seq,)).fetchone()
+    assert entry == ("export.dossier",)
+
+
+def test_healthz_asks_a_silent_replica_once_per_back_off_not_on_every_call(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica that does not answer costs /healthz (public) one connection attempt per
+    DOWN_RETRY_SECONDS, not one (of up to connect_timeout) per call."""
+    attempts = 0
+
+    def hang_up(server: socket.socket) -> None:  # a "replica" that takes connections and drops them
+        nonlocal attempts
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            attempts += 1
+            conn.close()
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        threading.Thread(target=hang_up, args=(server,), daemon=True).start()
+        silent = f"postgresql://postgres@127.0.0.1:{server.getsockname()[1]}/gridwatch"
+        monkeypatch.setattr(get_settings(), "read_database_url", silent)
+        with TestClient(create_app(database_url)) as client:
+            states = [client.get("/healthz").json()["replicas"][0]["state"]]
+            first = attempts
+            states += [client.get("/healthz").json()["replicas"][0]["state"] for _ in range(4)]
+    assert states == ["down"] * 5
+    assert first >= 1 and attempts == first

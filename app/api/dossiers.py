@@ -17,7 +17,7 @@ from app.api.exports import deliver
 from app.api.hotspots import hotspot_detail
 from app.api.params import Instant
 from app.api.reports import reports_out
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.domain.accountability import dossiers
 from app.models import Hotspot, Report
 
@@ -77,6 +77,7 @@ def hotspot_dossier(
 def cell_dossier(
     code: Annotated[str, Path(max_length=64)],
     session: SessionDep,
+    read: ReadSessionDep,
     viewer: Exporter,
     from_: Annotated[Instant, Query(alias="from")],
     to: Instant,
@@ -85,5 +86,9 @@ def cell_dossier(
     """One unit cell over [from, to): its lapses with the people responsible, every report
     filed in it with photos, its hotspots with their histories, the duty roster of the
     period and the hotspots' assignees, a map, the audit entries about the cell, and
-    dossier.pdf (`format=pdf`: the PDF alone)."""
-    return _send(session, dossiers.cell_dossier(session, viewer, code, from_, to, VIEWS, format))
+    dossier.pdf (`format=pdf`: the PDF alone). Read on a replica when one is configured,
+    like the exports (a hotspot's dossier, the case someone may just have moved, is read on
+    the primary)."""
+    issued = dossiers.cell_dossier(session, read, viewer, code, from_, to, VIEWS, format)
+    read.close()  # done reading; the audit entry goes to the primary
+    return _send(session, issued)

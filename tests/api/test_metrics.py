@@ -140,9 +140,17 @@ def test_outbox_depth_replicas_and_summary_lock_waits_come_from_the_database(
         )
     )
     db.commit()
-    samples = scrape(client)
+    # Standbys come and go with the replica tests (tests/standby.py, in this run or another):
+    # the scrape must show those that stream from the server at that moment, none or some.
+    for _ in range(50):
+        before = streaming(database_url)
+        samples = scrape(client)
+        if streaming(database_url) == before:
+            break
     assert value(samples, "gridwatch_notify_outbox_depth") == 1
-    assert value(samples, "gridwatch_replicas") == 0  # no standby streams from this cluster
+    assert value(samples, "gridwatch_replicas") == len(before)
+    lag = "gridwatch_replica_lag_seconds"
+    assert {dict(labels)["standby"] for name, labels in samples if name == lag} == set(before)
     assert value(samples, "gridwatch_summary_lock_waiters") == 0
     # A writer holds every cell summary (fn_lock_cells' whole-grid lock); another waits.
     with psycopg.connect(database_url) as holder:
@@ -158,6 +166,13 @@ def test_outbox_depth_replicas_and_summary_lock_waits_come_from_the_database(
         holder.rollback()
     waiting.join(10)
     assert value(scrape(client), "gridwatch_summary_lock_waiters") == 0
+
+
+def streaming(database_url: str) -> list[str]:
+    """The standbys streaming from the test server now, by name, as the server lists them."""
+    with psycopg.connect(database_url) as conn:
+        query = "SELECT COALESCE(NULLIF(application_name, ''), 'unnamed') FROM pg_stat_replication"
+        return sorted(name for (name,) in conn.execute(query))
 
 
 def _take_summary_lock(database_url: str) -> None:

@@ -262,6 +262,7 @@ def hotspot_dossier(
 
 def cell_dossier(
     session: Session,
+    read: Session,
     viewer: Viewer,
     code: str,
     start: datetime,
@@ -272,12 +273,14 @@ def cell_dossier(
     """One unit cell over [start, end): its lapses with the people responsible, every report
     filed in it with photos, its hotspots with their histories, the patrol tracks that crossed
     it, the duty roster of the period and the hotspots' assignees, a map, the audit entries
-    about the cell, and dossier.pdf that shows it (`fmt` pdf: that PDF alone)."""
+    about the cell, and dossier.pdf that shows it (`fmt` pdf: that PDF alone). Read through
+    `read` (a replica when one is configured), like the exports; the audit head it states is
+    the primary's (`session`), where its own entry is appended."""
     if end <= start:
         raise DomainError("to must be after from")
     if end - start > MAX_SPAN:
         raise DomainError(f"a dossier spans at most {MAX_SPAN.days} days")
-    cell = visible_cell(session, viewer, code)
+    cell = visible_cell(read, viewer, code)
     if not cell.is_leaf:
         raise DomainError(f"cell {code} is not a unit cell; a dossier is per unit cell")
     with _writing() as dossier:
@@ -285,7 +288,7 @@ def cell_dossier(
         about_cell = {
             "code": cell.code,
             "name": cell.name,
-            **_place(session, cell),
+            **_place(read, cell),
             "risk": cell.risk,
             "patrol_interval_hours": cell.patrol_interval_hours,
             "from": start.isoformat(),
@@ -296,21 +299,21 @@ def cell_dossier(
             start, end, f"{cell.code} {cell.name}", clock.now(), viewer.username, head_hash, seq
         )
         lapses = io.BytesIO()  # one cell's lapses: small
-        table = accountability(session, Selection(None, [cell.id]), start, end, "zh")
-        write(session, table, "json", meta, lapses)
+        table = accountability(read, Selection(None, [cell.id]), start, end, "zh")
+        write(read, table, "json", meta, lapses)
         dossier.add("lapses.json", lapses.getvalue())
-        rows = session.scalars(
+        rows = read.scalars(
             select(Report)
             .where(Report.cell_id == cell.id, Report.observed_at >= start, Report.observed_at < end)
             .order_by(Report.observed_at)
         ).all()
         report_ids = [r.id for r in rows]
-        reports = views.reports(session, rows)
+        reports = views.reports(read, rows)
         dossier.add_json("reports.json", reports)
-        photos = _photos(session, report_ids)
+        photos = _photos(read, report_ids)
         dossier.add_photos(photos)
-        dossier.add_json("patrols.json", parts.patrols(session, cell, start, end))
-        hotspots = session.scalars(
+        dossier.add_json("patrols.json", parts.patrols(read, cell, start, end))
+        hotspots = read.scalars(
             select(Hotspot)
             .where(
                 Hotspot.cell_id == cell.id,
@@ -319,9 +322,9 @@ def cell_dossier(
             )
             .order_by(Hotspot.found_at)
         ).all()
-        dossier.add_json("hotspots.json", [views.hotspot(session, h) for h in hotspots])
-        people = _people(session, cell.id, start, end)
-        people += parts.assignees(session, [h.id for h in hotspots], min(end, clock.now()))
+        dossier.add_json("hotspots.json", [views.hotspot(read, h) for h in hotspots])
+        people = _people(read, cell.id, start, end)
+        people += parts.assignees(read, [h.id for h in hotspots], min(end, clock.now()))
         dossier.add_json("responsible.json", people)
         svg = dossier.add_map(cell, None, reports)
         label = {r["id"]: str(n) for n, r in enumerate(reports, start=1)}
@@ -335,12 +338,12 @@ def cell_dossier(
                 PhotoShown(label[str(p.report_id)], p, point[str(p.report_id)]) for p in photos
             ],
             people=people,
-            names=parts.names(session, {"history": []}, reports, people),
+            names=parts.names(read, {"history": []}, reports, people),
             svg=svg,
         )
         dossier.add_pdf(session, viewer, contents, fmt)
         during = (AuditEntry.cell_id == cell.id) & (AuditEntry.at >= start) & (AuditEntry.at < end)
-        dossier.add_json("audit.json", _audit(session, viewer, during))
+        dossier.add_json("audit.json", _audit(read, viewer, during))
         return dossier.finish(
             session,
             viewer,
