@@ -201,6 +201,14 @@ def test_min_hours_removes_exactly_the_shorter_lapses(
     )
     assert spans(engine.json()) == spans(tolerant)  # the lapse engine's own answer
     # The same tolerance in every format, and the file says which.
+    # A CSV states it on every row (it has no About sheet), and in its name.
+    tolerance = "容差(小时，短于此的失职未列入) Tolerance min_hours (shorter lapses left out)"
+    for by in ("lapse", "person"):
+        r = export(field, format="csv", min_hours="3", by=by)
+        assert "-min3h." in r.headers["content-disposition"]
+        rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+        assert rows[0][-1] == tolerance and len(rows) > 1
+        assert all(len(row) == len(rows[0]) and float(row[-1]) == 3 for row in rows[1:])
     rows = list(csv.reader(io.StringIO(export(field, format="csv", min_hours="3").text)))
     assert len(rows) - 1 == len(tolerant["lapses"])
     geo = export(field, format="geojson", min_hours="3").json()
