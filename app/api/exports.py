@@ -186,6 +186,8 @@ def export_table(
         tolerance = None
         table = KINDS[kind](read, selection, from_, to, lang)
     name = f"gridwatch-{kind}{'-by-person' if by == 'person' else ''}-{from_:%Y%m%d}-{to:%Y%m%d}"
+    if tolerance is not None:
+        name += f"-min{tolerance:g}h"  # the tolerance in the name too (and in the file)
     return send_table(
         session,
         read,

@@ -4,6 +4,7 @@ a signature block, Chinese fonts embedded (read back with poppler's pdftotext/pd
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -50,8 +51,9 @@ def post(field: Field, path: str, user: str, body: object, status: int = 201) ->
 
 
 def a_case_with_a_photo(field: Field) -> dict:
-    """An issue report with a geotagged photo ~110 m north of the spot, its case dispatched to
-    `insp` and reported rectified."""
+    """An issue report by `insp` with a geotagged photo ~110 m north of the spot, its case
+    accepted by `boss`, dispatched by `sup` to `cmd` (a command officer whose scope covers
+    the cell — no one else in the dossier) and reported rectified by `cmd`."""
     lon, lat = CENTRES[UNITS[0]]
     issue = post(field, "/api/v1/reports", "insp", report_body(kind="issue", description="扬尘"))
     r = field.client.post(
@@ -64,9 +66,9 @@ def a_case_with_a_photo(field: Field) -> dict:
     case = post(field, "/api/v1/hotspots", "insp", body, 200)
     for user, step in (
         ("boss", {"to": "accepted"}),
-        ("sup", {"to": "dispatched", "assignee": "insp", "deadline": LATER}),
-        ("insp", {"to": "rectifying"}),
-        ("insp", {"to": "rectified", "note": "已覆盖防尘网"}),
+        ("sup", {"to": "dispatched", "assignee": "cmd", "deadline": LATER}),
+        ("cmd", {"to": "rectifying"}),
+        ("cmd", {"to": "rectified", "note": "已覆盖防尘网"}),
     ):
         post(field, f"/api/v1/hotspots/{case['id']}/transitions", user, step, 200)
     return case
@@ -87,13 +89,24 @@ def test_the_dossier_pdf_names_the_cell_the_assignee_and_every_step_in_local_tim
     assert "西北" in text and "410702001001001" in text  # the cell
     category = json.loads(files.read("hotspot.json"))["category"]
     assert f"{CATEGORIES[category]} {category}" in text  # by its name, not only its code
-    assert "insp名" in text  # the assignee (and reporter), by name
+    # The assignee (not the reporter) by name, in the summary and among the people.
+    lines = text.splitlines()
+    [assignee] = [line for line in lines if "承办人 Assignee" in line]
+    assert "cmd名 13900000000 (cmd)" in assignee
+    [listed] = [line for line in lines if "承办人 assignee" in line and "派遣" not in line]
+    assert "cmd名" in listed and "insp名" not in listed
     history = json.loads(files.read("hotspot.json"))["history"]
     assert len(history) == 5
     (tmp_path / "dossier.pdf").write_bytes(pdf)  # kept for a look at a failure
-    for step in history:
+    # Every step, in order, on its own row: its local time, the step and who took it.
+    timeline = text.split("办理经过 Timeline")[1].split("位置示意图 Map")[0]
+    rows = [line for line in timeline.splitlines() if re.match(r"\d{4}-\d\d-\d\d \d", line)]
+    assert len(rows) == len(history), timeline
+    for step, row in zip(history, rows, strict=True):
         at = datetime.fromisoformat(step["at"]).astimezone(LOCAL)
-        assert at.strftime("%Y-%m-%d %H:%M:%S") in text, step
+        assert row.startswith(at.strftime("%Y-%m-%d %H:%M:%S")), (step, row)
+        assert f"{step['actor']}名" in row, (step, row)
+    assert [step["actor"] for step in history] == ["insp", "boss", "sup", "cmd", "cmd"]
     assert "第 1 页 / 共" in text and "经办人" in text and "审核人" in text
     assert "2026:11:20 10:00:00" in text  # the photo's EXIF time
     assert "距问题位置 111" in text  # metres: 0.001° of latitude north of the spot
@@ -101,7 +114,7 @@ def test_the_dossier_pdf_names_the_cell_the_assignee_and_every_step_in_local_tim
     for label in ("西北 410702001001001", "问题 spot", ">1</text>", "北 N", " m</text>"):
         assert label in sketch, label  # cell, spot, report 1, north, scale bar
     people = json.loads(files.read("responsible.json"))
-    assert {(p["duty"], p["username"]) for p in people} >= {("assignee", "insp")}
+    assert {(p["duty"], p["username"]) for p in people} >= {("assignee", "cmd")}
     fonts = poppler("pdffonts", pdf, tmp_path)
     embedded = [line for line in fonts.splitlines()[2:] if line.strip()]
     # Every font is a Noto CJK face, embedded: no character fell back to a font without it.

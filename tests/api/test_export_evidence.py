@@ -69,6 +69,9 @@ def overdue_case(field: Field, clock: time_machine.TimeMachineFixture) -> str:
     return case
 
 
+RESPONSIBLE = "责任人(岗位 姓名 电话 账号 在岗时段) Responsible"
+
+
 def sheet_rows(sheet) -> list[dict]:
     header = [c.value for c in sheet[1]]
     return [dict(zip(header, [c.value for c in row], strict=True)) for row in sheet.iter_rows(2)]
@@ -92,6 +95,25 @@ def test_per_person_rows_sum_to_each_lapse_and_the_summary_sums_them(
     def key(cell: str, lapse: str, start: datetime) -> tuple:
         return (cell, lapse, start)
 
+    # The same workbook's lapse sheet, both ways: every person row belongs to one of its
+    # lapses, and every lapse's people (on duty and assignees) have their rows.
+    lapse_rows = sheet_rows(book.worksheets[0])
+    in_sheet = {
+        key(x["网格编码 Cell code"], x["失职类型 Lapse"], x["开始时间 Start"]) for x in lapse_rows
+    }
+    assert len(in_sheet) == len(lapse_rows) == len(lapses)
+    by_lapse: dict[tuple, set[str]] = defaultdict(set)
+    for p in people:
+        k = key(p["网格编码 Cell code"], p["失职类型 Lapse"], p["失职开始 Lapse start"])
+        assert k in in_sheet, p
+        by_lapse[k].add(p["账号 Username"])
+    for x in lapse_rows:
+        k = key(x["网格编码 Cell code"], x["失职类型 Lapse"], x["开始时间 Start"])
+        lines = [] if x[RESPONSIBLE] == "无人在岗" else x[RESPONSIBLE].splitlines()
+        named = {line.rsplit("(", 1)[1].split(")")[0] for line in lines}  # "… (username) …"
+        assert by_lapse.get(k, set()) == named, x
+    assert any(x[RESPONSIBLE] == "无人在岗" for x in lapse_rows)  # and those have no rows
+
     duty_hours: dict[tuple, float] = defaultdict(float)
     assignee_hours: dict[tuple, float] = defaultdict(float)
     for p in people:
@@ -99,6 +121,7 @@ def test_per_person_rows_sum_to_each_lapse_and_the_summary_sums_them(
         bucket = assignee_hours if p["岗位 Post"] == "承办人" else duty_hours
         bucket[k] += p["本人重叠时长(小时) Overlap hours"]
     assert people and assignee_hours
+    mine: dict[str, dict[tuple, float]] = defaultdict(dict)  # username → lapse → hours
     for lapse in lapses:
         start = datetime.fromisoformat(lapse["start"]).astimezone(LOCAL).replace(tzinfo=None)
         k = key(lapse["cell_code"], lapse["lapse_label"], start.replace(microsecond=0))
@@ -107,15 +130,28 @@ def test_per_person_rows_sum_to_each_lapse_and_the_summary_sums_them(
         if lapse["lapse"] == "overdue_hotspot":
             assert assignee_hours[k] == pytest.approx(lapse["hours"], abs=0.011)
             assert lapse["hotspots"] == [case]
+        # Each person's hours in this lapse: the union of their spans in it. Here every span
+        # runs from the lapse's start, so the union is the longest — once, not per role.
+        for p in lapse["responsible"] + lapse["assignees"]:
+            mine[p["username"]][k] = max(mine[p["username"]].get(k, 0), p["overlap_hours"])
+    # `insp` is the member on duty through the overdue case's lapse and its assignee: two
+    # person rows, one lapse.
+    [overdue] = [k for k in assignee_hours if k[1] == "问题逾期未整改"]
+    assert {
+        (p["账号 Username"], p["岗位 Post"])
+        for p in people
+        if key(p["网格编码 Cell code"], p["失职类型 Lapse"], p["失职开始 Lapse start"]) == overdue
+    } >= {("insp", "网格员"), ("insp", "承办人")}
     summary = {r["账号 Username"]: r for r in sheet_rows(summary_sheet)}
-    assert set(summary) == {p["账号 Username"] for p in people}
+    assert set(summary) == {p["账号 Username"] for p in people} == set(mine)
     for username, row in summary.items():
-        mine = [p for p in people if p["账号 Username"] == username]
-        assert row["涉及失职(条) Lapses"] == len(mine)
+        rows = [p for p in people if p["账号 Username"] == username]
+        assert row["涉及失职(条) Lapses"] == len(mine[username]), username
         assert row["累计重叠时长(小时) Hours"] == pytest.approx(
-            sum(p["本人重叠时长(小时) Overlap hours"] for p in mine), abs=0.011
-        )
-        assert row["涉及网格(个) Cells"] == len({p["网格编码 Cell code"] for p in mine})
+            sum(mine[username].values()), abs=0.011 * len(rows)
+        ), username
+        assert row["涉及网格(个) Cells"] == len({p["网格编码 Cell code"] for p in rows})
+    assert len([p for p in people if p["账号 Username"] == "insp"]) > len(mine["insp"])
     assert summary["insp"]["承办逾期问题(件) Overdue cases assigned"] == 1
     assert summary["boss"]["承办逾期问题(件) Overdue cases assigned"] == 0
     assert "承办人" in summary["insp"]["岗位 Posts"] and "网格员" in summary["insp"]["岗位 Posts"]
@@ -165,6 +201,14 @@ def test_min_hours_removes_exactly_the_shorter_lapses(
     )
     assert spans(engine.json()) == spans(tolerant)  # the lapse engine's own answer
     # The same tolerance in every format, and the file says which.
+    # A CSV states it on every row (it has no About sheet), and in its name.
+    tolerance = "容差(小时，短于此的失职未列入) Tolerance min_hours (shorter lapses left out)"
+    for by in ("lapse", "person"):
+        r = export(field, format="csv", min_hours="3", by=by)
+        assert "-min3h." in r.headers["content-disposition"]
+        rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+        assert rows[0][-1] == tolerance and len(rows) > 1
+        assert all(len(row) == len(rows[0]) and float(row[-1]) == 3 for row in rows[1:])
     rows = list(csv.reader(io.StringIO(export(field, format="csv", min_hours="3").text)))
     assert len(rows) - 1 == len(tolerant["lapses"])
     geo = export(field, format="geojson", min_hours="3").json()

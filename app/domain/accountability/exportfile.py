@@ -112,7 +112,7 @@ def write(
     """Write the table to `out` in `fmt`; returns the number of rows. `by_person` (CSV): the
     table's per-person rows instead of its own."""
     if fmt == "csv":
-        return _csv(per_person(table) if by_person else table, out)
+        return _csv(per_person(table) if by_person else table, out, meta.min_hours)
     if fmt == "xlsx":
         return _xlsx(table, meta, out)
     if fmt == "geojson":
@@ -166,13 +166,21 @@ def _json(table: Table, meta: Meta, out: IO[bytes]) -> int:
     return n
 
 
-def _csv(table: Table, out: IO[bytes]) -> int:
+# A CSV has no About sheet: the tolerance applied (accountability) is a column on every row,
+# so it stays with the rows however they are filtered, sorted or copied.
+TOLERANCE = Column(
+    "min_hours", "容差(小时，短于此的失职未列入)", "Tolerance min_hours (shorter lapses left out)"
+)
+
+
+def _csv(table: Table, out: IO[bytes], min_hours: float | None = None) -> int:
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
     w = csv.writer(text)
-    w.writerow([c.header() for c in table.columns])
+    stated = [] if min_hours is None else [min_hours]
+    w.writerow([c.header() for c in table.columns] + ([TOLERANCE.header()] if stated else []))
     n = 0
     for row in table.rows():
-        w.writerow([_csv_value(row.values[c.key], c.kind) for c in table.columns])
+        w.writerow([_csv_value(row.values[c.key], c.kind) for c in table.columns] + stated)
         n += 1
     text.flush()
     text.detach()

@@ -87,20 +87,30 @@ SUMMARY_SHEET = Sheet(
 )
 
 
+Span = tuple[datetime, datetime]
+
+
 @dataclass
 class _Person:
     values: dict[str, Any]
-    lapses: int = 0
-    hours: float = 0.0
+    # The person's spans in each lapse (by its key): one person may hold two roles in one
+    # lapse (on duty and the assignee of its overdue case), which is still one lapse.
+    lapses: dict[tuple[Any, ...], list[Span]] = field(default_factory=dict)
     duties: list[str] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
     cells: set[str] = field(default_factory=set)
     cases: set[str] = field(default_factory=set)
 
+    def hours(self) -> float:
+        """Each lapse's hours once: the union of the person's spans in it."""
+        spans = self.lapses.values()
+        return round(sum(_hours(a, b) for s in spans for a, b in merge(s)), 2)
+
 
 class PersonSummary(Summary):
-    """One row per person: how many per-person rows (lapses), their overlap hours summed, the
-    distinct cells, and the overdue cases the person was the assignee of."""
+    """One row per person: the distinct lapses the person's rows belong to, the hours of
+    each counted once (roles in one lapse merged), the distinct cells, and the overdue
+    cases the person was the assignee of."""
 
     sheet = SUMMARY_SHEET
 
@@ -112,8 +122,7 @@ class PersonSummary(Summary):
             row["username"],
             _Person({"name": row["name"], "username": row["username"], "phone": row["phone"]}),
         )
-        p.lapses += 1
-        p.hours += row["overlap_hours"]
+        p.lapses.setdefault(row["lapse_key"], []).extend(row["spans"])
         p.cells.add(row["cell_code"])
         for seen, value in ((p.duties, row["duty"]), (p.units, row["unit"])):
             if value and value not in seen:
@@ -121,18 +130,19 @@ class PersonSummary(Summary):
         p.cases.update(row.get("case_ids", ()))
 
     def rows(self) -> list[dict[str, Any]]:
-        ranked = sorted(self.people.values(), key=lambda p: (-p.hours, p.values["username"]))
+        hours = {name: p.hours() for name, p in self.people.items()}
+        ranked = sorted(self.people, key=lambda name: (-hours[name], name))
         return [
-            p.values
+            (p := self.people[name]).values
             | {
                 "duties": "、".join(p.duties),
                 "units": "、".join(p.units),
-                "lapses": p.lapses,
-                "hours": round(p.hours, 2),
+                "lapses": len(p.lapses),
+                "hours": hours[name],
                 "cells": len(p.cells),
                 "overdue_cases": len(p.cases),
             }
-            for p in ranked
+            for name in ranked
         ]
 
 
@@ -220,8 +230,13 @@ def _assignees(cases: list[dict[str, Any]], spells: list[OverdueCase]) -> list[d
         if case["hotspot_id"] not in entry["case_ids"]:
             entry["case_ids"].append(case["hotspot_id"])
     for entry in out.values():
-        entry["overlap_hours"] = round(sum(_hours(a, b) for a, b in merge(entry.pop("spans"))), 2)
+        entry["spans"] = merge(entry["spans"])
+        entry["overlap_hours"] = round(sum(_hours(a, b) for a, b in entry["spans"]), 2)
     return list(out.values())
+
+
+def _without_spans(people: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in p.items() if k != "spans"} for p in people]
 
 
 def accountability(
@@ -298,7 +313,7 @@ def _row(x: Lapse, places: Places, people: dict[int, Any], lang: str) -> Row:
         "hotspots": [str(h) for h in x.hotspots],
         "responsible": on_duty,
         "cases": cases,
-        "assignees": assignees,
+        "assignees": _without_spans(assignees),
         "vacant": x.vacant,
     }
     shared = {
@@ -308,6 +323,7 @@ def _row(x: Lapse, places: Places, people: dict[int, Any], lang: str) -> Row:
         "lapse": label,
         "start": x.start,
         "end": x.end,
+        "lapse_key": (x.cell_id, x.lapse, x.start),  # for the summary, not a column
     }
     persons = [
         shared
@@ -317,6 +333,7 @@ def _row(x: Lapse, places: Places, people: dict[int, Any], lang: str) -> Row:
             "username": p["username"],
             "phone": p["phone"],
             "overlap_hours": p["overlap_hours"],
+            "spans": [(p["start"], p["end"])],
         }
         for p in on_duty
     ] + [
@@ -327,6 +344,7 @@ def _row(x: Lapse, places: Places, people: dict[int, Any], lang: str) -> Row:
             "username": a["username"],
             "phone": a["phone"],
             "overlap_hours": a["overlap_hours"],
+            "spans": a["spans"],
             "case_ids": a["case_ids"],
         }
         for a in assignees
