@@ -152,6 +152,9 @@ def empty_all_tables(engine: Engine) -> None:
                 "AND c.relname NOT IN ('spatial_ref_sys', 'alembic_version', 'gridwatch_rules')"
             )
         ).all()
+        # As TRUNCATE would, wait for writers still in flight (a server process a test left
+        # behind, a backend whose client was killed) so their rows cannot land afterwards.
+        conn.execute(text(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE"))
         for table in tables:
             conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (quote_ident names)
         conn.execute(

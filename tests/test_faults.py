@@ -195,8 +195,15 @@ def test_sigkill_mid_batch_leaves_no_partial_item_and_a_resend_stores_it_once(
         proc.wait()
         holder.rollback()
     assert killed_mid_batch, "the batch never waited for the audit head"
-    stored = db.scalar(select(func.count()).select_from(Report).where(Report.id.in_(ids)))
-    visits = db.scalar(select(func.count()).select_from(CellVisit))
+    # Both counts in one statement, one snapshot: the batch's COMMIT went out pipelined with
+    # its audit append, so its backend may still commit once the head is free, after the
+    # client is gone — between two separate counts.
+    stored, visits = db.execute(
+        select(
+            select(func.count()).select_from(Report).where(Report.id.in_(ids)).scalar_subquery(),
+            select(func.count()).select_from(CellVisit).scalar_subquery(),
+        )
+    ).one()
     db.rollback()
     assert stored == visits and stored in (0, len(batch))  # all of it or none, never a part
 
