@@ -204,7 +204,14 @@ def _reports(reports: list[dict[str, Any]], names: dict[str, str]) -> str:
         )
         for n, r in enumerate(reports, start=1)
     ]
-    header = ("编号 No.", "时间 Time", "上报人 Reporter", "类型 Kind", "有效性 Counted", "内容")
+    header = (
+        "编号 No.",
+        "时间 Time",
+        "上报人 Reporter",
+        "类型 Kind",
+        "有效性 Counted",
+        "内容 Text",
+    )
     return _table(header, rows)
 
 

@@ -213,7 +213,7 @@ def _xlsx(table: Table, meta: Meta, out: IO[bytes]) -> int:
     """XLSX through the streaming writer (app/domain/xlsxstream.py): each sheet's rows go
     to a temporary file as they come, the package is zipped at the end."""
     wb = Workbook(out)
-    ws = _sheet(wb, table.title_zh, table.columns)
+    ws = _sheet(wb, f"{table.title_zh} {table.title_en}"[:31], table.columns)  # bilingual
     persons: TableSheet | None = table.persons
     people = _sheet(wb, persons.title, persons.columns) if persons else ws
     summary = table.summary() if table.summary else None

@@ -260,7 +260,7 @@ def accountability(
     return Table(
         "accountability",
         "网格失职记录（问责）",
-        "Lapses with the people responsible",
+        "Lapses",
         LAPSE_COLUMNS,
         rows,
         "cell",

@@ -74,7 +74,7 @@ def method_lines(min_hours: float) -> list[tuple[str, str]]:
     s = get_settings()
     numbers = s.model_dump()
     flags = "\n".join(f"{flag}: {FLAG_WORDS.get(flag, flag).format(**numbers)}" for flag in FLAGS)
-    duties = "、".join(rules.LEADER_DUTIES), "、".join(rules.MEMBER_DUTIES)
+    leaders, members = ", ".join(rules.LEADER_DUTIES), ", ".join(rules.MEMBER_DUTIES)
     duties_zh = (
         "、".join(DUTY_LABEL[d] for d in rules.LEADER_DUTIES),
         "、".join(DUTY_LABEL[d] for d in rules.MEMBER_DUTIES),
@@ -111,8 +111,8 @@ def method_lines(min_hours: float) -> list[tuple[str, str]]:
         ),
         (
             "网格缺员 Unstaffed",
-            f"没有{duties_zh[0]}，或没有{duties_zh[1]}在岗。 No {duties[0]} on duty, or no one of "
-            f"{duties[1]}.",
+            f"没有{duties_zh[0]}，或没有{duties_zh[1]}在岗。 No {leaders} on duty, or none of "
+            f"{members} on duty.",
         ),
         (
             "容差 Tolerance (min_hours)",
