@@ -3,14 +3,12 @@ Every value is escaped (Jinja autoescape)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from jinja2 import Environment
 
 from app.domain.pdf import render_pdf
 
 from .bulletin import Bulletin
-from .words import HEADLINE_RATES, RATE_WORDS, WORDS, local, percent
+from .words import HEADLINE_RATES, RATE_WORDS, WORDS, local, percent, period
 
 LISTED = 8  # cases per list on the printed page (the XLSX lists more); the rest are counted
 
@@ -37,8 +35,7 @@ th { background: #dde7f0; }
 .cols > div { flex: 1; min-width: 0; }
 </style></head><body>
 <h1>{{ w.title }} {{ b.month }}</h1>
-<div class="meta">{{ w.period }}: {{ start }} – {{ end }}{% if partial %}
-{{ w.partial.format(t=generated) }}{% endif %} · {{ w.scope }}: {{ b.scope }} ·
+<div class="meta">{{ period }} · {{ w.scope }}: {{ b.scope }} ·
 {{ w.generated }}: {{ generated }} {{ b.author }}</div>
 <h2>{{ w.headline }}</h2>
 <div class="numbers">
@@ -99,10 +96,7 @@ def bulletin_html(data: Bulletin, lang: str) -> str:
         listed=LISTED,
         pct=percent,
         when=lambda t: local(t, data.zone),
-        # the days it covers, both included: [1 October, 1 November) reads 10-01 – 10-31
-        start=f"{data.start.astimezone(data.zone):%Y-%m-%d}",
-        end=f"{data.end.astimezone(data.zone) - timedelta(seconds=1):%Y-%m-%d}",
-        partial=data.end > data.generated_at,
+        period=period(data.start, data.end, data.generated_at, data.zone, lang),
         generated=local(data.generated_at, data.zone),
     )
 
