@@ -120,6 +120,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "waiting": "待发送",
         "accuracy": "精度",
         "no_cell": "不在任何网格内",
+        "no_cell_here": "此处没有您可查看的单元网格",
+        "load_failed": "加载失败，请稍后重试",
         "no_position": "无法获取位置",
         "flag_outside_cells": "不在网格内",
         "flag_not_on_duty": "非本人责任网格",
@@ -256,6 +258,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "waiting": "waiting",
         "accuracy": "accuracy",
         "no_cell": "in no cell",
+        "no_cell_here": "No unit cell of yours here",
+        "load_failed": "Could not load; try again later",
         "no_position": "No position",
         "flag_outside_cells": "outside every cell",
         "flag_not_on_duty": "not your cell",
@@ -305,11 +309,35 @@ SHARE_SCALE = [
 ]
 
 
+# The categories' English labels (app/domain/categories.py has the Chinese): the ledger's
+# source types, then the problems met on patrol.
+CATEGORIES_EN = {
+    "outfall": "outfall",
+    "scattered_polluter": "small polluting workshop",
+    "construction_site": "construction site",
+    "coal_boiler": "coal-fired boiler",
+    "voc_enterprise": "VOC-emitting firm",
+    "fuel_station": "fuel station",
+    "tailings_pond": "tailings pond",
+    "waste_dump": "waste dump",
+    "open_bbq": "open-air barbecue",
+    "muck_truck_site": "muck-truck yard",
+    "dust": "dust",
+    "open_burning": "open burning",
+    "straw_burning": "straw burning",
+    "black_smoke": "black smoke",
+    "sewage": "sewage discharge",
+    "river_litter": "litter in the river",
+    "odor": "odour nuisance",
+    "illegal_dumping": "illegal dumping",
+    "noise": "noise",
+    "other": "other",
+}
+
+
 def category_labels(lang: str) -> dict[str, str]:
-    """Report and hotspot categories in the page's language (Chinese labels, or the codes)."""
-    if lang == "zh":
-        return dict(CATEGORIES)
-    return {c: c.replace("_", " ") for c in CATEGORIES}
+    """Report and hotspot categories (the source types among them) in the page's language."""
+    return dict(CATEGORIES) if lang == "zh" else {c: CATEGORIES_EN[c] for c in CATEGORIES}
 
 
 def pick(lang: str | None) -> str:

@@ -4,6 +4,7 @@ Simplified Chinese first."""
 from __future__ import annotations
 
 from app.models.sources import SOURCE_TYPES
+from map_ui.i18n import category_labels
 
 PLAN_STRINGS: dict[str, dict[str, str]] = {
     "zh": {
@@ -68,6 +69,5 @@ PLAN_STRINGS: dict[str, dict[str, str]] = {
 
 
 def source_type_labels(lang: str) -> dict[str, str]:
-    if lang == "zh":
-        return dict(SOURCE_TYPES)
-    return {code: code.replace("_", " ") for code in SOURCE_TYPES}
+    labels = category_labels(lang)
+    return {code: labels[code] for code in SOURCE_TYPES}

@@ -47,7 +47,9 @@ _ZH = {
     "error": "查询失败：{detail}",
     "units": "共 {n} 个单位",
     "sort_hint": "点击列标题排序",
-    "no_change": "上期无数据",
+    "bad_query": "统计期间或范围无效，请检查起止日期",
+    "no_area": "所选范围不存在或不在您的权限内",
+    "unreachable": "服务器暂时无法应答，请稍后重试",
 }
 _EN = {
     "stats_title": "Grid supervision · rankings and monthly bulletin",
@@ -94,6 +96,8 @@ _EN = {
     "error": "The query failed: {detail}",
     "units": "{n} units",
     "sort_hint": "Click a column heading to sort",
-    "no_change": "no previous data",
+    "bad_query": "the period or the area is not valid: check the dates",
+    "no_area": "the chosen area does not exist or is outside your scope",
+    "unreachable": "the server did not answer; try again later",
 }
 STATS_STRINGS: dict[str, dict[str, str]] = {"zh": _ZH, "en": _EN}

@@ -19,13 +19,13 @@ from app.config import get_settings
 from app.db import SessionDep
 from app.domain.hotspots import desk, lifecycle
 from app.domain.people.scope import Viewer, get_visible, sees_everything
-from app.domain.reports.categories import CATEGORIES
 from app.models import Cell, Hotspot
 from app.models.base import LTree
 from app.models.hotspots import SOURCES
 from app.security import csrf_token_for
 from map_ui.builder import basemap, script_json
 from map_ui.desk_i18n import DESK_STRINGS
+from map_ui.i18n import category_labels
 from map_ui.i18n_plan import PLAN_STRINGS
 
 router = APIRouter()
@@ -91,7 +91,7 @@ def desk_page(request: Request, session: SessionDep, lang: str | None = None) ->
     if viewer.role not in desk.DESK_ROLES:
         return HTMLResponse(words["no_access"], status_code=403)
     layer = basemap(get_settings())
-    labels = CATEGORIES if language == "zh" else {c: c.replace("_", " ") for c in CATEGORIES}
+    labels = category_labels(language)
     config = {
         "lang": language,
         "strings": words,

@@ -27,7 +27,6 @@ from app.domain.people import sessions
 from app.domain.people.accounts import password_change_required
 from app.domain.people.scope import Viewer
 from app.domain.people.signin import SignInRefused, sign_in
-from app.domain.reports.categories import CATEGORIES
 from app.domain.reports.photos import PHOTO_TYPES
 from app.domain.supervision.gaps import selection_for
 from app.models import Cell, Person
@@ -40,7 +39,7 @@ from app.security import (
     session_cookie_name,
 )
 from map_ui.builder import MapContext, build_map, script_json
-from map_ui.i18n import STATUS_COLOURS, STRINGS, pick
+from map_ui.i18n import STATUS_COLOURS, STRINGS, category_labels, pick
 from map_ui.i18n_plan import PLAN_STRINGS, source_type_labels
 
 router = APIRouter(include_in_schema=False)
@@ -278,7 +277,7 @@ def phone_app(request: Request, session: SessionDep, lang: str | None = None) ->
     viewer = page_viewer(request, session)
     if viewer is None:
         return RedirectResponse(f"/login?next=/m/&lang={language}", status_code=303)
-    labels = CATEGORIES if language == "zh" else {c: c.replace("_", " ") for c in CATEGORIES}
+    labels = category_labels(language)
     person = session.get(Person, viewer.person_id)
     name = (person.name if person else "") or viewer.username
     strings = STRINGS[language] | PLAN_STRINGS[language]

@@ -11,7 +11,7 @@
 
   async function getJSON(url) {
     const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!r.ok) throw new Error(url + " answered " + r.status);
+    if (!r.ok) throw Object.assign(new Error(url + " answered " + r.status), { status: r.status });
     return r.json();
   }
 
@@ -148,7 +148,7 @@
         const marker = L.circleMarker([p.lat, p.lon], { radius: 6, color: "#08519c", weight: 2,
                                                          fillColor: "#6baed6", fillOpacity: 0.9 });
         marker.bindPopup(() => el("div", { class: "gw-card" }, [
-          el("h3", { text: p.name }), el("div", { text: p.type_label + " · " + (p.cell_code || "") })]));
+          el("h3", { text: p.name }), el("div", { text: words(this.cfg).category(p.type) + " · " + (p.cell_code || "") })]));
         this.sources.addLayer(marker);
       });
     },
@@ -207,8 +207,11 @@
         this.card = { popup, code: found.code };
         await this.refreshCard();
       } catch (err) {
-        // No unit cell here, or one outside your scope, or the server is unreachable: say so.
-        popup.setContent(el("div", { class: "gw-card", text: String(err.message || err) }));
+        // No unit cell here, or one outside your scope (both 404), or the server is
+        // unreachable: say so in the page's language.
+        const t = this.cfg.strings;
+        popup.setContent(el("div", { class: "gw-card", "data-testid": "cell-not-found",
+                                     text: err.status === 404 ? t.no_cell_here : t.load_failed }));
       }
     },
 

@@ -38,6 +38,20 @@
     return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, "0")}`;
   }
   const localDay = (iso) => iso.slice(0, 10);  // the server sends local midnights with offset
+  // The last day a period covers: its end is exclusive, the local midnight after that day
+  // ("2026-11-01T00:00:00+08:00" ends October: 2026-10-31), as the bulletin prints it.
+  function lastDay(iso) {
+    const d = new Date(localDay(iso) + "T00:00:00Z");
+    if (iso.slice(11, 19) === "00:00:00") d.setUTCDate(d.getUTCDate() - 1);
+    return d.toISOString().slice(0, 10);
+  }
+  // What went wrong, in the page's language (the server's detail is English).
+  function failure(status) {
+    if (status === 400 || status === 422) return t.bad_query;
+    if (status === 403) return t.no_access;
+    if (status === 404) return t.no_area;
+    return t.unreachable;
+  }
 
   function query() {
     const data = new FormData(form);
@@ -158,19 +172,19 @@
     if (q.within) api.set("within", q.within);
     try {
       const r = await fetch("/api/v1/indicators?" + api, { credentials: "same-origin" });
+      if (!r.ok) throw Object.assign(new Error("indicators answered " + r.status), { status: r.status });
       const data = await r.json();
-      if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail));
       rows = data.rows;
       sortKey = "rank";
       sortUp = true;
       draw();
-      const shown = fmt(t.period_shown, { from: localDay(data.from), to: localDay(data.to) });
-      const before = data.previous ? fmt(t.compared, { from: localDay(data.previous.from), to: localDay(data.previous.to) }) : "";
+      const shown = fmt(t.period_shown, { from: localDay(data.from), to: lastDay(data.to) });
+      const before = data.previous ? fmt(t.compared, { from: localDay(data.previous.from), to: lastDay(data.previous.to) }) : "";
       $("summary").textContent = rows.length ? `${shown} · ${fmt(t.units, { n: rows.length })} · ${before}` : t.empty;
     } catch (err) {
       rows = [];
       draw();
-      $("summary").textContent = fmt(t.error, { detail: err.message });
+      $("summary").textContent = fmt(t.error, { detail: failure(err.status) });
     }
   }
 

@@ -168,6 +168,21 @@ def test_the_bulletin_has_headline_numbers_worst_units_overdue_and_missed_cases(
     cells = [c for row in load_workbook(io.BytesIO(x.content)).active.values for c in row if c]
     assert "网格化监管月度通报 2026-10" in cells and "西街街道" in cells
     assert "工地扬尘未覆盖" in cells  # the overdue case, listed
+    # The days covered, the last one included, as the PDF prints them.
+    assert "通报期间: 2026-10-01 – 2026-10-31" in cells
+
+
+def test_a_bulletin_of_the_running_month_says_so_in_both_files(field: Field) -> None:
+    x = get(field, "/api/v1/bulletin", month="2026-11", format="xlsx", lang="en")
+    assert x.status_code == 200, x.text
+    cells = [c for row in load_workbook(io.BytesIO(x.content)).active.values for c in row if c]
+    note = "Period: 2026-11-01 – 2026-11-30 (the month is not over; figures as of 2026-11-10 09:00)"
+    assert note in cells
+    r = get(field, "/api/v1/bulletin", month="2026-11", format="pdf", lang="en")
+    text = subprocess.run(
+        ["pdftotext", "-raw", "-", "-"], input=r.content, capture_output=True, check=True
+    ).stdout.decode()
+    assert note in " ".join(text.split())
 
 
 def test_bulletin_text_that_looks_like_a_formula_stays_text(

@@ -184,3 +184,34 @@ def test_english_switch(watched: Watched, live_server: Server) -> None:
     assert "Never patrolled" in watched.page.get_by_test_id("map-legend").inner_text()
     config = watched.page.evaluate("JSON.stringify(gridwatchMap.cfg.strings.legend)")
     assert json.loads(config) == "Legend"
+
+
+def test_a_click_where_there_is_no_unit_cell_says_so_in_the_pages_language(
+    watched: Watched, live_server: Server
+) -> None:
+    open_map(watched, live_server)
+    page = watched.page
+    page.evaluate("gridwatchMap.showCellAt(L.latLng(30.0, 100.0))")  # far from the demo city
+    message = page.get_by_test_id("cell-not-found")
+    message.wait_for()
+    assert message.inner_text() == "此处没有您可查看的单元网格"
+    assert all("404" in e for e in watched.errors)  # the browser logs the refused lookup
+
+
+def test_the_english_maps_source_popup_names_the_type_in_english(
+    watched: Watched, live_server: Server
+) -> None:
+    sign_in(watched.page, live_server, "/map?lang=en", "supervisor", "demo-supervisor-2026")
+    page = watched.page
+    page.wait_for_function("() => window.gridwatchMap && gridwatchMap.state.tilesLoaded > 0")
+    labels = page.evaluate(
+        """async () => {
+             await gridwatchMap.loadSources("", () => false);
+             return gridwatchMap.sources.getLayers().map((m) => {
+               const card = m.getPopup().getContent()(m);
+               return card.querySelector("div").textContent.split(" · ")[0];
+             });
+           }"""
+    )
+    assert len(labels) == 15 and "coal-fired boiler" in labels
+    assert all(label.isascii() for label in labels), labels

@@ -5,6 +5,7 @@ office sees its own district only; the page at 1024×768 and in English."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -38,9 +39,13 @@ def test_last_month_ranks_the_demo_districts_and_the_xlsx_has_the_same_rows(
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     open_stats(page, live_server)
-    start, _ = last_complete_month(clock.now())
+    start, end = last_complete_month(clock.now())
     month = page.get_by_test_id("stats-period").locator("input[name=month]")
     assert month.input_value() == f"{start.astimezone(local_zone()):%Y-%m}"
+    # The days the month covers, its last one included, as the bulletin prints them.
+    last = end.astimezone(local_zone()) - timedelta(days=1)
+    shown = f"{start.astimezone(local_zone()):%Y-%m-%d} – {last:%Y-%m-%d}"
+    assert page.get_by_test_id("stats-summary").inner_text().startswith(shown)
     ranked = rows(page)
     assert set(ranked) == DISTRICTS and len(ranked) == 4
     table = page.get_by_test_id("stats-table")
@@ -89,3 +94,16 @@ def test_the_page_fits_a_tablet_and_speaks_english(browser: Browser, live_server
 def test_inspectors_may_not_see_rankings(watched: Watched, live_server: Server) -> None:
     sign_in(watched.page, live_server, "/stats", "inspector", "demo-inspector-2026")
     assert "无权" in watched.page.inner_text("body")
+
+
+def test_a_refused_query_is_explained_in_the_pages_language(
+    watched: Watched, live_server: Server
+) -> None:
+    # A period in the future: the server refuses it, in English, for the API's readers.
+    query = "?mode=range&from=2099-01-01&to=2099-02-01"
+    sign_in(watched.page, live_server, "/stats" + query, "supervisor", "demo-supervisor-2026")
+    summary = watched.page.get_by_test_id("stats-summary")
+    watched.page.wait_for_function(
+        "() => document.querySelector('[data-testid=stats-summary]').textContent.includes('：')"
+    )
+    assert summary.inner_text() == "查询失败：统计期间或范围无效，请检查起止日期"

@@ -4,7 +4,9 @@ import json
 import re
 
 from app.config import Settings
+from app.domain.categories import CATEGORIES
 from map_ui.builder import MapContext, build_map, script_json
+from map_ui.i18n import category_labels
 
 CTX = MapContext(
     lang="zh",
@@ -47,3 +49,10 @@ def test_basemaps_carry_their_attribution() -> None:
 
 def test_config_cannot_close_the_script_element() -> None:
     assert "</script>" not in script_json({"name": "</script><script>alert(1)</script>"})
+
+
+def test_english_pages_name_every_category_in_english_not_by_its_code() -> None:
+    labels = category_labels("en")
+    assert labels.keys() == CATEGORIES.keys()
+    assert all(label.isascii() for label in labels.values())
+    assert labels["voc_enterprise"] == "VOC-emitting firm" and labels["odor"] == "odour nuisance"

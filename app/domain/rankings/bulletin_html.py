@@ -3,14 +3,12 @@ Every value is escaped (Jinja autoescape)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from jinja2 import Environment
 
 from app.domain.pdf import render_pdf
 
 from .bulletin import Bulletin
-from .words import HEADLINE_RATES, RATE_WORDS, WORDS, local, percent
+from .words import HEADLINE_RATES, RATE_WORDS, WORDS, local, percent, period
 
 LISTED = 8  # cases per list on the printed page (the XLSX lists more); the rest are counted
 
@@ -25,17 +23,19 @@ h2 { font-size: 10pt; margin: 3mm 0 1mm; border-bottom: 1px solid #0b3d91; }
 .numbers { display: flex; gap: 1.5mm; }
 .number { border: 1px solid #c3ccd8; border-radius: 2mm; padding: 1mm 2mm; flex: 1; }
 .number b { display: block; font-size: 11pt; }
-.number span { color: #6b7280; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid #d5dae1; padding: 0.5mm 1.5mm; text-align: left; }
+.number span, .number small { display: block; color: #6b7280; }
+/* One line per row, whatever the language or the length of a name or a description: the
+   page holds a fixed number of rows, so it stays one page (a cut text ends in "…"). */
+table { border-collapse: collapse; width: 100%; table-layout: fixed; margin: 0.5mm 0; }
+th, td { border-bottom: 1px solid #d5dae1; padding: 0.5mm 1.5mm; text-align: left;
+         white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .more { color: #6b7280; }
 th { background: #dde7f0; }
 .cols { display: flex; gap: 5mm; }
-.cols > div { flex: 1; }
+.cols > div { flex: 1; min-width: 0; }
 </style></head><body>
 <h1>{{ w.title }} {{ b.month }}</h1>
-<div class="meta">{{ w.period }}: {{ start }} – {{ end }}{% if partial %}
-{{ w.partial.format(t=generated) }}{% endif %} · {{ w.scope }}: {{ b.scope }} ·
+<div class="meta">{{ period }} · {{ w.scope }}: {{ b.scope }} ·
 {{ w.generated }}: {{ generated }} {{ b.author }}</div>
 <h2>{{ w.headline }}</h2>
 <div class="numbers">
@@ -43,11 +43,13 @@ th { background: #dde7f0; }
 {% for key in counts %}<div class="number"><b>{{ b.counts[key] }}</b><span>{{ w[key] }}</span></div>
 {% endfor %}
 {% for key in rates %}<div class="number"><b>{{ pct(b.overall[key]) }}</b>
-<span>{{ rw[key] }} ({{ w.previous }} {{ pct(b.previous_overall[key]) }})</span></div>
+<span>{{ rw[key] }}</span><small>{{ w.previous }} {{ pct(b.previous_overall[key]) }}</small></div>
 {% endfor %}
 </div>
 <h2>{{ w.worst }}</h2>
-<table><tr><th>{{ w.rank }}</th><th>{{ w.code }}</th><th>{{ w.name }}</th>
+<table><colgroup><col style="width: 5%"><col style="width: 13%"><col style="width: 22%">
+<col span="5" style="width: 12%"></colgroup>
+<tr><th>{{ w.rank }}</th><th>{{ w.code }}</th><th>{{ w.name }}</th>
 <th>{{ rw.patrol_met_rate }}</th><th>{{ w.previous }}</th><th>{{ rw.valid_report_rate }}</th>
 <th>{{ rw.closed_rate }}</th><th>{{ rw.missed_rate }}</th></tr>
 {% for r in b.worst.rows %}<tr><td>{{ r.rank }}</td><td>{{ r.code or r.username }}</td>
@@ -57,9 +59,12 @@ th { background: #dde7f0; }
 <td>{{ pct(r.missed_rate) }}</td></tr>
 {% else %}<tr><td colspan="8">{{ w.none }}</td></tr>{% endfor %}
 </table>
+{% set case_columns %}<colgroup><col style="width: 24%"><col style="width: 34%">
+<col style="width: 21%"><col style="width: 21%"></colgroup>{% endset %}
 <div class="cols">
 <div><h2>{{ w.overdue }} ({{ b.overdue | length }})</h2>
-<table><tr><th>{{ w.cell }}</th><th>{{ w.description }}</th><th>{{ w.deadline }}</th>
+<table>{{ case_columns }}<tr><th>{{ w.cell }}</th><th>{{ w.description }}</th>
+<th>{{ w.deadline }}</th>
 <th>{{ w.overdue_hours }}</th></tr>
 {% for h in b.overdue[:listed] %}<tr><td>{{ h.cell_name }}</td><td>{{ h.description }}</td>
 <td>{{ when(h.deadline) }}</td><td>{{ h.overdue_hours }}</td></tr>
@@ -67,7 +72,8 @@ th { background: #dde7f0; }
 {% if b.overdue | length > listed %}<tr><td colspan="4" class="more">
 {{ w.more.format(n=(b.overdue | length) - listed) }}</td></tr>{% endif %}</table></div>
 <div><h2>{{ w.missed }} ({{ b.missed | length }})</h2>
-<table><tr><th>{{ w.cell }}</th><th>{{ w.description }}</th><th>{{ w.source }}</th>
+<table>{{ case_columns }}<tr><th>{{ w.cell }}</th><th>{{ w.description }}</th>
+<th>{{ w.source }}</th>
 <th>{{ w.found_at }}</th></tr>
 {% for h in b.missed[:listed] %}<tr><td>{{ h.cell_name }}</td><td>{{ h.description }}</td>
 <td>{{ w.get("src_" ~ h.source, h.source) }}</td><td>{{ when(h.found_at) }}</td></tr>
@@ -90,10 +96,7 @@ def bulletin_html(data: Bulletin, lang: str) -> str:
         listed=LISTED,
         pct=percent,
         when=lambda t: local(t, data.zone),
-        # the days it covers, both included: [1 October, 1 November) reads 10-01 – 10-31
-        start=f"{data.start.astimezone(data.zone):%Y-%m-%d}",
-        end=f"{data.end.astimezone(data.zone) - timedelta(seconds=1):%Y-%m-%d}",
-        partial=data.end > data.generated_at,
+        period=period(data.start, data.end, data.generated_at, data.zone, lang),
         generated=local(data.generated_at, data.zone),
     )
 

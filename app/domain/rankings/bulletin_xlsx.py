@@ -13,7 +13,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from app.domain.formulas import formula_start
 
 from .bulletin import LISTED, Bulletin
-from .words import HEADLINE_RATES, RATE_WORDS, WORDS, local, percent
+from .words import HEADLINE_RATES, RATE_WORDS, WORDS, local, percent, period
 
 HEAD = PatternFill("solid", fgColor="DDE7F0")
 BOLD = Font(bold=True)
@@ -42,7 +42,7 @@ def bulletin_xlsx(data: Bulletin, lang: str, out: IO[bytes]) -> None:
     _append(
         ws,
         [
-            f"{w['period']}: {local(data.start, data.zone)} – {local(data.end, data.zone)}",
+            period(data.start, data.end, data.generated_at, data.zone, lang),
             None,
             None,
             f"{w['scope']}: {data.scope}",

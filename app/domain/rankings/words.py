@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -97,6 +97,19 @@ def percent(value: float | None) -> str:
 
 def local(value: Any, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else ""
+
+
+def period(
+    start: datetime, end: datetime, generated_at: datetime, zone: ZoneInfo, lang: str
+) -> str:
+    """The days a bulletin covers, both included ([1 October, 1 November) reads 2026-10-01 –
+    2026-10-31), and, while the period is still running, when its figures were read."""
+    w = WORDS[lang]
+    first, last = start.astimezone(zone), end.astimezone(zone) - timedelta(seconds=1)
+    text = f"{w['period']}: {first:%Y-%m-%d} – {last:%Y-%m-%d}"
+    if end > generated_at:
+        text += " " + w["partial"].format(t=local(generated_at, zone))
+    return text
 
 
 # The rates the bulletin's headline shows.
