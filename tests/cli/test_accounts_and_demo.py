@@ -1,10 +1,14 @@
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.domain.grid.cells import get_cell
 from app.domain.grid.defects import partition_defects
-from app.models import Cell, Duty, Person, Source
+from app.models import Cell, Duty, Person, Report, Source
 from tests.cli.helpers import run_cli
 from tests.factories import PASSWORD, make_user, sign_in, two_by_two
 
@@ -137,7 +141,31 @@ def test_seed_demo_builds_the_xinxiang_city_and_is_repeatable(
     assert 5 < (unstaffed or 0) < units / 10
     assert db.scalar(select(func.count()).select_from(Duty).where(Duty.valid_to.is_not(None)))
     assert db.scalar(select(func.count()).select_from(Source)) == 15
-    # Two weeks of activity: a gap map with every kind of blind spot to show.
+    # About 90 days of history, relative to the clock: rankings of last month compare good and
+    # bad communities (not every cell lapsed all month), against the month before.
+    oldest = db.scalar(select(func.min(Report.observed_at)))
+    assert oldest is not None and clock.now() - oldest > timedelta(days=85)
+    this_month = (
+        clock.now()
+        .astimezone(ZoneInfo("Asia/Shanghai"))
+        .replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    )
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    ranked = client.get(
+        "/api/v1/indicators",
+        params={
+            "from": last_month.isoformat(),
+            "to": this_month.isoformat(),
+            "by": "community",
+            "compare": "previous",
+        },
+        headers=sign_in(client, "admin", "demo-admin-2026"),
+    ).json()["rows"]
+    met = [r["patrol_met_rate"] for r in ranked if r["patrol_met_rate"] is not None]
+    assert len(met) > 10 and max(met) - min(met) > 0.2  # good and bad communities
+    assert 0 < sum(met) / len(met) < 1  # neither every cell lapsed nor none
+    assert all(r["previous"]["patrol_met_rate"] is not None for r in ranked)  # a month before
+    # And today: a gap map with every kind of blind spot to show.
     summary = client.get("/api/v1/gaps", headers=sign_in(client, "admin", "demo-admin-2026"))
     counts = summary.json()["summary"]
     for reason in (
