@@ -20,16 +20,17 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import clock
+from app import clock, rules
 from app.config import get_settings
 from app.domain.accountability import verify as audit_verify
 from app.domain.grid.cells import get_cell
 from app.domain.reports import queries
 from app.domain.reports.queries import NewReport, ewkt, insert_reports
 from app.domain.status import Visit, record_visits
-from app.domain.supervision import indicators
+from app.domain.supervision import indicators, lapses
+from app.domain.supervision.gaps import Selection, find_gaps, gap_params
 from app.migrate import alembic_config, current_revision, upgrade
-from app.sql import partitions
+from app.sql import load, partitions
 from tests.cli.helpers import run_cli
 from tests.factories import CENTRES, UNITS, Field, jpeg, report_body, staffed_field
 
@@ -286,7 +287,30 @@ def _scanned(plan: Any, prefix: str) -> list[tuple[str, int]]:
     return found
 
 
-def test_a_months_queries_read_that_months_partition(field: Field) -> None:
+def _reads(plan: Any, prefix: str) -> list[list[str]]:
+    """Each read of a partitioned table in a JSON plan: the partitions (named `prefix…`) it
+    is planned onto — an Append's scans, or a lone scan when one partition is left."""
+    found: list[list[str]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        children = node.get("Plans", [])
+        scans = [c for c in children if c.get("Relation Name", "").startswith(prefix)]
+        if node["Node Type"] in ("Append", "Merge Append") and scans:
+            found.append(sorted(c["Relation Name"] for c in scans))
+            children = [c for c in children if c not in scans]
+        elif node.get("Relation Name", "").startswith(prefix):
+            found.append([node["Relation Name"]])
+        for child in children:
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+@pytest.fixture
+def months_of_visits(field: Field) -> list[datetime]:
+    """Partitions from two months back, a source in UNITS[0] since then, and a counted patrol
+    there in each of the two past months and now; the first instants of the past months."""
     db = field.db
     now = clock.now()
     months = [month_start(now, k) for k in (-2, -1)]
@@ -295,13 +319,33 @@ def test_a_months_queries_read_that_months_partition(field: Field) -> None:
     cell = get_cell(db, UNITS[0])
     person = db.scalar(text("SELECT id FROM persons WHERE username = 'insp'"))
     lon, lat = CENTRES[UNITS[0]]
+    source = field.client.post(
+        "/api/v1/sources",
+        headers=field.headers("sup"),
+        json={"type": "outfall", "name": "排口", "lat": lat, "lon": lon},
+    )
+    assert source.status_code == 201, source.text
+    db.execute(text("UPDATE sources SET created_at = :at"), {"at": months[0]})
     record_visits(
         db,
         [Visit(cell.id, person, at + timedelta(hours=9), ewkt(lon, lat)) for at in [*months, now]],
     )
     db.commit()
     db.execute(text("ANALYZE reports; ANALYZE cell_visits"))
-    start, end = months[1], month_start(now)  # last month
+    return months
+
+
+def _index_paths(db: Session) -> None:
+    """Plan as on a history of real size, where the (cell_id, observed_at) index is read
+    newest first: the suite's few rows would otherwise be read whole, every month at once."""
+    db.execute(text("SET LOCAL enable_seqscan = off"))
+
+
+def test_a_months_queries_read_that_months_partition(
+    field: Field, months_of_visits: list[datetime]
+) -> None:
+    db = field.db
+    start, end = months_of_visits[1], month_start(clock.now())  # last month
     cells = list(db.scalars(text("SELECT id FROM cells WHERE is_leaf")))
 
     # The ranking's reports of a month (indicators.py): planned onto that month alone.
@@ -311,6 +355,48 @@ def test_a_months_queries_read_that_months_partition(field: Field) -> None:
     )
     assert {r for r, _ in _scanned(plan, "reports_")} == {f"reports_{suffix(start)}"}
 
+    # A month's lapses (lapses.sql): the patrols in the month are planned onto that month's
+    # partition alone; the look-back for each cell's previous patrol onto the months up to
+    # it, read newest first. No later month is planned.
+    lapse_params = {
+        **Selection(None, cells).params(),
+        "start": start,
+        "end": end,
+        "shortest": timedelta(0),
+        "leader_duties": list(rules.LEADER_DUTIES),
+        "member_duties": list(rules.MEMBER_DUTIES),
+        "all_duties": list(rules.DUTIES),
+    }
+    month = f"cell_visits_{suffix(start)}"
+    # every partition up to the month's (earlier tests may have made more months back)
+    earlier = sorted(
+        row["partition"]
+        for row in partitions.listing(db.connection())["cell_visits"]
+        if row["partition"] == "cell_visits_before" or row["partition"][-7:] <= suffix(start)
+    )
+    _index_paths(db)
+    plan = db.scalar(text("EXPLAIN (FORMAT JSON) " + str(load("lapses").text)), lapse_params)
+    assert sorted(_reads(plan, "cell_visits_")) == sorted([[month], [month], earlier])
+    # ... and executed so: the previous patrol of UNITS[0] is found in the month before.
+    plan = db.scalar(
+        text("EXPLAIN (ANALYZE, FORMAT JSON) " + str(load("lapses").text)), lapse_params
+    )
+    read = {r for r, loops in _scanned(plan, "cell_visits_") if loops}
+    assert read <= set(earlier)
+    assert lapses.find_lapses(db, Selection(None, cells), start, end)  # the same SQL answers
+    db.rollback()
+
+    # The gaps at an instant of last month (gaps_base.sql, the past): the history after it
+    # is not planned, and of the months before, only the instant's own month is read — the
+    # newest patrol at or before it and the patrols near the source lie there.
+    t = start + timedelta(days=10)
+    gap_query = text("EXPLAIN (ANALYZE, FORMAT JSON) " + str(load("gaps_cells").text))
+    _index_paths(db)
+    plan = db.scalar(gap_query, gap_params(Selection(None, cells), t, False) | {"reason": None})
+    planned = _scanned(plan, "cell_visits_")
+    assert {r for r, _ in planned} <= set(earlier)
+    assert {r for r, loops in planned if loops} == {month}
+    assert find_gaps(db, Selection(None, cells), t).cells  # the same SQL answers
     db.rollback()
 
 

@@ -5,7 +5,10 @@
 -- Unpatrolled: maximal intervals with no counted patrol in (t - interval, t], clipped to the
 -- window and the cell's validity. A lapse starts `interval` after a counted patrol (or at the
 -- window start when none came before) and ends at the next counted patrol. Reads the history
--- by (cell_id, observed_at).
+-- by (cell_id, observed_at). Each read of it also carries the bounds of the whole query
+-- (:start, :end), which every cell's window lies in: constants to the planner, so it reads
+-- only the monthly partitions of cell_visits they cover (the look-back for the previous
+-- patrol: those up to :end, newest first), not every month (docs/scale.md).
 -- Unstaffed: the cell's window cut at every start and end of a duty on it; a piece is
 -- unstaffed when, at its start, nobody held one of :leader_duties or nobody one of
 -- :member_duties (app/rules.py:is_staffed); touching pieces join; `vacant` lists the
@@ -27,6 +30,7 @@ before AS (
       FROM leaves l
      CROSS JOIN LATERAL (SELECT v.observed_at FROM cell_visits v
                           WHERE v.cell_id = l.id AND v.observed_at < l.lo
+                            AND v.observed_at < :end
                           ORDER BY v.observed_at DESC LIMIT 1) p
 ),
 pts AS (
@@ -37,7 +41,8 @@ pts AS (
       FROM leaves l
      CROSS JOIN LATERAL (SELECT v.observed_at FROM cell_visits v
                           WHERE v.cell_id = l.id AND v.observed_at >= l.lo
-                            AND v.observed_at < l.hi) v
+                            AND v.observed_at < l.hi
+                            AND v.observed_at >= :start AND v.observed_at < :end) v
 ),
 seq AS (
     SELECT id, observed_at, lead(observed_at) OVER (PARTITION BY id ORDER BY observed_at) AS next_at
@@ -52,7 +57,8 @@ raw AS (
     SELECT l.id, l.lo,
            coalesce((SELECT min(v.observed_at) FROM cell_visits v
                       WHERE v.cell_id = l.id AND v.observed_at >= l.lo
-                        AND v.observed_at < l.hi), l.hi), NULL
+                        AND v.observed_at < l.hi
+                        AND v.observed_at >= :start AND v.observed_at < :end), l.hi), NULL
       FROM leaves l
      WHERE NOT EXISTS (SELECT 1 FROM before b WHERE b.id = l.id)
 ),
