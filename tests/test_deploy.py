@@ -43,6 +43,17 @@ def test_the_app_connects_as_the_non_owner_role_and_migrations_as_the_owner() ->
     assert "migrate" not in " ".join(services["app"]["command"])
 
 
+def test_the_months_ahead_are_made_daily_by_the_owner() -> None:
+    services = _compose()["services"]
+    partitions = services["partitions"]
+    owner = make_url(partitions["environment"]["GRIDWATCH_DATABASE_URL"])
+    assert (owner.username, owner.host) == (services["db"]["environment"]["POSTGRES_USER"], "db")
+    loop = " ".join(partitions["command"])
+    assert "gridwatch db partitions" in loop and "sleep 86400" in loop
+    assert partitions["restart"] == "unless-stopped"
+    assert partitions["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+
+
 def test_only_the_proxy_is_trusted_and_the_settings_accept_the_app_environment() -> None:
     compose = _compose()
     services = compose["services"]
