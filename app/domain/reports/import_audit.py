@@ -126,13 +126,19 @@ def _templates(actor: audit.Actor, received_at: datetime, origin: str) -> tuple[
 # each hash over the previous one (the head's for the first) and the entry's canonical JSON,
 # as audit.chain.
 _CHAIN_FUNCTIONS = (
-    """CREATE FUNCTION pg_temp.gridwatch_chain_step(prev text, start text, body text)
+    """CREATE OR REPLACE FUNCTION pg_temp.gridwatch_chain_step(prev text, start text, body text)
        RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            SELECT encode(sha256(convert_to(coalesce(prev, start) || chr(10) || body, 'UTF8')),
                          'hex')
        $$""",
-    """CREATE AGGREGATE pg_temp.gridwatch_chain(text, text)
+    """CREATE OR REPLACE AGGREGATE pg_temp.gridwatch_chain(text, text)
        (sfunc = pg_temp.gridwatch_chain_step, stype = text)""",
+)
+# Temporary objects live as long as the server session: dropped in the transaction that made
+# them (a pooled connection, or PgBouncer in transaction mode, serves the next transaction).
+_DROP_CHAIN_FUNCTIONS = (
+    "DROP AGGREGATE pg_temp.gridwatch_chain(text, text)",
+    "DROP FUNCTION pg_temp.gridwatch_chain_step(text, text, text)",
 )
 _APPEND = """
     WITH entry AS (
@@ -183,3 +189,5 @@ def append_audit(session: Session, received_at: datetime, origin: str) -> None:
         text(statement).bindparams(*(bindparam(k) for k in params)),
         params,
     )
+    for sql in _DROP_CHAIN_FUNCTIONS:
+        session.execute(text(sql))

@@ -99,7 +99,7 @@ _NEW = text(_NEW_SQL.format(PREVIOUS_VISIT=PREVIOUS_VISIT))
 # previous counted report is the latest of the history's (`history_at`) and this pass's
 # (`last_at`), the file's on a tie, as the batch intake chooses it.
 _DECIDE_FUNCTION = """
-    CREATE FUNCTION pg_temp.gridwatch_import_decide(max_accuracy_m float8,
+    CREATE OR REPLACE FUNCTION pg_temp.gridwatch_import_decide(max_accuracy_m float8,
                                                     latest_at timestamptz,
                                                     max_speed_kmh float8)
     RETURNS TABLE (line integer, flags text[], counted boolean)
@@ -166,6 +166,7 @@ _DECIDED = text("""
       JOIN pg_temp.gridwatch_import_decide(:max_accuracy_m, :latest_at, :max_speed_kmh) d
            USING (line)
 """)
+_DROP_DECIDE = text("DROP FUNCTION pg_temp.gridwatch_import_decide(float8, timestamptz, float8)")
 _COUNTS = text("""
     SELECT (SELECT count(*) FROM import_rows) AS rows,
            count(*) AS added, count(*) FILTER (WHERE counted) AS counted,
@@ -240,6 +241,10 @@ def decide(session: Session, received_at: datetime) -> dict[str, int]:
             "max_speed_kmh": settings.max_speed_kmh,
         },
     )
+    # A temporary function lives as long as the server session, not the transaction: dropped
+    # here, in the transaction that made it, so no state outlives it (a pooled connection or
+    # PgBouncer in transaction mode hands the server session to the next transaction).
+    session.execute(_DROP_DECIDE)
     row = session.execute(_COUNTS).one()
     return dict(row._mapping)
 
